@@ -1,0 +1,31 @@
+// Sums every workspace's vitest JSON report into the one plain line CI reads.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const missing = [];
+for (const group of ['packages', 'apps']) {
+  if (!existsSync(group)) continue;
+  for (const name of readdirSync(group)) {
+    const dir = join(group, name);
+    if (!existsSync(join(dir, 'package.json'))) continue;
+    const report = join(dir, 'test-results', 'vitest.json');
+    if (!existsSync(report)) {
+      missing.push(dir);
+      continue;
+    }
+    const r = JSON.parse(readFileSync(report, 'utf8'));
+    passed += r.numPassedTests ?? 0;
+    failed += r.numFailedTests ?? 0;
+    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+    // A suite that failed to load has no tests to count; count it as one failure so it cannot hide.
+    for (const suite of r.testResults ?? []) {
+      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed += 1;
+    }
+  }
+}
+for (const dir of missing) console.log(`no test report from ${dir}`);
+console.log(`${passed} passed, ${failed + missing.length} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exitCode = failed + missing.length > 0 ? 1 : 0;
