@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SimClock } from './clock.js';
+import type { EvolinkFileStore } from './evolink-files.js';
+import type { LocalFile } from './inputs.js';
+import type { MediaLimits } from './media-limits.js';
+import type { OssStore } from './oss.js';
+import type { Scenario } from './scenario.js';
+import type { TaskEngine, TaskRecord } from './task-engine.js';
+
+/** Options after defaults are applied (see SimulatorOptions in server.ts for the docs). */
+export interface ResolvedOptions {
+  host: string;
+  port: number;
+  apiKeys: string[];
+  jobMs: number;
+  fetchInputs: boolean;
+  refusePrivateInputs: boolean;
+  inputTimeoutMs: number;
+  dashscopePrefixes: string[];
+  dashscopeSubmitsPerSecond: number;
+  dashscopeConcurrentTasks: number;
+  dashscopeQueriesPerSecond: number;
+  dashscopeGetPolicyPerSecond: number;
+  dashscopeProcessingStates: boolean;
+  dashscopeCancelError: { status: number; code: string; message: string };
+  evolinkNumericErrorCodes: boolean;
+  evolinkEstimatedTimeSec: number;
+  allowInsecureCallbacks: boolean;
+  callbackRetryDelaysMs: number[];
+  callbackTimeoutMs: number;
+  evolinkFilesMimeTypes: 'images' | 'media';
+  evolinkFilesQuota: number;
+  evolinkFilesMaxBytes: number;
+  mediaLimits: MediaLimits;
+}
+
+export interface CallbackAttempt {
+  taskId: string;
+  url: string;
+  attempt: number;
+  /** HTTP status of the receiver's answer, or undefined when the request failed. */
+  status?: number;
+  error?: string;
+  ok: boolean;
+}
+
+export interface SimStats {
+  requests: Record<string, number>;
+  tasks: Record<string, { queries: number }>;
+  submits: number;
+  throttled: number;
+  callbacks: CallbackAttempt[];
+}
+
+export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+
+/** What the provider modules share: the clock, the tasks, counters, timers and the stores. */
+export interface SimContext {
+  options: ResolvedOptions;
+  clock: SimClock;
+  engine: TaskEngine;
+  oss: OssStore;
+  evolinkFiles: EvolinkFileStore;
+  stats: SimStats;
+  baseUrl(): string;
+  count(endpoint: string): void;
+  countTaskQuery(taskId: string): void;
+  /** Sliding one-second window per key on the simulator clock; false when over `limit`. */
+  takeRate(bucket: string, limit: number): boolean;
+  /** Builds the task's scenario from nextScenario(), X-Sim-Scenario and `?sim=` on the video URL. */
+  scenarioFor(req: IncomingMessage, videoUrl: unknown): Scenario;
+  /** True for a retry-after request seen first for `key`; false for its retry (then forgotten). */
+  firstRetryAfter(key: string): boolean;
+  startTask(task: TaskRecord): void;
+  resolveLocal(url: string): LocalFile | undefined;
+  workDir(): Promise<string>;
+  setTimer(fn: () => void, ms: number): void;
+  closeSignal: AbortSignal;
+  fixturePath(name: string): string;
+  log(line: string): void;
+}

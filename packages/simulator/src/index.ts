@@ -1,0 +1,10 @@
+export type { CallbackAttempt, SimStats } from './context.js';
+export { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
+export {
+  DEFAULT_DASHSCOPE_PREFIXES,
+  SIMULATOR_API_KEY,
+  type SimulatorLimits,
+  type SimulatorOptions,
+} from './options.js';
+export { parseScenario, SCENARIO_GRAMMAR, type Scenario, ScenarioError } from './scenario.js';
+export { createSimulator, type Simulator } from './server.js';

@@ -1,0 +1,89 @@
+import { open, rm } from 'node:fs/promises';
+import type { InputFailure } from './media-limits.js';
+import { outbound } from './outbound.js';
+
+export interface FetchedFile {
+  path: string;
+  /** Bytes received; larger than `maxBytes` when the download was cut off for being too big. */
+  sizeBytes: number;
+  contentType?: string;
+}
+
+export interface DownloadOptions {
+  timeoutMs: number;
+  maxBytes: number;
+  signal: AbortSignal;
+}
+
+export function connectionRefused(url: string, detail?: string): InputFailure {
+  return {
+    code: 'InvalidURL.ConnectionRefused',
+    message: `Connection to ${url} refused, please provide avaiable URL${detail ? ` (${detail})` : ''}`,
+  };
+}
+
+export function downloadTimeout(url: string): InputFailure {
+  return { code: 'InvalidURL.Timeout', message: `Download ${url} timeout, please check network connection.` };
+}
+
+/**
+ * GETs an input URL into `dest` as the real service downloads its inputs: a refused or failing
+ * connection gives InvalidURL.ConnectionRefused, a download slower than `timeoutMs` (60 s
+ * upstream) gives InvalidURL.Timeout. Stops reading one byte past `maxBytes`. Leaves no file
+ * behind when it fails.
+ */
+export async function downloadToFile(
+  url: string,
+  dest: string,
+  options: DownloadOptions,
+): Promise<FetchedFile | InputFailure> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs);
+  const onAbort = () => controller.abort();
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const res = await outbound(url, { method: 'GET', signal: controller.signal });
+    const status = res.statusCode ?? 0;
+    if (status < 200 || status >= 300) {
+      res.destroy();
+      return connectionRefused(url, `HTTP ${status}`);
+    }
+    const handle = await open(dest, 'w');
+    let sizeBytes = 0;
+    try {
+      for await (const chunk of res) {
+        const buf = chunk as Buffer;
+        sizeBytes += buf.length;
+        await handle.write(buf);
+        if (sizeBytes > options.maxBytes) {
+          res.destroy();
+          break;
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+    const contentType = res.headers['content-type'];
+    return contentType ? { path: dest, sizeBytes, contentType } : { path: dest, sizeBytes };
+  } catch (error) {
+    await rm(dest, { force: true }).catch(() => {});
+    if (timedOut) return downloadTimeout(url);
+    return connectionRefused(url, error instanceof Error ? (causeCode(error) ?? error.message) : undefined);
+  } finally {
+    clearTimeout(timer);
+    options.signal.removeEventListener('abort', onAbort);
+  }
+}
+
+function causeCode(error: Error): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+export function isInputFailure(x: FetchedFile | InputFailure): x is InputFailure {
+  return 'code' in x;
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { connectionRefused, downloadToFile, isInputFailure } from './input-fetch.js';
+import { checkAudio, checkImage, checkVideo, type InputFailure, type MediaLimits } from './media-limits.js';
+import { type MediaKind, type MediaMeta, metaFromUrl, probeFile } from './media-probe.js';
+import { isPrivateHost } from './net-address.js';
+
+export interface TaskInputUrls {
+  videoUrl: string;
+  audioUrl: string;
+  refImageUrl?: string;
+}
+
+export type InputsOutcome =
+  | { ok: true; video: MediaMeta; audio: MediaMeta; refImage?: MediaMeta; resultPath: string }
+  | { ok: false; failure: InputFailure };
+
+/** A file the simulator already holds (a temporary `oss://` upload). */
+export interface LocalFile {
+  path: string;
+  sizeBytes: number;
+}
+
+export interface InputContext {
+  fetchInputs: boolean;
+  /** Fail loopback/private input hosts with InvalidURL.ConnectionRefused, as the public service would. */
+  refusePrivateInputs: boolean;
+  inputTimeoutMs: number;
+  limits: MediaLimits;
+  workDir(): Promise<string>;
+  resolveLocal(url: string): LocalFile | undefined;
+  /** The MP4 served as the result when the input video's bytes were never fetched. */
+  defaultResultPath: string;
+  signal: AbortSignal;
+}
+
+// Used when fetchInputs is off and the URL carries no sim_* metadata: values inside every limit.
+const ASSUMED: Record<MediaKind, MediaMeta> = {
+  video: { kind: 'video', format: 'mp4', codec: 'h264', durationSec: 3, width: 1280, height: 720, fps: 25 },
+  audio: { kind: 'audio', format: 'wav', durationSec: 4 },
+  image: { kind: 'image', format: 'png', width: 256, height: 256 },
+};
+
+function formatFromPath(url: string): string | undefined {
+  try {
+    const ext = extname(new URL(url).pathname).slice(1).toLowerCase();
+    return ext || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isPrivateUrl(url: string): boolean {
+  try {
+    return isPrivateHost(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+interface Gathered {
+  meta: MediaMeta;
+  path?: string;
+  /** True when the simulator downloaded the file (so it may delete it). */
+  owned: boolean;
+}
+
+async function gather(url: string, kind: MediaKind, ctx: InputContext): Promise<Gathered | InputFailure> {
+  const overrides = metaFromUrl(url);
+  const local = ctx.resolveLocal(url);
+  let meta: MediaMeta;
+  let path: string | undefined;
+  let owned = false;
+  if (local) {
+    meta = await probeFile(local.path, kind, local.sizeBytes);
+    path = local.path;
+  } else if (ctx.fetchInputs) {
+    if (ctx.refusePrivateInputs && isPrivateUrl(url)) return connectionRefused(url);
+    const maxBytes =
+      kind === 'video'
+        ? ctx.limits.videoMaxBytes
+        : kind === 'audio'
+          ? ctx.limits.audioMaxBytes
+          : ctx.limits.imageMaxBytes;
+    const dest = join(await ctx.workDir(), `${kind}-${randomUUID()}`);
+    const got = await downloadToFile(url, dest, {
+      timeoutMs: ctx.inputTimeoutMs,
+      maxBytes,
+      signal: ctx.signal,
+    });
+    if (isInputFailure(got)) return got;
+    meta =
+      got.sizeBytes > maxBytes
+        ? { kind, sizeBytes: got.sizeBytes }
+        : await probeFile(got.path, kind, got.sizeBytes);
+    path = got.path;
+    owned = true;
+  } else {
+    meta = { ...ASSUMED[kind] };
+  }
+  meta = { ...meta, ...overrides };
+  // Bytes nobody could read but described by sim_* params: take the format from the file name.
+  if (!meta.format && Object.keys(overrides).length > 0) {
+    const guessed = formatFromPath(url);
+    if (guessed) meta.format = guessed;
+  }
+  return path === undefined ? { meta, owned } : { meta, path, owned };
+}
+
+/**
+ * Fetches and probes a task's inputs the way the real service does during PRE-PROCESSING,
+ * then checks them against the limits. The video's bytes become the task's result.
+ */
+export async function prepareInputs(urls: TaskInputUrls, ctx: InputContext): Promise<InputsOutcome> {
+  const jobs: Array<Promise<Gathered | InputFailure>> = [
+    gather(urls.videoUrl, 'video', ctx),
+    gather(urls.audioUrl, 'audio', ctx),
+  ];
+  if (urls.refImageUrl) jobs.push(gather(urls.refImageUrl, 'image', ctx));
+  const [video, audio, image] = await Promise.all(jobs);
+  const discard = async (g: Gathered | InputFailure | undefined) => {
+    if (g && !('code' in g) && g.owned && g.path) await rm(g.path, { force: true }).catch(() => {});
+  };
+  let keepVideo = false;
+  try {
+    for (const g of [video, audio, image]) if (g && 'code' in g) return { ok: false, failure: g };
+    const v = video as Gathered;
+    const a = audio as Gathered;
+    const failure =
+      checkVideo(v.meta, ctx.limits) ??
+      checkAudio(a.meta, ctx.limits) ??
+      (image ? checkImage((image as Gathered).meta, ctx.limits) : undefined);
+    if (failure) return { ok: false, failure };
+    keepVideo = true;
+    const outcome: InputsOutcome = {
+      ok: true,
+      video: v.meta,
+      audio: a.meta,
+      resultPath: v.path ?? ctx.defaultResultPath,
+    };
+    if (image) outcome.refImage = (image as Gathered).meta;
+    return outcome;
+  } finally {
+    if (!keepVideo) await discard(video);
+    await discard(audio);
+    await discard(image);
+  }
+}
