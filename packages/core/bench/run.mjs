@@ -1,0 +1,116 @@
+// `pnpm bench` for @retalk/core: the browser entry's size and the upstream cost of polling.
+import { gzipSync } from 'node:zlib';
+import { build } from 'esbuild';
+import { createClient, DEFAULT_POLL_SCHEDULE, pollDelayMs } from '../dist/index.js';
+
+const TARGET_BYTES = 15 * 1024;
+const JOB_MS = 60_000;
+
+// Replaces the relay contract (owned by the relay work, re-exported by core) with nothing, to
+// show core's own share of the entry.
+const withoutRelay = {
+  name: 'without-relay',
+  setup(b) {
+    b.onResolve({ filter: /\/relay\/index\.js$/ }, () => ({ path: 'relay', namespace: 'empty' }));
+    b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
+
+async function bundleSize(external, plugins = []) {
+  const result = await build({
+    plugins,
+    entryPoints: [new URL('../dist/index.js', import.meta.url).pathname],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'browser',
+    write: false,
+    external,
+    logLevel: 'silent',
+  });
+  const code = result.outputFiles[0].contents;
+  return { min: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength };
+}
+
+const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
+
+console.log('@retalk/core browser entry (esbuild, minified, gzip -9):');
+for (const [label, external, plugins] of [
+  ['without zod (zod external)', ['zod'], []],
+  ['with zod bundled', [], []],
+  ['client only: no zod, no relay', ['zod'], [withoutRelay]],
+]) {
+  const { min, gzip } = await bundleSize(external, plugins);
+  console.log(
+    `  ${label.padEnd(30)} ${kb(min).padStart(9)} min  ${kb(gzip).padStart(8)} gzip  = ${(gzip / TARGET_BYTES).toFixed(2)} × the 15 KB target`,
+  );
+}
+
+// Upstream queries of one 60 s job with default polling, measured against the simulator on a
+// virtual clock: every client sleep jumps the simulator's clock by the same amount, so a 60 s job
+// takes well under a second of real time while both sides see 60 s pass.
+let simulatorModule;
+try {
+  simulatorModule = await import('@retalk/simulator');
+} catch {
+  simulatorModule = undefined;
+}
+
+function scheduleQueries(jobMs) {
+  // `run` reuses the submit answer, then polls on the schedule until the job is over.
+  let t = 0;
+  let n = 0;
+  for (let attempt = 0; t < jobMs; attempt++) {
+    t += pollDelayMs(attempt, DEFAULT_POLL_SCHEDULE);
+    n++;
+  }
+  return n;
+}
+
+if (!simulatorModule) {
+  console.log(
+    `\nQueries for a ${JOB_MS / 1000} s job: simulator not built; computed from the poll schedule (no jitter):`,
+  );
+  console.log(`  ${scheduleQueries(JOB_MS)} queries`);
+} else {
+  const { createSimulator, SIMULATOR_API_KEY } = simulatorModule;
+  console.log(
+    `\nUpstream queries for one ${JOB_MS / 1000} s job with default polling (simulator, virtual clock):`,
+  );
+  for (const provider of ['dashscope', 'evolink']) {
+    const sim = await createSimulator({ jobMs: JOB_MS });
+    let offset = 0;
+    const clock = {
+      now: () => Date.now() + offset,
+      async sleep(ms, signal) {
+        if (signal?.aborted) throw signal.reason;
+        offset += ms;
+        sim.advanceTime(ms);
+        // A few real milliseconds per step let the simulator finish its own I/O (input fetches).
+        await new Promise((r) => setTimeout(r, 10));
+      },
+    };
+    try {
+      const client = createClient({
+        provider,
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: provider === 'dashscope' ? sim.dashscopeUrl : sim.url,
+        clock,
+      });
+      const started = clock.now();
+      const task = await client.run({
+        video: sim.fixtureUrl('talking-640x480-25fps-3s.mp4'),
+        audio: sim.fixtureUrl('speech-4s.wav'),
+      });
+      const queries = sim.stats().tasks[task.id]?.queries ?? Number.NaN;
+      console.log(
+        `  ${provider.padEnd(10)} ${String(queries).padStart(3)} queries, terminal state seen after ${((clock.now() - started) / 1000).toFixed(1)} s (${task.status})`,
+      );
+    } finally {
+      await sim.close();
+    }
+  }
+  console.log(
+    `  (schedule alone, without EvoLink's estimated_time hint: ${scheduleQueries(JOB_MS)} queries)`,
+  );
+}

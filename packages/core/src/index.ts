@@ -1,0 +1,98 @@
+export { parseCallback } from './callback.js';
+export type {
+  CallOptions,
+  Client,
+  ClientOptions,
+  UploadedFile,
+  UploadOptions,
+  WaitOptions,
+} from './client.js';
+export { createClient, DEFAULT_MAX_POLL_FAILURES, DEFAULT_REQUEST_TIMEOUT_MS } from './client.js';
+export type { RetalkErrorCode, RetalkErrorOptions, SerializedRetalkError } from './errors.js';
+export {
+  AbortError,
+  AuthError,
+  ERROR_CODES,
+  errorFromJSON,
+  InvalidRequestError,
+  isRetalkError,
+  NetworkError,
+  NotFoundError,
+  NotSupportedError,
+  PermissionError,
+  ProviderUnavailableError,
+  QuotaError,
+  RateLimitedError,
+  ResponseValidationError,
+  RetalkError,
+  TaskFailedError,
+  TimeoutError,
+} from './errors.js';
+export type {
+  KindLimits,
+  MediaMeta,
+  MediaProblem,
+  OutputEstimateInput,
+  ProviderMediaLimits,
+} from './limits.js';
+export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS, MediaMetaSchema } from './limits.js';
+export type { Clock, PollSchedule, RateLimiter, RateLimiterOptions } from './poll.js';
+export {
+  createRateLimiter,
+  DASHSCOPE_QUERIES_PER_SECOND,
+  DEFAULT_JITTER_RATIO,
+  DEFAULT_POLL_BACKOFF_FACTOR,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_POLL_MAX_INTERVAL_MS,
+  DEFAULT_POLL_QUICK_CHECKS,
+  DEFAULT_POLL_SCHEDULE,
+  DEFAULT_READ_RETRIES,
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_MAX_MS,
+  DEFAULT_SUBMIT_RETRIES,
+  parseRetryAfterMs,
+  pollDelayMs,
+  systemClock,
+} from './poll.js';
+export type { ProviderErrorEntry } from './provider-errors.js';
+export { PROVIDER_ERRORS } from './provider-errors.js';
+export type {
+  DashscopeCreateBody,
+  DashscopeErrorBody,
+  DashscopeTask,
+  DashscopeUploadPolicy,
+} from './providers/dashscope.js';
+export {
+  DASHSCOPE_BASE_URL,
+  DashscopeCreateBodySchema,
+  DashscopeErrorBodySchema,
+  DashscopeTaskSchema,
+  DashscopeUploadPolicySchema,
+  DEFAULT_DASHSCOPE_TYPICAL_JOB_MS,
+} from './providers/dashscope.js';
+export type {
+  EvolinkCreateBody,
+  EvolinkErrorBody,
+  EvolinkFileUploadResponse,
+  EvolinkTask,
+} from './providers/evolink.js';
+export {
+  EVOLINK_BASE_URL,
+  EVOLINK_FILES_BASE_URL,
+  EvolinkCreateBodySchema,
+  EvolinkErrorBodySchema,
+  EvolinkFileUploadResponseSchema,
+  EvolinkTaskSchema,
+} from './providers/evolink.js';
+export * from './relay/index.js';
+export type { LipSyncRequest, Provider, Task, TaskStatus } from './task.js';
+export {
+  isTerminalStatus,
+  LIP_SYNC_REQUEST_ALLOWED,
+  LipSyncRequestSchema,
+  PROVIDERS,
+  parseLipSyncRequest,
+  TaskSchema,
+  TaskStatusSchema,
+} from './task.js';
+export type { FetchLike } from './transport.js';

@@ -1,0 +1,297 @@
+import {
+  AuthError,
+  InvalidRequestError,
+  NotFoundError,
+  NotSupportedError,
+  PermissionError,
+  ProviderUnavailableError,
+  QuotaError,
+  RateLimitedError,
+  type RetalkError,
+  type RetalkErrorCode,
+  type RetalkErrorOptions,
+} from './errors.js';
+import type { Provider } from './task.js';
+
+/** How one provider error code maps onto Retalk. */
+export interface ProviderErrorEntry {
+  /** The Retalk error code this becomes when it comes back as an HTTP error. */
+  error: Exclude<RetalkErrorCode, 'task_failed' | 'network' | 'timeout' | 'aborted' | 'response_validation'>;
+  /** Whether the same call (or, for a failed task, the same inputs) can succeed later. */
+  retryable: boolean;
+  /** What the user should do about it. */
+  hint: string;
+}
+
+const FIX_INPUT = 'Fix the input and submit again.';
+const TRY_LATER = 'This is on the provider side; try again in a few minutes.';
+
+/**
+ * Every error code documented for each provider (HTTP-level and task-level, see
+ * reference/providers.md A.2, A.5, B.6, B.9) and what it means for a caller.
+ */
+export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry>> = {
+  evolink: {
+    // HTTP-level (create, query, files)
+    invalid_task_id: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'EvoLink task ids start with "task-unified-".',
+    },
+    unauthorized: { error: 'auth', retryable: false, hint: 'Check RETALK_API_KEY / the apiKey option.' },
+    quota_exceeded: { error: 'quota', retryable: false, hint: 'Top up the EvoLink account.' },
+    insufficient_quota: { error: 'quota', retryable: false, hint: 'Top up the EvoLink account.' },
+    permission_denied: {
+      error: 'permission',
+      retryable: false,
+      hint: 'The task belongs to another account.',
+    },
+    model_access_denied: { error: 'permission', retryable: false, hint: 'Enable videoretalk for this key.' },
+    task_not_found: { error: 'not_found', retryable: false, hint: 'Check the task id.' },
+    rate_limit_exceeded: { error: 'rate_limited', retryable: true, hint: 'Slow down and retry shortly.' },
+    internal_error: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    missing_required_params: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Send both video and audio.',
+    },
+    // task-level (error.code of a failed task)
+    content_policy_violation: { error: 'invalid_request', retryable: false, hint: 'Use other media.' },
+    invalid_parameters: { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    image_processing_error: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Check the reference image.',
+    },
+    image_dimension_mismatch: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Check the reference image.',
+    },
+    request_cancelled: { error: 'invalid_request', retryable: false, hint: 'The task was cancelled.' },
+    generation_failed_no_content: {
+      error: 'provider_unavailable',
+      retryable: true,
+      hint: 'Make sure the video shows one clear face, then retry.',
+    },
+    service_error: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    generation_timeout: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    resource_exhausted: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    service_unavailable: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    resource_not_found: {
+      error: 'not_found',
+      retryable: false,
+      hint: 'Check that the input URLs are reachable.',
+    },
+    unknown_error: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+  },
+  dashscope: {
+    InvalidParameter: { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    'InvalidParameter.DataInspection': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'oss:// inputs need the X-DashScope-OssResourceResolve header (Retalk adds it).',
+    },
+    invalid_parameter_error: { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    InvalidApiKey: { error: 'auth', retryable: false, hint: 'Use a China (Beijing) region DashScope key.' },
+    Throttling: { error: 'rate_limited', retryable: true, hint: 'Slow down and retry shortly.' },
+    'Throttling.RateQuota': {
+      error: 'rate_limited',
+      retryable: true,
+      hint: 'videoretalk accepts 1 submit/s and 20 queries/s; retry shortly.',
+    },
+    'Throttling.AllocationQuota': { error: 'rate_limited', retryable: true, hint: 'Retry shortly.' },
+    'InvalidURL.ConnectionRefused': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'The provider could not download an input: use a public URL or uploadFile().',
+    },
+    'InvalidURL.Timeout': {
+      error: 'invalid_request',
+      retryable: true,
+      hint: 'The provider could not download an input within 60 s: use a faster host or uploadFile().',
+    },
+    InvalidURL: { error: 'invalid_request', retryable: false, hint: 'Use public http(s) or oss:// URLs.' },
+    'InvalidFile.Size': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Video ≤300 MB, audio ≤30 MB, image ≤10 MB.',
+    },
+    'InvalidFile.Format': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Video mp4/avi/mov, audio wav/mp3/aac.',
+    },
+    'InvalidFile.Resolution': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Each video side must be 640–2048 px.',
+    },
+    'InvalidFile.FPS': { error: 'invalid_request', retryable: false, hint: 'The video must be 15–60 fps.' },
+    'InvalidFile.Duration': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Video and audio must be 2–120 s.',
+    },
+    'InvalidFile.ImageSize': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Reference image ≤10 MB, aspect ratio ≤2, longest side ≤4096 px.',
+    },
+    'InvalidFile.Openerror': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'The file could not be opened; re-encode it.',
+    },
+    'InvalidFile.Content': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'The reference image must show exactly one person.',
+    },
+    'InvalidFile.FaceNotMatch': {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'The reference face must appear in the video; pick another image or lower faceThreshold.',
+    },
+    DataInspectionFailed: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'Content moderation refused the input.',
+    },
+    'BadRequest.EmptyInput': { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    'BadRequest.EmptyParameters': { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    'BadRequest.EmptyModel': { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    Arrearage: {
+      error: 'quota',
+      retryable: false,
+      hint: 'The Alibaba Cloud account is in arrears; top it up.',
+    },
+    UnsupportedOperation: {
+      error: 'not_supported',
+      retryable: false,
+      hint: 'DashScope can cancel a task only while it is PENDING.',
+    },
+    AccessDenied: { error: 'permission', retryable: false, hint: 'Check that the key may call videoretalk.' },
+    'AccessDenied.Unpurchased': {
+      error: 'permission',
+      retryable: false,
+      hint: 'Activate videoretalk in Model Studio.',
+    },
+    'Model.AccessDenied': {
+      error: 'permission',
+      retryable: false,
+      hint: 'Activate videoretalk in Model Studio.',
+    },
+    ModelNotFound: {
+      error: 'not_found',
+      retryable: false,
+      hint: 'videoretalk runs in China (Beijing) only.',
+    },
+    InternalError: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    'InternalError.Algo': { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    'InternalError.Timeout': { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    ModelUnavailable: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+  },
+};
+
+/** The Retalk code for an HTTP status when the provider's code is unknown or numeric. */
+export function errorCodeForStatus(status: number): ProviderErrorEntry['error'] {
+  if (status === 401) return 'auth';
+  if (status === 402) return 'quota';
+  if (status === 403) return 'permission';
+  if (status === 404) return 'not_found';
+  if (status === 429) return 'rate_limited';
+  if (status >= 500) return 'provider_unavailable';
+  return 'invalid_request';
+}
+
+/** Looks a provider code up in {@link PROVIDER_ERRORS}; undefined for codes it does not list. */
+export function lookupProviderError(provider: Provider, code: string | number | undefined) {
+  if (code === undefined) return undefined;
+  const table = PROVIDER_ERRORS[provider];
+  return Object.hasOwn(table, String(code)) ? table[String(code)] : undefined;
+}
+
+/** Whether a failed task with this provider code is worth submitting again. Unknown codes: no. */
+export function isRetryableTaskCode(provider: Provider, code: string): boolean {
+  return lookupProviderError(provider, code)?.retryable ?? false;
+}
+
+/** What the user should do about a provider code, or undefined. */
+export function hintFor(provider: Provider, code: string | number | undefined): string | undefined {
+  return lookupProviderError(provider, code)?.hint;
+}
+
+/** Inputs of {@link toProviderError}. */
+export interface ProviderErrorInput {
+  provider: Provider;
+  /** HTTP status of the response. */
+  status: number;
+  /** Provider code from the body (string, or EvoLink's numeric variant). */
+  code?: string | number | undefined;
+  message?: string | undefined;
+  requestId?: string | undefined;
+  /** Parsed `Retry-After`, in milliseconds. */
+  retryAfterMs?: number | undefined;
+  /** EvoLink `param`, naming the offending field. */
+  param?: string | undefined;
+  /** What was being done (`query task X`), for the message. */
+  action: string;
+}
+
+/** Turns a provider's HTTP error answer into the right {@link RetalkError} subclass, table-driven. */
+export function toProviderError(input: ProviderErrorInput): RetalkError {
+  const entry = lookupProviderError(input.provider, input.code);
+  const kind = entry?.error ?? errorCodeForStatus(input.status);
+  const hint = entry?.hint ?? defaultHint(kind);
+  const codeText = input.code === undefined ? '' : ` ${input.code}`;
+  const message = `${input.provider} ${input.action} failed: HTTP ${input.status}${codeText}${
+    input.message ? ` (${input.message})` : ''
+  }. ${hint}`;
+  const options: RetalkErrorOptions = {
+    status: input.status,
+    requestId: input.requestId,
+    provider: input.provider,
+    providerCode: input.code === undefined ? undefined : String(input.code),
+    retryable: entry?.retryable ?? (kind === 'rate_limited' || kind === 'provider_unavailable'),
+  };
+  switch (kind) {
+    case 'auth':
+      return new AuthError(message, options);
+    case 'quota':
+      return new QuotaError(message, options);
+    case 'permission':
+      return new PermissionError(message, options);
+    case 'rate_limited':
+      return new RateLimitedError(message, { ...options, retryAfterMs: input.retryAfterMs });
+    case 'not_found':
+      return new NotFoundError(message, options);
+    case 'provider_unavailable':
+      return new ProviderUnavailableError(message, options);
+    case 'not_supported':
+      return new NotSupportedError(message, options);
+    case 'invalid_request':
+      return new InvalidRequestError(message, { ...options, field: input.param });
+  }
+}
+
+function defaultHint(kind: ProviderErrorEntry['error']): string {
+  switch (kind) {
+    case 'auth':
+      return 'Check the API key.';
+    case 'quota':
+      return 'Top up the account.';
+    case 'permission':
+      return 'Check what this key may access.';
+    case 'rate_limited':
+      return 'Slow down and retry shortly.';
+    case 'not_found':
+      return 'Check the id.';
+    case 'provider_unavailable':
+      return TRY_LATER;
+    case 'not_supported':
+      return 'The provider does not offer this operation.';
+    case 'invalid_request':
+      return FIX_INPUT;
+  }
+}

@@ -1,0 +1,209 @@
+import {
+  AbortError,
+  isRetalkError,
+  NetworkError,
+  type RetalkError,
+  RetalkError as RetalkErrorClass,
+} from './errors.js';
+import { type Clock, parseRetryAfterMs, retryDelayMs } from './poll.js';
+import { toProviderError } from './provider-errors.js';
+import type { Provider } from './task.js';
+
+/** The `fetch` signature Retalk needs (the global one, undici's, or a test double). */
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/**
+ * How a failed call may be repeated:
+ * - `read`: idempotent (query, policy, cancel) — retried on 429, 5xx and network errors.
+ * - `write`: creates something that bills or uses quota (submit, upload) — retried only when the
+ *   provider provably did not act on it (see {@link isProvablyNotReceived}).
+ */
+export type RequestKind = 'read' | 'write';
+
+/** What a provider error body says, once read. */
+export interface ErrorDetails {
+  code?: string | number | undefined;
+  message?: string | undefined;
+  requestId?: string | undefined;
+  param?: string | undefined;
+}
+
+/** Everything `send` needs, resolved once by `createClient`. */
+export interface TransportOptions {
+  provider: Provider;
+  fetch: FetchLike;
+  clock: Clock;
+  random: () => number;
+  readRetries: number;
+  writeRetries: number;
+  requestTimeoutMs: number;
+  /** Passed through as `init.dispatcher` (Node/undici only; browsers ignore it). */
+  dispatcher?: unknown;
+  readError: (body: unknown) => ErrorDetails;
+  /** Removed from every message built from a low-level error (fetch may quote a bad header value). */
+  secret?: string;
+}
+
+/** One provider request. */
+export interface SendOptions {
+  method: 'GET' | 'POST';
+  url: string;
+  kind: RequestKind;
+  /** What is being done, for messages: `query task 123`. */
+  action: string;
+  headers?: Record<string, string>;
+  /** A function so a retry gets a fresh body (FormData and streams are single-use). */
+  body?: () => BodyInit;
+  signal?: AbortSignal | undefined;
+}
+
+/** A successful (2xx) answer. */
+export interface SendResult {
+  status: number;
+  headers: Headers;
+  /** Parsed JSON, `undefined` for an empty body, the raw text when it is not JSON. */
+  body: unknown;
+}
+
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/**
+ * True only when the request provably never reached the server: DNS failed, or the TCP
+ * connection was refused or never opened. Browsers hide the cause, so there it is always false.
+ */
+export function isProvablyNotReceived(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && current; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECT_FAILURES.has(code)) return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** The error to throw once `signal` aborted: its reason when that is a Retalk error, else `aborted`. */
+export function abortErrorFrom(signal: AbortSignal, action: string): RetalkError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof RetalkErrorClass) return reason;
+  return new AbortError(`${action} was aborted`, { cause: reason });
+}
+
+/** Sends one provider request with the retry rules of its {@link RequestKind}. */
+export async function send(t: TransportOptions, o: SendOptions): Promise<SendResult> {
+  const maxRetries = o.kind === 'read' ? t.readRetries : t.writeRetries;
+  for (let attempt = 0; ; attempt++) {
+    let failure: RetalkError;
+    try {
+      return await sendOnce(t, o);
+    } catch (error) {
+      if (!(error instanceof RetalkErrorClass)) throw error;
+      failure = error;
+    }
+    if (failure.code === 'aborted' || failure.code === 'timeout' || attempt >= maxRetries) throw failure;
+    if (!mayRetry(o.kind, failure)) throw failure;
+    const retryAfterMs = (failure as { retryAfterMs?: number }).retryAfterMs;
+    const delay = Math.max(retryAfterMs ?? 0, retryDelayMs(attempt, t.random));
+    try {
+      await t.clock.sleep(delay, o.signal);
+    } catch {
+      throw o.signal ? abortErrorFrom(o.signal, o.action) : failure;
+    }
+  }
+}
+
+function mayRetry(kind: RequestKind, error: RetalkError): boolean {
+  if (kind === 'read')
+    return error.retryable && ['rate_limited', 'provider_unavailable', 'network'].includes(error.code);
+  // A write is repeated only when no task can exist: both providers document 429 as "refused,
+  // nothing created" (DashScope Throttling.RateQuota, EvoLink rate_limit_exceeded), and a
+  // connection that was never opened cannot have created anything. A 5xx, a reset or a timeout
+  // after the request went out may have created a task, so repeating it could bill twice.
+  if (error.code === 'rate_limited') return true;
+  return error.code === 'network' && isProvablyNotReceived(error.cause);
+}
+
+async function sendOnce(t: TransportOptions, o: SendOptions): Promise<SendResult> {
+  if (o.signal?.aborted) throw abortErrorFrom(o.signal, o.action);
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(o.signal?.reason);
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, t.requestTimeoutMs);
+  try {
+    const init: RequestInit & { dispatcher?: unknown } = {
+      method: o.method,
+      headers: o.headers ?? {},
+      signal: controller.signal,
+    };
+    if (o.body) init.body = o.body();
+    if (t.dispatcher !== undefined) init.dispatcher = t.dispatcher;
+    let response: Response;
+    try {
+      response = await t.fetch(o.url, init);
+    } catch (error) {
+      if (o.signal?.aborted) throw abortErrorFrom(o.signal, o.action);
+      if (timedOut) {
+        throw new NetworkError(`${t.provider} ${o.action}: no answer within ${t.requestTimeoutMs} ms`, {
+          provider: t.provider,
+          cause: error,
+        });
+      }
+      const reason = t.secret ? describe(error).split(t.secret).join('***') : describe(error);
+      throw new NetworkError(
+        `${t.provider} ${o.action}: could not reach ${new URL(o.url).origin} (${reason})`,
+        {
+          provider: t.provider,
+          cause: error,
+        },
+      );
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      if (o.signal?.aborted) throw abortErrorFrom(o.signal, o.action);
+      throw new NetworkError(`${t.provider} ${o.action}: the connection broke while reading the answer`, {
+        provider: t.provider,
+        status: response.status,
+        cause: error,
+      });
+    }
+    const body = parseBody(text);
+    if (!response.ok) {
+      const details = t.readError(body);
+      throw toProviderError({
+        provider: t.provider,
+        status: response.status,
+        code: details.code,
+        message: details.message,
+        requestId: details.requestId,
+        param: details.param,
+        retryAfterMs: parseRetryAfterMs(response.headers.get('retry-after'), t.clock.now()),
+        action: o.action,
+      });
+    }
+    return { status: response.status, headers: response.headers, body };
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+function parseBody(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function describe(error: unknown): string {
+  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
+  if (cause && typeof cause.code === 'string') return cause.code;
+  if (isRetalkError(error)) return error.message;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,554 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createClient } from '../src/client.js';
+import type { RetalkError } from '../src/errors.js';
+import { createFakeClock, createFakeFetch, dashscopeTask, evolinkTask, json, netError } from './fakes.js';
+
+const REQ = { video: 'https://example.com/in.mp4', audio: 'https://example.com/speech.wav' };
+const TASK_ID = 'a8532587-fa8c-4ef8-82be-0c46b17950d1';
+
+function dashscope(route: Parameters<typeof createFakeFetch>[0], extra: Record<string, unknown> = {}) {
+  const fake = createFakeFetch(route);
+  const clock = createFakeClock();
+  const client = createClient({
+    provider: 'dashscope',
+    apiKey: 'sk-secret',
+    fetch: fake.fetch,
+    clock,
+    random: () => 0.5,
+    ...extra,
+  });
+  return { client, calls: fake.calls, clock };
+}
+
+function evolink(route: Parameters<typeof createFakeFetch>[0], extra: Record<string, unknown> = {}) {
+  const fake = createFakeFetch(route);
+  const clock = createFakeClock();
+  const client = createClient({
+    provider: 'evolink',
+    apiKey: 'ek-secret',
+    fetch: fake.fetch,
+    clock,
+    random: () => 0.5,
+    ...extra,
+  });
+  return { client, calls: fake.calls, clock };
+}
+
+async function caught(p: Promise<unknown>): Promise<RetalkError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as RetalkError;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('createClient configuration', () => {
+  it('defaults to the official hosts', () => {
+    expect(createClient({ provider: 'dashscope', apiKey: 'k' }).baseUrl).toBe(
+      'https://dashscope.aliyuncs.com/api/v1',
+    );
+    expect(createClient({ provider: 'evolink', apiKey: 'k' }).baseUrl).toBe('https://api.evolink.ai');
+  });
+
+  it('keeps reseller prefixes and completes a bare DashScope origin', () => {
+    expect(
+      createClient({ provider: 'dashscope', apiKey: 'k', baseUrl: 'https://r.example/qwen/api/v1/' }).baseUrl,
+    ).toBe('https://r.example/qwen/api/v1');
+    expect(createClient({ provider: 'dashscope', apiKey: 'k', baseUrl: 'https://r.example' }).baseUrl).toBe(
+      'https://r.example/api/v1',
+    );
+  });
+
+  it('refuses a missing key, an unknown provider and a bad base URL, naming the field', () => {
+    expect(() => createClient({ provider: 'evolink', apiKey: '' })).toThrow(
+      expect.objectContaining({ field: 'apiKey' }),
+    );
+    expect(() => createClient({ provider: 'openai' as 'evolink', apiKey: 'k' })).toThrow(
+      expect.objectContaining({ field: 'provider' }),
+    );
+    expect(() => createClient({ provider: 'evolink', apiKey: 'k', baseUrl: 'ftp://x' })).toThrow(
+      expect.objectContaining({ field: 'baseUrl' }),
+    );
+  });
+});
+
+describe('client.submit', () => {
+  it('sends the DashScope body and headers, adding the OSS resolve header only for oss:// inputs', async () => {
+    const { client, calls } = dashscope(() => json(dashscopeTask('PENDING')));
+    const task = await client.submit({ ...REQ, videoExtension: true, faceThreshold: 150 });
+    expect(task).toMatchObject({ id: TASK_ID, provider: 'dashscope', status: 'queued', progress: 0 });
+    expect(calls[0]!.url).toBe(
+      'https://dashscope.aliyuncs.com/api/v1/services/aigc/image2video/video-synthesis/',
+    );
+    expect(calls[0]!.headers).toMatchObject({
+      authorization: 'Bearer sk-secret',
+      'x-dashscope-async': 'enable',
+    });
+    expect(calls[0]!.headers['x-dashscope-ossresourceresolve']).toBeUndefined();
+    expect(calls[0]!.body).toEqual({
+      model: 'videoretalk',
+      input: { video_url: REQ.video, audio_url: REQ.audio },
+      parameters: { video_extension: true, query_face_threshold: 150 },
+    });
+    await client.submit({ ...REQ, audio: 'oss://dashscope-instant/x/a.wav' });
+    expect(calls[1]!.headers['x-dashscope-ossresourceresolve']).toBe('enable');
+  });
+
+  it('sends the flat EvoLink body and reads estimated_time and credits', async () => {
+    const { client, calls } = evolink(() => json(evolinkTask()));
+    const task = await client.submit({
+      ...REQ,
+      refImage: 'https://example.com/f.png',
+      callbackUrl: 'https://hook.example/cb',
+    });
+    expect(calls[0]!.url).toBe('https://api.evolink.ai/v1/videos/generations');
+    expect(calls[0]!.body).toEqual({
+      model: 'videoretalk',
+      video_url: REQ.video,
+      audio_url: REQ.audio,
+      ref_image_url: 'https://example.com/f.png',
+      callback_url: 'https://hook.example/cb',
+    });
+    expect(task).toMatchObject({ status: 'queued', etaMs: 90_000, usage: { credits: 480 } });
+  });
+
+  it('refuses input before any request is made', async () => {
+    const { client, calls } = dashscope(() => json({}));
+    expect(await caught(client.submit({ ...REQ, faceThreshold: 300 }))).toMatchObject({
+      code: 'invalid_request',
+      field: 'faceThreshold',
+    });
+    expect(await caught(client.submit({ ...REQ, callbackUrl: 'https://h/cb' }))).toMatchObject({
+      field: 'callbackUrl',
+    });
+    const evo = evolink(() => json({}));
+    expect(await caught(evo.client.submit({ ...REQ, video: 'oss://x/y.mp4' }))).toMatchObject({
+      field: 'video',
+    });
+    expect(calls).toHaveLength(0);
+    expect(evo.calls).toHaveLength(0);
+  });
+
+  it('is never repeated after a 5xx or a reset connection, which may have created a task', async () => {
+    for (const reply of [json({ code: 'InternalError', message: 'x' }, 500), netError('ECONNRESET')]) {
+      const { client, calls } = dashscope(() => reply);
+      const err = await caught(client.submit(REQ));
+      expect(calls).toHaveLength(1);
+      expect(['provider_unavailable', 'network']).toContain(err.code);
+    }
+  });
+
+  it('is repeated after a 429 (nothing created), honouring Retry-After', async () => {
+    const { client, calls, clock } = dashscope((_, i) =>
+      i === 0
+        ? json({ code: 'Throttling.RateQuota', message: 'Requests rate limit exceeded' }, 429, {
+            'retry-after': '3',
+          })
+        : json(dashscopeTask('PENDING')),
+    );
+    expect((await client.submit(REQ)).status).toBe('queued');
+    expect(calls).toHaveLength(2);
+    expect(clock.sleeps[0]).toBeGreaterThanOrEqual(3000);
+  });
+
+  it('is repeated when the connection was refused (provably never received)', async () => {
+    const { client, calls } = evolink((_, i) => (i === 0 ? netError('ECONNREFUSED') : json(evolinkTask())));
+    expect((await client.submit(REQ)).status).toBe('queued');
+    expect(calls).toHaveLength(2);
+  });
+
+  it('gives up on 429 after submitRetries and reports rate_limited with retryAfterMs', async () => {
+    const { client, calls } = evolink(() =>
+      json(
+        { error: { code: 'rate_limit_exceeded', message: 'Rate limit exceeded', type: 'evo_api_error' } },
+        429,
+        { 'retry-after': '2' },
+      ),
+    );
+    const err = await caught(client.submit(REQ));
+    expect(err).toMatchObject({ code: 'rate_limited', retryAfterMs: 2000, status: 429 });
+    expect(calls).toHaveLength(4);
+  });
+
+  it('stops at once, without a retry, when aborted mid-request', async () => {
+    const controller = new AbortController();
+    const { client, calls } = dashscope(
+      () =>
+        new Promise<Response>((_, reject) => {
+          controller.signal.addEventListener('abort', () => reject(controller.signal.reason));
+          queueMicrotask(() => controller.abort());
+        }) as unknown as Response,
+    );
+    expect(await caught(client.submit(REQ, { signal: controller.signal }))).toMatchObject({
+      code: 'aborted',
+      name: 'AbortError',
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('keeps the API key out of network error messages even when fetch quotes it', async () => {
+    const { client } = dashscope(
+      () => new TypeError('Headers.append: "Bearer sk-secret" is an invalid header value.'),
+    );
+    const err = await caught(client.get(TASK_ID));
+    expect(err.code).toBe('network');
+    expect(err.message).toContain('***');
+    expect(err.message).not.toContain('sk-secret');
+  });
+
+  it('never puts the API key in an error message', async () => {
+    const { client } = dashscope(() =>
+      json({ code: 'InvalidApiKey', message: 'Invalid API-key provided.' }, 401),
+    );
+    const err = await caught(client.submit(REQ));
+    expect(err.code).toBe('auth');
+    expect(JSON.stringify(err.toJSON())).not.toContain('sk-secret');
+    expect(err.message).not.toContain('sk-secret');
+  });
+});
+
+describe('client.get', () => {
+  it('retries 503s with backoff and then answers', async () => {
+    const { client, calls, clock } = dashscope((_, i) =>
+      i < 2 ? json({ code: 'ModelUnavailable', message: 'busy' }, 503) : json(dashscopeTask('RUNNING')),
+    );
+    expect((await client.get(TASK_ID)).status).toBe('running');
+    expect(calls).toHaveLength(3);
+    expect(clock.sleeps).toEqual([375, 750]);
+  });
+
+  it('does not retry a 404 and maps it to not_found', async () => {
+    const { client, calls } = evolink(() =>
+      json(
+        {
+          error: {
+            code: 'task_not_found',
+            message: 'The requested task could not be found',
+            type: 'invalid_request_error',
+          },
+        },
+        404,
+      ),
+    );
+    expect(await caught(client.get('task-unified-1-abcdefgh'))).toMatchObject({
+      code: 'not_found',
+      providerCode: 'task_not_found',
+    });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('reports an unreadable body as response_validation', async () => {
+    const { client } = dashscope(() => json({ output: { nothing: true } }));
+    expect((await caught(client.get(TASK_ID))).code).toBe('response_validation');
+  });
+});
+
+describe('client.cancel', () => {
+  it('is not_supported on EvoLink', async () => {
+    const { client, calls } = evolink(() => json({}));
+    expect((await caught(client.cancel('task-unified-1-abcdefgh'))).code).toBe('not_supported');
+    expect(calls).toHaveLength(0);
+  });
+
+  it('posts to /tasks/{id}/cancel on DashScope and returns the canceled task', async () => {
+    const { client, calls } = dashscope((call) =>
+      call.method === 'POST' ? json({ request_id: 'r' }) : json(dashscopeTask('CANCELED')),
+    );
+    expect((await client.cancel(TASK_ID)).status).toBe('canceled');
+    expect(calls[0]!.url).toBe(`https://dashscope.aliyuncs.com/api/v1/tasks/${TASK_ID}/cancel`);
+  });
+});
+
+describe('client.wait', () => {
+  it('polls quickly first, then backs off, and resolves with the succeeded task', async () => {
+    const statuses = ['PENDING', 'PRE-PROCESSING', 'RUNNING', 'RUNNING', 'RUNNING', 'POST-PROCESSING'];
+    const { client, clock } = dashscope((_, i) =>
+      json(
+        i < statuses.length
+          ? dashscopeTask(statuses[i]!)
+          : dashscopeTask('SUCCEEDED', { video_url: 'http://oss/r.mp4' }),
+      ),
+    );
+    const updates: string[] = [];
+    const task = await client.wait(TASK_ID, { onUpdate: (t) => updates.push(`${t.status}:${t.progress}`) });
+    expect(task).toMatchObject({ status: 'succeeded', progress: 100, resultUrl: 'http://oss/r.mp4' });
+    expect(updates[0]).toBe('queued:0');
+    expect(updates.at(-1)).toBe('succeeded:100');
+    const progress = updates.map((u) => Number(u.split(':')[1]));
+    for (let i = 1; i < progress.length; i++) expect(progress[i]!).toBeGreaterThanOrEqual(progress[i - 1]!);
+    const pollSleeps = clock.sleeps.filter((ms) => ms >= 100);
+    expect(pollSleeps.slice(0, 4)).toEqual([1000, 1000, 1000, 1500]);
+  });
+
+  it('rejects with task_failed carrying the provider code for failed, canceled and expired tasks', async () => {
+    const cases = [
+      [
+        dashscopeTask('FAILED', { code: 'InvalidFile.FPS', message: 'fps must be 15 ~ 60.' }),
+        'InvalidFile.FPS',
+        'failed',
+      ],
+      [dashscopeTask('CANCELED'), 'CANCELED', 'canceled'],
+      [dashscopeTask('UNKNOWN'), 'UNKNOWN', 'expired'],
+    ] as const;
+    for (const [body, providerCode, taskStatus] of cases) {
+      const { client } = dashscope(() => json(body));
+      const err = await caught(client.wait(TASK_ID));
+      expect(err).toMatchObject({
+        name: 'TaskFailedError',
+        code: 'task_failed',
+        providerCode,
+        taskStatus,
+        retryable: false,
+      });
+    }
+  });
+
+  it('waits at least as long as Retry-After when the query is throttled', async () => {
+    const { client, clock } = evolink(
+      (_, i) =>
+        i < 2
+          ? json(
+              {
+                error: { code: 'rate_limit_exceeded', message: 'Rate limit exceeded', type: 'evo_api_error' },
+              },
+              429,
+              { 'retry-after': '7' },
+            )
+          : json(evolinkTask({ status: 'completed', progress: 100, results: ['https://cdn/r.mp4'] })),
+      { readRetries: 0 },
+    );
+    await client.wait('task-unified-1-abcdefgh', { intervalMs: 10 });
+    expect(clock.sleeps.filter((ms) => ms >= 7000)).toHaveLength(2);
+  });
+
+  it('uses EvoLink estimated_time to poll less often on long tasks', async () => {
+    const { client, clock } = evolink((_, i) =>
+      json(
+        i < 3
+          ? evolinkTask({ status: 'processing', progress: 20 })
+          : evolinkTask({ status: 'completed', progress: 100, results: ['https://r'] }),
+      ),
+    );
+    await client.wait('task-unified-1-abcdefgh');
+    // 90 s estimate, 80 % left → a quarter is 18 s, capped at the 10 s maximum interval.
+    expect(clock.sleeps[0]).toBe(10_000);
+  });
+
+  it('rejects with timeout (not aborted) when the deadline passes', async () => {
+    const { client } = dashscope(() => json(dashscopeTask('RUNNING')));
+    const err = await caught(client.wait(TASK_ID, { timeoutMs: 5000 }));
+    expect(err).toMatchObject({ code: 'timeout', name: 'TimeoutError' });
+    expect(err.message).toContain('running');
+  });
+
+  it('rejects with aborted when the signal fires', async () => {
+    const controller = new AbortController();
+    const { client } = dashscope((_, i) => {
+      if (i === 2) controller.abort();
+      return json(dashscopeTask('RUNNING'));
+    });
+    expect(await caught(client.wait(TASK_ID, { signal: controller.signal }))).toMatchObject({
+      code: 'aborted',
+      name: 'AbortError',
+    });
+  });
+
+  it('keeps polling through transient errors, and gives up on a permanent one', async () => {
+    const flaky = dashscope(
+      (_, i) =>
+        i % 2 === 0
+          ? netError('ECONNRESET')
+          : json(dashscopeTask(i > 4 ? 'SUCCEEDED' : 'RUNNING', { video_url: 'http://r' })),
+      { readRetries: 0 },
+    );
+    expect((await flaky.client.wait(TASK_ID)).status).toBe('succeeded');
+    const denied = dashscope(() =>
+      json({ code: 'InvalidApiKey', message: 'Invalid API-key provided.' }, 401),
+    );
+    expect((await caught(denied.client.wait(TASK_ID))).code).toBe('auth');
+    expect(denied.calls).toHaveLength(1);
+  });
+});
+
+describe('client.watch', () => {
+  it('yields each change and the terminal task, without throwing on failure', async () => {
+    const bodies = [
+      evolinkTask({ status: 'processing', progress: 30 }),
+      evolinkTask({ status: 'processing', progress: 30 }),
+      evolinkTask({ status: 'processing', progress: 60 }),
+      evolinkTask({
+        status: 'failed',
+        progress: 0,
+        error: { code: 'content_policy_violation', message: 'no', type: 'task_error' },
+      }),
+    ];
+    const { client } = evolink((_, i) => json(bodies[Math.min(i, bodies.length - 1)]));
+    const seen: string[] = [];
+    for await (const t of client.watch('task-unified-1-abcdefgh')) seen.push(`${t.status}:${t.progress}`);
+    expect(seen).toEqual(['running:30', 'running:60', 'failed:0']);
+  });
+});
+
+describe('timers', () => {
+  const realSetTimeout = globalThis.setTimeout;
+  const realClearTimeout = globalThis.clearTimeout;
+  const live = new Set<unknown>();
+
+  beforeEach(() => {
+    live.clear();
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const handle = realSetTimeout(() => {
+        live.delete(handle);
+        fn();
+      }, ms);
+      live.add(handle);
+      return handle;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((handle: Parameters<typeof clearTimeout>[0]) => {
+      live.delete(handle);
+      realClearTimeout(handle);
+    }) as typeof clearTimeout;
+  });
+
+  afterEach(() => {
+    globalThis.setTimeout = realSetTimeout;
+    globalThis.clearTimeout = realClearTimeout;
+  });
+
+  it('are all cleared when wait ends by success, deadline, abort or break', async () => {
+    let n = 0;
+    const fetch = async () =>
+      json(dashscopeTask(++n % 5 === 0 ? 'SUCCEEDED' : 'RUNNING', { video_url: 'http://r' }));
+    const client = createClient({ provider: 'dashscope', apiKey: 'k', fetch, poll: { intervalMs: 5 } });
+
+    await expect(client.wait(TASK_ID, { timeoutMs: 60_000 })).resolves.toMatchObject({ status: 'succeeded' });
+    expect(live.size).toBe(0);
+
+    n = 1;
+    expect((await caught(client.wait(TASK_ID, { timeoutMs: 12, intervalMs: 50 }))).code).toBe('timeout');
+    expect(live.size).toBe(0);
+
+    n = 1;
+    const controller = new AbortController();
+    const aborted = caught(
+      client.wait(TASK_ID, { signal: controller.signal, timeoutMs: 60_000, intervalMs: 1000 }),
+    );
+    await new Promise((r) => realSetTimeout(r, 20));
+    expect(live.size).toBeGreaterThan(0);
+    controller.abort();
+    expect((await aborted).code).toBe('aborted');
+    expect(live.size).toBe(0);
+
+    n = 1;
+    const iterator = client.watch(TASK_ID, { timeoutMs: 60_000 })[Symbol.asyncIterator]();
+    await iterator.next();
+    await iterator.return?.();
+    expect(live.size).toBe(0);
+  });
+});
+
+describe('client.uploadFile', () => {
+  const policy = {
+    request_id: 'r',
+    data: {
+      policy: 'cG9saWN5',
+      signature: 'sig',
+      upload_dir: 'dashscope-instant/abc/2026-01-01/xyz',
+      upload_host: 'https://dashscope-file-mgr.oss-cn-beijing.aliyuncs.com',
+      expire_in_seconds: 300,
+      max_file_size_mb: 1,
+      capacity_limit_mb: 999999999,
+      oss_access_key_id: 'LTAI-key',
+      x_oss_object_acl: 'private',
+      x_oss_forbid_overwrite: 'true',
+    },
+  };
+
+  it('DashScope: gets a policy, posts the form to the upload host with the file last, returns oss://key', async () => {
+    const { client, calls } = dashscope((call) =>
+      call.method === 'GET' ? json(policy) : new Response(null, { status: 200 }),
+    );
+    const uploaded = await client.uploadFile(new Uint8Array([1, 2, 3]), {
+      filename: 'my speech.wav',
+      contentType: 'audio/wav',
+    });
+    expect(uploaded.url).toBe('oss://dashscope-instant/abc/2026-01-01/xyz/my_speech.wav');
+    expect(calls[0]!.url).toBe(
+      'https://dashscope.aliyuncs.com/api/v1/uploads?action=getPolicy&model=videoretalk',
+    );
+    expect(calls[1]!.url).toBe(policy.data.upload_host);
+    expect(calls[1]!.headers.authorization).toBeUndefined();
+    const form = calls[1]!.body as FormData;
+    const keys = [...form.keys()];
+    expect(keys.at(-1)).toBe('file');
+    expect(keys).toEqual(
+      expect.arrayContaining(['OSSAccessKeyId', 'Signature', 'policy', 'key', 'success_action_status']),
+    );
+    expect(form.get('key')).toBe('dashscope-instant/abc/2026-01-01/xyz/my_speech.wav');
+  });
+
+  it('DashScope: refuses a file over the policy size before uploading it', async () => {
+    const { client, calls } = dashscope(() => json(policy));
+    const err = await caught(
+      client.uploadFile(new Uint8Array(2 * 1024 * 1024), { filename: 'big.mp4', contentType: 'video/mp4' }),
+    );
+    expect(err).toMatchObject({ code: 'invalid_request', allowed: 'at most 1 MB' });
+    expect(calls).toHaveLength(1);
+  });
+
+  it('EvoLink: streams to the files API (default host, baseUrl when only it is overridden, or filesBaseUrl)', async () => {
+    const answer = () =>
+      json({
+        success: true,
+        code: 200,
+        msg: 'File uploaded successfully',
+        data: {
+          file_id: 'file_1',
+          file_url: 'https://files.evolink.ai/u/a.wav',
+          expires_at: '2026-01-04T00:00:00+08:00',
+        },
+      });
+    const official = evolink(answer);
+    const up = await official.client.uploadFile(new Uint8Array([1]), {
+      filename: 'a.wav',
+      contentType: 'audio/wav',
+    });
+    expect(up).toEqual({ url: 'https://files.evolink.ai/u/a.wav', expiresAt: '2026-01-03T16:00:00.000Z' });
+    expect(official.calls[0]!.url).toBe('https://files-api.evolink.ai/api/v1/files/upload/stream');
+    expect(official.calls[0]!.headers.authorization).toBe('Bearer ek-secret');
+    expect((official.calls[0]!.body as FormData).get('file')).toBeInstanceOf(Blob);
+
+    const proxied = evolink(answer, { baseUrl: 'http://127.0.0.1:9/' });
+    await proxied.client.uploadFile(new Uint8Array([1]), { filename: 'a.wav', contentType: 'audio/wav' });
+    expect(proxied.calls[0]!.url).toBe('http://127.0.0.1:9/api/v1/files/upload/stream');
+
+    const split = evolink(answer, { baseUrl: 'http://127.0.0.1:9', filesBaseUrl: 'http://127.0.0.1:10' });
+    await split.client.uploadFile(new Uint8Array([1]), { filename: 'a.wav', contentType: 'audio/wav' });
+    expect(split.calls[0]!.url).toBe('http://127.0.0.1:10/api/v1/files/upload/stream');
+  });
+
+  it('EvoLink: turns success:false into an error that says what to do', async () => {
+    const { client } = evolink(() => json({ success: false, code: 400, msg: 'Unsupported file type' }));
+    expect(
+      await caught(
+        client.uploadFile(new Uint8Array([1]), {
+          filename: 'a.exe',
+          contentType: 'application/x-msdownload',
+        }),
+      ),
+    ).toMatchObject({
+      code: 'invalid_request',
+    });
+  });
+
+  it('needs a filename and a content type', async () => {
+    const { client } = evolink(() => json({}));
+    expect(
+      await caught(client.uploadFile(new Uint8Array([1]), { filename: '', contentType: 'audio/wav' })),
+    ).toMatchObject({ field: 'filename' });
+    expect(
+      await caught(client.uploadFile(new Uint8Array([1]), { filename: 'a', contentType: 'wav' })),
+    ).toMatchObject({ field: 'contentType' });
+  });
+});

@@ -1,0 +1,92 @@
+import type { Clock } from '../src/poll.js';
+
+/** A clock whose sleeps return at once and move time forward; every sleep is recorded. */
+export function createFakeClock(start = Date.UTC(2026, 0, 1)) {
+  let t = start;
+  const sleeps: number[] = [];
+  const clock: Clock & { sleeps: number[]; advance(ms: number): void } = {
+    now: () => t,
+    async sleep(ms, signal) {
+      if (signal?.aborted) throw signal.reason;
+      sleeps.push(ms);
+      t += ms;
+      await Promise.resolve();
+      if (signal?.aborted) throw signal.reason;
+    },
+    sleeps,
+    advance(ms) {
+      t += ms;
+    },
+  };
+  return clock;
+}
+
+export interface RecordedCall {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+type Reply = Response | Error | ((call: RecordedCall) => Response | Error | Promise<Response | Error>);
+
+/** A fetch that answers from a queue of replies (or a router) and records every call. */
+export function createFakeFetch(route: (call: RecordedCall, index: number) => Reply) {
+  const calls: RecordedCall[] = [];
+  const fetch = async (input: string, init: RequestInit = {}): Promise<Response> => {
+    const headers: Record<string, string> = {};
+    new Headers(init.headers).forEach((v, k) => {
+      headers[k] = v;
+    });
+    let body: unknown = init.body;
+    if (typeof body === 'string') {
+      try {
+        body = JSON.parse(body);
+      } catch {}
+    }
+    const call: RecordedCall = { url: input, method: init.method ?? 'GET', headers, body };
+    calls.push(call);
+    if (init.signal?.aborted) throw init.signal.reason;
+    let reply = route(call, calls.length - 1);
+    if (typeof reply === 'function') reply = await reply(call);
+    if (reply instanceof Error) throw reply;
+    return reply;
+  };
+  return { fetch, calls };
+}
+
+export function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
+}
+
+/** A fetch failure shaped like Node's: TypeError('fetch failed') with a cause carrying `code`. */
+export function netError(code: string): Error {
+  const cause = Object.assign(new Error(`connect ${code}`), { code });
+  return new TypeError('fetch failed', { cause });
+}
+
+export const evolinkTask = (over: Record<string, unknown> = {}) => ({
+  id: 'task-unified-1775200000-xyz12345',
+  object: 'video.generation.task',
+  created: 1775200000,
+  model: 'videoretalk',
+  status: 'pending',
+  progress: 0,
+  type: 'video',
+  task_info: { can_cancel: false, estimated_time: 90, video_duration: 0 },
+  usage: { billing_rule: 'per_second', credits_reserved: 480, user_group: 'default' },
+  ...over,
+});
+
+export const dashscopeTask = (
+  status: string,
+  output: Record<string, unknown> = {},
+  extra: Record<string, unknown> = {},
+) => ({
+  request_id: '7574ee8f-38a3-4b1e-9280-11c33ab46e51',
+  output: { task_id: 'a8532587-fa8c-4ef8-82be-0c46b17950d1', task_status: status, ...output },
+  ...extra,
+});
