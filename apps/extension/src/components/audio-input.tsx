@@ -1,0 +1,70 @@
+import { useState } from 'preact/hooks';
+
+export type AudioChoice = { from: 'file'; file: File } | { from: 'url'; url: string };
+
+const ACCEPT = 'audio/*,.wav,.mp3,.aac,.m4a';
+
+/** Drop zone + file browse + URL field; reports one chosen audio source. */
+export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; disabled?: boolean }) {
+  const [dragging, setDragging] = useState(false);
+  const [url, setUrl] = useState('');
+
+  function onDrop(event: DragEvent) {
+    event.preventDefault();
+    setDragging(false);
+    const file = event.dataTransfer?.files[0];
+    if (file) props.onChoose({ from: 'file', file });
+  }
+
+  return (
+    <div class="audio-input">
+      <label
+        class={`drop${dragging ? ' dragging' : ''}`}
+        for="audio-file"
+        onDragOver={(e) => {
+          e.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={onDrop}
+      >
+        <span class="drop-title">Drop an audio file here</span>
+        <span class="muted">or press to browse (WAV, MP3 or AAC, 2–120 s)</span>
+      </label>
+      <input
+        id="audio-file"
+        class="sr-only"
+        type="file"
+        accept={ACCEPT}
+        disabled={props.disabled}
+        onChange={(e) => {
+          const file = e.currentTarget.files?.[0];
+          if (file) props.onChoose({ from: 'file', file });
+        }}
+      />
+      <form
+        class="row url-row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (url.trim()) props.onChoose({ from: 'url', url: url.trim() });
+        }}
+      >
+        <label class="sr-only" for="audio-url">
+          Audio URL
+        </label>
+        <input
+          id="audio-url"
+          class="grow"
+          type="url"
+          placeholder="…or paste a public audio URL"
+          value={url}
+          disabled={props.disabled}
+          onInput={(e) => setUrl(e.currentTarget.value)}
+        />
+        <button type="submit" disabled={props.disabled || !url.trim()}>
+          Use URL
+        </button>
+      </form>
+    </div>
+  );
+}

@@ -1,0 +1,195 @@
+import type { ResultLink } from '@retalk/core';
+import { useState } from 'preact/hooks';
+import { toErrorMessage } from '../lib/errors.js';
+import { explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
+import { isActive, type TrackedJob } from '../lib/job-store.js';
+import { ProgressBar } from './progress-bar.js';
+import { StatusPill } from './status-pill.js';
+
+export type JobCardActions = {
+  cancel(jobId: string): Promise<void>;
+  retry(tracked: TrackedJob): Promise<void>;
+  remove(jobId: string): Promise<void>;
+  link(jobId: string): Promise<ResultLink>;
+  download(tracked: TrackedJob): Promise<void>;
+};
+
+function hostOf(url: string | undefined): string | null {
+  if (!url) return null;
+  try {
+    return new URL(url).host;
+  } catch {
+    return null;
+  }
+}
+
+export function JobCard(props: {
+  tracked: TrackedJob;
+  nowMs: number;
+  actions: JobCardActions;
+  highlight?: boolean;
+}) {
+  const { tracked, actions } = props;
+  const { job } = tracked;
+  const [busy, setBusy] = useState<string | null>(null);
+  const [message, setMessage] = useState<{ tone: 'ok' | 'bad'; text: string } | null>(null);
+  const [preview, setPreview] = useState<ResultLink | null>(null);
+  const title = jobTitle(job);
+  const tone = statusOf(job.status).tone;
+  const page = hostOf(job.sourcePageUrl);
+
+  async function run(name: string, action: () => Promise<string | undefined>) {
+    setBusy(name);
+    setMessage(null);
+    try {
+      const done = await action();
+      if (done) setMessage({ tone: 'ok', text: done });
+    } catch (error) {
+      setMessage({ tone: 'bad', text: toErrorMessage(error) });
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  const failed = job.status === 'failed' ? explainJobError(job.error) : null;
+  const canRetry = job.status === 'failed' || job.status === 'canceled';
+  return (
+    <li
+      class={`job${props.highlight ? ' highlight' : ''}`}
+      data-job-id={job.id}
+      data-status={job.status}
+      aria-label={title}
+    >
+      <div class="row job-head">
+        <strong class="grow job-title" title={title}>
+          {title}
+        </strong>
+        <StatusPill status={job.status} />
+      </div>
+      {page && job.sourcePageUrl && (
+        <a class="job-page muted" href={job.sourcePageUrl} target="_blank" rel="noreferrer">
+          {page}
+        </a>
+      )}
+      {(isActive(tracked) || job.status === 'succeeded') && (
+        <ProgressBar
+          value={job.status === 'succeeded' ? 100 : job.progress}
+          label={`Progress of ${title}`}
+          tone={tone}
+        />
+      )}
+      <div class="job-timing muted">{timingLine(job, props.nowMs)}</div>
+      {failed && (
+        <div class="notice bad" role="status">
+          <strong>{failed.what}</strong>
+          <div>{failed.todo}</div>
+        </div>
+      )}
+      {tracked.syncError && <div class="notice warn">{tracked.syncError}</div>}
+      {preview && (
+        <div class="preview">
+          {/* biome-ignore lint/a11y/useMediaCaption: the result is a generated video without captions */}
+          <video src={preview.url} controls preload="metadata" />
+          <a class="result-link" href={preview.url} target="_blank" rel="noreferrer">
+            Open in a tab
+          </a>
+        </div>
+      )}
+      <div class="row job-actions">
+        {job.status === 'succeeded' && (
+          <>
+            <button
+              type="button"
+              disabled={busy !== null}
+              onClick={() =>
+                run('preview', async () => {
+                  if (preview) setPreview(null);
+                  else setPreview(await actions.link(job.id));
+                  return undefined;
+                })
+              }
+            >
+              {preview ? 'Hide preview' : 'Preview'}
+            </button>
+            <button
+              type="button"
+              class="primary"
+              disabled={busy !== null}
+              onClick={() =>
+                run('download', async () => {
+                  await actions.download(tracked);
+                  return 'Download started.';
+                })
+              }
+            >
+              Download
+            </button>
+            <button
+              type="button"
+              disabled={busy !== null}
+              onClick={() =>
+                run('copy', async () => {
+                  const link = await actions.link(job.id);
+                  await navigator.clipboard.writeText(link.url);
+                  return `Link copied; it works until ${new Date(link.expiresAt).toLocaleTimeString()}.`;
+                })
+              }
+            >
+              Copy link
+            </button>
+          </>
+        )}
+        {isActive(tracked) && job.cancelable && (
+          <button
+            type="button"
+            class="danger"
+            disabled={busy !== null}
+            onClick={() =>
+              run('cancel', async () => {
+                await actions.cancel(job.id);
+                return undefined;
+              })
+            }
+          >
+            Cancel
+          </button>
+        )}
+        {canRetry && (
+          <button
+            type="button"
+            disabled={busy !== null}
+            onClick={() =>
+              run('retry', async () => {
+                await actions.retry(tracked);
+                return 'Submitted again as a new job.';
+              })
+            }
+          >
+            Retry
+          </button>
+        )}
+        {!isActive(tracked) && (
+          <button
+            type="button"
+            class="link"
+            disabled={busy !== null}
+            aria-label={`Remove ${title} from this list`}
+            onClick={() =>
+              run('remove', async () => {
+                await actions.remove(job.id);
+                return undefined;
+              })
+            }
+          >
+            Remove
+          </button>
+        )}
+      </div>
+      {message && (
+        <div class={`notice ${message.tone}`} role="status">
+          {message.text}
+        </div>
+      )}
+    </li>
+  );
+}

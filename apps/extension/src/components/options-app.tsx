@@ -1,0 +1,144 @@
+import type { Me } from '@retalk/core';
+import { useEffect, useState } from 'preact/hooks';
+import { describeBudget, parseConnectionForm, providerName, testAndSave } from '../lib/connect.js';
+import { toErrorMessage } from '../lib/errors.js';
+import { requestRelayPermission } from '../lib/relay-connection.js';
+import { settingsItem } from '../lib/settings.js';
+
+type Result = { tone: 'ok'; me: Me } | { tone: 'bad'; text: string; field?: string };
+
+export function OptionsApp() {
+  const [relayUrl, setRelayUrl] = useState('');
+  const [token, setToken] = useState('');
+  const [showToken, setShowToken] = useState(false);
+  const [saved, setSaved] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<Result | null>(null);
+
+  useEffect(() => {
+    void settingsItem.getValue().then((settings) => {
+      if (!settings) return;
+      setRelayUrl(settings.relayUrl);
+      setToken(settings.token);
+      setSaved(true);
+    });
+  }, []);
+
+  function onSubmit(event: Event) {
+    event.preventDefault();
+    let settings: ReturnType<typeof parseConnectionForm>;
+    try {
+      settings = parseConnectionForm({ relayUrl, token });
+    } catch (error) {
+      const field = (error as { field?: string }).field;
+      setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
+      return;
+    }
+    // The permission prompt needs the click's user gesture: request before anything is awaited.
+    const permission = requestRelayPermission(settings.relayUrl).catch(() => false);
+    setBusy(true);
+    setResult(null);
+    void (async () => {
+      try {
+        const me = await testAndSave(settings, { permissionGranted: await permission });
+        setSaved(true);
+        setResult({ tone: 'ok', me });
+      } catch (error) {
+        const field = (error as { field?: string }).field;
+        setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
+      } finally {
+        setBusy(false);
+      }
+    })();
+  }
+
+  async function disconnect() {
+    await settingsItem.removeValue();
+    setSaved(false);
+    setToken('');
+    setResult(null);
+  }
+
+  const badField = result?.tone === 'bad' ? result.field : undefined;
+  return (
+    <main class="options">
+      <h1>Connect Retalk to your team relay</h1>
+      <p class="muted">
+        Your team runs a Retalk relay that holds the provider account. You only need its address and your
+        personal token (it starts with <code>rtk_</code>). No provider key ever goes into this extension.
+      </p>
+      <form onSubmit={onSubmit} class="card" noValidate>
+        <div class="field">
+          <label for="relay-url">Relay URL</label>
+          <input
+            id="relay-url"
+            name="relayUrl"
+            type="url"
+            placeholder="https://relay.example.com"
+            value={relayUrl}
+            aria-invalid={badField === 'relayUrl'}
+            aria-describedby="relay-url-hint"
+            onInput={(e) => setRelayUrl(e.currentTarget.value)}
+            required
+          />
+          <div id="relay-url-hint" class="hint">
+            The browser will ask to let Retalk talk to this address only.
+          </div>
+        </div>
+        <div class="field">
+          <label for="token">Personal token</label>
+          <div class="row">
+            <input
+              id="token"
+              name="token"
+              class="grow"
+              type={showToken ? 'text' : 'password'}
+              placeholder="rtk_…"
+              autoComplete="off"
+              value={token}
+              aria-invalid={badField === 'token'}
+              onInput={(e) => setToken(e.currentTarget.value)}
+              required
+            />
+            <button type="button" onClick={() => setShowToken(!showToken)} aria-pressed={showToken}>
+              {showToken ? 'Hide' : 'Show'}
+            </button>
+          </div>
+        </div>
+        <div class="row">
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? 'Testing…' : 'Save and test connection'}
+          </button>
+          {saved && (
+            <button type="button" onClick={disconnect} disabled={busy}>
+              Disconnect
+            </button>
+          )}
+        </div>
+      </form>
+      <div aria-live="polite">
+        {result?.tone === 'ok' && (
+          <div class="notice ok" data-testid="connection-ok">
+            <strong>Connected as {result.me.member.name}.</strong>
+            <ul>
+              <li>Provider: {providerName(result.me)}</li>
+              <li>Budget: {describeBudget(result.me)}</li>
+              <li>
+                Jobs running now: {result.me.activeJobs}
+                {result.me.member.maxConcurrentJobs
+                  ? ` (up to ${result.me.member.maxConcurrentJobs} at once)`
+                  : ''}
+              </li>
+            </ul>
+            <p>Now right-click any video on a page and choose “Lip-sync this video…”.</p>
+          </div>
+        )}
+        {result?.tone === 'bad' && (
+          <div class="notice bad" role="alert" data-testid="connection-error">
+            {result.text}
+          </div>
+        )}
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,469 @@
+import type { Job, Me } from '@retalk/core';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { browser } from 'wxt/browser';
+import { describeBudget, providerName } from '../lib/connect.js';
+import { toErrorMessage } from '../lib/errors.js';
+import { cropToPng, faceCropAround, loadImage, videoRectInCapture } from '../lib/face-crop.js';
+import {
+  type CheckedMedia,
+  check,
+  probeAudioFile,
+  probeAudioUrl,
+  probeVideoFile,
+} from '../lib/media-checks.js';
+import { readVideoFromPage } from '../lib/page-video-reader.js';
+import { evaluatePick } from '../lib/pick-check.js';
+import type { PickRequest } from '../lib/pick-request.js';
+import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
+import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
+import { formatBytes, formatSeconds } from '../lib/time-format.js';
+import { videoFilename } from '../lib/video-source.js';
+import { type AudioChoice, AudioInput } from './audio-input.js';
+import { FacePicker, type FramePoint } from './face-picker.js';
+import { ProgressBar } from './progress-bar.js';
+
+const DEFAULT_FACE_THRESHOLD = 170;
+
+type Frame = { url: string; image: HTMLImageElement; width: number; height: number };
+type AudioState =
+  | { state: 'none' }
+  | { state: 'probing'; name: string }
+  | { state: 'ready'; choice: AudioChoice; name: string; checked: CheckedMedia }
+  | { state: 'error'; message: string };
+
+function ProblemList(props: { title: string; problems: CheckedMedia['problems'] }) {
+  if (props.problems.length === 0) return null;
+  return (
+    <div class="notice bad" role="alert" data-testid="media-problems">
+      <strong>{props.title}</strong>
+      <ul>
+        {props.problems.map((p) => (
+          <li key={p.field}>
+            {p.message} <span class="muted">(allowed: {p.allowed})</span>
+          </li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function hostOf(url: string): string {
+  try {
+    return new URL(url).host || url;
+  } catch {
+    return url;
+  }
+}
+
+export function PickerApp(props: { request: PickRequest | null }) {
+  const { request } = props;
+  const target = request?.video ?? null;
+  const [connection, setConnection] = useState<RelayConnection | null | undefined>(undefined);
+  const [me, setMe] = useState<Me | null>(null);
+  const [meError, setMeError] = useState<string | null>(null);
+  const [frame, setFrame] = useState<Frame | null>(null);
+  const [videoFile, setVideoFile] = useState<{ file: File; checked: CheckedMedia } | null>(null);
+  const [audio, setAudio] = useState<AudioState>({ state: 'none' });
+  const [facePoint, setFacePoint] = useState<FramePoint | null>(null);
+  const [facePreview, setFacePreview] = useState<{ blob: Blob; url: string } | null>(null);
+  const [videoExtension, setVideoExtension] = useState(false);
+  const [sendBy, setSendBy] = useState<'by-url' | 'upload-from-page' | null>(null);
+  const [faceThreshold, setFaceThreshold] = useState<number | null>(null);
+  const [steps, setSteps] = useState<Record<string, SubmitStep>>({});
+  const [submitting, setSubmitting] = useState(false);
+  const [submitError, setSubmitError] = useState<string | null>(null);
+  const [submitted, setSubmitted] = useState<Job | null>(null);
+  const idempotencyKey = useMemo(() => crypto.randomUUID(), []);
+
+  useEffect(() => {
+    void (async () => {
+      const conn = await loadConnection();
+      setConnection(conn);
+      if (!conn) return;
+      try {
+        setMe(await conn.client.me());
+      } catch (error) {
+        setMeError(toErrorMessage(error));
+      }
+    })();
+  }, []);
+
+  // The preview frame: the tab capture cropped to where the video is on screen.
+  useEffect(() => {
+    if (!request?.tabCapture || !target) return;
+    void (async () => {
+      const shot = await loadImage(request.tabCapture!);
+      const rect = videoRectInCapture(
+        target.rect,
+        { width: shot.naturalWidth, height: shot.naturalHeight },
+        target.devicePixelRatio,
+      );
+      if (!rect) return;
+      const blob = await cropToPng(shot, rect);
+      const url = URL.createObjectURL(blob);
+      const image = await loadImage(url);
+      setFrame({ url, image, width: rect.width, height: rect.height });
+    })().catch(() => setFrame(null));
+  }, [request, target]);
+
+  // The face crop follows the mark.
+  useEffect(() => {
+    if (!frame || !facePoint) {
+      setFacePreview(null);
+      return;
+    }
+    let revoked = false;
+    void cropToPng(frame.image, faceCropAround(facePoint, frame)).then((blob) => {
+      if (revoked) return;
+      setFacePreview({ blob, url: URL.createObjectURL(blob) });
+    });
+    return () => {
+      revoked = true;
+    };
+  }, [frame, facePoint]);
+
+  const provider = me?.provider ?? 'dashscope';
+  const verdict = evaluatePick({
+    target,
+    ...(videoFile && { videoFileMeta: videoFile.checked.meta }),
+    ...(audio.state === 'ready' && { audioMeta: audio.checked.meta }),
+    videoExtension,
+    sendBy,
+    me,
+  });
+  const { intake, videoSec, outputSec, overBudget } = verdict;
+  const remaining = verdict.remainingSec;
+  const videoMeta =
+    videoFile?.checked.meta ?? (target ? { width: target.width, height: target.height } : null);
+  const canSubmit = !!connection && verdict.ready && !submitting && !submitted;
+
+  async function chooseAudio(choice: AudioChoice) {
+    const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
+    setAudio({ state: 'probing', name });
+    try {
+      const meta =
+        choice.from === 'file' ? await probeAudioFile(choice.file) : await probeAudioUrl(choice.url);
+      setAudio({ state: 'ready', choice, name, checked: check(meta, provider) });
+    } catch (error) {
+      setAudio({ state: 'error', message: toErrorMessage(error) });
+    }
+  }
+
+  async function chooseVideoFile(file: File) {
+    setVideoFile({ file, checked: check(await probeVideoFile(file), provider) });
+  }
+
+  async function submit() {
+    if (!connection || !request || audio.state !== 'ready') return;
+    setSubmitting(true);
+    setSubmitError(null);
+    setSteps({});
+    let video: SubmitPlan['video'];
+    if (videoFile) video = { from: 'file', file: videoFile.file };
+    else if (intake === 'by-url' && target) video = { from: 'url', url: target.src };
+    else if (target) {
+      video = {
+        from: 'page',
+        filename: videoFilename(target.src),
+        read: (onProgress) =>
+          readVideoFromPage(
+            { tabId: request.tabId, frameId: request.frameId, src: target.src },
+            { onProgress },
+          ),
+      };
+    } else return;
+    try {
+      const job = await submitJob(
+        connection,
+        {
+          video,
+          audio: audio.choice,
+          ...(facePreview && { face: facePreview.blob }),
+          videoExtension,
+          ...(faceThreshold !== null && { faceThreshold }),
+          title: request.pageTitle || hostOf(request.pageUrl),
+          sourcePageUrl: request.pageUrl,
+        },
+        { idempotencyKey, onStep: (step) => setSteps((all) => ({ ...all, [step.step]: step })) },
+      );
+      setSubmitted(job);
+    } catch (error) {
+      setSubmitError(toErrorMessage(error));
+    } finally {
+      setSubmitting(false);
+    }
+  }
+
+  if (!request) {
+    return (
+      <main class="picker">
+        <div class="notice bad" role="alert">
+          This picker was opened without a video (or the browser was restarted). Right-click the video again
+          and choose “Lip-sync this video…”.
+        </div>
+      </main>
+    );
+  }
+
+  return (
+    <main class="picker">
+      <h1>Lip-sync this video</h1>
+
+      {connection === null && (
+        <div class="notice bad" role="alert">
+          Not connected to a relay.{' '}
+          <button type="button" class="link" onClick={() => browser.runtime.openOptionsPage()}>
+            Open settings
+          </button>{' '}
+          and connect, then try again.
+        </div>
+      )}
+      {meError && (
+        <div class="notice bad" role="alert">
+          The relay did not answer: {meError}
+        </div>
+      )}
+
+      <section aria-labelledby="video-heading" class="section">
+        <h2 id="video-heading">Video</h2>
+        <div class="row video-row">
+          {frame ? (
+            <img class="thumb" src={frame.url} alt="Preview frame of the chosen video" />
+          ) : (
+            <div class="thumb placeholder" aria-hidden="true">
+              ▶
+            </div>
+          )}
+          <div class="grow video-info">
+            <strong class="ellipsis" title={request.pageTitle}>
+              {request.pageTitle || 'Untitled page'}
+            </strong>
+            <div class="muted ellipsis" title={request.pageUrl}>
+              {hostOf(request.pageUrl)}
+            </div>
+            <div class="muted" data-testid="video-meta">
+              {videoSec !== undefined ? formatSeconds(videoSec) : 'Duration unknown'}
+              {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
+            </div>
+          </div>
+        </div>
+        {!videoFile && intake === 'by-url' && (
+          <p class="hint">The provider fetches this video from its public address.</p>
+        )}
+        {!videoFile && intake === 'upload-from-page' && (
+          <p class="hint">
+            Only your browser can reach this video (
+            {target?.kind === 'page-file' ? 'a file inside the page' : 'a private address'}
+            ), so it is read from the page and uploaded through your relay.
+          </p>
+        )}
+        {!videoFile && intake === 'unavailable' && (
+          <div class="notice warn" role="alert" data-testid="stream-explainer">
+            {target?.kind === 'stream' ? (
+              <>
+                <strong>This video is streamed in pieces</strong> (Media Source / live stream), so there is no
+                single file to send. Next steps: find the video’s direct link (.mp4) and open that page, or
+                download the video and choose the file below.
+              </>
+            ) : (
+              <>
+                No video source was found under the pointer. Right-click directly on the video, or choose a
+                file below.
+              </>
+            )}
+          </div>
+        )}
+        {!videoFile && target?.kind === 'url' && (
+          <fieldset class="send-by">
+            <legend>Send the video</legend>
+            <label class="check">
+              <input
+                type="radio"
+                name="send-by"
+                value="by-url"
+                checked={intake === 'by-url'}
+                onChange={() => setSendBy('by-url')}
+              />
+              By its address (the provider downloads it)
+            </label>
+            <label class="check">
+              <input
+                type="radio"
+                name="send-by"
+                value="upload-from-page"
+                checked={intake === 'upload-from-page'}
+                onChange={() => setSendBy('upload-from-page')}
+              />
+              Upload it from this browser (for pages behind a login or on a private network)
+            </label>
+          </fieldset>
+        )}
+        <details class="video-file" open={intake === 'unavailable'}>
+          <summary>Use a video file instead</summary>
+          <label for="video-file" class="sr-only">
+            Video file
+          </label>
+          <input
+            id="video-file"
+            type="file"
+            accept="video/mp4,video/quicktime,.mp4,.mov,.avi"
+            onChange={(e) => {
+              const file = e.currentTarget.files?.[0];
+              if (file) void chooseVideoFile(file);
+            }}
+          />
+          {videoFile && (
+            <p class="hint">
+              Using {videoFile.file.name} ({formatBytes(videoFile.file.size)}).
+            </p>
+          )}
+        </details>
+        <ProblemList title="The video cannot be used as it is:" problems={verdict.videoProblems} />
+      </section>
+
+      <section aria-labelledby="audio-heading" class="section">
+        <h2 id="audio-heading">Audio</h2>
+        <AudioInput onChoose={chooseAudio} disabled={submitting || !!submitted} />
+        <div aria-live="polite" data-testid="audio-status">
+          {audio.state === 'probing' && <p class="muted">Reading {audio.name}…</p>}
+          {audio.state === 'ready' && (
+            <p>
+              <strong>{audio.name}</strong> ·{' '}
+              {audio.checked.meta.durationSec !== undefined
+                ? formatSeconds(audio.checked.meta.durationSec)
+                : 'duration unknown'}
+              {audio.checked.meta.sizeBytes !== undefined
+                ? ` · ${formatBytes(audio.checked.meta.sizeBytes)}`
+                : ''}
+            </p>
+          )}
+          {audio.state === 'error' && (
+            <div class="notice bad" role="alert">
+              {audio.message}
+            </div>
+          )}
+          <ProblemList title="This audio cannot be used:" problems={verdict.audioProblems} />
+        </div>
+        <label class="check">
+          <input
+            type="checkbox"
+            checked={videoExtension}
+            onChange={(e) => setVideoExtension(e.currentTarget.checked)}
+          />
+          Extend the video to the audio’s length
+        </label>
+        <p class="hint">Off: the result stops at whichever is shorter, the video or the audio.</p>
+      </section>
+
+      {frame && intake !== 'unavailable' && (
+        <section aria-labelledby="face-heading" class="section">
+          <h2 id="face-heading">Speaker’s face (optional)</h2>
+          <p class="hint">
+            If several people are visible, click the one who speaks. The crop is sent as the reference face.
+          </p>
+          <div class="row face-row">
+            <div class="grow">
+              <FacePicker frameUrl={frame.url} frameSize={frame} point={facePoint} onPick={setFacePoint} />
+            </div>
+            {facePreview && (
+              <div class="face-preview">
+                <img src={facePreview.url} alt="The face that will be sent" />
+                <button type="button" class="link" onClick={() => setFacePoint(null)}>
+                  Clear
+                </button>
+              </div>
+            )}
+          </div>
+        </section>
+      )}
+
+      <details class="section advanced">
+        <summary>Advanced</summary>
+        <label for="face-threshold">
+          Face match threshold: {faceThreshold ?? `${DEFAULT_FACE_THRESHOLD} (default)`}
+        </label>
+        <input
+          id="face-threshold"
+          type="range"
+          min={120}
+          max={200}
+          step={1}
+          value={faceThreshold ?? DEFAULT_FACE_THRESHOLD}
+          onInput={(e) => setFaceThreshold(Number(e.currentTarget.value))}
+        />
+        <p class="hint">
+          Lower (120) accepts less clear faces; higher (200) is stricter. Use lower if the job fails with “no
+          face”.
+        </p>
+        {faceThreshold !== null && (
+          <button type="button" class="link" onClick={() => setFaceThreshold(null)}>
+            Back to default
+          </button>
+        )}
+      </details>
+
+      <section class="section cost" aria-live="polite" data-testid="cost">
+        {outputSec !== undefined ? (
+          <p>
+            This job uses about <strong>{formatSeconds(outputSec)}</strong> of output video.
+          </p>
+        ) : (
+          <p class="muted">Choose the audio to see what this job costs.</p>
+        )}
+        {me && (
+          <p class="muted">
+            {describeBudget(me)} · {providerName(me)}
+          </p>
+        )}
+        {overBudget && (
+          <div class="notice bad" role="alert">
+            This job needs {formatSeconds(outputSec ?? 0)} but only {formatSeconds(remaining ?? 0)} are left.
+            Use a shorter audio, or ask your relay admin for more budget.
+          </div>
+        )}
+      </section>
+
+      <footer class="section submit">
+        {Object.values(steps).map((step) => (
+          <div key={step.step} class="step">
+            <div class="row">
+              <span class="grow">{step.label}</span>
+              {step.totalBytes > 0 && (
+                <span class="muted">
+                  {formatBytes(step.loadedBytes)} / {formatBytes(step.totalBytes)}
+                </span>
+              )}
+            </div>
+            {step.totalBytes > 0 && (
+              <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label={step.label} />
+            )}
+          </div>
+        ))}
+        {submitError && (
+          <div class="notice bad" role="alert" data-testid="submit-error">
+            {submitError}
+          </div>
+        )}
+        {submitted ? (
+          <div class="notice ok" role="status" data-testid="submitted">
+            <p>
+              <strong>Job started.</strong> Follow it from the Retalk button in the toolbar; you will get a
+              notification when it is done.
+            </p>
+            <button type="button" onClick={() => window.close()}>
+              Close this window
+            </button>
+          </div>
+        ) : (
+          <button type="button" class="primary big" disabled={!canSubmit} onClick={() => void submit()}>
+            {submitting
+              ? 'Sending…'
+              : outputSec !== undefined
+                ? `Lip-sync (${formatSeconds(outputSec)})`
+                : 'Lip-sync'}
+          </button>
+        )}
+      </footer>
+    </main>
+  );
+}

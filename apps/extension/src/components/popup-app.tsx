@@ -1,0 +1,101 @@
+import { useEffect, useState } from 'preact/hooks';
+import { browser } from 'wxt/browser';
+import { toErrorMessage } from '../lib/errors.js';
+import { countActive, jobsItem, type TrackedJob } from '../lib/job-store.js';
+import type { LiveState } from '../lib/live-jobs.js';
+import { EmptyState } from './empty-state.js';
+import { JobCard, type JobCardActions } from './job-card.js';
+
+function notConnected(): Promise<never> {
+  return Promise.reject(new Error('Not connected to a relay. Open Settings and connect first.'));
+}
+
+const OFFLINE_ACTIONS: JobCardActions = {
+  cancel: notConnected,
+  retry: notConnected,
+  remove: async (id) => {
+    await jobsItem.setValue((await jobsItem.getValue()).filter((t) => t.job.id !== id));
+  },
+  link: notConnected,
+  download: notConnected,
+};
+
+export function PopupApp(props: {
+  initialJobs: TrackedJob[];
+  connected: boolean;
+  highlightJobId: string | null;
+}) {
+  const [jobs, setJobs] = useState(props.initialJobs);
+  const [actions, setActions] = useState<JobCardActions | null>(null);
+  const [live, setLive] = useState<LiveState>({ state: 'connecting' });
+  const [nowMs, setNowMs] = useState(Date.now());
+
+  useEffect(() => jobsItem.watch((next) => setJobs(next)), []);
+
+  useEffect(() => {
+    const ticker = setInterval(() => setNowMs(Date.now()), 1000);
+    return () => clearInterval(ticker);
+  }, []);
+
+  // The relay client loads after the first paint: the list above is already drawn from storage.
+  useEffect(() => {
+    if (!props.connected) return;
+    const controller = new AbortController();
+    import('../lib/live-jobs.js')
+      .then(({ startLiveJobs }) => startLiveJobs({ signal: controller.signal, onState: setLive }))
+      .then(setActions, (error: unknown) => setLive({ state: 'offline', error: toErrorMessage(error) }));
+    return () => controller.abort();
+  }, [props.connected]);
+
+  const active = countActive(jobs);
+  return (
+    <main class="popup">
+      <header class="row popup-head">
+        <h1 class="grow">Retalk</h1>
+        {props.connected && (
+          <span class={`live ${live.state}`} title={live.error}>
+            {live.state === 'live' ? 'Live' : live.state === 'connecting' ? 'Connecting…' : 'Offline'}
+          </span>
+        )}
+        <button type="button" class="link" onClick={() => browser.runtime.openOptionsPage()}>
+          Settings
+        </button>
+      </header>
+      {!props.connected && (
+        <div class="notice info">
+          <p>Connect to your team’s relay to start lip-syncing.</p>
+          <button type="button" class="primary" onClick={() => browser.runtime.openOptionsPage()}>
+            Connect…
+          </button>
+        </div>
+      )}
+      {live.state === 'offline' && live.error && (
+        <div class="notice warn" role="status">
+          <strong>Cannot reach the relay; showing the last known state.</strong>
+          <div>{live.error}</div>
+        </div>
+      )}
+      {jobs.length === 0 ? (
+        <EmptyState />
+      ) : (
+        <>
+          <p class="muted summary" aria-live="polite">
+            {active > 0 ? `${active} running · ` : ''}
+            {jobs.length} job{jobs.length === 1 ? '' : 's'}
+          </p>
+          <ul class="jobs">
+            {jobs.map((tracked) => (
+              <JobCard
+                key={tracked.job.id}
+                tracked={tracked}
+                nowMs={nowMs}
+                highlight={tracked.job.id === props.highlightJobId}
+                actions={actions ?? OFFLINE_ACTIONS}
+              />
+            ))}
+          </ul>
+        </>
+      )}
+    </main>
+  );
+}

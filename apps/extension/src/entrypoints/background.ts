@@ -1,0 +1,6 @@
+import { defineBackground } from 'wxt/utils/define-background';
+import { startServiceWorker } from '../lib/service-worker.js';
+
+export default defineBackground(() => {
+  startServiceWorker();
+});

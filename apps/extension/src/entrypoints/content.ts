@@ -1,0 +1,73 @@
+import { browser } from 'wxt/browser';
+import { defineContentScript } from 'wxt/utils/define-content-script';
+import {
+  describeVideo,
+  FETCH_VIDEO_PORT,
+  findVideoAt,
+  type PagePoint,
+  streamVideoBytes,
+} from '../lib/page-video.js';
+
+/**
+ * Finds the video under a right-click (also beneath overlays) and reads it for upload when asked.
+ * Not declared in the manifest: the background injects it into the clicked frame through the
+ * `activeTab` grant of the menu click, so the extension needs no access to every site.
+ */
+export default defineContentScript({
+  matches: ['<all_urls>'],
+  registration: 'runtime',
+  main() {
+    // Injected again on every menu click: register the listeners once per page.
+    const marker = globalThis as typeof globalThis & { __retalkVideoFinder?: boolean };
+    if (marker.__retalkVideoFinder) return;
+    marker.__retalkVideoFinder = true;
+    let lastPoint: PagePoint | null = null;
+
+    // Firefox names the exact element that was right-clicked (menus.getTargetElement); its centre
+    // is a click point even on the first use, before our contextmenu listener existed.
+    const clickedPoint = (targetElementId: number | undefined): PagePoint | null => {
+      const menus = (browser as unknown as { menus?: { getTargetElement?: (id: number) => Element | null } })
+        .menus;
+      const element = targetElementId === undefined ? null : menus?.getTargetElement?.(targetElementId);
+      if (!element) return null;
+      const box = element.getBoundingClientRect();
+      return { x: box.left + box.width / 2, y: box.top + box.height / 2 };
+    };
+    document.addEventListener(
+      'contextmenu',
+      (event) => {
+        lastPoint = { x: event.clientX, y: event.clientY };
+      },
+      { capture: true },
+    );
+
+    browser.runtime.onMessage.addListener((message: unknown, _sender, sendResponse) => {
+      if (
+        typeof message !== 'object' ||
+        message === null ||
+        (message as { type?: unknown }).type !== 'retalk:find-video'
+      ) {
+        return false;
+      }
+      const { srcUrl, targetElementId } = message as { srcUrl?: string; targetElementId?: number };
+      const video = findVideoAt(document, clickedPoint(targetElementId) ?? lastPoint, srcUrl);
+      if (!video) {
+        sendResponse(null);
+        return false;
+      }
+      describeVideo(video).then(sendResponse, () => sendResponse(null));
+      return true;
+    });
+
+    browser.runtime.onConnect.addListener((port) => {
+      if (port.name !== FETCH_VIDEO_PORT) return;
+      port.onMessage.addListener((message: unknown) => {
+        const src = (message as { src?: unknown }).src;
+        if (typeof src !== 'string') return;
+        streamVideoBytes(src, (out) => port.postMessage(out)).catch((error: unknown) => {
+          port.postMessage({ type: 'error', message: `Reading the video failed: ${String(error)}` });
+        });
+      });
+    });
+  },
+});

@@ -1,0 +1,119 @@
+import type { CreateJobRequest, Job, JobStatus } from '@retalk/core';
+import { storage } from 'wxt/utils/storage';
+
+/** A relay job as this browser tracks it: the relay's last known state plus local bookkeeping. */
+export type TrackedJob = {
+  job: Job;
+  /** The relay the job lives on (settings may change later). */
+  relayUrl: string;
+  /** When this browser first saw the job (ms since epoch). */
+  addedAt: number;
+  /** The terminal status a notification was already shown for (never notify twice). */
+  notifiedStatus?: JobStatus;
+  /** Why the last refresh failed, shown under the job; cleared by the next good refresh. */
+  syncError?: string;
+};
+
+/** Jobs newest first; the popup draws from this at once, the background and the popup keep it fresh. */
+export const jobsItem = storage.defineItem<TrackedJob[]>('local:jobs', { fallback: [] });
+
+/** Resume point of the relay's event stream, so a later connection replays what was missed. */
+export const lastEventIdItem = storage.defineItem<string | null>('local:lastEventId', { fallback: null });
+
+/**
+ * Same list as core's TERMINAL_JOB_STATUSES (a unit test holds them equal). Importing the value
+ * from core would pull the relay schemas, and zod with them, into the popup's first paint.
+ */
+export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export function isTerminalJobStatus(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** How many jobs the popup keeps; older finished ones drop off the end. */
+export const MAX_TRACKED_JOBS = 50;
+
+export function isActive(tracked: TrackedJob): boolean {
+  return !isTerminalJobStatus(tracked.job.status);
+}
+
+export function countActive(jobs: readonly TrackedJob[]): number {
+  return jobs.filter(isActive).length;
+}
+
+function createdMs(tracked: TrackedJob): number {
+  const parsed = Date.parse(tracked.job.createdAt);
+  return Number.isNaN(parsed) ? tracked.addedAt : parsed;
+}
+
+/** Newest first by the relay's creation time. */
+export function sortNewestFirst(jobs: readonly TrackedJob[]): TrackedJob[] {
+  return [...jobs].sort((a, b) => createdMs(b) - createdMs(a));
+}
+
+/**
+ * Merges fresh job states into the list. An update older than what is stored (by the relay's
+ * `updatedAt`) is ignored, so a slow poll cannot undo a newer event. New jobs are added.
+ */
+export function mergeJobs(
+  current: readonly TrackedJob[],
+  updates: readonly Job[],
+  context: { relayUrl: string; nowMs: number },
+): TrackedJob[] {
+  const byId = new Map(current.map((tracked) => [tracked.job.id, tracked]));
+  for (const job of updates) {
+    const existing = byId.get(job.id);
+    if (!existing) {
+      byId.set(job.id, { job, relayUrl: context.relayUrl, addedAt: context.nowMs });
+      continue;
+    }
+    if (Date.parse(job.updatedAt) < Date.parse(existing.job.updatedAt)) continue;
+    const { syncError: _cleared, ...rest } = existing;
+    byId.set(job.id, { ...rest, job });
+  }
+  return sortNewestFirst([...byId.values()]).slice(0, MAX_TRACKED_JOBS);
+}
+
+export function markSyncError(current: readonly TrackedJob[], jobId: string, message: string): TrackedJob[] {
+  return current.map((tracked) => (tracked.job.id === jobId ? { ...tracked, syncError: message } : tracked));
+}
+
+/** Jobs that reached a terminal state nobody was told about yet. */
+export function pendingNotifications(jobs: readonly TrackedJob[]): TrackedJob[] {
+  return jobs.filter(
+    (tracked) =>
+      isTerminalJobStatus(tracked.job.status) &&
+      tracked.job.status !== 'canceled' &&
+      tracked.notifiedStatus !== tracked.job.status,
+  );
+}
+
+export function markNotified(current: readonly TrackedJob[], jobIds: readonly string[]): TrackedJob[] {
+  const ids = new Set(jobIds);
+  return current.map((tracked) =>
+    ids.has(tracked.job.id) ? { ...tracked, notifiedStatus: tracked.job.status } : tracked,
+  );
+}
+
+/** The body that submits the same inputs again (uploads are reused while the relay keeps them). */
+export function toRetryRequest(job: Job): CreateJobRequest {
+  return {
+    video: job.input.video,
+    audio: job.input.audio,
+    ...(job.input.refImage !== undefined && { refImage: job.input.refImage }),
+    videoExtension: job.input.videoExtension,
+    ...(job.input.faceThreshold !== undefined && { faceThreshold: job.input.faceThreshold }),
+    ...(job.title !== undefined && { title: job.title }),
+    ...(job.sourcePageUrl !== undefined && { sourcePageUrl: job.sourcePageUrl }),
+  };
+}
+
+/**
+ * Read-modify-write of the job list. Several extension pages may write at once; merges keep the
+ * newest relay state, so a lost race only delays an update until the next refresh.
+ */
+export async function updateJobs(change: (jobs: TrackedJob[]) => TrackedJob[]): Promise<TrackedJob[]> {
+  const next = change(await jobsItem.getValue());
+  await jobsItem.setValue(next);
+  return next;
+}

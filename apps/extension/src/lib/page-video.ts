@@ -1,0 +1,152 @@
+import { classifySourceUrl, type SourceKind, type VideoTarget } from './video-source.js';
+
+// Runs inside web pages (the injected content script): keep it free of heavy imports.
+
+export type PagePoint = { x: number; y: number };
+
+/** The `<video>` under a point, also when an overlay (custom player controls) covers it. */
+export function findVideoAt(
+  doc: Document,
+  point: PagePoint | null,
+  preferSrc?: string,
+): HTMLVideoElement | null {
+  const videos = [...doc.querySelectorAll('video')];
+  if (preferSrc) {
+    const exact = videos.find((video) => video.currentSrc === preferSrc || video.src === preferSrc);
+    if (exact) return exact;
+  }
+  if (point) {
+    const stacked = doc.elementsFromPoint(point.x, point.y).find((el) => el instanceof HTMLVideoElement);
+    if (stacked) return stacked as HTMLVideoElement;
+    const boxed = videos.find((video) => {
+      const r = video.getBoundingClientRect();
+      return point.x >= r.left && point.x <= r.right && point.y >= r.top && point.y <= r.bottom;
+    });
+    if (boxed) return boxed;
+  }
+  // No right-click seen yet (the finder is injected by that very click, and Chrome tells no
+  // position): prefer a video that is playing, then the largest one on screen.
+  let best: HTMLVideoElement | null = null;
+  let bestScore = 0;
+  for (const video of videos) {
+    const r = video.getBoundingClientRect();
+    const area =
+      Math.max(0, Math.min(r.right, innerWidth) - Math.max(r.left, 0)) *
+      Math.max(0, Math.min(r.bottom, innerHeight) - Math.max(r.top, 0));
+    const playing = !video.paused && !video.ended && video.readyState > 2;
+    const score = area > 0 ? area + (playing ? 1e9 : 0) : 0;
+    if (score > bestScore) {
+      best = video;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+function sourceOf(video: HTMLVideoElement): string {
+  if (video.currentSrc) return video.currentSrc;
+  if (video.src) return video.src;
+  const source = video.querySelector('source[src]');
+  return source ? (source as HTMLSourceElement).src : '';
+}
+
+/** A `blob:` URL of a whole file can be fetched; one made for a MediaSource cannot. */
+async function probeBlob(src: string): Promise<SourceKind> {
+  const controller = new AbortController();
+  try {
+    const response = await fetch(src, { signal: controller.signal });
+    controller.abort();
+    return response.ok ? 'page-file' : 'stream';
+  } catch {
+    return 'stream';
+  }
+}
+
+export async function describeVideo(video: HTMLVideoElement): Promise<VideoTarget> {
+  const src = video.srcObject ? '' : sourceOf(video);
+  const preliminary = video.srcObject ? 'stream' : classifySourceUrl(src);
+  const kind = preliminary === 'probe-blob' ? await probeBlob(src) : preliminary;
+  const r = video.getBoundingClientRect();
+  return {
+    src,
+    kind,
+    ...(Number.isFinite(video.duration) && video.duration > 0 && { durationSec: video.duration }),
+    ...(video.videoWidth > 0 && { width: video.videoWidth, height: video.videoHeight }),
+    rect: { x: r.left, y: r.top, width: r.width, height: r.height },
+    devicePixelRatio: window.devicePixelRatio || 1,
+    topFrame: window.top === window,
+    pageUrl: location.href,
+    pageTitle: document.title,
+  };
+}
+
+/** Messages on the `retalk:fetch-video` port, page → picker. */
+export type FetchVideoMessage =
+  | { type: 'start'; totalBytes: number; contentType: string }
+  | { type: 'chunk'; base64: string; loadedBytes: number }
+  | { type: 'done' }
+  | { type: 'error'; message: string };
+
+export const FETCH_VIDEO_PORT = 'retalk:fetch-video';
+const CHUNK_BYTES = 512 * 1024;
+
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/**
+ * Reads the video as this page can (its cookies, its `blob:` URLs) and streams it out in
+ * base64 chunks: Chrome passes extension messages as JSON, so bytes cannot travel raw.
+ */
+export async function streamVideoBytes(
+  src: string,
+  post: (message: FetchVideoMessage) => void,
+): Promise<void> {
+  let response: Response;
+  try {
+    response = await fetch(src, { credentials: 'include' });
+  } catch {
+    post({
+      type: 'error',
+      message:
+        'This page would not let the extension read the video (blocked by the site). Download the video and choose the file instead.',
+    });
+    return;
+  }
+  if (!response.ok || !response.body) {
+    post({
+      type: 'error',
+      message: `The site answered HTTP ${response.status} when reading the video. Download it and choose the file instead.`,
+    });
+    return;
+  }
+  post({
+    type: 'start',
+    totalBytes: Number(response.headers.get('content-length') ?? 0),
+    contentType: response.headers.get('content-type') ?? 'video/mp4',
+  });
+  const reader = response.body.getReader();
+  let pending = new Uint8Array(0);
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (value) {
+      loaded += value.length;
+      const merged = new Uint8Array(pending.length + value.length);
+      merged.set(pending);
+      merged.set(value, pending.length);
+      pending = merged;
+    }
+    while (pending.length >= CHUNK_BYTES || (done && pending.length > 0)) {
+      const piece = pending.subarray(0, CHUNK_BYTES);
+      post({ type: 'chunk', base64: toBase64(piece), loadedBytes: loaded - (pending.length - piece.length) });
+      pending = pending.slice(piece.length);
+    }
+    if (done) break;
+  }
+  post({ type: 'done' });
+}

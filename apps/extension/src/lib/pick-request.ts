@@ -1,0 +1,35 @@
+import { storage } from 'wxt/utils/storage';
+import type { VideoTarget } from './video-source.js';
+
+/** Everything the picker window needs about the video the member right-clicked. */
+export type PickRequest = {
+  id: string;
+  tabId: number;
+  frameId: number;
+  /** The video as the page described it; null when the page could not be asked. */
+  video: VideoTarget | null;
+  /** The browser's own idea of the source (`srcUrl` of the menu click), if any. */
+  srcUrl?: string;
+  pageUrl: string;
+  pageTitle: string;
+  /** PNG data URL of the visible tab at the click, for the preview and the face pick. */
+  tabCapture?: string;
+  createdAtMs: number;
+};
+
+// Session storage: the request lives only as long as the browser session (it may hold a screenshot).
+function key(id: string): `session:${string}` {
+  return `session:pick-${id}`;
+}
+
+export async function savePickRequest(request: PickRequest): Promise<void> {
+  await storage.setItem(key(request.id), request);
+}
+
+export async function loadPickRequest(id: string): Promise<PickRequest | null> {
+  return storage.getItem<PickRequest>(key(id));
+}
+
+export async function removePickRequest(id: string): Promise<void> {
+  await storage.removeItem(key(id));
+}

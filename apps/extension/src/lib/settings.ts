@@ -1,0 +1,58 @@
+import { storage } from 'wxt/utils/storage';
+import { createExtensionError } from './errors.js';
+
+/** How this browser reaches the team's relay. Only the member token is kept: never a provider key. */
+export type Settings = { relayUrl: string; token: string };
+
+export const settingsItem = storage.defineItem<Settings | null>('local:settings', { fallback: null });
+
+/** Validates and normalizes what a member typed as the relay URL (`https://relay.example.com/`). */
+export function parseRelayUrl(input: string): string {
+  const trimmed = input.trim();
+  let url: URL;
+  try {
+    url = new URL(trimmed);
+  } catch (cause) {
+    throw createExtensionError(
+      'invalid_relay_url',
+      'Relay URL is not a URL. Paste the address your team gave you, e.g. https://relay.example.com',
+      { field: 'relayUrl', cause },
+    );
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw createExtensionError(
+      'invalid_relay_url',
+      'Relay URL must start with https:// (or http:// on a local network).',
+      {
+        field: 'relayUrl',
+      },
+    );
+  }
+  if (url.username || url.password) {
+    throw createExtensionError('invalid_relay_url', 'Relay URL must not contain a user name or password.', {
+      field: 'relayUrl',
+    });
+  }
+  const path = url.pathname.replace(/\/+$/, '');
+  return `${url.origin}${path}`;
+}
+
+/** Member tokens are issued by the relay as `rtk_` + random characters. */
+export function parseMemberToken(input: string): string {
+  const token = input.trim();
+  if (!/^rtk_[A-Za-z0-9_-]{8,}$/.test(token)) {
+    throw createExtensionError(
+      'invalid_token',
+      'Token must be your personal relay token, starting with "rtk_". Ask your relay admin for one.',
+      { field: 'token' },
+    );
+  }
+  return token;
+}
+
+/** The host-permission pattern for exactly the relay's origin (any path, that scheme, host and port). */
+export function relayOriginPattern(relayUrl: string): string {
+  const url = new URL(relayUrl);
+  // Match patterns cannot carry a port; a host pattern covers every port of that host.
+  return `${url.protocol}//${url.hostname}/*`;
+}

@@ -1,0 +1,123 @@
+import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core';
+import { mergeJobs, updateJobs } from './job-store.js';
+import type { RelayConnection } from './relay-connection.js';
+
+/** Where each input comes from, as the picker decided. */
+export type SubmitPlan = {
+  video:
+    | { from: 'url'; url: string }
+    | { from: 'page'; read: ReadPageVideo; filename: string }
+    | { from: 'file'; file: File };
+  audio: { from: 'url'; url: string } | { from: 'file'; file: File };
+  face?: Blob;
+  videoExtension: boolean;
+  faceThreshold?: number;
+  title?: string;
+  sourcePageUrl?: string;
+};
+
+export type ReadPageVideo = (onProgress: (loadedBytes: number, totalBytes: number) => void) => Promise<Blob>;
+
+/** One step of a submit, with byte counts where there are bytes. */
+export type SubmitStep = {
+  step: 'read-video' | 'upload-video' | 'upload-audio' | 'upload-face' | 'create';
+  label: string;
+  loadedBytes: number;
+  totalBytes: number;
+};
+
+export type SubmitOptions = {
+  /** Same key on a repeated click = the same job, never a second charge. */
+  idempotencyKey: string;
+  onStep?: (step: SubmitStep) => void;
+  signal?: AbortSignal;
+};
+
+async function upload(
+  connection: RelayConnection,
+  data: Blob,
+  meta: { kind: MediaKind; filename: string; step: SubmitStep['step']; label: string },
+  options: SubmitOptions,
+): Promise<JobInput> {
+  const uploaded = await connection.client.upload(data, {
+    kind: meta.kind,
+    filename: meta.filename,
+    ...(data.type && { contentType: data.type }),
+    ...(options.signal && { signal: options.signal }),
+    onProgress: (p) => options.onStep?.({ step: meta.step, label: meta.label, ...p }),
+  });
+  return { uploadId: uploaded.id };
+}
+
+/** Uploads what must be uploaded (audio, then video, then the face), creates the job and stores it. */
+export async function submitJob(
+  connection: RelayConnection,
+  plan: SubmitPlan,
+  options: SubmitOptions,
+): Promise<Job> {
+  const audio: JobInput =
+    plan.audio.from === 'url'
+      ? { url: plan.audio.url }
+      : await upload(
+          connection,
+          plan.audio.file,
+          { kind: 'audio', filename: plan.audio.file.name, step: 'upload-audio', label: 'Uploading audio' },
+          options,
+        );
+
+  let video: JobInput;
+  if (plan.video.from === 'url') {
+    video = { url: plan.video.url };
+  } else if (plan.video.from === 'file') {
+    video = await upload(
+      connection,
+      plan.video.file,
+      { kind: 'video', filename: plan.video.file.name, step: 'upload-video', label: 'Uploading video' },
+      options,
+    );
+  } else {
+    const blob = await plan.video.read((loadedBytes, totalBytes) =>
+      options.onStep?.({
+        step: 'read-video',
+        label: 'Reading the video from the page',
+        loadedBytes,
+        totalBytes,
+      }),
+    );
+    video = await upload(
+      connection,
+      blob,
+      { kind: 'video', filename: plan.video.filename, step: 'upload-video', label: 'Uploading video' },
+      options,
+    );
+  }
+
+  const refImage = plan.face
+    ? await upload(
+        connection,
+        plan.face,
+        { kind: 'image', filename: 'face.png', step: 'upload-face', label: 'Uploading the face' },
+        options,
+      )
+    : undefined;
+
+  options.onStep?.({ step: 'create', label: 'Starting the job', loadedBytes: 0, totalBytes: 0 });
+  const request: CreateJobRequest = {
+    video,
+    audio,
+    ...(refImage && { refImage }),
+    videoExtension: plan.videoExtension,
+    ...(plan.faceThreshold !== undefined && { faceThreshold: plan.faceThreshold }),
+    ...(plan.title && { title: plan.title.slice(0, 300) }),
+    ...(plan.sourcePageUrl &&
+      /^https?:/.test(plan.sourcePageUrl) && { sourcePageUrl: plan.sourcePageUrl.slice(0, 2048) }),
+  };
+  const job = await connection.client.createJob(request, {
+    idempotencyKey: options.idempotencyKey,
+    ...(options.signal && { signal: options.signal }),
+  });
+  await updateJobs((jobs) =>
+    mergeJobs(jobs, [job], { relayUrl: connection.settings.relayUrl, nowMs: Date.now() }),
+  );
+  return job;
+}

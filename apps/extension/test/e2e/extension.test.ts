@@ -1,0 +1,367 @@
+import { readFile } from 'node:fs/promises';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type ExtensionSession,
+  fixture,
+  launchExtension,
+  type RelayProcess,
+  screenshot,
+  startPageServer,
+  startRelay,
+} from './support/harness.js';
+
+// Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
+declare const chrome: typeof import('wxt/browser').browser;
+
+const VIDEO_MENU_ID = 'retalk-lipsync-video';
+const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+
+let relay: RelayProcess;
+let pages: Awaited<ReturnType<typeof startPageServer>>;
+let session: ExtensionSession;
+
+async function relayJobs(): Promise<Array<{ id: string; status: string }>> {
+  const response = await fetch(`${relay.url}/v1/jobs?limit=100`, {
+    headers: { authorization: `Bearer ${relay.token}` },
+  });
+  return ((await response.json()) as { jobs: Array<{ id: string; status: string }> }).jobs;
+}
+
+/** What the browser runs when the member picks one of our menu items (native menus cannot be clicked). */
+async function runMenuAction(pageUrl: string, menuItemId: string, srcUrl?: string): Promise<void> {
+  await session.worker.evaluate(
+    async ([pageUrl, itemId, srcUrl]) => {
+      const tabs = await chrome.tabs.query({});
+      const tab = tabs.find((t) => t.url === pageUrl);
+      const hooks = (
+        globalThis as unknown as {
+          __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
+        }
+      ).__retalkTestHooks;
+      await hooks.handleMenuClick(
+        {
+          menuItemId: itemId,
+          editable: false,
+          pageUrl,
+          frameId: 0,
+          ...(itemId === 'retalk-lipsync-video' && srcUrl ? { srcUrl } : {}),
+        },
+        tab,
+      );
+    },
+    [pageUrl, menuItemId, srcUrl ?? ''] as const,
+  );
+}
+
+/** Opens a test page, right-clicks its video and runs the menu action the browser would run. */
+async function openPicker(path: string, menuItemId: string): Promise<Page> {
+  const page = await session.context.newPage();
+  await page.goto(`${pages.url}${path}`);
+  await page.bringToFront();
+  const target = path.startsWith('/overlay') ? '#v' : 'video';
+  const src = await page.evaluate(async (selector) => {
+    const video = document.querySelector<HTMLVideoElement>(selector)!;
+    if (video.readyState < 1 && !video.src.startsWith('blob:')) {
+      await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
+    }
+    return video.currentSrc || video.src;
+  }, target);
+  // A real right-click in the middle of the player; the pointer stays there, as it does while a
+  // member picks the menu item.
+  const box = (await page.locator(target).boundingBox())!;
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+  const pickerOpened = session.context.waitForEvent('page', {
+    predicate: (p) => p.url().includes('/picker.html'),
+  });
+  await runMenuAction(page.url(), menuItemId, src);
+  const picker = await pickerOpened;
+  await picker.waitForLoadState();
+  await picker.setViewportSize({ width: 520, height: 760 });
+  await picker.getByRole('heading', { name: 'Lip-sync this video' }).waitFor();
+  return picker;
+}
+
+async function openPopup(): Promise<Page> {
+  const popup = await session.context.newPage();
+  await popup.setViewportSize({ width: 400, height: 600 });
+  await popup.goto(`chrome-extension://${session.extensionId}/popup.html`);
+  return popup;
+}
+
+describe('extension in headless Chromium against the relay', () => {
+  // A failed setup (e.g. no Chromium) must fail every test with its message, not skip them.
+  let setupError: unknown;
+  beforeAll(async () => {
+    try {
+      relay = await startRelay({ simJobMs: 1500 });
+      pages = await startPageServer();
+      session = await launchExtension();
+    } catch (error) {
+      setupError = error;
+    }
+  });
+
+  beforeEach(() => {
+    if (setupError) throw setupError;
+  });
+
+  it('opens its settings on first run so the member connects first', async () => {
+    // Chrome may open it in a new tab or in the start tab: look at every page for a while.
+    let options: Page | undefined;
+    for (let i = 0; i < 100 && !options; i++) {
+      options = session.context.pages().find((p) => p.url().endsWith('/options.html'));
+      if (!options) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(options?.url()).toBe(`chrome-extension://${session.extensionId}/options.html`);
+    await options!.getByRole('heading', { name: 'Connect Retalk to your team relay' }).waitFor();
+    await options!.close();
+  });
+
+  afterAll(async () => {
+    await session?.close();
+    await pages?.close();
+    await relay?.stop();
+  });
+
+  it('shows the empty state that teaches the right-click before anything is connected', async () => {
+    const popup = await openPopup();
+    await expect(popup.getByText('Connect to your team’s relay').isVisible()).resolves.toBe(true);
+    await expect(popup.getByRole('heading', { name: 'No lip-sync jobs yet' }).isVisible()).resolves.toBe(
+      true,
+    );
+    await screenshot(popup, 'popup-empty');
+    await popup.close();
+  });
+
+  it('refuses a wrong token in the options page and connects with the right one', async () => {
+    const options = await session.context.newPage();
+    await options.goto(`chrome-extension://${session.extensionId}/options.html`);
+    await options.getByLabel('Relay URL').fill(relay.url);
+    await options.getByLabel('Personal token').fill('rtk_thisisnotavalidtoken');
+    await options.getByRole('button', { name: 'Save and test connection' }).click();
+    await options.getByTestId('connection-error').waitFor();
+    expect(await options.getByTestId('connection-error').textContent()).toMatch(/token/i);
+
+    await options.getByLabel('Personal token').fill(relay.token);
+    await options.getByRole('button', { name: 'Save and test connection' }).click();
+    await options.getByTestId('connection-ok').waitFor();
+    const text = await options.getByTestId('connection-ok').textContent();
+    expect(text).toContain('Connected as');
+    expect(text).toMatch(/simulator/);
+    await screenshot(options, 'options-connected');
+    const stored = await session.worker.evaluate(() => chrome.storage.local.get('settings'));
+    expect(stored.settings).toEqual({ relayUrl: relay.url, token: relay.token });
+    await options.close();
+  });
+
+  it('lip-syncs a page video with a chosen audio file and a picked face, tracked to done in the popup, and downloads the result', async () => {
+    const jobsBefore = (await relayJobs()).length;
+    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    expect(await picker.getByTestId('video-meta').textContent()).toContain('3.0 s');
+    expect(await picker.textContent('body')).toContain('uploaded through your relay');
+
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+    expect(await picker.getByTestId('audio-status').textContent()).toContain('speech-4s.wav');
+    // Without extension the output stops at the shorter input: the 3 s video.
+    expect(await picker.getByTestId('cost').textContent()).toContain('3.0 s');
+    await picker.getByLabel('Extend the video to the audio’s length').check();
+    expect(await picker.getByTestId('cost').textContent()).toContain('4.0 s');
+
+    // Pick the speaker on the captured frame: the crop becomes the reference image.
+    const frame = picker.getByRole('button', { name: /Video frame: click the face/ });
+    await frame.click({ position: { x: 60, y: 50 } });
+    await picker.getByAltText('The face that will be sent').waitFor();
+    await screenshot(picker, 'picker-ready');
+    await picker.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(picker, 'picker-ready-dark');
+    await picker.emulateMedia({ colorScheme: 'light' });
+
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.getByTestId('submitted').waitFor({ timeout: 30_000 });
+    expect(await picker.textContent('body')).toContain('Uploading video');
+    await screenshot(picker, 'picker-submitted');
+
+    const jobs = await relayJobs();
+    expect(jobs.length).toBe(jobsBefore + 1);
+    const job = jobs[0]!;
+    const detail = (await (
+      await fetch(`${relay.url}/v1/jobs/${job.id}`, { headers: { authorization: `Bearer ${relay.token}` } })
+    ).json()) as {
+      input: {
+        video: { uploadId?: string };
+        audio: { uploadId?: string };
+        refImage?: { uploadId?: string };
+        videoExtension: boolean;
+      };
+    };
+    expect(detail.input.video.uploadId).toBeTruthy();
+    expect(detail.input.audio.uploadId).toBeTruthy();
+    expect(detail.input.refImage?.uploadId).toBeTruthy();
+    expect(detail.input.videoExtension).toBe(true);
+
+    const popup = await openPopup();
+    const card = popup.locator(`li[data-job-id="${job.id}"]`);
+    await card.waitFor();
+    await screenshot(popup, 'popup-running');
+    await popup.locator(`li[data-job-id="${job.id}"][data-status="succeeded"]`).waitFor({ timeout: 60_000 });
+    expect(await card.textContent()).toContain('Finished');
+    await card.getByRole('button', { name: 'Preview' }).click();
+    const href = await card.locator('a.result-link').getAttribute('href');
+    expect(href).toBeTruthy();
+    await screenshot(popup, 'popup-done');
+    await popup.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(popup, 'popup-done-dark');
+    await popup.emulateMedia({ colorScheme: 'light' });
+
+    // The signed link needs no header; the simulator returns the input video's bytes as the result.
+    const result = new Uint8Array(await (await fetch(href!)).arrayBuffer());
+    const input = new Uint8Array(await readFile(fixture('talking-640x640-25fps-3s.mp4')));
+    expect(result.byteLength).toBe(input.byteLength);
+    expect(Buffer.from(result).equals(Buffer.from(input))).toBe(true);
+
+    // Download through the browser's download manager, from the same kind of signed link.
+    await card.getByRole('button', { name: 'Download' }).click();
+    await card.getByText('Download started.').waitFor();
+    const download = await session.worker.evaluate(async () => {
+      for (let i = 0; i < 100; i++) {
+        const [item] = await chrome.downloads.search({ orderBy: ['-startTime'], limit: 1 });
+        if (item && item.state !== 'in_progress') return item;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return null;
+    });
+    expect(download?.state).toBe('complete');
+    expect(download?.url.startsWith(`${relay.url}/`)).toBe(true);
+    // Playwright keeps downloads under its own names; the bytes are what matter.
+    const downloaded = await readFile(download!.filename);
+    expect(downloaded.equals(Buffer.from(input))).toBe(true);
+
+    // The badge counts active jobs (none now) and the finish raised a notification.
+    expect(await session.worker.evaluate(() => chrome.action.getBadgeText({}))).toBe('');
+    expect(Object.keys(await session.worker.evaluate(() => chrome.notifications.getAll()))).toContain(
+      `retalk-job:${job.id}`,
+    );
+    await popup.close();
+    await picker.close();
+  });
+
+  it('refuses a 1 s audio file before anything is uploaded or spent', async () => {
+    const jobsBefore = (await relayJobs()).length;
+    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    await picker.setInputFiles('#audio-file', fixture('short-1s.wav'));
+    await picker.getByTestId('media-problems').waitFor();
+    const problems = await picker.getByTestId('media-problems').textContent();
+    expect(problems).toContain('at least 2 s');
+    expect(problems).toContain('2–120 s');
+    expect(await picker.getByRole('button', { name: /^Lip-sync/ }).isDisabled()).toBe(true);
+    await screenshot(picker, 'picker-audio-too-short');
+    expect((await relayJobs()).length).toBe(jobsBefore);
+    await picker.close();
+  });
+
+  it('explains that a streamed (MSE) video cannot be sent, and what to do instead', async () => {
+    const picker = await openPicker('/stream', OVERLAY_MENU_ID);
+    await picker.getByTestId('stream-explainer').waitFor();
+    expect(await picker.getByTestId('stream-explainer').textContent()).toContain('streamed in pieces');
+    await screenshot(picker, 'picker-stream');
+    await picker.close();
+  });
+
+  it('finds the video under an overlay and shows a failed job with what to do', async () => {
+    // The scenario marker travels on the video URL, so this job sends the video by its address.
+    const picker = await openPicker(
+      `/watch?src=${encodeURIComponent('talking-640x640-25fps-3s.mp4?sim=fail:InvalidFile.FPS')}`,
+      VIDEO_MENU_ID,
+    );
+    await picker.getByLabel('By its address (the provider downloads it)').check();
+    await picker.setInputFiles('#audio-file', fixture('speech-5s.mp3'));
+    await picker
+      .getByTestId('audio-status')
+      .filter({ hasText: /· 5\.[01] s/ })
+      .waitFor();
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.getByTestId('submitted').waitFor({ timeout: 30_000 });
+    const [job] = await relayJobs();
+
+    const popup = await openPopup();
+    const card = popup.locator(`li[data-job-id="${job!.id}"][data-status="failed"]`);
+    await card.waitFor({ timeout: 60_000 });
+    const text = await card.textContent();
+    expect(text).toContain('InvalidFile.FPS');
+    expect(text).toContain('15–60 fps');
+    await screenshot(popup, 'popup-failed');
+
+    // Retry submits the same inputs again as a new job.
+    const before = (await relayJobs()).length;
+    await card.getByRole('button', { name: 'Retry' }).click();
+    await card.getByText('Submitted again as a new job.').waitFor();
+    const after = await relayJobs();
+    expect(after.length).toBe(before + 1);
+    await popup.locator(`li[data-job-id="${after[0]!.id}"]`).waitFor();
+
+    // A failed job raises a notification (even with the popup closed it is the background that does it).
+    const notifications = await session.worker.evaluate(() => chrome.notifications.getAll());
+    expect(Object.keys(notifications)).toContain(`retalk-job:${job!.id}`);
+    await popup.close();
+    await picker.close();
+
+    // The overlay hides the video from the browser's video menu. On the first click the finder is
+    // only just injected and Chrome gives no position: it takes the playing 640×640 player, not the
+    // bigger paused 320×240 decoy.
+    const overlayPicker = await openPicker('/overlay', OVERLAY_MENU_ID);
+    expect(await overlayPicker.getByTestId('video-meta').textContent()).toContain('640×640');
+    await overlayPicker.close();
+    // From then on it knows where each right-click lands: a click on the decoy picks the decoy.
+    const overlayPage = session.context.pages().find((p) => p.url().endsWith('/overlay'))!;
+    await overlayPage.bringToFront();
+    const decoy = (await overlayPage.locator('#decoy').boundingBox())!;
+    await overlayPage.mouse.click(decoy.x + 20, decoy.y + 20, { button: 'right' });
+    const decoyOpened = session.context.waitForEvent('page', {
+      predicate: (p) => p.url().includes('/picker.html'),
+    });
+    await runMenuAction(overlayPage.url(), OVERLAY_MENU_ID);
+    const decoyPicker = await decoyOpened;
+    await decoyPicker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
+    await decoyPicker.close();
+  });
+
+  // Last: the simulator runs one task at a time, so this slow job would delay later tests.
+  it('counts a running job on the badge and shows its progress and elapsed time', async () => {
+    // `slow` makes the simulator take 10× longer, so the job is still running while we look.
+    const picker = await openPicker(
+      `/watch?src=${encodeURIComponent('talking-640x640-25fps-3s.mp4?sim=slow')}`,
+      VIDEO_MENU_ID,
+    );
+    await picker.getByLabel('By its address (the provider downloads it)').check();
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.getByTestId('submitted').waitFor({ timeout: 30_000 });
+    const [job] = await relayJobs();
+    // The badge shows how many stored jobs are still active, this one included.
+    await expect
+      .poll(
+        () =>
+          session.worker.evaluate(async (id) => {
+            const { jobs } = (await chrome.storage.local.get('jobs')) as {
+              jobs: Array<{ job: { id: string; status: string } }>;
+            };
+            const active = jobs.filter((t) => !['succeeded', 'failed', 'canceled'].includes(t.job.status));
+            const badge = await chrome.action.getBadgeText({});
+            return active.some((t) => t.job.id === id) && badge === String(active.length);
+          }, job!.id),
+        { timeout: 10_000 },
+      )
+      .toBe(true);
+    const popup = await openPopup();
+    const card = popup.locator(`li[data-job-id="${job!.id}"][data-status="running"]`);
+    await card.waitFor({ timeout: 20_000 });
+    await card.getByRole('progressbar').waitFor();
+    expect(await card.textContent()).toMatch(/\d+% · .*elapsed/);
+    await screenshot(popup, 'popup-running-slow');
+    await popup.close();
+    await picker.close();
+  });
+});

@@ -1,0 +1,281 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+export const EXTENSION_ROOT = resolve(HERE, '../../..');
+export const REPO_ROOT = resolve(EXTENSION_ROOT, '../..');
+export const FIXTURES = join(REPO_ROOT, 'packages/simulator/fixtures');
+export const EXTENSION_BUILD = join(EXTENSION_ROOT, '.output/chrome-mv3');
+export const SCREENSHOTS = join(EXTENSION_ROOT, 'test-results/screenshots');
+const RELAY_MAIN = join(REPO_ROOT, 'apps/relay/dist/main.js');
+
+export function fixture(name: string): string {
+  return join(FIXTURES, name);
+}
+
+/** The Chromium to drive; a missing one is a failure with the fix, never a skip. */
+export function chromiumPath(): string {
+  const path = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!existsSync(path)) {
+    throw new Error(
+      `Chromium not found at ${path}. The extension's end-to-end tests need it: apt-get install chromium (or set CHROMIUM_PATH).`,
+    );
+  }
+  return path;
+}
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (signal?.aborted) throw new Error(`${what}: aborted`);
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `Timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+  );
+}
+
+export type RelayProcess = {
+  url: string;
+  token: string;
+  dataDir: string;
+  logs: () => string;
+  stop(): Promise<void>;
+};
+
+/** The real relay as a child process, simulator mode (no provider key), on a free loopback port. */
+export async function startRelay(options: { simJobMs?: number } = {}): Promise<RelayProcess> {
+  if (!existsSync(RELAY_MAIN)) {
+    throw new Error(
+      `The relay is not built (${RELAY_MAIN} is missing). Run \`pnpm build\` at the repository root first.`,
+    );
+  }
+  const dataDir = await mkdtemp(join(tmpdir(), 'retalk-ext-e2e-'));
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HOST: '127.0.0.1',
+    PORT: '0',
+    RETALK_DATA_DIR: dataDir,
+    RETALK_SIM_JOB_MS: String(options.simJobMs ?? 1500),
+    RETALK_POLL_INTERVAL_MS: '200',
+    RETALK_LOG_LEVEL: 'info',
+  };
+  const child: ChildProcess = spawn(process.execPath, [RELAY_MAIN], {
+    env,
+    cwd: dataDir,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let url: string;
+  try {
+    url = await waitFor(
+      'the relay to listen',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}:\n${output}`);
+        return /(http:\/\/127\.0\.0\.1:\d+)/.exec(output)?.[1];
+      },
+      20_000,
+    );
+    await waitFor(
+      'the relay /healthz',
+      async () => ((await fetch(`${url}/healthz`)).ok ? true : undefined),
+      10_000,
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw new Error(`${String(error)}\nRelay output:\n${output}`);
+  }
+  const token = await waitFor(
+    'the demo member token',
+    async () => {
+      const text = await readFile(join(dataDir, 'demo-token.txt'), 'utf8').catch(() => '');
+      return /rtk_[A-Za-z0-9_-]+/.exec(text)?.[0];
+    },
+    10_000,
+  );
+  return {
+    url,
+    token,
+    dataDir,
+    logs: () => output,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const TYPES: Record<string, string> = {
+  '.mp4': 'video/mp4',
+  '.wav': 'audio/wav',
+  '.mp3': 'audio/mpeg',
+  '.png': 'image/png',
+};
+
+/** Test pages with `<video>`s, and the fixtures they play, on 127.0.0.1. */
+export async function startPageServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname.startsWith('/media/')) {
+      const name = decodeURIComponent(url.pathname.slice('/media/'.length));
+      if (!/^[\w.-]+$/.test(name)) {
+        res.writeHead(400).end();
+        return;
+      }
+      const bytes = await readFile(fixture(name)).catch(() => null);
+      if (!bytes) {
+        res.writeHead(404).end();
+        return;
+      }
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const type = TYPES[extname(name)] ?? 'application/octet-stream';
+      if (range) {
+        const start = Number(range[1]);
+        const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
+        res.writeHead(206, {
+          'content-type': type,
+          'content-range': `bytes ${start}-${end}/${bytes.length}`,
+          'content-length': end - start + 1,
+          'accept-ranges': 'bytes',
+        });
+        res.end(bytes.subarray(start, end + 1));
+        return;
+      }
+      res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'accept-ranges': 'bytes' });
+      res.end(req.method === 'HEAD' ? undefined : bytes);
+      return;
+    }
+    const page = PAGES[url.pathname];
+    if (!page) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(url.searchParams));
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((done) => {
+        server.closeAllConnections();
+        server.close(() => done());
+      }),
+  };
+}
+
+const STYLE =
+  '<style>body{font-family:sans-serif;margin:16px} video{display:block;width:480px;height:360px;background:#000}</style>';
+
+const PAGES: Record<string, (query: URLSearchParams) => string> = {
+  // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker).
+  '/watch': (query) => `<!doctype html><title>${query.get('title') ?? 'Team demo video'}</title>${STYLE}
+<h1>Team demo video</h1>
+<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>`,
+  // A playing player whose transparent overlay covers its video, next to a bigger paused decoy.
+  '/overlay': () => `<!doctype html><title>Custom player</title>${STYLE}
+<video id="decoy" src="/media/small-320x240-10fps-3s.mp4" muted preload="auto" style="width:560px;height:420px"></video>
+<div id="player" style="position:relative;width:320px;height:240px;margin-top:8px">
+  <video id="v" src="/media/talking-640x640-25fps-3s.mp4" muted autoplay loop playsinline style="position:absolute;inset:0;width:320px;height:240px"></video>
+  <div id="overlay" style="position:absolute;inset:0;background:transparent"></div>
+</div>`,
+  // A Media Source stream: its blob: URL holds no file.
+  '/stream': () => `<!doctype html><title>Live stream</title>${STYLE}
+<video id="v" muted></video>
+<script>const ms = new MediaSource(); document.getElementById('v').src = URL.createObjectURL(ms);</script>`,
+};
+
+export type ExtensionSession = {
+  context: BrowserContext;
+  worker: Worker;
+  extensionId: string;
+  close(): Promise<void>;
+};
+
+/** Headless Chromium with the production build of the extension loaded. */
+export async function launchExtension(): Promise<ExtensionSession> {
+  const executablePath = chromiumPath();
+  if (!existsSync(join(EXTENSION_BUILD, 'manifest.json'))) {
+    throw new Error(`No extension build at ${EXTENSION_BUILD}: run \`pnpm build\` in apps/extension first.`);
+  }
+  await mkdir(SCREENSHOTS, { recursive: true });
+  const profile = await mkdtemp(join(tmpdir(), 'retalk-ext-profile-'));
+  // Headless Chromium cannot show permission prompts (permissions.request() would wait forever)
+  // and a test cannot make a real menu click. The test loads a copy of the production build whose
+  // manifest already holds what a member grants by hand: the relay origin (the options page's
+  // "Allow") and the activeTab grant of a right-click (page access + tab capture, which Chrome
+  // ties to activeTab or <all_urls>). No code in the copy differs.
+  const extension = join(profile, 'extension');
+  await cp(EXTENSION_BUILD, extension, { recursive: true });
+  const manifest = JSON.parse(await readFile(join(extension, 'manifest.json'), 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  manifest.host_permissions = ['<all_urls>'];
+  await writeFile(join(extension, 'manifest.json'), JSON.stringify(manifest));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1000, height: 720 },
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--disable-extensions-except=${extension}`,
+      `--load-extension=${extension}`,
+    ],
+  });
+  const worker =
+    context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://')) ??
+    (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
+  const extensionId = new URL(worker.url()).host;
+  return {
+    context,
+    worker,
+    extensionId,
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function screenshot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}

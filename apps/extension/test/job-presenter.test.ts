@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { explainJobError, jobTitle, timingLine } from '../src/lib/job-presenter.js';
+import { makeJob } from './support/jobs.js';
+
+describe('job presenter', () => {
+  const start = Date.parse('2026-01-01T10:00:00.000Z');
+
+  it('shows progress, time left and time elapsed of a running job', () => {
+    const job = makeJob({ status: 'running', progress: 42.4, etaMs: 65_000 });
+    expect(timingLine(job, start + 125_000)).toBe('42% · about 1 min left · 2 min elapsed');
+  });
+
+  it('says a received job waits for its turn at the relay', () => {
+    expect(timingLine(makeJob({ status: 'received', progress: 0 }), start + 3_000)).toBe(
+      '0% · waiting for its turn at the relay · 3 s elapsed',
+    );
+  });
+
+  it('shows how long a finished job took and the seconds billed', () => {
+    const job = makeJob({ status: 'succeeded', finishedAt: '2026-01-01T10:00:40.000Z', billedSeconds: 3 });
+    expect(timingLine(job, start)).toBe('Finished in 40 s · 3 s of video');
+  });
+
+  it('names a job by title, else by its page host', () => {
+    expect(jobTitle(makeJob({ title: 'Launch' }))).toBe('Launch');
+    expect(jobTitle(makeJob({ sourcePageUrl: 'https://videos.example.com/x' }))).toBe('videos.example.com');
+  });
+
+  it('explains a failure and what to do about it', () => {
+    expect(
+      explainJobError({ code: 'InvalidFile.FPS', message: 'Frame rate too low', retryable: false }),
+    ).toEqual({
+      what: 'Frame rate too low (InvalidFile.FPS)',
+      todo: expect.stringContaining('15–60 fps'),
+    });
+    expect(
+      explainJobError({ code: 'generation_timeout', message: 'Timed out', retryable: true }).todo,
+    ).toContain('Retry');
+  });
+});

@@ -1,0 +1,125 @@
+import type { Me } from '@retalk/core';
+import { describe, expect, it } from 'vitest';
+import { evaluatePick } from '../src/lib/pick-check.js';
+import type { VideoTarget } from '../src/lib/video-source.js';
+
+const ME: Me = {
+  member: { id: 'm1', name: 'Alice', createdAt: '2026-01-01T00:00:00.000Z', maxConcurrentJobs: null },
+  budget: { period: 'day', limitSeconds: 60, usedSeconds: 50, reservedSeconds: 5, remainingSeconds: 5 },
+  provider: 'dashscope',
+  simulator: true,
+  activeJobs: 0,
+  limits: { video: {}, audio: {}, image: {} },
+  uploadMaxBytes: { video: 1, audio: 1, image: 1 },
+  canCancel: true,
+  relayVersion: '0.1.0',
+};
+
+const PAGE_VIDEO: VideoTarget = {
+  src: 'https://cdn.example.com/talk.mp4',
+  kind: 'url',
+  durationSec: 3,
+  width: 1280,
+  height: 720,
+  rect: { x: 0, y: 0, width: 640, height: 360 },
+  devicePixelRatio: 1,
+  topFrame: true,
+  pageUrl: 'https://example.com/watch',
+  pageTitle: 'Talk',
+};
+
+describe('pick checks', () => {
+  it('is ready for a video and audio inside the limits and the budget, and prices the shorter input', () => {
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      audioMeta: { kind: 'audio', durationSec: 4, format: 'wav', sizeBytes: 128_000 },
+      videoExtension: false,
+      me: ME,
+    });
+    expect(verdict).toMatchObject({ intake: 'by-url', outputSec: 3, overBudget: false, ready: true });
+  });
+
+  it('prices the audio length when the video is extended to it, and refuses what the budget cannot pay', () => {
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      audioMeta: { kind: 'audio', durationSec: 8, format: 'mp3' },
+      videoExtension: true,
+      me: ME,
+    });
+    expect(verdict).toMatchObject({ outputSec: 8, remainingSec: 5, overBudget: true, ready: false });
+  });
+
+  it('refuses a 1 s audio with the limit it breaks, before anything is spent', () => {
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      audioMeta: { kind: 'audio', durationSec: 1, format: 'wav' },
+      videoExtension: false,
+      me: { ...ME, budget: { ...ME.budget, remainingSeconds: null, limitSeconds: null } },
+    });
+    expect(verdict.ready).toBe(false);
+    expect(verdict.audioProblems).toEqual([
+      expect.objectContaining({
+        field: 'duration',
+        allowed: '2–120 s',
+        message: expect.stringContaining('at least 2 s'),
+      }),
+    ]);
+  });
+
+  it('refuses a page video below the resolution limit, naming what is allowed', () => {
+    const verdict = evaluatePick({
+      target: { ...PAGE_VIDEO, width: 320, height: 240 },
+      audioMeta: { kind: 'audio', durationSec: 4, format: 'wav' },
+      videoExtension: false,
+      me: ME,
+    });
+    expect(verdict.ready).toBe(false);
+    expect(verdict.videoProblems.map((p) => p.field)).toEqual(['resolution']);
+  });
+
+  it('is not ready without a sendable video: a stream, until the member chooses a file', () => {
+    const stream: VideoTarget = { ...PAGE_VIDEO, src: 'blob:https://example.com/1', kind: 'stream' };
+    const audioMeta = { kind: 'audio', durationSec: 4, format: 'wav' } as const;
+    expect(evaluatePick({ target: stream, audioMeta, videoExtension: false, me: ME })).toMatchObject({
+      intake: 'unavailable',
+      ready: false,
+    });
+    const withFile = evaluatePick({
+      target: stream,
+      videoFileMeta: {
+        kind: 'video',
+        durationSec: 3,
+        width: 1280,
+        height: 720,
+        fps: 25,
+        format: 'mp4',
+        codec: 'avc1',
+      },
+      audioMeta,
+      videoExtension: false,
+      me: ME,
+    });
+    expect(withFile).toMatchObject({ intake: 'file', ready: true });
+  });
+
+  it('lets the member upload a public video instead of sending its address', () => {
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      audioMeta: { kind: 'audio', durationSec: 4, format: 'wav' },
+      videoExtension: false,
+      sendBy: 'upload-from-page',
+      me: ME,
+    });
+    expect(verdict.intake).toBe('upload-from-page');
+  });
+
+  it('is never ready before the relay has answered who the member is', () => {
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      audioMeta: { kind: 'audio', durationSec: 4, format: 'wav' },
+      videoExtension: false,
+      me: null,
+    });
+    expect(verdict.ready).toBe(false);
+  });
+});

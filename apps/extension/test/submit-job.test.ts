@@ -1,0 +1,136 @@
+import type { CreateJobRequest, RelayClient, Upload } from '@retalk/core';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { fakeBrowser } from 'wxt/testing/fake-browser';
+import { jobsItem } from '../src/lib/job-store.js';
+import type { RelayConnection } from '../src/lib/relay-connection.js';
+import { type SubmitStep, submitJob } from '../src/lib/submit-job.js';
+import { makeJob } from './support/jobs.js';
+
+const RELAY = 'https://relay.example.com';
+// core's index exports the provider client's UploadOptions under that name, so take the relay's from its method.
+type RelayUploadOptions = Parameters<RelayClient['upload']>[1];
+
+function fakeConnection() {
+  const uploads: RelayUploadOptions[] = [];
+  const creates: Array<{ request: CreateJobRequest; idempotencyKey?: string | undefined }> = [];
+  const client = {
+    upload: vi.fn(async (data: Blob | Uint8Array, options: RelayUploadOptions): Promise<Upload> => {
+      uploads.push(options);
+      const size = data instanceof Blob ? data.size : data.byteLength;
+      options.onProgress?.({ loadedBytes: size, totalBytes: size });
+      return {
+        id: `up_${options.kind}`,
+        kind: options.kind,
+        filename: options.filename,
+        sizeBytes: size,
+        sha256: 'x',
+        contentType: 'application/octet-stream',
+        media: { kind: options.kind },
+        createdAt: '2026-01-01T10:00:00.000Z',
+        expiresAt: '2026-01-03T10:00:00.000Z',
+      };
+    }),
+    createJob: vi.fn(async (request: CreateJobRequest, options?: { idempotencyKey?: string | undefined }) => {
+      creates.push({ request, idempotencyKey: options?.idempotencyKey });
+      return makeJob({
+        status: 'received',
+        input: { ...request, videoExtension: request.videoExtension ?? false },
+      });
+    }),
+  };
+  const connection = {
+    settings: { relayUrl: RELAY, token: 'rtk_testtoken123' },
+    client: client as unknown as RelayClient,
+    feed: {} as RelayConnection['feed'],
+  } satisfies RelayConnection;
+  return { connection, uploads, creates };
+}
+
+describe('submitting a job', () => {
+  beforeEach(() => {
+    fakeBrowser.reset();
+  });
+
+  it('uploads the audio file, the page video and the face, then creates the job once and stores it', async () => {
+    const { connection, uploads, creates } = fakeConnection();
+    const steps: SubmitStep['step'][] = [];
+    const read = vi.fn(async (onProgress: (loaded: number, total: number) => void) => {
+      onProgress(3, 3);
+      return new Blob([new Uint8Array([1, 2, 3])], { type: 'video/mp4' });
+    });
+    const job = await submitJob(
+      connection,
+      {
+        video: { from: 'page', read, filename: 'talk.mp4' },
+        audio: { from: 'file', file: new File([new Uint8Array(10)], 'voice.wav', { type: 'audio/wav' }) },
+        face: new Blob([new Uint8Array(4)], { type: 'image/png' }),
+        videoExtension: true,
+        faceThreshold: 150,
+        title: 'Demo',
+        sourcePageUrl: 'https://example.com/watch',
+      },
+      { idempotencyKey: 'key-1', onStep: (step) => steps.push(step.step) },
+    );
+    expect(uploads.map((u) => [u.kind, u.filename])).toEqual([
+      ['audio', 'voice.wav'],
+      ['video', 'talk.mp4'],
+      ['image', 'face.png'],
+    ]);
+    expect(creates).toEqual([
+      {
+        request: {
+          video: { uploadId: 'up_video' },
+          audio: { uploadId: 'up_audio' },
+          refImage: { uploadId: 'up_image' },
+          videoExtension: true,
+          faceThreshold: 150,
+          title: 'Demo',
+          sourcePageUrl: 'https://example.com/watch',
+        },
+        idempotencyKey: 'key-1',
+      },
+    ]);
+    expect(new Set(steps)).toEqual(
+      new Set(['upload-audio', 'read-video', 'upload-video', 'upload-face', 'create']),
+    );
+    expect((await jobsItem.getValue()).map((t) => t.job.id)).toEqual([job.id]);
+  });
+
+  it('sends public addresses as URLs without uploading anything', async () => {
+    const { connection, uploads, creates } = fakeConnection();
+    await submitJob(
+      connection,
+      {
+        video: { from: 'url', url: 'https://cdn.example.com/v.mp4' },
+        audio: { from: 'url', url: 'https://cdn.example.com/a.mp3' },
+        videoExtension: false,
+        sourcePageUrl: 'chrome://newtab',
+      },
+      { idempotencyKey: 'key-2' },
+    );
+    expect(uploads).toEqual([]);
+    expect(creates[0]?.request).toEqual({
+      video: { url: 'https://cdn.example.com/v.mp4' },
+      audio: { url: 'https://cdn.example.com/a.mp3' },
+      videoExtension: false,
+    });
+  });
+
+  it('creates no job when an upload fails', async () => {
+    const { connection, creates } = fakeConnection();
+    vi.mocked(connection.client.upload).mockRejectedValueOnce(new Error('The audio is 1 s long'));
+    await expect(
+      submitJob(
+        connection,
+        {
+          video: { from: 'url', url: 'https://cdn.example.com/v.mp4' },
+          audio: { from: 'file', file: new File([new Uint8Array(1)], 'short.wav') },
+          videoExtension: false,
+        },
+        { idempotencyKey: 'key-3' },
+      ),
+    ).rejects.toThrow('The audio is 1 s long');
+    expect(creates).toEqual([]);
+    expect(await jobsItem.getValue()).toEqual([]);
+  });
+});

@@ -1,0 +1,49 @@
+import preact from '@preact/preset-vite';
+import { defineConfig } from 'wxt';
+
+// Broad patterns are only *optional*: at runtime the options page asks for exactly the relay's origin.
+const RELAY_ORIGIN_PATTERNS = ['http://*/*', 'https://*/*'];
+
+export default defineConfig({
+  srcDir: 'src',
+  vite: () => ({ plugins: [preact()] }),
+  webExt: { disabled: true },
+  zip: {
+    artifactTemplate: 'retalk-{{version}}-{{browser}}.zip',
+    sourcesTemplate: 'retalk-{{version}}-sources.zip',
+    excludeSources: ['test-results/**', '.turbo/**'],
+  },
+  hooks: {
+    // The video finder is injected on demand through activeTab; WXT would otherwise turn its
+    // `matches` into access to every site, and the relay permission would mean nothing.
+    'build:manifestGenerated': (_wxt, manifest) => {
+      const noAllUrls = (list: string[] | undefined) => list?.filter((entry) => entry !== '<all_urls>');
+      manifest.host_permissions = noAllUrls(manifest.host_permissions);
+      if (manifest.host_permissions?.length === 0) delete manifest.host_permissions;
+      manifest.permissions = noAllUrls(manifest.permissions as string[] | undefined);
+      if (manifest.content_scripts?.length === 0) delete manifest.content_scripts;
+    },
+  },
+  manifest: ({ browser, manifestVersion }) => ({
+    name: 'Retalk',
+    description: 'Right-click a video, pick an audio file, get the video lip-synced through your team relay.',
+    permissions: [
+      'contextMenus',
+      'storage',
+      'alarms',
+      'notifications',
+      'downloads',
+      'activeTab',
+      'scripting',
+    ],
+    optional_host_permissions: RELAY_ORIGIN_PATTERNS,
+    // WXT drops optional_host_permissions for MV2 without moving them (reference §1.4).
+    ...(manifestVersion === 2 && { optional_permissions: RELAY_ORIGIN_PATTERNS }),
+    action: { default_title: 'Retalk jobs' },
+    ...(browser === 'firefox' && {
+      browser_specific_settings: {
+        gecko: { id: 'retalk@retalk.invalid', data_collection_permissions: { required: ['none'] } },
+      },
+    }),
+  }),
+});
