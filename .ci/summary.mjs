@@ -1,5 +1,5 @@
 // Sums every workspace's vitest JSON report into the one plain line CI reads.
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 let passed = 0;

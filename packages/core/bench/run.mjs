@@ -99,7 +99,7 @@ if (!simulatorModule) {
       });
       const started = clock.now();
       const task = await client.run({
-        video: sim.fixtureUrl('talking-640x480-25fps-3s.mp4'),
+        video: sim.fixtureUrl('talking-640x640-25fps-3s.mp4'),
         audio: sim.fixtureUrl('speech-4s.wav'),
       });
       const queries = sim.stats().tasks[task.id]?.queries ?? Number.NaN;

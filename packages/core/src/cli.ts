@@ -348,7 +348,7 @@ async function commandDemo(argv: string[], io: Io, signal: AbortSignal): Promise
       provider,
       apiKey: sim.SIMULATOR_API_KEY,
       baseUrl: provider === 'dashscope' ? server.dashscopeUrl : server.url,
-      video: server.fixtureUrl('talking-640x480-25fps-3s.mp4'),
+      video: server.fixtureUrl('talking-640x640-25fps-3s.mp4'),
       audio: join(fixtures, 'speech-4s.wav'),
       extend: true,
       typicalJobMs: jobMs,

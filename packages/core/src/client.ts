@@ -14,6 +14,7 @@ import {
   type Clock,
   createRateLimiter,
   DASHSCOPE_QUERIES_PER_SECOND,
+  DASHSCOPE_SUBMITS_PER_SECOND,
   DEFAULT_POLL_SCHEDULE,
   DEFAULT_READ_RETRIES,
   DEFAULT_SUBMIT_RETRIES,
@@ -85,52 +86,67 @@ export interface ClientOptions {
   filesBaseUrl?: string | undefined;
   /** `fetch` implementation. Default `globalThis.fetch`. */
   fetch?: FetchLike | undefined;
-  /** Node only: an undici dispatcher passed as `init.dispatcher` (see `@retalk/core/node`). */
+  /** Node only: an undici dispatcher passed as `init.dispatcher` (see `@retalk/core/node`). Default none. */
   dispatcher?: unknown;
-  /** Time source and timers. Default the real clock. */
+  /** Time source and timers (ms). Default {@link systemClock} (`Date.now` + `setTimeout`); tests inject a fake. */
   clock?: Clock | undefined;
   /** Random source in [0, 1) for jitter. Default `Math.random`. */
   random?: (() => number) | undefined;
-  /** Default polling cadence of `wait`/`watch`/`run` (ms values). Default {@link DEFAULT_POLL_SCHEDULE}. */
+  /**
+   * Default polling cadence of `wait`/`watch`/`run` (durations in ms); fields left out keep their
+   * default. Default {@link DEFAULT_POLL_SCHEDULE}: 3 polls 1000 ms apart, then ×1.5 per poll up
+   * to 10 000 ms, each delay ±20 % jitter.
+   */
   poll?: Partial<PollSchedule> | undefined;
-  /** Retries of a failed read on 429/5xx/network. Default 4. */
+  /**
+   * Retries (a count) of a failed read on 429/5xx/network, waiting 500 ms doubling up to 8000 ms
+   * (half of it random), or longer when `Retry-After` says so. Default 4.
+   */
   readRetries?: number | undefined;
-  /** Retries of a submit or upload that provably created nothing (429, refused connection). Default 3. */
+  /** Retries (a count) of a submit or upload that provably created nothing (429, refused connection). Default 3. */
   submitRetries?: number | undefined;
   /** Time limit of one HTTP request, in milliseconds. Default {@link DEFAULT_REQUEST_TIMEOUT_MS} (30 000 ms). */
   requestTimeoutMs?: number | undefined;
   /**
-   * DashScope: task queries per second shared by every call of this client (the account limit).
-   * Default 20; `Infinity` turns pacing off.
+   * DashScope: task queries per second shared by every `get`/`wait`/`watch`/`cancel` of this
+   * client (the account allows 20). Default 20 (a bucket of 2 refilled at 18 per second);
+   * `Infinity` turns pacing off.
    */
   queriesPerSecond?: number | undefined;
+  /**
+   * DashScope: task submissions per second shared by every `submit`/`run` of this client, retries
+   * included (videoretalk allows 1), so a burst of submits waits its turn instead of collecting
+   * 429s. Default 1 (submits start at least 1000 ms apart); `Infinity` turns pacing off. A 429
+   * that still comes back (another client on the same key) is retried as before.
+   */
+  submitsPerSecond?: number | undefined;
   /** DashScope: expected running time of a task, in milliseconds, for estimated progress. Default 120 000 ms. */
   typicalJobMs?: number | undefined;
-  /** DashScope: `X-DashScope-WorkSpace` sub-workspace id. Default none. */
+  /** DashScope: `X-DashScope-WorkSpace` sub-workspace id. Default none (the key's default workspace). */
   workspace?: string | undefined;
 }
 
 /** Options of calls that make one request. */
 export interface CallOptions {
-  /** Aborts the call; it then rejects with code `aborted`. */
+  /** Aborts the call (including a wait for its turn); it then rejects with code `aborted`. Default none. */
   signal?: AbortSignal | undefined;
 }
 
 /** Options of `wait`, `watch` and `run`. */
 export interface WaitOptions extends CallOptions {
-  /** Gives up after this many milliseconds with a `timeout` error. Default: no deadline. */
+  /** Gives up after this many milliseconds with a `timeout` error (`run`: submit included). Default: no deadline. */
   timeoutMs?: number | undefined;
-  /** Delay of the first polls, in milliseconds; later polls back off from it. Default 1000 ms. */
+  /** Delay of the first polls, in milliseconds; later polls back off from it. Default the client's `poll.intervalMs` (1000 ms). */
   intervalMs?: number | undefined;
-  /** Called with every changed task (status, progress, ETA), the terminal one included. */
+  /** Called with every changed task (status, progress, ETA), the terminal one included. Default none. */
   onUpdate?: ((task: Task) => void) | undefined;
 }
 
 /** Options of `uploadFile`. */
 export interface UploadOptions extends CallOptions {
-  /** File name stored at the provider (`talk.mp4`). */
+  /** File name stored at the provider (`talk.mp4`); unsafe characters become `_`. Required. */
   filename: string;
-  /** MIME type (`video/mp4`, `audio/wav`, `image/png`). */
+  /** MIME type (`video/mp4`, `audio/wav`, `image/png`). Required. */
   contentType: string;
 }
 
@@ -218,6 +234,17 @@ function resolveBaseUrl(provider: Provider, baseUrl: string | undefined): string
   const url = checkBaseUrl(baseUrl, 'baseUrl');
   if (provider === 'evolink') return url.replace(/\/v1$/, '');
   return new URL(url).pathname.replace(/\/+$/, '') === '' ? `${url}/api/v1` : url;
+}
+
+function rate(field: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (typeof v !== 'number' || Number.isNaN(v) || v <= 0) {
+    throw new InvalidRequestError(`${field} must be a number > 0 (or Infinity to turn pacing off)`, {
+      field,
+      allowed: 'a number > 0 or Infinity',
+    });
+  }
+  return v;
 }
 
 function readEvolinkError(body: unknown): ErrorDetails {
@@ -328,10 +355,16 @@ export function createClient(options: ClientOptions): Client {
     readError: provider === 'evolink' ? readEvolinkError : readDashscopeError,
     secret: apiKey,
   };
-  const qps = options.queriesPerSecond ?? DASHSCOPE_QUERIES_PER_SECOND;
+  const qps = rate('queriesPerSecond', options.queriesPerSecond, DASHSCOPE_QUERIES_PER_SECOND);
   const queryLimiter: RateLimiter | undefined =
     provider === 'dashscope' && Number.isFinite(qps)
       ? createRateLimiter({ perSecond: qps, clock })
+      : undefined;
+  const sps = rate('submitsPerSecond', options.submitsPerSecond, DASHSCOPE_SUBMITS_PER_SECOND);
+  // One bucket of one token: submits of this client start at least 1000 / sps ms apart.
+  const submitLimiter: RateLimiter | undefined =
+    provider === 'dashscope' && Number.isFinite(sps)
+      ? createRateLimiter({ perSecond: sps, burst: 1, clock })
       : undefined;
 
   const memory = new Map<string, TaskMemory>();
@@ -430,6 +463,7 @@ export function createClient(options: ClientOptions): Client {
       headers,
       body: () => JSON.stringify(toDashscopeCreateBody(req)),
       signal: opts.signal,
+      pace: submitLimiter ? (signal) => submitLimiter.take(signal) : undefined,
     });
     return toTask(res.body, 'submit');
   };

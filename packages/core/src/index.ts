@@ -29,9 +29,11 @@ export {
   TimeoutError,
 } from './errors.js';
 export type {
+  CheckMediaOptions,
   KindLimits,
   MediaMeta,
   MediaProblem,
+  MinSideRule,
   OutputEstimateInput,
   ProviderMediaLimits,
 } from './limits.js';
@@ -40,6 +42,7 @@ export type { Clock, PollSchedule, RateLimiter, RateLimiterOptions } from './pol
 export {
   createRateLimiter,
   DASHSCOPE_QUERIES_PER_SECOND,
+  DASHSCOPE_SUBMITS_PER_SECOND,
   DEFAULT_JITTER_RATIO,
   DEFAULT_POLL_BACKOFF_FACTOR,
   DEFAULT_POLL_INTERVAL_MS,

@@ -29,26 +29,37 @@ export interface MediaProblem {
   allowed: string;
 }
 
+/** Which side a minimum side length applies to: `'each'` (both sides) or `'longer'` (the longer one). */
+export type MinSideRule = 'each' | 'longer';
+
 /** Limits of one kind of input. Sizes in bytes, durations in seconds, sides in pixels. */
 export interface KindLimits {
+  /** Accepted formats, lower case (`mp4`, `wav`, `png`, …). */
   formats: readonly string[];
+  /** Largest file, in bytes. */
   maxSizeBytes: number;
+  /** Shortest duration, in seconds (inclusive). */
   minDurationSec?: number;
+  /** Longest duration, in seconds (inclusive). */
   maxDurationSec?: number;
+  /** Lowest frame rate, in frames per second. */
   minFps?: number;
+  /** Highest frame rate, in frames per second. */
   maxFps?: number;
+  /** Accepted codecs, normalized (`h264`, `hevc`). */
   codecs?: readonly string[];
   /** Smallest allowed side, in pixels; which side it applies to is `minSideRule`. */
   minSidePx?: number;
   /**
-   * `'longer'`: the longer side must reach `minSidePx` (a 640×480 video passes); `'each'`: both
-   * sides must. The doc's wording ("height or width of video must be 640 ~ 2048") allows either
-   * reading; Retalk and its simulator use `'longer'` so landscape 480p sources are not refused.
+   * `'each'`: both sides must reach `minSidePx` — providers.md B.5 says "each side 640–2048 px",
+   * the strict reading of the provider's "height or width of video must be 640 ~ 2048"; used by
+   * MEDIA_LIMITS and the simulator. `'longer'`: only the longer side must (a 640×480 video passes);
+   * pick it per call with `checkMedia(meta, provider, { minSideRule: 'longer' })`.
    */
-  minSideRule?: 'longer' | 'each';
+  minSideRule?: MinSideRule;
   /** Largest allowed side (every side), in pixels. */
   maxSidePx?: number;
-  /** Longest side / shortest side. */
+  /** Longest side / shortest side (a ratio, e.g. 2 = 2:1). */
   maxAspectRatio?: number;
 }
 
@@ -72,7 +83,7 @@ const UPSTREAM: ProviderMediaLimits = {
     maxFps: 60,
     codecs: ['h264', 'hevc'],
     minSidePx: 640,
-    minSideRule: 'longer',
+    minSideRule: 'each',
     maxSidePx: 2048,
   },
   audio: { formats: ['wav', 'mp3', 'aac'], maxSizeBytes: 30 * MB, minDurationSec: 2, maxDurationSec: 120 },
@@ -132,6 +143,15 @@ function normalize(value: string, aliases: Record<string, string>): string {
 
 const mb = (bytes: number) => `${Math.round((bytes / MB) * 10) / 10} MB`;
 
+/** Options of {@link checkMedia}. */
+export interface CheckMediaOptions {
+  /**
+   * Which video side the 640 px minimum applies to. Default `'each'` (the documented rule: a
+   * 640×480 video is refused); `'longer'` accepts it when the longer side reaches 640 px.
+   */
+  minSideRule?: MinSideRule | undefined;
+}
+
 /**
  * Checks one input against a provider's limits before anything is spent. Returns every broken
  * limit (empty when fine); unknown fields of `meta` are not judged.
@@ -139,9 +159,17 @@ const mb = (bytes: number) => `${Math.round((bytes / MB) * 10) / 10} MB`;
  * @example
  * checkMedia({ kind: 'video', durationSec: 150, fps: 25 }, 'dashscope')
  * // → [{ field: 'duration', message: 'The video is 150 s long; … trim it to at most 120 s.', allowed: '2–120 s' }]
+ * checkMedia({ kind: 'video', width: 640, height: 480 }, 'dashscope') // → [{ field: 'resolution', … }]
+ * checkMedia({ kind: 'video', width: 640, height: 480 }, 'dashscope', { minSideRule: 'longer' }) // → []
  */
-export function checkMedia(meta: MediaMeta, provider: Provider): MediaProblem[] {
-  const limits = MEDIA_LIMITS[provider][meta.kind];
+export function checkMedia(
+  meta: MediaMeta,
+  provider: Provider,
+  options: CheckMediaOptions = {},
+): MediaProblem[] {
+  const kindLimits = MEDIA_LIMITS[provider][meta.kind];
+  const limits: KindLimits =
+    options.minSideRule === undefined ? kindLimits : { ...kindLimits, minSideRule: options.minSideRule };
   const what = `The ${meta.kind === 'image' ? 'reference image' : meta.kind}`;
   const problems: MediaProblem[] = [];
 
@@ -203,12 +231,13 @@ export function checkMedia(meta: MediaMeta, provider: Provider): MediaProblem[] 
     const longSide = Math.max(meta.width, meta.height);
     const minSide = limits.minSidePx ?? 0;
     const maxSide = limits.maxSidePx ?? Number.POSITIVE_INFINITY;
-    const measured = limits.minSideRule === 'each' ? shortSide : longSide;
+    const rule: MinSideRule = limits.minSideRule ?? 'each';
+    const measured = rule === 'each' ? shortSide : longSide;
     if (measured < minSide || longSide > maxSide) {
       const allowed =
         limits.minSidePx === undefined
           ? `longest side at most ${maxSide} px`
-          : limits.minSideRule === 'each'
+          : rule === 'each'
             ? `each side ${minSide}–${maxSide} px`
             : `longer side at least ${minSide} px, no side over ${maxSide} px`;
       problems.push({

@@ -18,6 +18,8 @@ export const DEFAULT_READ_RETRIES = 4;
 export const DEFAULT_SUBMIT_RETRIES = 3;
 /** DashScope documents 20 task queries per second per account (reference/providers.md B.3). */
 export const DASHSCOPE_QUERIES_PER_SECOND = 20;
+/** DashScope documents 1 videoretalk task submission per second (reference/providers.md B.7). */
+export const DASHSCOPE_SUBMITS_PER_SECOND = 1;
 
 /** Time source and timer, injectable so tests never sleep for real. */
 export interface Clock {
@@ -124,9 +126,9 @@ export function parseRetryAfterMs(
 export interface RateLimiterOptions {
   /** Most operations in any one-second window. Default {@link DASHSCOPE_QUERIES_PER_SECOND} (20 per second). */
   perSecond?: number;
-  /** Tokens the bucket holds (how many may go at once after a pause). Default 2. */
+  /** Tokens the bucket holds (how many may go at once after a pause). Default 2; never more than `perSecond - 1`, never less than 1. */
   burst?: number;
-  /** Clock, for tests. Default {@link systemClock}. */
+  /** Time source and timers (ms), for tests. Default {@link systemClock}. */
   clock?: Clock;
 }
 
@@ -144,11 +146,16 @@ export interface RateLimiter {
  * A bucket of capacity `burst` refilled at `r` per second lets through at most `burst + r` in any
  * one-second window, so the refill rate is `perSecond - burst`: with the defaults (20, 2) that is
  * 18 per second sustained, leaving room for the jitter between our clock and the provider's.
+ * At `perSecond` ≤ 1 the bucket holds one token and operations start `1000 / perSecond` ms apart
+ * (DashScope submits: 1 per second → 1000 ms apart).
  */
 export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter {
   const perSecond = options.perSecond ?? DASHSCOPE_QUERIES_PER_SECOND;
+  if (!(perSecond > 0) || !Number.isFinite(perSecond)) {
+    throw new RangeError(`createRateLimiter: perSecond must be a finite number > 0, got ${perSecond}`);
+  }
   const capacity = Math.max(1, Math.min(options.burst ?? 2, perSecond - 1));
-  const refillPerMs = Math.max(1, perSecond - capacity) / 1000;
+  const refillPerMs = (perSecond <= 1 ? perSecond : Math.max(1, perSecond - capacity)) / 1000;
   const clock = options.clock ?? systemClock;
   let tokens = capacity;
   let updatedAt = clock.now();

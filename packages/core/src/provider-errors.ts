@@ -125,7 +125,7 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
     'InvalidFile.Resolution': {
       error: 'invalid_request',
       retryable: false,
-      hint: 'Each video side must be 640–2048 px.',
+      hint: 'Each side of the video, width and height, must be 640–2048 px: upscale or pad a smaller video, downscale a larger one.',
     },
     'InvalidFile.FPS': { error: 'invalid_request', retryable: false, hint: 'The video must be 15–60 fps.' },
     'InvalidFile.Duration': {

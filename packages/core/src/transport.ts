@@ -55,6 +55,11 @@ export interface SendOptions {
   /** A function so a retry gets a fresh body (FormData and streams are single-use). */
   body?: () => BodyInit;
   signal?: AbortSignal | undefined;
+  /**
+   * Waits before every attempt, retries included (DashScope's submit pacing). Rejects only when
+   * `signal` aborts.
+   */
+  pace?: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
 }
 
 /** A successful (2xx) answer. */
@@ -92,6 +97,13 @@ export function abortErrorFrom(signal: AbortSignal, action: string): RetalkError
 export async function send(t: TransportOptions, o: SendOptions): Promise<SendResult> {
   const maxRetries = o.kind === 'read' ? t.readRetries : t.writeRetries;
   for (let attempt = 0; ; attempt++) {
+    if (o.pace) {
+      try {
+        await o.pace(o.signal);
+      } catch (error) {
+        throw o.signal ? abortErrorFrom(o.signal, o.action) : error;
+      }
+    }
     let failure: RetalkError;
     try {
       return await sendOnce(t, o);

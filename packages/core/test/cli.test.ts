@@ -61,7 +61,7 @@ describe('retalk CLI (built, as a child process)', () => {
       '--base-url',
       `${sim.url}/qwen/api/v1`,
       '--video',
-      sim.fixtureUrl('talking-640x480-25fps-3s.mp4'),
+      sim.fixtureUrl('talking-640x640-25fps-3s.mp4'),
       '--audio',
       join(FIXTURES, 'speech-4s.wav'),
       '--extend',
@@ -85,7 +85,7 @@ describe('retalk CLI (built, as a child process)', () => {
       '--base-url',
       sim.url,
       '--video',
-      join(FIXTURES, 'talking-640x480-25fps-3s.mp4'),
+      join(FIXTURES, 'talking-640x640-25fps-3s.mp4'),
       '--audio',
       sim.fixtureUrl('speech-5s.mp3'),
       '--threshold',
@@ -109,13 +109,13 @@ describe('retalk CLI (built, as a child process)', () => {
     const failed = await retalk([
       ...base,
       '--video',
-      `${sim.fixtureUrl('talking-640x480-25fps-3s.mp4')}?sim=fail:InvalidFile.FPS`,
+      `${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}?sim=fail:InvalidFile.FPS`,
     ]);
     expect(failed.code).toBe(6);
     expect(failed.stderr).toContain('InvalidFile.FPS');
     expect(failed.stderr).toContain('15–60 fps');
 
-    const auth = await retalk([...base, '--video', sim.fixtureUrl('talking-640x480-25fps-3s.mp4')], {
+    const auth = await retalk([...base, '--video', sim.fixtureUrl('talking-640x640-25fps-3s.mp4')], {
       RETALK_API_KEY: 'wrong',
     });
     expect(auth.code).toBe(3);
@@ -124,7 +124,7 @@ describe('retalk CLI (built, as a child process)', () => {
     const threshold = await retalk([
       ...base,
       '--video',
-      sim.fixtureUrl('talking-640x480-25fps-3s.mp4'),
+      sim.fixtureUrl('talking-640x640-25fps-3s.mp4'),
       '--threshold',
       '300',
     ]);
@@ -145,7 +145,7 @@ describe('retalk CLI (built, as a child process)', () => {
     const json = await retalk([
       ...base,
       '--video',
-      `${sim.fixtureUrl('talking-640x480-25fps-3s.mp4')}?sim=fail:InternalError`,
+      `${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}?sim=fail:InternalError`,
       '--json',
     ]);
     expect(json.code).toBe(6);
@@ -164,7 +164,7 @@ describe('retalk CLI (built, as a child process)', () => {
       '--base-url',
       sim.url,
       '--video',
-      `${sim.fixtureUrl('talking-640x480-25fps-3s.mp4')}?sim=stuck`,
+      `${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}?sim=stuck`,
       '--audio',
       sim.fixtureUrl('speech-4s.wav'),
     ];

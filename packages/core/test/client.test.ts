@@ -1,7 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClient } from '../src/client.js';
 import type { RetalkError } from '../src/errors.js';
-import { createFakeClock, createFakeFetch, dashscopeTask, evolinkTask, json, netError } from './fakes.js';
+import {
+  createFakeClock,
+  createFakeFetch,
+  createManualClock,
+  dashscopeTask,
+  evolinkTask,
+  json,
+  netError,
+} from './fakes.js';
 
 const REQ = { video: 'https://example.com/in.mp4', audio: 'https://example.com/speech.wav' };
 const TASK_ID = 'a8532587-fa8c-4ef8-82be-0c46b17950d1';
@@ -205,6 +213,104 @@ describe('client.submit', () => {
     expect(err.code).toBe('auth');
     expect(JSON.stringify(err.toJSON())).not.toContain('sk-secret');
     expect(err.message).not.toContain('sk-secret');
+  });
+});
+
+describe('DashScope submit pacing', () => {
+  /** Settles `work`, moving the manual clock to its next sleep whenever nothing else can happen. */
+  async function drive<T>(clock: ReturnType<typeof createManualClock>, work: Promise<T>): Promise<T> {
+    let settled = false;
+    const done = work.finally(() => {
+      settled = true;
+    });
+    while (!settled) {
+      await new Promise((r) => setImmediate(r));
+      if (!settled) clock.next();
+    }
+    return done;
+  }
+
+  function paced(route: Parameters<typeof createFakeFetch>[0], extra: Record<string, unknown> = {}) {
+    const clock = createManualClock();
+    const sentAt: number[] = [];
+    const fake = createFakeFetch((call, i) => {
+      if (call.method === 'POST') sentAt.push(clock.now());
+      return route(call, i);
+    });
+    const client = createClient({
+      provider: 'dashscope',
+      apiKey: 'sk-secret',
+      fetch: fake.fetch,
+      clock,
+      random: () => 0.5,
+      ...extra,
+    });
+    return { client, clock, sentAt, calls: fake.calls };
+  }
+
+  it('starts a burst of submits from one client 1000 ms apart (1 submit/s), none refused', async () => {
+    const { client, clock, sentAt } = paced(() => json(dashscopeTask('PENDING')));
+    const tasks = await drive(clock, Promise.all(Array.from({ length: 4 }, () => client.submit(REQ))));
+    expect(tasks.map((t) => t.status)).toEqual(['queued', 'queued', 'queued', 'queued']);
+    expect(sentAt.map((t) => t - sentAt[0]!)).toEqual([0, 1000, 2000, 3000]);
+  });
+
+  it('sends a submit at once after a quiet second, and follows submitsPerSecond', async () => {
+    const { client, clock, sentAt } = paced(() => json(dashscopeTask('PENDING')), { submitsPerSecond: 0.5 });
+    await drive(clock, client.submit(REQ));
+    await drive(clock, client.submit(REQ));
+    clock.advance(5000);
+    await drive(clock, client.submit(REQ));
+    expect(sentAt.map((t) => t - sentAt[0]!)).toEqual([0, 2000, 7000]);
+  });
+
+  it('lets a submit waiting for its turn be aborted without sending it, keeping the next one on time', async () => {
+    const { client, clock, sentAt, calls } = paced(() => json(dashscopeTask('PENDING')));
+    const controller = new AbortController();
+    const first = client.submit(REQ);
+    const second = caught(client.submit(REQ, { signal: controller.signal }));
+    const third = client.submit(REQ);
+    await new Promise((r) => setImmediate(r));
+    controller.abort();
+    expect(await second).toMatchObject({ code: 'aborted' });
+    await drive(clock, Promise.all([first, third]));
+    expect(calls).toHaveLength(2);
+    expect(sentAt.map((t) => t - sentAt[0]!)).toEqual([0, 1000]);
+  });
+
+  it('paces the retry of a 429 too, and keeps 429 handling as the fallback', async () => {
+    const { client, clock, sentAt } = paced((_, i) =>
+      i === 0
+        ? json({ code: 'Throttling.RateQuota', message: 'Requests rate limit exceeded' }, 429)
+        : json(dashscopeTask('PENDING')),
+    );
+    const task = await drive(clock, client.submit(REQ));
+    expect(task.status).toBe('queued');
+    // The retry backoff alone (250–500 ms) would be too soon for the 1 s spacing.
+    expect(sentAt.map((t) => t - sentAt[0]!)).toEqual([0, 1000]);
+  });
+
+  it('does not pace with submitsPerSecond: Infinity, nor on EvoLink', async () => {
+    const open = paced(() => json(dashscopeTask('PENDING')), { submitsPerSecond: Infinity });
+    await Promise.all([open.client.submit(REQ), open.client.submit(REQ), open.client.submit(REQ)]);
+    expect(open.sentAt).toEqual([open.sentAt[0], open.sentAt[0], open.sentAt[0]]);
+    expect(open.clock.pending).toBe(0);
+    const evo = evolink(() => json(evolinkTask()));
+    await Promise.all([evo.client.submit(REQ), evo.client.submit(REQ)]);
+    expect(evo.calls).toHaveLength(2);
+    expect(evo.clock.sleeps).toEqual([]);
+  });
+
+  it('refuses a rate that is not a positive number, naming the field', () => {
+    for (const [field, value] of [
+      ['submitsPerSecond', 0],
+      ['queriesPerSecond', -1],
+      ['submitsPerSecond', Number.NaN],
+    ] as const) {
+      expect(() => createClient({ provider: 'dashscope', apiKey: 'k', [field]: value })).toThrow(
+        expect.objectContaining({ code: 'invalid_request', field }),
+      );
+    }
   });
 });
 

@@ -90,3 +90,57 @@ export const dashscopeTask = (
   output: { task_id: 'a8532587-fa8c-4ef8-82be-0c46b17950d1', task_status: status, ...output },
   ...extra,
 });
+
+/**
+ * A clock that stands still until the test moves it: sleeps wait until `next()` jumps to the
+ * earliest one. For code whose timing must line up with another process (the simulator reads
+ * the same `now`).
+ */
+export function createManualClock(start = Date.UTC(2026, 0, 1)) {
+  let t = start;
+  const timers: Array<{ at: number; wake: () => void }> = [];
+  const wakeDue = () => {
+    for (const timer of timers.filter((x) => x.at <= t)) {
+      timers.splice(timers.indexOf(timer), 1);
+      timer.wake();
+    }
+  };
+  const clock: Clock & { readonly pending: number; next(): boolean; advance(ms: number): void } = {
+    now: () => t,
+    sleep: (ms, signal) =>
+      new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const timer = {
+          at: t + Math.max(0, ms),
+          wake: () => {
+            signal?.removeEventListener('abort', onAbort);
+            resolve();
+          },
+        };
+        const onAbort = () => {
+          timers.splice(timers.indexOf(timer), 1);
+          reject(signal?.reason);
+        };
+        signal?.addEventListener('abort', onAbort, { once: true });
+        timers.push(timer);
+      }),
+    get pending() {
+      return timers.length;
+    },
+    next() {
+      if (timers.length === 0) return false;
+      const at = Math.min(...timers.map((x) => x.at));
+      t = Math.max(t, at);
+      wakeDue();
+      return true;
+    },
+    advance(ms) {
+      t += ms;
+      wakeDue();
+    },
+  };
+  return clock;
+}

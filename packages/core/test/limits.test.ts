@@ -51,13 +51,35 @@ describe('checkMedia', () => {
     expect(problems.find((p) => p.field === 'resolution')?.message).toMatch(/Upscale/);
   });
 
-  it('accepts a 640×480 video (the longer side reaches 640) and refuses 480×360', () => {
-    expect(checkMedia({ kind: 'video', width: 640, height: 480 }, 'dashscope')).toEqual([]);
-    expect(checkMedia({ kind: 'video', width: 480, height: 360 }, 'dashscope')[0]).toMatchObject({
-      field: 'resolution',
-    });
+  it('applies the 640 px minimum to each side by default: 640×640 passes, 640×480 and 480×640 do not', () => {
+    expect(checkMedia({ kind: 'video', width: 640, height: 640 }, 'dashscope')).toEqual([]);
+    for (const [width, height] of [
+      [640, 480],
+      [480, 640],
+    ]) {
+      expect(checkMedia({ kind: 'video', width, height }, 'evolink')).toEqual([
+        {
+          field: 'resolution',
+          message: `The video is ${width}×${height}; each side 640–2048 px is required. Upscale it first.`,
+          allowed: 'each side 640–2048 px',
+        },
+      ]);
+    }
     expect(checkMedia({ kind: 'video', width: 2560, height: 1440 }, 'dashscope')[0]?.message).toMatch(
       /Downscale/,
+    );
+    expect(MEDIA_LIMITS.dashscope.video.minSideRule).toBe('each');
+  });
+
+  it("accepts 640×480 with minSideRule: 'longer', which still refuses 480×360 and sides over 2048 px", () => {
+    const longer = { minSideRule: 'longer' } as const;
+    expect(checkMedia({ kind: 'video', width: 640, height: 480 }, 'dashscope', longer)).toEqual([]);
+    expect(checkMedia({ kind: 'video', width: 480, height: 360 }, 'dashscope', longer)[0]).toMatchObject({
+      field: 'resolution',
+      allowed: 'longer side at least 640 px, no side over 2048 px',
+    });
+    expect(checkMedia({ kind: 'video', width: 2560, height: 1440 }, 'dashscope', longer)[0]?.field).toBe(
+      'resolution',
     );
   });
 

@@ -5,10 +5,13 @@ import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simu
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientOptions, createClient } from '../src/client.js';
 import type { RetalkError } from '../src/errors.js';
+import { checkMedia } from '../src/limits.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
+import { parseDashscopeTime } from '../src/providers/dashscope.js';
+import { createManualClock } from './fakes.js';
 
-const VIDEO = 'talking-640x480-25fps-3s.mp4';
+const VIDEO = 'talking-640x640-25fps-3s.mp4';
 const AUDIO = 'speech-4s.wav';
 const FIXTURES = join(
   dirname(createRequire(import.meta.url).resolve('@retalk/simulator/package.json')),
@@ -32,6 +35,8 @@ describe('DashScope client against the simulator', () => {
       apiKey: SIMULATOR_API_KEY,
       baseUrl: sim.dashscopeUrl,
       poll: { intervalMs: 20 },
+      // This simulator lifts the 1 submit/s limit, so the client's own pacing is lifted too.
+      submitsPerSecond: Infinity,
       ...extra,
     });
   const video = (scenario?: string) =>
@@ -100,6 +105,17 @@ describe('DashScope client against the simulator', () => {
     expect(['InvalidFile.Resolution', 'InvalidFile.FPS']).toContain(err.providerCode);
     const short = await caught(client().run({ video: video(), audio: sim.fixtureUrl('short-1s.wav') }));
     expect(short.providerCode).toBe('InvalidFile.Duration');
+  });
+
+  it('fails a 640×480 video on the documented "each side ≥ 640 px" rule, as checkMedia does, with the fix in the message', async () => {
+    const landscape = sim.fixtureUrl('talking-640x480-25fps-3s.mp4');
+    const err = await caught(client().run({ video: landscape, audio: sim.fixtureUrl(AUDIO) }));
+    expect(err).toMatchObject({ code: 'task_failed', providerCode: 'InvalidFile.Resolution' });
+    expect(err.message).toContain('Each side of the video, width and height, must be 640–2048 px');
+    expect(checkMedia({ kind: 'video', width: 640, height: 480 }, 'dashscope')[0]?.field).toBe('resolution');
+    // The same bytes declared 640×640 through the simulator's metadata override pass.
+    const square = await client().run({ video: `${landscape}?sim_height=640`, audio: sim.fixtureUrl(AUDIO) });
+    expect(square.status).toBe('succeeded');
   });
 
   it('maps every documented HTTP error code at submit to its Retalk error', async () => {
@@ -227,15 +243,60 @@ describe('DashScope limits against the simulator', () => {
       poll: { intervalMs: 20 },
     });
     const req = { video: sim.fixtureUrl(VIDEO), audio: sim.fixtureUrl(AUDIO) };
+    sim.resetStats();
     const first = await c.submit({ ...req, video: `${req.video}?sim=slow` });
-    // The second submit within a second is throttled (1 submit/s) and retried: still one task.
+    // The second submit waits for its turn in the client (1 submit/s) instead of drawing a 429.
     const second = await c.submit(req);
     expect(sim.stats().submits).toBe(2);
+    expect(sim.stats().throttled).toBe(0);
     expect((await c.get(second.id)).status).toBe('queued');
     expect((await c.cancel(second.id)).status).toBe('canceled');
     await expect(c.wait(second.id)).rejects.toMatchObject({ code: 'task_failed', taskStatus: 'canceled' });
     const err = await caught(c.cancel(first.id));
     expect(err).toMatchObject({ code: 'not_supported', providerCode: 'UnsupportedOperation' });
+  });
+
+  it('spaces a burst of concurrent submits from one client 1 s apart on the service clock: no 429', async () => {
+    const clock = createManualClock(Date.now());
+    const paced = await createSimulator({ jobMs: 300, now: clock.now });
+    try {
+      const c = createClient({
+        provider: 'dashscope',
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: paced.dashscopeUrl,
+        clock,
+      });
+      const req = { video: paced.fixtureUrl(VIDEO), audio: paced.fixtureUrl(AUDIO) };
+      const n = 4;
+      let settled = false;
+      const submits = Promise.all(Array.from({ length: n }, () => c.submit(req))).finally(() => {
+        settled = true;
+      });
+      // Move the shared clock only once the submit let through by the last move reached the service.
+      for (let moves = 0; !settled; ) {
+        await new Promise((r) => setTimeout(r, 2));
+        const arrived = paced.stats().requests['dashscope.create'] ?? 0;
+        if (!settled && clock.pending > 0 && arrived > moves) moves += clock.next() ? 1 : 0;
+      }
+      const tasks = await submits;
+      expect(new Set(tasks.map((t) => t.id)).size).toBe(n);
+      const stats = paced.stats();
+      expect(stats.submits).toBe(n);
+      expect(stats.throttled).toBe(0);
+      expect(stats.requests['dashscope.create']).toBe(n);
+      const submittedAt: number[] = [];
+      for (const t of tasks) {
+        const res = await fetch(`${paced.dashscopeUrl}/tasks/${t.id}`, {
+          headers: { authorization: `Bearer ${SIMULATOR_API_KEY}` },
+        });
+        const body = (await res.json()) as { output: { submit_time: string } };
+        submittedAt.push(parseDashscopeTime(body.output.submit_time)!);
+      }
+      submittedAt.sort((a, b) => a - b);
+      for (let i = 1; i < n; i++) expect(submittedAt[i]! - submittedAt[i - 1]!).toBeGreaterThanOrEqual(1000);
+    } finally {
+      await paced.close();
+    }
   });
 
   it('keeps many concurrent waits of one client under 20 queries per second', async () => {
@@ -250,6 +311,8 @@ describe('DashScope limits against the simulator', () => {
         apiKey: SIMULATOR_API_KEY,
         baseUrl: concurrent.dashscopeUrl,
         poll: { intervalMs: 10 },
+        // The simulator lifts the submit limit here, so the client does too: only queries count.
+        submitsPerSecond: Infinity,
         fetch: (url, init) => {
           if (init?.method === 'GET' && url.includes('/tasks/')) queryTimes.push(performance.now());
           return fetch(url, init);

@@ -11,7 +11,7 @@ import type { RetalkError } from '../src/errors.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
 
-const VIDEO = 'talking-640x480-25fps-3s.mp4';
+const VIDEO = 'talking-640x640-25fps-3s.mp4';
 const AUDIO = 'speech-4s.wav';
 const FIXTURES = join(
   dirname(createRequire(import.meta.url).resolve('@retalk/simulator/package.json')),

@@ -80,7 +80,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<Simulator | num
       `  EvoLink base URL:    ${sim.url}   (POST /v1/videos/generations, GET /v1/tasks/{id}, files API /api/v1/files/...)`,
       `  DashScope base URL:  ${sim.dashscopeUrl}   (also ${sim.url}/qwen/api/v1 and ${sim.url}/alibailian/api/v1)`,
       `  API key:             ${SIMULATOR_API_KEY}`,
-      `  Fixtures:            ${sim.fixtureUrl('talking-640x480-25fps-3s.mp4')}`,
+      `  Fixtures:            ${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}`,
       `  One task takes ${jobMs} ms. Scenarios: ?sim=<scenario> on video_url or header X-Sim-Scenario.`,
       'Press Ctrl+C to stop.',
       '',

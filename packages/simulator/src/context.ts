@@ -5,6 +5,7 @@ import type { LocalFile } from './inputs.js';
 import type { MediaLimits } from './media-limits.js';
 import type { OssStore } from './oss.js';
 import type { Scenario } from './scenario.js';
+import type { Shutdown } from './shutdown.js';
 import type { TaskEngine, TaskRecord } from './task-engine.js';
 
 /** Options after defaults are applied (see SimulatorOptions in server.ts for the docs). */
@@ -75,7 +76,8 @@ export interface SimContext {
   resolveLocal(url: string): LocalFile | undefined;
   workDir(): Promise<string>;
   setTimer(fn: () => void, ms: number): void;
-  closeSignal: AbortSignal;
+  /** Aborts in-flight downloads and callbacks at close(); link() per operation, release() after. */
+  shutdown: Shutdown;
   fixturePath(name: string): string;
   log(line: string): void;
 }

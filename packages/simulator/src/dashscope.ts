@@ -6,7 +6,7 @@ import { applyQueryFault, cutResultDownload } from './faults.js';
 import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson } from './http-io.js';
 import { uuid } from './ids.js';
 import { sendOssError } from './oss.js';
-import { ScenarioError } from './scenario.js';
+import { requestScenarios, ScenarioError } from './scenario.js';
 import type { TaskPhase, TaskRecord } from './task-engine.js';
 
 // Defaults for `reject:<HTTP>` and `flaky:<N>:<HTTP>` (providers.md B.6).
@@ -172,10 +172,6 @@ export async function handleDashscopeCreate(
       'current user api does not support synchronous calls.',
     );
   }
-  if (!ctx.takeRate(`dashscope.submit|${account}`, ctx.options.dashscopeSubmitsPerSecond)) {
-    ctx.stats.throttled++;
-    return sendDashscopeError(res, 429, 'Throttling.RateQuota', RATE_QUOTA_MESSAGE);
-  }
   let body: Record<string, unknown>;
   try {
     const parsed: unknown = JSON.parse((await readBody(req, 1024 * 1024)).toString('utf8'));
@@ -194,25 +190,6 @@ export async function handleDashscopeCreate(
   const parameters = (
     typeof body.parameters === 'object' && body.parameters !== null ? body.parameters : {}
   ) as Record<string, unknown>;
-
-  let scenario: ReturnType<SimContext['scenarioFor']>;
-  try {
-    scenario = ctx.scenarioFor(req, input.video_url);
-  } catch (error) {
-    if (error instanceof ScenarioError)
-      return sendDashscopeError(res, 400, 'InvalidParameter', error.message);
-    throw error;
-  }
-  if (scenario.reject) return sendDashscopeError(res, scenario.reject.status, scenario.reject.code);
-  if (scenario.retryAfterSec !== undefined) {
-    const key = `dashscope|${account}|${String(input.video_url)}|${req.headers['x-sim-scenario'] ?? ''}`;
-    if (scenario.retryAfterQueued || ctx.firstRetryAfter(key)) {
-      ctx.stats.throttled++;
-      return sendDashscopeError(res, 429, 'Throttling.RateQuota', RATE_QUOTA_MESSAGE, {
-        'retry-after': String(scenario.retryAfterSec),
-      });
-    }
-  }
 
   const required = (field: string) =>
     sendDashscopeError(res, 400, 'InvalidParameter', `Field required: ${field}`);
@@ -256,6 +233,33 @@ export async function handleDashscopeCreate(
     for (const url of urls) {
       const problem = ctx.oss.check(url, account, 'videoretalk');
       if (typeof problem === 'string') return sendDashscopeError(res, 400, 'InvalidParameter', problem);
+    }
+  }
+
+  try {
+    requestScenarios(req.headers['x-sim-scenario'], input.video_url);
+  } catch (error) {
+    if (error instanceof ScenarioError)
+      return sendDashscopeError(res, 400, 'InvalidParameter', error.message);
+    throw error;
+  }
+  // Inferred (the docs are silent): only a well-formed request takes the 1 submit/s quota, so a
+  // malformed body within the same second gets its 400 instead of a 429 that hides the mistake.
+  // Checked before scenarioFor() so a throttled request leaves a queued scenario for its retry.
+  if (!ctx.takeRate(`dashscope.submit|${account}`, ctx.options.dashscopeSubmitsPerSecond)) {
+    ctx.stats.throttled++;
+    return sendDashscopeError(res, 429, 'Throttling.RateQuota', RATE_QUOTA_MESSAGE);
+  }
+  // The request's own scenarios were checked above and queued ones by nextScenario(): no throw.
+  const scenario = ctx.scenarioFor(req, input.video_url);
+  if (scenario.reject) return sendDashscopeError(res, scenario.reject.status, scenario.reject.code);
+  if (scenario.retryAfterSec !== undefined) {
+    const key = `dashscope|${account}|${String(input.video_url)}|${req.headers['x-sim-scenario'] ?? ''}`;
+    if (scenario.retryAfterQueued || ctx.firstRetryAfter(key)) {
+      ctx.stats.throttled++;
+      return sendDashscopeError(res, 429, 'Throttling.RateQuota', RATE_QUOTA_MESSAGE, {
+        'retry-after': String(scenario.retryAfterSec),
+      });
     }
   }
 

@@ -266,7 +266,7 @@ export async function handleEvolinkFiles(
       const got = await downloadToFile(fileUrl, dest, {
         timeoutMs: ctx.options.inputTimeoutMs,
         maxBytes: maxBody,
-        signal: ctx.closeSignal,
+        shutdown: ctx.shutdown,
       });
       if (isInputFailure(got)) return envelope(res, 400, `Failed to download file_url: ${got.message}`);
       try {

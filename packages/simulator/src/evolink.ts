@@ -395,10 +395,8 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
   const body = JSON.stringify(evolinkTaskBody(ctx, task));
   const delays = ctx.options.callbackRetryDelaysMs;
   const attempt = async (n: number): Promise<void> => {
-    if (ctx.closeSignal.aborted) return;
-    const controller = new AbortController();
-    const onClose = () => controller.abort();
-    ctx.closeSignal.addEventListener('abort', onClose, { once: true });
+    if (ctx.shutdown.signal.aborted) return;
+    const controller = ctx.shutdown.link();
     let timer: NodeJS.Timeout | undefined;
     let ok = false;
     try {
@@ -414,7 +412,7 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
       ok = status >= 200 && status < 300;
       ctx.stats.callbacks.push({ taskId: task.id, url, attempt: n, status, ok });
     } catch (error) {
-      if (ctx.closeSignal.aborted) return;
+      if (ctx.shutdown.signal.aborted) return;
       const message = controller.signal.aborted
         ? 'timeout'
         : error instanceof Error
@@ -423,7 +421,7 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
       ctx.stats.callbacks.push({ taskId: task.id, url, attempt: n, error: message, ok: false });
     } finally {
       clearTimeout(timer);
-      ctx.closeSignal.removeEventListener('abort', onClose);
+      controller.release();
     }
     const delay = delays[n - 1];
     if (!ok && delay !== undefined) ctx.setTimer(() => void attempt(n + 1), delay);

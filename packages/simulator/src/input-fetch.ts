@@ -1,6 +1,7 @@
 import { open, rm } from 'node:fs/promises';
 import type { InputFailure } from './media-limits.js';
 import { outbound } from './outbound.js';
+import type { Shutdown } from './shutdown.js';
 
 export interface FetchedFile {
   path: string;
@@ -12,7 +13,8 @@ export interface FetchedFile {
 export interface DownloadOptions {
   timeoutMs: number;
   maxBytes: number;
-  signal: AbortSignal;
+  /** Aborts the download when the simulator closes. */
+  shutdown: Shutdown;
 }
 
 export function connectionRefused(url: string, detail?: string): InputFailure {
@@ -37,14 +39,12 @@ export async function downloadToFile(
   dest: string,
   options: DownloadOptions,
 ): Promise<FetchedFile | InputFailure> {
-  const controller = new AbortController();
+  const controller = options.shutdown.link();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     controller.abort();
   }, options.timeoutMs);
-  const onAbort = () => controller.abort();
-  options.signal.addEventListener('abort', onAbort, { once: true });
   try {
     const res = await outbound(url, { method: 'GET', signal: controller.signal });
     const status = res.statusCode ?? 0;
@@ -75,7 +75,7 @@ export async function downloadToFile(
     return connectionRefused(url, error instanceof Error ? (causeCode(error) ?? error.message) : undefined);
   } finally {
     clearTimeout(timer);
-    options.signal.removeEventListener('abort', onAbort);
+    controller.release();
   }
 }
 

@@ -5,6 +5,7 @@ import { connectionRefused, downloadToFile, isInputFailure } from './input-fetch
 import { checkAudio, checkImage, checkVideo, type InputFailure, type MediaLimits } from './media-limits.js';
 import { type MediaKind, type MediaMeta, metaFromUrl, probeFile } from './media-probe.js';
 import { isPrivateHost } from './net-address.js';
+import type { Shutdown } from './shutdown.js';
 
 export interface TaskInputUrls {
   videoUrl: string;
@@ -32,7 +33,7 @@ export interface InputContext {
   resolveLocal(url: string): LocalFile | undefined;
   /** The MP4 served as the result when the input video's bytes were never fetched. */
   defaultResultPath: string;
-  signal: AbortSignal;
+  shutdown: Shutdown;
 }
 
 // Used when fetchInputs is off and the URL carries no sim_* metadata: values inside every limit.
@@ -87,7 +88,7 @@ async function gather(url: string, kind: MediaKind, ctx: InputContext): Promise<
     const got = await downloadToFile(url, dest, {
       timeoutMs: ctx.inputTimeoutMs,
       maxBytes,
-      signal: ctx.signal,
+      shutdown: ctx.shutdown,
     });
     if (isInputFailure(got)) return got;
     meta =

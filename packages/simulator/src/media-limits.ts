@@ -12,9 +12,9 @@ export interface MediaLimits {
   videoMinSidePx: number;
   videoMaxSidePx: number;
   /**
-   * Which side `videoMinSidePx` applies to. The doc says "height or width of video must be
-   * 640 ~ 2048"; `'longer'` reads it so the bundled 640×480 fixture (declared inside every
-   * limit) passes, `'each'` is the strict reading. Default `'longer'`.
+   * Which side `videoMinSidePx` applies to. providers.md says "each side 640–2048 px" and the
+   * provider's message "height or width of video must be 640 ~ 2048": `'each'` (default) is
+   * that strict reading; `'longer'` only asks the longer side to reach the minimum (640×480 passes).
    */
   videoMinSideRule: 'longer' | 'each';
   audioFormats: string[];
@@ -39,7 +39,7 @@ export const DEFAULT_MEDIA_LIMITS: MediaLimits = {
   videoMaxFps: 60,
   videoMinSidePx: 640,
   videoMaxSidePx: 2048,
-  videoMinSideRule: 'longer',
+  videoMinSideRule: 'each',
   audioFormats: ['wav', 'mp3', 'aac'],
   audioMaxBytes: 30 * MB,
   audioMinSec: 2,

@@ -40,7 +40,7 @@ export interface SimulatorOptions {
   /** Path prefixes DashScope is mounted under. Default `/api/v1`, `/qwen/api/v1`, `/alibailian/api/v1`. */
   dashscopePrefixes?: string[];
   limits?: SimulatorLimits;
-  /** Override single media limits (e.g. `{ videoMinSidePx: 320 }`). Defaults: providers.md B.5. */
+  /** Override single media limits (e.g. `{ videoMinSideRule: 'longer' }` to let 640×480 pass). Defaults: providers.md B.5, `videoMinSideRule: 'each'`. */
   mediaLimits?: Partial<MediaLimits>;
   /** Show DashScope's PRE-PROCESSING and POST-PROCESSING states. Default true. */
   dashscopeProcessingStates?: boolean;

@@ -101,3 +101,15 @@ export function scenarioFromUrl(url: unknown): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * The scenarios a create request names itself (`X-Sim-Scenario`, then `?sim=` on its video URL),
+ * each checked: throws `ScenarioError` on bad grammar, without touching the `nextScenario()` queue.
+ */
+export function requestScenarios(header: unknown, videoUrl: unknown): string[] {
+  const sources = [typeof header === 'string' ? header : undefined, scenarioFromUrl(videoUrl)].filter(
+    (s): s is string => s !== undefined,
+  );
+  for (const source of sources) parseScenario(source);
+  return sources;
+}

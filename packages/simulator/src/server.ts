@@ -29,7 +29,8 @@ import { contentTypeFor, sendFile, sendJson } from './http-io.js';
 import { prepareInputs } from './inputs.js';
 import { resolveOptions, type SimulatorOptions } from './options.js';
 import { createOssStore, handleGetPolicy, handleOssUpload } from './oss.js';
-import { emptyScenario, parseScenario, type Scenario, scenarioFromUrl } from './scenario.js';
+import { emptyScenario, parseScenario, requestScenarios, type Scenario } from './scenario.js';
+import { createShutdown } from './shutdown.js';
 import { createTaskEngine, type TaskRecord } from './task-engine.js';
 
 export interface Simulator {
@@ -37,7 +38,7 @@ export interface Simulator {
   readonly url: string;
   /** `url + '/api/v1'`: the DashScope base URL. */
   readonly dashscopeUrl: string;
-  /** URL of a bundled fixture, e.g. `fixtureUrl('talking-640x480-25fps-3s.mp4')`. */
+  /** URL of a bundled fixture, e.g. `fixtureUrl('talking-640x640-25fps-3s.mp4')`. */
   fixtureUrl(name: string): string;
   stats(): SimStats;
   resetStats(): void;
@@ -49,7 +50,7 @@ export interface Simulator {
 }
 
 const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
-const DEFAULT_RESULT_FIXTURE = 'talking-640x480-25fps-3s.mp4';
+const DEFAULT_RESULT_FIXTURE = 'talking-640x640-25fps-3s.mp4';
 
 function emptyStats(): SimStats {
   return { requests: {}, tasks: {}, submits: 0, throttled: 0, callbacks: [] };
@@ -70,7 +71,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   const retryAfterSeen = new Set<string>();
   const rateHits = new Map<string, number[]>();
   const timers = new Set<NodeJS.Timeout>();
-  const closer = new AbortController();
+  const shutdown = createShutdown();
   let workDirPromise: Promise<string> | undefined;
   let baseUrl = '';
   let wakeTimer: NodeJS.Timeout | undefined;
@@ -147,17 +148,13 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     },
     scenarioFor(req: IncomingMessage, videoUrl: unknown): Scenario {
       const scenario = emptyScenario();
-      const header = req.headers['x-sim-scenario'];
-      const fromUrl = scenarioFromUrl(videoUrl);
       // Validate the request's own sources first, so a bad header does not eat a queued scenario.
-      if (typeof header === 'string') parseScenario(header, emptyScenario());
-      if (fromUrl) parseScenario(fromUrl, emptyScenario());
+      const own = requestScenarios(req.headers['x-sim-scenario'], videoUrl);
       const queued = scenarioQueue.shift();
       if (queued) parseScenario(queued, scenario);
       // A queued scenario is used up by this request, so its retry-after needs no memory.
       const queuedRetryAfter = scenario.retryAfterSec !== undefined;
-      if (typeof header === 'string') parseScenario(header, scenario);
-      if (fromUrl) parseScenario(fromUrl, scenario);
+      for (const source of own) parseScenario(source, scenario);
       if (queuedRetryAfter && scenario.retryAfterSec !== undefined) scenario.retryAfterQueued = true;
       return scenario;
     },
@@ -180,7 +177,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         workDir: ctx.workDir,
         resolveLocal: (url) => oss.resolveLocal(url),
         defaultResultPath: join(FIXTURES_DIR, DEFAULT_RESULT_FIXTURE),
-        signal: closer.signal,
+        shutdown,
       })
         .catch((error: unknown) => ({
           ok: false as const,
@@ -202,7 +199,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       return workDirPromise;
     },
     setTimer,
-    closeSignal: closer.signal,
+    shutdown,
     fixturePath: (name) => join(FIXTURES_DIR, basename(name)),
     log: (line) => options.logger?.(line),
   };
@@ -288,11 +285,14 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     // `sim_delay_ms` holds the response back, to make a slow input URL (InvalidURL.Timeout).
     const delayMs = Number(url.searchParams.get('sim_delay_ms') ?? 0);
     if (delayMs > 0) {
+      const link = shutdown.link();
       await new Promise<void>((resolve) => {
+        if (link.signal.aborted) return resolve();
         setTimer(resolve, Math.min(delayMs, 600_000));
-        closer.signal.addEventListener('abort', () => resolve(), { once: true });
+        link.signal.addEventListener('abort', () => resolve(), { once: true });
         res.on('close', () => resolve());
       });
+      link.release();
       if (res.destroyed || closed) return;
     }
     await sendFile(req, res, path, contentTypeFor(name));
@@ -352,7 +352,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     async close() {
       if (closed) return;
       closed = true;
-      closer.abort();
+      shutdown.close();
       if (wakeTimer) clearTimeout(wakeTimer);
       for (const t of timers) clearTimeout(t);
       timers.clear();

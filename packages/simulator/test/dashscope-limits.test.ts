@@ -27,6 +27,41 @@ describe('DashScope rate limits', () => {
     expect(stats.requests['dashscope.create']).toBe(3);
   });
 
+  it('validates the body before the submit quota: a malformed submit gets 400 and does not use up the second', async () => {
+    sim = await createSimulator({ jobMs: 200, limits: { dashscopeConcurrentTasks: 5 } });
+    const s = sim;
+    const malformed = [
+      await dsCreate(s, dsBody(s, { audio_url: '' })),
+      await dsCreate(s, { ...dsBody(s), model: 'videoretalk-pro' }),
+      await dsCreate(s, dsBody(s, {}, { query_face_threshold: 500 })),
+      await dsCreate(s, dsBody(s, { video_url: `${s.fixtureUrl('x.mp4')}?sim=explode` })),
+    ];
+    expect(malformed.map((r) => [r.status, r.body.code])).toEqual([
+      [400, 'InvalidParameter'],
+      [404, 'ModelNotFound'],
+      [400, 'InvalidParameter'],
+      [400, 'InvalidParameter'],
+    ]);
+    const valid = await dsCreate(s, dsBody(s));
+    expect(valid.status).toBe(200);
+    // Within the same second the quota is spent: a malformed body still gets its 400, a valid one 429.
+    expect((await dsCreate(s, dsBody(s, { video_url: 'ftp://x/v.mp4' }))).status).toBe(400);
+    expect((await dsCreate(s, dsBody(s))).status).toBe(429);
+    const stats = s.stats();
+    expect(stats.submits).toBe(1);
+    expect(stats.throttled).toBe(1);
+  });
+
+  it('leaves a queued scenario for the retry of a throttled submit', async () => {
+    sim = await createSimulator({ jobMs: 200, limits: { dashscopeConcurrentTasks: 5 } });
+    expect((await dsCreate(sim, dsBody(sim))).status).toBe(200);
+    sim.nextScenario('reject:400:DataInspectionFailed');
+    expect((await dsCreate(sim, dsBody(sim))).status).toBe(429);
+    sim.advanceTime(1000);
+    const retried = await dsCreate(sim, dsBody(sim));
+    expect([retried.status, retried.body.code]).toEqual([400, 'DataInspectionFailed']);
+  });
+
   it('runs one task at a time per key: the next stays PENDING until the running one ends', async () => {
     sim = await createSimulator({
       jobMs: 200,

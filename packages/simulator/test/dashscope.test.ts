@@ -173,7 +173,7 @@ describe('DashScope task query', () => {
       });
       for (const b of [pending, pre, running, done]) expect(b.output.progress).toBeUndefined();
       // 3 s video + 4 s audio: the output is the shorter of the two.
-      expect(done.usage).toEqual({ video_duration: 3, video_ratio: 'standard', size: '640*480', fps: 25 });
+      expect(done.usage).toEqual({ video_duration: 3, video_ratio: 'standard', size: '640*640', fps: 25 });
       const url = new URL(done.output.video_url);
       expect(url.protocol).toBe('http:');
       expect(Number(url.searchParams.get('Expires'))).toBe(Math.floor((start + 1000) / 1000) + 24 * 3600);
@@ -266,6 +266,40 @@ describe('DashScope failures driven by the inputs', () => {
       message: 'The height or width of video must be 640 ~ 2048.',
     });
     expect(out.end_time).toMatch(TIME_FORMAT);
+  });
+
+  it('applies the 640 px minimum to each side by default: 640×480 fails, 640×640 passes', async () => {
+    const landscape = await failureOf({ video_url: sim.fixtureUrl('talking-640x480-25fps-3s.mp4') });
+    expect(landscape.code).toBe('InvalidFile.Resolution');
+    const portrait = await failureOf({ video_url: `${sim.fixtureUrl(VIDEO)}?sim_width=480` });
+    expect(portrait.code).toBe('InvalidFile.Resolution');
+    const { body } = await dsCreate(
+      sim,
+      dsBody(sim, { video_url: sim.fixtureUrl('talking-640x640-25fps-3s.mp4') }),
+    );
+    expect((await finish(body.output.task_id)).output.task_status).toBe('SUCCEEDED');
+  });
+
+  it("reads the minimum on the longer side only with mediaLimits.videoMinSideRule: 'longer'", async () => {
+    const loose = await createSimulator({
+      jobMs: 100,
+      limits: UNLIMITED,
+      mediaLimits: { videoMinSideRule: 'longer' },
+    });
+    try {
+      const { body } = await dsCreate(
+        loose,
+        dsBody(loose, { video_url: loose.fixtureUrl('talking-640x480-25fps-3s.mp4') }),
+      );
+      const done = await waitFor(
+        () => dsGet(loose, body.output.task_id).then((r) => r.body),
+        (b) => b.output.task_status === 'SUCCEEDED' || b.output.task_status === 'FAILED',
+      );
+      expect(done.output.task_status).toBe('SUCCEEDED');
+      expect(done.usage.size).toBe('640*480');
+    } finally {
+      await loose.close();
+    }
   });
 
   it('fails with InvalidFile.Duration for a 1 s audio and for a video claimed to last 200 s', async () => {

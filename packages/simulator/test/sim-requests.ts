@@ -9,7 +9,7 @@ export const KEY = SIMULATOR_API_KEY;
 export const AUTH = { authorization: `Bearer ${KEY}` };
 export const JSON_AUTH = { ...AUTH, 'content-type': 'application/json' };
 export const DS_HEADERS = { ...JSON_AUTH, 'x-dashscope-async': 'enable' };
-export const VIDEO = 'talking-640x480-25fps-3s.mp4';
+export const VIDEO = 'talking-640x640-25fps-3s.mp4';
 
 export function fixtureBytes(name: string): Buffer {
   return readFileSync(fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url)));

@@ -101,7 +101,7 @@ describe('DashScope temporary upload (oss://)', () => {
       () => dsGet(sim, created.body.output.task_id).then((r) => r.body),
       (b) => b.output.task_status === 'SUCCEEDED',
     );
-    expect(done.usage.size).toBe('640*480');
+    expect(done.usage.size).toBe('640*640');
     const result = await fetch(done.output.video_url);
     expect(Buffer.from(await result.arrayBuffer()).equals(fixtureBytes(VIDEO))).toBe(true);
     expect(sim.stats().requests['oss.upload']).toBeGreaterThanOrEqual(1);

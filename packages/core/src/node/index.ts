@@ -85,6 +85,7 @@ export interface UploadFilePathOptions {
   contentType?: string;
   /** Stored name. Default: the path's base name. */
   filename?: string;
+  /** Aborts the upload (code `aborted`). Default none. */
   signal?: AbortSignal;
 }
 
