@@ -1,0 +1,561 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { type Client, createClient, type LipSyncRequest } from '@retalk/core';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { ApiError } from './api-error.js';
+import { type Archiver, createArchiver } from './archive.js';
+import { createMemberAuth, generateToken, hashToken } from './auth.js';
+import type { RelayConfig } from './config.js';
+import { createEventBus, type EventBus } from './event-bus.js';
+import { createJobWriter, type JobWriter } from './jobs.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createRateLimiter, type RateLimiter } from './rate-limit.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerCallbackRoutes } from './routes/callbacks.js';
+import { registerEventRoutes } from './routes/events.js';
+import { registerFileRoutes } from './routes/files.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerJobRoutes } from './routes/jobs.js';
+import { registerMeRoutes } from './routes/me.js';
+import { registerUploadRoutes } from './routes/uploads.js';
+import { createUrlSigner, type UrlSigner } from './signing.js';
+import { createLocalStorage, type FileStorage } from './storage/local.js';
+import { createSqliteStore } from './store/sqlite.js';
+import type { JobRecord, MemberRecord, RelayStore } from './store/types.js';
+import { createTracker, type ListUpstreamTasks, type Tracker } from './tracker.js';
+
+export const RELAY_VERSION = '0.1.0';
+
+/** Where the relay's upstream lives (resolved by the caller: a real provider or a simulator). */
+export interface UpstreamTarget {
+  apiKey: string;
+  baseUrl?: string | undefined;
+  filesBaseUrl?: string | undefined;
+}
+
+export interface RelayOptions {
+  config: RelayConfig;
+  upstream: UpstreamTarget;
+  /** Log destination (default stdout); tests pass a stream to scan every line. */
+  logStream?: Writable | undefined;
+  now?: (() => number) | undefined;
+  /** Hosts (`host:port`) accepted as input URLs even though they are private (the built-in simulator). */
+  allowedInputHosts?: readonly string[] | undefined;
+  /** Waits between result download attempts, in milliseconds. Default 1 s, 5 s, 30 s, 2 min. */
+  archiveRetryDelaysMs?: readonly number[] | undefined;
+  /** SSE heartbeat period, in milliseconds. Default 15 000. */
+  heartbeatMs?: number | undefined;
+  /** Minimum gap between submits, in milliseconds. Default 1100 on DashScope (1 submit/s), 100 on EvoLink. */
+  submitIntervalMs?: number | undefined;
+  /** Period of the retention sweep, in milliseconds. Default 1 h. */
+  sweepIntervalMs?: number | undefined;
+}
+
+/** What routes share. */
+export interface RelayContext {
+  config: RelayConfig;
+  store: RelayStore;
+  storage: FileStorage;
+  writer: JobWriter;
+  tracker: Tracker;
+  archiver: Archiver;
+  bus: EventBus;
+  metrics: Metrics;
+  signer: UrlSigner;
+  client: Client;
+  now: () => number;
+  log: FastifyBaseLogger;
+  memberLimiter: RateLimiter;
+  authFailureLimiter: RateLimiter;
+  allowedInputHosts: readonly string[];
+  heartbeatMs: number;
+  /** Enders of open SSE streams (closed before the server, which would otherwise wait for them). */
+  openStreams: Set<() => void>;
+  /** Public origin of this relay (config, else the address it listens on). */
+  publicUrl(): string;
+  /** Authenticates the member of a request or throws the matching 401/429. */
+  requireMember(request: FastifyRequest, reply: FastifyReply): MemberRecord;
+}
+
+export interface Relay {
+  app: FastifyInstance;
+  context: RelayContext;
+  /** Starts the tracker, archiver and sweeps (not the listener). */
+  start(): void;
+  /** Stops loops, closes the server and the store. */
+  close(): Promise<void>;
+}
+
+/** Replaces the provider key in any string (defense in depth: logs and bodies never carry it). */
+export function createScrubber(secrets: readonly string[]): (text: string) => string {
+  const active = secrets.filter((s) => s.length >= 4);
+  return (text) => {
+    let out = text;
+    for (const s of active) if (out.includes(s)) out = out.split(s).join('[redacted]');
+    return out;
+  };
+}
+
+function scrubDeep(value: unknown, scrub: (s: string) => string, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error)
+    return { type: value.name, message: scrub(value.message), stack: scrub(value.stack ?? '') };
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, scrub, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, scrub, depth + 1);
+  return out;
+}
+
+const MEMBER_WINDOW_MS = 60_000;
+
+/** Builds the relay: Fastify app, store, storage, tracker and archiver. Never listens. */
+export function buildRelay(options: RelayOptions): Relay {
+  const { config } = options;
+  const now = options.now ?? Date.now;
+  const scrub = createScrubber([options.upstream.apiKey]);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      ...(options.logStream ? { stream: options.logStream } : {}),
+      redact: {
+        paths: [
+          'req.headers.authorization',
+          'req.headers.cookie',
+          'req.headers["x-admin-token"]',
+          'headers.authorization',
+        ],
+        censor: '[redacted]',
+      },
+      serializers: {
+        req: (req: FastifyRequest) => {
+          const r = req as unknown as { method?: string; url?: string; ip?: string };
+          // Signed links carry their signature in the query; log the path only.
+          return {
+            method: r.method ?? '',
+            url: String(r.url ?? '').split('?')[0] ?? '',
+            remoteAddress: r.ip ?? '',
+          };
+        },
+      },
+      formatters: {
+        log: (object: Record<string, unknown>) => scrubDeep(object, scrub) as Record<string, unknown>,
+      },
+      hooks: {
+        logMethod(args: unknown[], method: (...a: unknown[]) => void) {
+          method.apply(
+            this,
+            args.map((a) => (typeof a === 'string' ? scrub(a) : a)),
+          );
+        },
+      },
+    },
+    trustProxy: config.trustProxy,
+    bodyLimit: 256 * 1024,
+    return503OnClosing: true,
+    genReqId: (() => {
+      const prefix = `req_${randomBytes(4).toString('hex')}_`;
+      let n = 0;
+      return () => `${prefix}${(++n).toString(36)}`;
+    })(),
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  });
+
+  const store = createSqliteStore(path.join(config.dataDir, 'relay.db'));
+  const storage = createLocalStorage(path.join(config.dataDir, 'files'));
+  const bus = createEventBus();
+  const metrics = createMetrics();
+  const writer = createJobWriter(store, bus, now);
+
+  let secret = config.signingSecret ?? store.getMeta('signing_secret');
+  if (!secret) {
+    secret = randomBytes(32).toString('base64url');
+    store.setMeta('signing_secret', secret);
+  }
+  const signer = createUrlSigner(secret, now);
+
+  const rawClient = createClient({
+    provider: config.provider,
+    apiKey: options.upstream.apiKey,
+    baseUrl: options.upstream.baseUrl,
+    filesBaseUrl: options.upstream.filesBaseUrl,
+    typicalJobMs: config.simulator ? config.simulatorJobMs : undefined,
+  });
+  const client = instrumentClient(rawClient, metrics, now);
+
+  const publicUrl = () => {
+    if (config.publicUrl) return config.publicUrl;
+    const address = app.server.address() as AddressInfo | null;
+    const host = address
+      ? address.family === 'IPv6'
+        ? `[${address.address}]`
+        : address.address
+      : config.host;
+    return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address?.port ?? config.port}`;
+  };
+
+  const archiver = createArchiver({
+    store,
+    writer,
+    storage,
+    log: app.log,
+    metrics,
+    now,
+    retentionMs: config.retentionDays * 86_400_000,
+    retryDelaysMs: options.archiveRetryDelaysMs ?? [1_000, 5_000, 30_000, 120_000],
+  });
+
+  const listUpstreamTasks: ListUpstreamTasks | undefined =
+    config.provider === 'dashscope'
+      ? createDashscopeLister(rawClient.baseUrl, options.upstream.apiKey, metrics, now)
+      : undefined;
+
+  async function buildRequest(job: JobRecord): Promise<LipSyncRequest> {
+    const toUrl = async (input: JobRecord['input']['video']): Promise<string> => {
+      if (input.url !== undefined) return input.url;
+      const upload = store.getUpload(input.uploadId as string);
+      if (!upload) throw new Error(`upload ${input.uploadId} was deleted`);
+      if (config.inputRoute === 'provider') {
+        // The provider's own storage (DashScope oss://, EvoLink files): a file-backed Blob keeps
+        // memory flat while core uploads it.
+        const blob = await fs.openAsBlob(storage.pathOf(upload.storageKey), { type: upload.contentType });
+        const stored = await rawClient.uploadFile(blob, {
+          filename: upload.filename,
+          contentType: upload.contentType,
+        });
+        return stored.url;
+      }
+      const filePath = `/files/uploads/${upload.id}`;
+      // Valid long enough for the provider to start the task after any queueing upstream.
+      return `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000).query}`;
+    };
+    const request: LipSyncRequest = {
+      video: await toUrl(job.input.video),
+      audio: await toUrl(job.input.audio),
+    };
+    if (job.input.refImage) request.refImage = await toUrl(job.input.refImage);
+    if (job.input.videoExtension) request.videoExtension = true;
+    if (job.input.faceThreshold !== undefined) request.faceThreshold = job.input.faceThreshold;
+    // EvoLink calls back only to public https URLs; the token in the path is unguessable per job.
+    if (config.provider === 'evolink' && publicUrl().startsWith('https://')) {
+      request.callbackUrl = `${publicUrl()}/v1/callbacks/${job.callbackToken}`;
+    }
+    return request;
+  }
+
+  const tracker = createTracker({
+    store,
+    writer,
+    client,
+    provider: config.provider,
+    log: app.log,
+    now,
+    pollIntervalMs: config.pollIntervalMs,
+    submitIntervalMs: options.submitIntervalMs ?? (config.provider === 'dashscope' ? 1_100 : 100),
+    maxUpstreamInFlight: config.provider === 'dashscope' ? 1 : 32,
+    buildRequest,
+    onSucceeded: (job) => archiver.enqueue(job.id),
+    listUpstreamTasks,
+  });
+
+  const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
+  const authFailureLimiter = createRateLimiter(30, MEMBER_WINDOW_MS, now);
+
+  const authenticate = createMemberAuth(store);
+  function requireMember(request: FastifyRequest, reply: FastifyReply): MemberRecord {
+    const auth = authenticate(request.headers.authorization);
+    if (!auth.ok) {
+      const wait = authFailureLimiter.hit(request.ip);
+      if (wait > 0) {
+        reply.header('retry-after', String(Math.ceil(wait / 1000)));
+        throw new ApiError(
+          429,
+          'rate_limited',
+          'Too many failed sign-ins from this address; wait a minute.',
+          {
+            retryAfterMs: wait,
+          },
+        );
+      }
+      const messages = {
+        missing:
+          'Sign in: send your member token as "Authorization: Bearer rtk_…" (ask your relay admin for one).',
+        malformed:
+          'The Authorization header is not "Bearer rtk_…" with a valid member token; copy the token again.',
+        unknown:
+          'This member token is not known to the relay; check it or ask your relay admin for a new one.',
+        revoked: 'This member token was revoked; ask your relay admin for a new one.',
+      } as const;
+      reply.header('www-authenticate', 'Bearer realm="retalk"');
+      throw new ApiError(401, 'unauthorized', messages[auth.reason]);
+    }
+    const wait = memberLimiter.hit(auth.member.id);
+    if (wait > 0) {
+      reply.header('retry-after', String(Math.ceil(wait / 1000)));
+      throw new ApiError(
+        429,
+        'rate_limited',
+        `Too many requests; the limit is ${config.rateLimitPerMinute} a minute. Wait and retry.`,
+        {
+          retryAfterMs: wait,
+        },
+      );
+    }
+    return auth.member;
+  }
+
+  const context: RelayContext = {
+    config,
+    store,
+    storage,
+    writer,
+    tracker,
+    archiver,
+    bus,
+    metrics,
+    signer,
+    client,
+    now,
+    log: app.log,
+    memberLimiter,
+    authFailureLimiter,
+    allowedInputHosts: [...config.allowedInputHosts, ...(options.allowedInputHosts ?? [])],
+    heartbeatMs: options.heartbeatMs ?? 15_000,
+    openStreams: new Set(),
+    publicUrl,
+    requireMember,
+  };
+
+  installErrorHandling(app, scrub, metrics);
+  registerHealthRoutes(app, context);
+  registerMeRoutes(app, context);
+  registerUploadRoutes(app, context);
+  registerJobRoutes(app, context);
+  registerEventRoutes(app, context);
+  registerFileRoutes(app, context);
+  registerCallbackRoutes(app, context);
+  registerAdminRoutes(app, context);
+
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let closing: Promise<void> | undefined;
+
+  return {
+    app,
+    context,
+    start() {
+      tracker.start();
+      const sweep = () =>
+        archiver.sweep().catch((error) => app.log.warn({ err: String(error) }, 'retention sweep failed'));
+      void sweep();
+      sweepTimer = setInterval(sweep, options.sweepIntervalMs ?? 3_600_000);
+      sweepTimer.unref();
+    },
+    close() {
+      closing ??= (async () => {
+        if (sweepTimer) clearInterval(sweepTimer);
+        await tracker.stop();
+        await archiver.stop();
+        for (const end of context.openStreams) end();
+        await app.close();
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function instrumentClient(client: Client, metrics: Metrics, now: () => number): Client {
+  const timed =
+    <A extends unknown[], R>(op: string, fn: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      const start = now();
+      try {
+        const result = await fn(...args);
+        metrics.inc('retalk_upstream_requests_total', { op, outcome: 'ok' });
+        return result;
+      } catch (error) {
+        metrics.inc('retalk_upstream_requests_total', { op, outcome: 'error' });
+        throw error;
+      } finally {
+        metrics.observe('retalk_upstream_request_seconds', { op }, (now() - start) / 1000);
+      }
+    };
+  return {
+    ...client,
+    submit: timed('submit', client.submit),
+    get: timed('get', client.get),
+    cancel: timed('cancel', client.cancel),
+  };
+}
+
+/** Beijing time `YYYYMMDDhhmmss`, the format of DashScope's task list filters (providers.md B.4). */
+function dashscopeTime(ms: number): string {
+  const d = new Date(ms + 8 * 3_600_000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
+}
+
+// Core's client has no task list, so the relay reads DashScope's `GET /tasks` itself (thin wrapper).
+function createDashscopeLister(
+  baseUrl: string,
+  apiKey: string,
+  metrics: Metrics,
+  now: () => number,
+): ListUpstreamTasks {
+  return async (sinceMs, signal) => {
+    const out: { taskId: string; createdAt: number }[] = [];
+    for (let page = 1; page <= 10; page++) {
+      const query = new URLSearchParams({
+        model_name: 'videoretalk',
+        start_time: dashscopeTime(sinceMs),
+        end_time: dashscopeTime(now() + 60_000),
+        page_no: String(page),
+        page_size: '100',
+      });
+      const response = await fetch(`${baseUrl}/tasks?${query}`, {
+        headers: { authorization: `Bearer ${apiKey}` },
+        signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
+      });
+      metrics.inc('retalk_upstream_requests_total', { op: 'list', outcome: response.ok ? 'ok' : 'error' });
+      if (!response.ok) throw new Error(`task list answered HTTP ${response.status}`);
+      const body = (await response.json()) as {
+        data?: { task_id?: string; gmt_create?: number }[];
+        total_page?: number;
+      };
+      for (const row of body.data ?? []) {
+        if (typeof row.task_id === 'string')
+          out.push({ taskId: row.task_id, createdAt: Number(row.gmt_create ?? 0) });
+      }
+      if (!body.total_page || page >= body.total_page) break;
+    }
+    return out.filter((t) => !t.createdAt || t.createdAt >= sinceMs);
+  };
+}
+
+const FASTIFY_ERRORS: Record<string, { status: number; code: ApiError['code']; message: string }> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'This endpoint takes "Content-Type: application/json".',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    status: 413,
+    code: 'payload_too_large',
+    message: 'The request body is too large.',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    status: 400,
+    code: 'invalid_json',
+    message: 'The body is empty; send a JSON object (or drop the Content-Type header).',
+  },
+  FST_ERR_CTP_INVALID_JSON_BODY: {
+    status: 400,
+    code: 'invalid_json',
+    message: 'The body is not valid JSON.',
+  },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'invalid_request',
+    message: 'Content-Length does not match the body that was sent.',
+  },
+  FST_ERR_CTP_INVALID_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    message: 'The Content-Type header is not valid.',
+  },
+  FST_ERR_BAD_URL: { status: 400, code: 'invalid_request', message: 'The request URL is not valid.' },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'invalid_request', message: 'The request is not valid.' },
+};
+
+function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string, metrics: Metrics): void {
+  app.setErrorHandler((error: unknown, request, reply) => {
+    let api: ApiError;
+    if (error instanceof ApiError) {
+      api = error;
+    } else {
+      const e = error as { code?: string; statusCode?: number; message?: string; name?: string };
+      const known = e.code ? FASTIFY_ERRORS[e.code] : undefined;
+      if (known) {
+        api = new ApiError(known.status, known.code, known.message);
+      } else if (e.name === 'SyntaxError' || e.code?.startsWith('FST_ERR_CTP')) {
+        api = new ApiError(400, 'invalid_json', 'The body is not valid JSON.');
+      } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+        api = new ApiError(
+          e.statusCode,
+          e.statusCode === 413 ? 'payload_too_large' : 'invalid_request',
+          scrub(e.message ?? 'Bad request.'),
+        );
+      } else {
+        request.log.error({ err: error }, 'unhandled error');
+        api = new ApiError(
+          500,
+          'internal',
+          'The relay hit an unexpected error; try again, and tell your relay admin if it persists.',
+        );
+      }
+    }
+    if (api.statusCode >= 500 && !(error instanceof ApiError)) metrics.inc('retalk_internal_errors_total');
+    reply
+      .code(api.statusCode)
+      .type('application/json')
+      .send(api.toBody(String(request.id)));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const route = `${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`;
+    reply
+      .code(404)
+      .type('application/json')
+      .send(
+        new ApiError(
+          404,
+          'not_found',
+          `There is no ${route} on this relay; see the API in the relay's README.`,
+        ).toBody(String(request.id)),
+      );
+  });
+  app.addHook('onSend', async (_request, _reply, payload) =>
+    typeof payload === 'string' ? scrub(payload) : payload,
+  );
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.inc('retalk_http_requests_total', {
+      route: request.routeOptions.url ?? 'unmatched',
+      status: String(reply.statusCode),
+    });
+  });
+}
+
+/** Creates a member and returns its token (shown once; only the hash is stored). */
+export function createMember(
+  store: RelayStore,
+  input: {
+    name: string;
+    budgetSeconds?: number | null | undefined;
+    period?: 'day' | 'month' | null | undefined;
+    maxConcurrentJobs?: number | null | undefined;
+  },
+  now: number,
+): { member: MemberRecord; token: string } {
+  const token = generateToken();
+  const member: MemberRecord = {
+    id: `mem_${randomBytes(9).toString('base64url')}`,
+    name: input.name,
+    tokenHash: hashToken(token),
+    createdAt: now,
+    revokedAt: null,
+    budgetSeconds: input.budgetSeconds ?? null,
+    period: input.budgetSeconds != null ? (input.period ?? 'month') : null,
+    maxConcurrentJobs: input.maxConcurrentJobs ?? null,
+  };
+  store.createMember(member);
+  return { member, token };
+}

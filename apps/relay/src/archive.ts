@@ -1,0 +1,144 @@
+import { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import type { JobWriter } from './jobs.js';
+import type { Metrics } from './metrics.js';
+import type { FileStorage } from './storage/local.js';
+import type { RelayStore } from './store/types.js';
+
+export interface ArchiverOptions {
+  store: RelayStore;
+  writer: JobWriter;
+  storage: FileStorage;
+  log: FastifyBaseLogger;
+  metrics: Metrics;
+  now: () => number;
+  /** How long the relay keeps a result, in milliseconds. */
+  retentionMs: number;
+  /** Waits between download attempts, in milliseconds; their count is the number of retries. */
+  retryDelaysMs: readonly number[];
+  fetch?: typeof fetch;
+}
+
+export interface Archiver {
+  /** Copies the job's result into storage now (retrying), then marks the job `succeeded`. */
+  enqueue(jobId: string): void;
+  /** Deletes results past retention and expired uploads no live job needs. */
+  sweep(): Promise<{ results: number; uploads: number }>;
+  stop(): Promise<void>;
+}
+
+export function createArchiver(o: ArchiverOptions): Archiver {
+  const active = new Map<string, Promise<void>>();
+  const controller = new AbortController();
+  const doFetch = o.fetch ?? globalThis.fetch;
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      controller.signal.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  }
+
+  async function attempt(
+    jobId: string,
+    url: string,
+  ): Promise<{ sizeBytes: number; sha256: string; contentType: string }> {
+    const response = await doFetch(url, { signal: controller.signal });
+    if (!response.ok || !response.body) {
+      await response.body?.cancel().catch(() => undefined);
+      throw new Error(`result download answered HTTP ${response.status}`);
+    }
+    const contentType = response.headers.get('content-type')?.split(';')[0]?.trim() || 'video/mp4';
+    const stored = await o.storage.write(
+      `results/${jobId}.mp4`,
+      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+      { signal: controller.signal },
+    );
+    const expected = Number(response.headers.get('content-length'));
+    if (Number.isFinite(expected) && expected > 0 && stored.sizeBytes !== expected) {
+      await o.storage.remove(`results/${jobId}.mp4`);
+      throw new Error(`result download was cut short (${stored.sizeBytes} of ${expected} bytes)`);
+    }
+    return { ...stored, contentType: contentType === 'application/octet-stream' ? 'video/mp4' : contentType };
+  }
+
+  async function run(jobId: string): Promise<void> {
+    const job = o.store.getJob(jobId);
+    if (!job || job.upstreamResultUrl === null || job.resultKey !== null) return;
+    for (let i = 0; i <= o.retryDelaysMs.length; i++) {
+      if (controller.signal.aborted) return;
+      try {
+        const stored = await attempt(jobId, job.upstreamResultUrl);
+        o.metrics.inc('retalk_archive_total', { outcome: 'ok' });
+        const now = o.now();
+        o.writer.update(jobId, {
+          status: 'succeeded',
+          progress: 100,
+          etaMs: null,
+          finishedAt: now,
+          resultKey: `results/${jobId}.mp4`,
+          resultSizeBytes: stored.sizeBytes,
+          resultSha256: stored.sha256,
+          resultContentType: stored.contentType,
+          resultExpiresAt: now + o.retentionMs,
+          archiveAttempts: job.archiveAttempts + i + 1,
+        });
+        return;
+      } catch (error) {
+        if (controller.signal.aborted) return;
+        o.metrics.inc('retalk_archive_total', { outcome: 'error' });
+        o.log.warn(
+          { jobId, attempt: i + 1, err: error instanceof Error ? error.message : String(error) },
+          'archiving the result failed',
+        );
+        const delay = o.retryDelaysMs[i];
+        if (delay !== undefined) await sleep(delay);
+      }
+    }
+    // Out of retries: the job is done upstream, so it succeeds; downloads are redirected to the
+    // provider's link while it lives.
+    o.writer.update(jobId, {
+      status: 'succeeded',
+      progress: 100,
+      finishedAt: o.now(),
+      archiveAttempts: job.archiveAttempts + o.retryDelaysMs.length + 1,
+    });
+  }
+
+  return {
+    enqueue(jobId) {
+      if (active.has(jobId)) return;
+      const p = run(jobId).finally(() => active.delete(jobId));
+      active.set(jobId, p);
+    },
+    async sweep() {
+      const now = o.now();
+      let results = 0;
+      let uploads = 0;
+      for (const job of o.store.listExpiredResults(now)) {
+        await o.storage.remove(job.resultKey as string);
+        o.writer.update(job.id, { resultKey: null, resultSizeBytes: null, resultSha256: null });
+        results++;
+      }
+      for (const upload of o.store.listExpiredUploads(now)) {
+        if (o.store.isUploadReferenced(upload.id)) continue;
+        await o.storage.remove(upload.storageKey);
+        o.store.deleteUpload(upload.id);
+        uploads++;
+      }
+      o.store.pruneEvents(now - 7 * 86_400_000);
+      return { results, uploads };
+    },
+    async stop() {
+      controller.abort();
+      await Promise.allSettled([...active.values()]);
+    },
+  };
+}

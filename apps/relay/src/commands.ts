@@ -1,0 +1,183 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { createMember } from './app.js';
+import { budgetOf } from './budget.js';
+import { ConfigError, loadConfig } from './config.js';
+import { MemberNameSchema } from './routes/admin.js';
+import { serveRelay } from './serve.js';
+import { createSqliteStore } from './store/sqlite.js';
+
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const USAGE = `Usage: retalk-relay <command>
+  serve                                   start the relay (configuration from the environment)
+  members add <name> [--budget-seconds N --period day|month] [--max-concurrent N]
+                                          create a member and print its token (shown once)
+  members list                            list members with their budgets
+  members revoke <name>                   revoke a member's token (effective on the next request)
+  usage [--member <name>]                 output seconds used and reserved per member`;
+
+/** Runs one CLI command; resolves the exit code (`serve` resolves only once the server stops). */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
+  const [command, sub, name, ...rest] = positionals;
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig(io.env, io.cwd);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.err(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  if (command === 'serve') {
+    const running = await serveRelay(config, { print: io.out });
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        running.close().finally(resolve);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return 0;
+  }
+  if (command !== 'members' && command !== 'usage') {
+    io.err(command ? `Unknown command "${command}".\n${USAGE}` : USAGE);
+    return 2;
+  }
+  const store = createSqliteStore(path.join(config.dataDir, 'relay.db'));
+  try {
+    const now = Date.now();
+    if (command === 'usage') {
+      const members = store.listMembers().filter((m) => !values.member || m.name === values.member);
+      if (values.member && members.length === 0) {
+        io.err(`No member named "${values.member}".`);
+        return 1;
+      }
+      io.out(
+        ['member', 'period', 'limit_s', 'used_s', 'reserved_s', 'remaining_s', 'active_jobs'].join('\t'),
+      );
+      for (const m of members) {
+        const b = budgetOf(store, m, now);
+        io.out(
+          [
+            m.name,
+            b.period ?? '-',
+            b.limitSeconds ?? 'unlimited',
+            b.usedSeconds,
+            b.reservedSeconds,
+            b.remainingSeconds ?? 'unlimited',
+            store.countActiveJobs(m.id),
+          ].join('\t'),
+        );
+      }
+      return 0;
+    }
+    if (sub === 'add') {
+      const checked = MemberNameSchema.safeParse(name);
+      if (!checked.success) {
+        io.err(`members add needs a name: ${checked.error.issues[0]?.message ?? 'invalid'}.\n${USAGE}`);
+        return 2;
+      }
+      if (rest.length > 0) {
+        io.err(`Unexpected argument "${rest[0]}".\n${USAGE}`);
+        return 2;
+      }
+      if (store.getMemberByName(checked.data)) {
+        io.err(`A member named "${checked.data}" exists already; pick another name or revoke it first.`);
+        return 1;
+      }
+      const budget = values['budget-seconds'] === undefined ? undefined : Number(values['budget-seconds']);
+      if (budget !== undefined && !(Number.isFinite(budget) && budget > 0)) {
+        io.err('--budget-seconds must be a positive number of seconds of output video.');
+        return 2;
+      }
+      const period = values.period;
+      if (period !== undefined && period !== 'day' && period !== 'month') {
+        io.err('--period must be day or month.');
+        return 2;
+      }
+      if (period !== undefined && budget === undefined) {
+        io.err('--period needs --budget-seconds.');
+        return 2;
+      }
+      const maxConcurrent =
+        values['max-concurrent'] === undefined ? undefined : Number(values['max-concurrent']);
+      if (
+        maxConcurrent !== undefined &&
+        !(Number.isInteger(maxConcurrent) && maxConcurrent >= 1 && maxConcurrent <= 1000)
+      ) {
+        io.err('--max-concurrent must be a whole number from 1 to 1000.');
+        return 2;
+      }
+      const { member, token } = createMember(
+        store,
+        { name: checked.data, budgetSeconds: budget, period, maxConcurrentJobs: maxConcurrent },
+        now,
+      );
+      io.out(`Created member ${member.name} (${member.id}).`);
+      io.out(`Token (shown only now; the relay keeps a hash): ${token}`);
+      return 0;
+    }
+    if (sub === 'list') {
+      io.out(['name', 'id', 'created', 'status', 'budget', 'used_s', 'max_concurrent'].join('\t'));
+      for (const m of store.listMembers()) {
+        const b = budgetOf(store, m, now);
+        io.out(
+          [
+            m.name,
+            m.id,
+            new Date(m.createdAt).toISOString(),
+            m.revokedAt === null ? 'active' : `revoked ${new Date(m.revokedAt).toISOString()}`,
+            b.limitSeconds === null ? 'unlimited' : `${b.limitSeconds}s/${b.period}`,
+            b.usedSeconds,
+            m.maxConcurrentJobs ?? 'default',
+          ].join('\t'),
+        );
+      }
+      return 0;
+    }
+    if (sub === 'revoke') {
+      if (!name) {
+        io.err(`members revoke needs a name.\n${USAGE}`);
+        return 2;
+      }
+      if (!store.revokeMember(name, now)) {
+        io.err(`No active member named "${name}".`);
+        return 1;
+      }
+      io.out(`Revoked ${name}; its token stops working on its next request.`);
+      return 0;
+    }
+    io.err(`Unknown members command "${sub ?? ''}".\n${USAGE}`);
+    return 2;
+  } finally {
+    store.close();
+  }
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'budget-seconds': { type: 'string' },
+      period: { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      member: { type: 'string' },
+    },
+  });
+}

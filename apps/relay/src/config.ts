@@ -1,0 +1,178 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** The upstream a relay forwards to. `simulator` = the built-in fake, speaking `simulatorProtocol`. */
+export type UpstreamKind = 'evolink' | 'dashscope' | 'simulator';
+
+/** How files uploaded to the relay reach the provider. */
+export type InputRoute = 'relay' | 'provider';
+
+export interface RelayConfig {
+  /** Which protocol the relay speaks upstream (the simulator speaks one of the two). */
+  provider: 'evolink' | 'dashscope';
+  simulator: boolean;
+  apiKey: string | undefined;
+  baseUrl: string | undefined;
+  filesBaseUrl: string | undefined;
+  host: string;
+  port: number;
+  /** Public origin the provider reaches the relay at (signed file URLs, callbacks). */
+  publicUrl: string | undefined;
+  dataDir: string;
+  adminToken: string | undefined;
+  signingSecret: string | undefined;
+  allowPrivateUrls: boolean;
+  inputRoute: InputRoute;
+  pollIntervalMs: number;
+  retentionDays: number;
+  uploadTtlHours: number;
+  defaultMaxConcurrentJobs: number;
+  rateLimitPerMinute: number;
+  simulatorJobMs: number;
+  /** Overrides the per-kind upload size limits (bytes) when set. */
+  maxUploadBytes: number | undefined;
+  /** Input hosts (`host:port`) allowed even though private (e.g. a media server on the LAN). */
+  allowedInputHosts: string[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Whether to accept `X-Forwarded-*` from a TLS proxy in front. */
+  trustProxy: boolean;
+}
+
+/** Thrown when the environment holds bad values; `problems` has one readable line per bad variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError' as const;
+  readonly code = 'config_invalid';
+  constructor(readonly problems: string[]) {
+    super(`The relay's configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const bool = (name: string) =>
+  z
+    .enum(['1', '0', 'true', 'false', 'yes', 'no'], { error: `${name} must be true or false` })
+    .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const int = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { error: `${name} must be a whole number from ${min} to ${max}` })
+    .transform(Number)
+    .pipe(z.number().min(min, `${name} must be at least ${min}`).max(max, `${name} must be at most ${max}`));
+
+const httpUrl = (name: string) =>
+  z
+    .string()
+    .refine((v) => /^https?:\/\/[^\s/]+/i.test(v) && URL.canParse(v), {
+      error: `${name} must be an http(s) URL such as https://relay.example.com`,
+    })
+    .transform((v) => v.replace(/\/+$/, ''));
+
+const EnvSchema = z.object({
+  RETALK_PROVIDER: z
+    .enum(['evolink', 'dashscope', 'simulator'], {
+      error: 'RETALK_PROVIDER must be evolink, dashscope or simulator',
+    })
+    .optional(),
+  RETALK_SIMULATOR_PROTOCOL: z
+    .enum(['evolink', 'dashscope'], { error: 'RETALK_SIMULATOR_PROTOCOL must be evolink or dashscope' })
+    .optional(),
+  RETALK_API_KEY: z.string().optional(),
+  RETALK_BASE_URL: httpUrl('RETALK_BASE_URL').optional(),
+  RETALK_FILES_BASE_URL: httpUrl('RETALK_FILES_BASE_URL').optional(),
+  RETALK_PUBLIC_URL: httpUrl('RETALK_PUBLIC_URL').optional(),
+  RETALK_DATA_DIR: z.string().min(1).optional(),
+  RETALK_ADMIN_TOKEN: z.string().min(24, 'RETALK_ADMIN_TOKEN must be at least 24 characters').optional(),
+  RETALK_SIGNING_SECRET: z
+    .string()
+    .min(32, 'RETALK_SIGNING_SECRET must be at least 32 characters')
+    .optional(),
+  RETALK_ALLOW_PRIVATE_URLS: bool('RETALK_ALLOW_PRIVATE_URLS').optional(),
+  RETALK_INPUT_ROUTE: z
+    .enum(['relay', 'provider'], { error: 'RETALK_INPUT_ROUTE must be relay or provider' })
+    .optional(),
+  RETALK_POLL_INTERVAL_MS: int('RETALK_POLL_INTERVAL_MS', 50, 600_000).optional(),
+  RETALK_RETENTION_DAYS: int('RETALK_RETENTION_DAYS', 1, 3650).optional(),
+  RETALK_UPLOAD_TTL_HOURS: int('RETALK_UPLOAD_TTL_HOURS', 1, 720).optional(),
+  RETALK_MAX_CONCURRENT_JOBS: int('RETALK_MAX_CONCURRENT_JOBS', 1, 1000).optional(),
+  RETALK_RATE_LIMIT_PER_MINUTE: int('RETALK_RATE_LIMIT_PER_MINUTE', 1, 1_000_000).optional(),
+  RETALK_SIM_JOB_MS: int('RETALK_SIM_JOB_MS', 10, 3_600_000).optional(),
+  RETALK_MAX_UPLOAD_MB: int('RETALK_MAX_UPLOAD_MB', 1, 100_000).optional(),
+  RETALK_ALLOWED_INPUT_HOSTS: z
+    .string()
+    .regex(/^[A-Za-z0-9.:[\]_-]+(,[A-Za-z0-9.:[\]_-]+)*$/, {
+      error: 'RETALK_ALLOWED_INPUT_HOSTS must be a comma-separated list of host:port entries',
+    })
+    .optional(),
+  RETALK_LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'RETALK_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .optional(),
+  RETALK_TRUST_PROXY: bool('RETALK_TRUST_PROXY').optional(),
+  HOST: z.string().min(1).optional(),
+  PORT: int('PORT', 0, 65535).optional(),
+});
+
+/** Reads and validates the relay's environment. Empty strings count as unset. */
+export function loadConfig(env: Record<string, string | undefined>, cwd: string): RelayConfig {
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(EnvSchema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== '') cleaned[key] = value.trim();
+  }
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? '');
+        // Never echo the value of a secret back into a log.
+        return issue.message.includes(name) ? issue.message : `${name}: ${issue.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const simulator = e.RETALK_PROVIDER === 'simulator' || e.RETALK_API_KEY === undefined;
+  if (
+    e.RETALK_PROVIDER !== undefined &&
+    e.RETALK_PROVIDER !== 'simulator' &&
+    e.RETALK_API_KEY === undefined
+  ) {
+    problems.push(
+      `RETALK_PROVIDER=${e.RETALK_PROVIDER} needs RETALK_API_KEY (or use RETALK_PROVIDER=simulator)`,
+    );
+  }
+  if (e.RETALK_API_KEY !== undefined && e.RETALK_PROVIDER === undefined) {
+    problems.push('RETALK_API_KEY is set: also set RETALK_PROVIDER to evolink or dashscope');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const provider: 'evolink' | 'dashscope' =
+    e.RETALK_PROVIDER === 'evolink' || e.RETALK_PROVIDER === 'dashscope'
+      ? e.RETALK_PROVIDER
+      : (e.RETALK_SIMULATOR_PROTOCOL ?? 'dashscope');
+  return {
+    provider,
+    simulator,
+    apiKey: simulator ? undefined : e.RETALK_API_KEY,
+    baseUrl: e.RETALK_BASE_URL,
+    filesBaseUrl: e.RETALK_FILES_BASE_URL,
+    host: e.HOST ?? '127.0.0.1',
+    port: e.PORT ?? 8787,
+    publicUrl: e.RETALK_PUBLIC_URL,
+    dataDir: path.resolve(cwd, e.RETALK_DATA_DIR ?? '.retalk-data'),
+    adminToken: e.RETALK_ADMIN_TOKEN,
+    signingSecret: e.RETALK_SIGNING_SECRET,
+    allowPrivateUrls: e.RETALK_ALLOW_PRIVATE_URLS ?? simulator,
+    inputRoute: e.RETALK_INPUT_ROUTE ?? 'relay',
+    pollIntervalMs: e.RETALK_POLL_INTERVAL_MS ?? 2_000,
+    retentionDays: e.RETALK_RETENTION_DAYS ?? 30,
+    uploadTtlHours: e.RETALK_UPLOAD_TTL_HOURS ?? 48,
+    defaultMaxConcurrentJobs: e.RETALK_MAX_CONCURRENT_JOBS ?? 3,
+    rateLimitPerMinute: e.RETALK_RATE_LIMIT_PER_MINUTE ?? 600,
+    simulatorJobMs: e.RETALK_SIM_JOB_MS ?? 8_000,
+    maxUploadBytes: e.RETALK_MAX_UPLOAD_MB === undefined ? undefined : e.RETALK_MAX_UPLOAD_MB * 1024 * 1024,
+    allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
+    logLevel: e.RETALK_LOG_LEVEL ?? 'info',
+    trustProxy: e.RETALK_TRUST_PROXY ?? false,
+  };
+}

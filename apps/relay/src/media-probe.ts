@@ -1,0 +1,157 @@
+import { open } from 'node:fs/promises';
+import type { MediaKind, UploadMedia } from '@retalk/core';
+import { ALL_FORMATS, FilePathSource, Input, UrlSource } from 'mediabunny';
+
+/** Why a file was not accepted as the declared kind. */
+export interface ProbeProblem {
+  message: string;
+}
+
+const IMAGE_SIGNATURES: { format: string; contentType: string; test: (b: Buffer) => boolean }[] = [
+  {
+    format: 'png',
+    contentType: 'image/png',
+    test: (b) => b.subarray(0, 8).equals(Buffer.from('89504e470d0a1a0a', 'hex')),
+  },
+  { format: 'jpeg', contentType: 'image/jpeg', test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  {
+    format: 'webp',
+    contentType: 'image/webp',
+    test: (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP',
+  },
+  { format: 'bmp', contentType: 'image/bmp', test: (b) => b.toString('latin1', 0, 2) === 'BM' },
+];
+
+function pngSize(b: Buffer): { width: number; height: number } | undefined {
+  return b.length >= 24 ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : undefined;
+}
+
+const FORMAT_NAMES: Record<string, string> = {
+  'audio/wav': 'wav',
+  'audio/x-wav': 'wav',
+  'audio/wave': 'wav',
+  'audio/mpeg': 'mp3',
+  'audio/aac': 'aac',
+  'video/mp4': 'mp4',
+  'audio/mp4': 'm4a',
+  'video/quicktime': 'mov',
+  'video/webm': 'webm',
+  'audio/webm': 'webm',
+  'video/x-matroska': 'mkv',
+  'audio/ogg': 'ogg',
+  'audio/flac': 'flac',
+};
+
+/**
+ * Sniffs and probes a stored file: the container and codecs decide what it is, not the name or the
+ * declared content type. Returns metadata in core's MediaMeta shape, or a problem to report.
+ */
+export async function probeMedia(
+  filePath: string,
+  kind: MediaKind,
+  sizeBytes: number,
+): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem> {
+  const head = Buffer.alloc(32);
+  const handle = await open(filePath, 'r');
+  try {
+    await handle.read(head, 0, 32, 0);
+  } finally {
+    await handle.close();
+  }
+  if (kind === 'image') {
+    const sig = IMAGE_SIGNATURES.find((s) => s.test(head));
+    if (!sig) return { message: 'is not a PNG, JPEG, WebP or BMP image' };
+    const dims = sig.format === 'png' ? pngSize(head) : undefined;
+    return { media: { kind, sizeBytes, format: sig.format, ...(dims ?? {}) }, contentType: sig.contentType };
+  }
+  const input = new Input({ source: new FilePathSource(filePath), formats: ALL_FORMATS });
+  try {
+    return await probeInput(input, kind, sizeBytes);
+  } finally {
+    input.dispose();
+  }
+}
+
+async function probeInput(
+  input: Input,
+  kind: 'video' | 'audio',
+  sizeBytes: number | undefined,
+): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem> {
+  try {
+    let mime: string;
+    try {
+      mime = (await input.getFormat()).mimeType;
+    } catch {
+      return {
+        message: `is not a ${kind} file the relay can read (expected ${kind === 'video' ? 'MP4, MOV or AVI' : 'WAV, MP3 or AAC'})`,
+      };
+    }
+    const format = FORMAT_NAMES[mime] ?? mime.split('/')[1] ?? 'unknown';
+    const durationSec = await input.computeDuration();
+    if (kind === 'video') {
+      const track = await input.getPrimaryVideoTrack();
+      if (!track) return { message: 'has no video track' };
+      const stats = await track.computePacketStats(200);
+      const contentType = mime === 'audio/mp4' ? 'video/mp4' : mime;
+      return {
+        media: {
+          kind,
+          sizeBytes,
+          durationSec,
+          width: track.displayWidth,
+          height: track.displayHeight,
+          fps: Math.round(stats.averagePacketRate * 100) / 100,
+          format: format === 'm4a' ? 'mp4' : format,
+          codec: track.codec ?? 'unknown',
+        },
+        contentType,
+      };
+    }
+    const track = await input.getPrimaryAudioTrack();
+    if (!track) return { message: 'has no audio track' };
+    return {
+      media: { kind, sizeBytes, durationSec, format, codec: track.codec ?? 'unknown' },
+      contentType: mime,
+    };
+  } catch {
+    return { message: `could not be read as ${kind}; it may be damaged or in an unsupported format` };
+  }
+}
+
+/**
+ * Probes media behind a URL with ranged reads (no full download). Resolves `undefined` when the
+ * URL cannot be read in time: the provider then judges it, and the estimate uses the maximum.
+ */
+export async function probeUrl(
+  url: string,
+  kind: 'video' | 'audio',
+  timeoutMs: number,
+): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem | undefined> {
+  const input = new Input({
+    source: new UrlSource(url, {
+      getRetryDelay: () => null,
+      maxCacheSize: 8 * 1024 * 1024,
+      requestInit: { redirect: 'error' },
+    }),
+    formats: ALL_FORMATS,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    const result = await Promise.race([probeInput(input, kind, undefined).catch(() => undefined), timeout]);
+    // Only a readable container with a wrong track is a verdict; unreadable means "unknown".
+    if (
+      result &&
+      'message' in result &&
+      /not a .* file the relay can read|could not be read/.test(result.message)
+    ) {
+      return undefined;
+    }
+    return result;
+  } finally {
+    clearTimeout(timer);
+    input.dispose();
+  }
+}

@@ -1,0 +1,87 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ApiError, fromZodError } from '../api-error.js';
+import { createMember, type RelayContext } from '../app.js';
+import { isAdmin } from '../auth.js';
+import { budgetOf } from '../budget.js';
+
+export const MemberNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]*$/, {
+    error: 'name may hold letters, digits and . _ @ - (start with a letter or digit)',
+  });
+
+const CreateMemberSchema = z
+  .object({
+    name: MemberNameSchema,
+    budgetSeconds: z.number().positive().max(1e9).optional(),
+    period: z.enum(['day', 'month']).optional(),
+    maxConcurrentJobs: z.number().int().min(1).max(1000).optional(),
+  })
+  .strict();
+
+function requireAdmin(ctx: RelayContext, request: FastifyRequest): void {
+  if (!ctx.config.adminToken) {
+    throw new ApiError(
+      403,
+      'forbidden',
+      'Admin routes are off: set RETALK_ADMIN_TOKEN, or use the retalk-relay CLI on the server.',
+    );
+  }
+  if (!isAdmin(ctx.config.adminToken, request.headers.authorization)) {
+    const wait = ctx.authFailureLimiter.hit(`admin:${request.ip}`);
+    if (wait > 0)
+      throw new ApiError(429, 'rate_limited', 'Too many failed admin sign-ins; wait a minute.', {
+        retryAfterMs: wait,
+      });
+    throw new ApiError(
+      401,
+      'unauthorized',
+      'Admin routes need "Authorization: Bearer <RETALK_ADMIN_TOKEN>".',
+    );
+  }
+}
+
+/** Member management with the admin token (the same as the CLI, over HTTP). */
+export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.get('/admin/members', async (request) => {
+    requireAdmin(ctx, request);
+    const now = ctx.now();
+    return {
+      members: ctx.store.listMembers().map((m) => ({
+        id: m.id,
+        name: m.name,
+        createdAt: new Date(m.createdAt).toISOString(),
+        revokedAt: m.revokedAt === null ? undefined : new Date(m.revokedAt).toISOString(),
+        maxConcurrentJobs: m.maxConcurrentJobs,
+        budget: budgetOf(ctx.store, m, now),
+      })),
+    };
+  });
+
+  app.post('/admin/members', async (request, reply) => {
+    requireAdmin(ctx, request);
+    const parsed = CreateMemberSchema.safeParse(request.body);
+    if (!parsed.success) throw fromZodError(parsed.error, 'body');
+    if (ctx.store.getMemberByName(parsed.data.name)) {
+      throw new ApiError(409, 'conflict', `A member named "${parsed.data.name}" exists; pick another name.`, {
+        field: 'name',
+      });
+    }
+    const { member, token } = createMember(ctx.store, parsed.data, ctx.now());
+    return reply.code(201).send({ id: member.id, name: member.name, token });
+  });
+
+  app.post('/admin/members/:name/revoke', async (request) => {
+    requireAdmin(ctx, request);
+    const name = z.object({ name: z.string() }).parse(request.params).name;
+    if (!ctx.store.revokeMember(name, ctx.now())) {
+      throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
+        field: 'name',
+      });
+    }
+    return { name, revoked: true };
+  });
+}

@@ -1,0 +1,410 @@
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  CreateJobRequestSchema,
+  checkMedia,
+  estimateOutputSeconds,
+  type JobInput,
+  ListJobsQuerySchema,
+  MEDIA_LIMITS,
+  type MediaKind,
+  type UploadMedia,
+} from '@retalk/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ApiError, fromZodError } from '../api-error.js';
+import type { RelayContext } from '../app.js';
+import { budgetOf } from '../budget.js';
+import { sendStoredFile } from '../file-response.js';
+import { toPublicJob } from '../jobs.js';
+import { probeUrl } from '../media-probe.js';
+import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
+import { checkInputUrl } from '../url-guard.js';
+
+const JOB_ID = /^job_[A-Za-z0-9_-]{16}$/;
+const IdParamsSchema = z.object({ id: z.string() });
+const DEFAULT_PAGE_SIZE = 20;
+const URL_PROBE_TIMEOUT_MS = 10_000;
+const RESULT_LINK_TTL_MS = 15 * 60_000;
+
+/** Finds a job of this member; another member's job is indistinguishable from a missing one. */
+export function memberJob(ctx: RelayContext, member: MemberRecord, params: unknown): JobRecord {
+  const id = IdParamsSchema.safeParse(params).data?.id ?? '';
+  const job = JOB_ID.test(id) ? ctx.store.getJob(id) : undefined;
+  if (!job || job.memberId !== member.id) {
+    throw new ApiError(
+      404,
+      'not_found',
+      `You have no job "${id.slice(0, 40)}"; list yours with GET /v1/jobs.`,
+      {
+        field: 'id',
+      },
+    );
+  }
+  return job;
+}
+
+function encodeCursor(job: JobRecord): string {
+  return Buffer.from(`${job.createdAt}:${job.id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  const m = /^(\d{1,15}):(job_[A-Za-z0-9_-]{16})$/.exec(text);
+  if (!m) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      'cursor is not one this relay issued; pass nextCursor from the previous page.',
+      {
+        field: 'cursor',
+      },
+    );
+  }
+  return { createdAt: Number(m[1]), id: m[2] as string };
+}
+
+interface ResolvedInput {
+  record: JobInput;
+  media: UploadMedia | undefined;
+}
+
+async function resolveInput(
+  ctx: RelayContext,
+  member: MemberRecord,
+  input: JobInput,
+  kind: MediaKind,
+  field: string,
+): Promise<ResolvedInput> {
+  if (input.uploadId !== undefined) {
+    const upload = ctx.store.getUpload(input.uploadId);
+    if (!upload || upload.memberId !== member.id || upload.expiresAt <= ctx.now()) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        `${field}.uploadId "${input.uploadId.slice(0, 40)}" is not one of your uploads (or it expired); upload the file again.`,
+        {
+          field: `${field}.uploadId`,
+        },
+      );
+    }
+    if (upload.kind !== kind) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        `${field}.uploadId is an ${upload.kind} upload; ${field} needs a ${kind} upload.`,
+        {
+          field: `${field}.uploadId`,
+          allowed: [kind],
+        },
+      );
+    }
+    return { record: { uploadId: upload.id }, media: upload.media };
+  }
+  const url = input.url as string;
+  const allowPrivate = ctx.config.allowPrivateUrls || isAllowedHost(ctx, url);
+  const problem = await checkInputUrl(url, { allowPrivate });
+  if (problem) {
+    throw new ApiError(400, 'url_not_allowed', `${field}.url ${problem.message}.`, {
+      field: `${field}.url`,
+      allowed: 'a public http(s) URL',
+    });
+  }
+  if (kind === 'image') return { record: { url }, media: undefined };
+  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS);
+  if (probed && 'message' in probed) {
+    throw new ApiError(422, 'media_rejected', `The ${kind} at ${field}.url ${probed.message}.`, {
+      field: `${field}.url`,
+    });
+  }
+  return { record: { url }, media: probed?.media };
+}
+
+function isAllowedHost(ctx: RelayContext, raw: string): boolean {
+  try {
+    const host = new URL(raw).host;
+    return ctx.allowedInputHosts.includes(host);
+  } catch {
+    return false;
+  }
+}
+
+function checkLimits(ctx: RelayContext, field: string, media: UploadMedia | undefined): void {
+  if (!media) return;
+  const problem = checkMedia(media, ctx.config.provider)[0];
+  if (problem) {
+    throw new ApiError(422, 'media_rejected', problem.message, {
+      field: `${field}.${problem.field}`,
+      allowed: problem.allowed,
+    });
+  }
+}
+
+export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.post('/v1/jobs', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    const contentType = request.headers['content-type'];
+    if (!contentType?.toLowerCase().startsWith('application/json')) {
+      throw new ApiError(
+        415,
+        'unsupported_media_type',
+        'POST /v1/jobs takes a JSON body with "Content-Type: application/json".',
+        {
+          field: 'content-type',
+          allowed: ['application/json'],
+        },
+      );
+    }
+    if (typeof request.body !== 'object' || request.body === null || Array.isArray(request.body)) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        'The body must be a JSON object with at least "video" and "audio".',
+      );
+    }
+    const parsed = CreateJobRequestSchema.safeParse(request.body);
+    if (!parsed.success) throw fromZodError(parsed.error, 'body');
+    const body = parsed.data;
+
+    const keyHeader = request.headers['idempotency-key'];
+    let idempotencyKey: string | null = null;
+    if (keyHeader !== undefined) {
+      if (typeof keyHeader !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(keyHeader)) {
+        throw new ApiError(
+          400,
+          'invalid_request',
+          'Idempotency-Key must be 1–200 visible ASCII characters (a UUID is ideal).',
+          {
+            field: 'idempotency-key',
+          },
+        );
+      }
+      idempotencyKey = keyHeader;
+    }
+    const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+    if (idempotencyKey) {
+      const existing = ctx.store.findJobByIdempotencyKey(member.id, idempotencyKey);
+      if (existing) return replayIdempotent(existing, requestHash, reply);
+    }
+    if (body.sourcePageUrl !== undefined && !/^https?:\/\/\S+$/i.test(body.sourcePageUrl)) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        'sourcePageUrl must be the http(s) address of the page the video came from.',
+        {
+          field: 'sourcePageUrl',
+        },
+      );
+    }
+
+    const video = await resolveInput(ctx, member, body.video, 'video', 'video');
+    const audio = await resolveInput(ctx, member, body.audio, 'audio', 'audio');
+    const refImage = body.refImage
+      ? await resolveInput(ctx, member, body.refImage, 'image', 'refImage')
+      : undefined;
+    checkLimits(ctx, 'video', video.media);
+    checkLimits(ctx, 'audio', audio.media);
+    checkLimits(ctx, 'refImage', refImage?.media);
+
+    const maxSec = MEDIA_LIMITS[ctx.config.provider].video.maxDurationSec ?? 120;
+    const videoSec = video.media?.durationSec ?? maxSec;
+    const audioSec = audio.media?.durationSec ?? maxSec;
+    const estimatedSeconds =
+      Math.round(
+        estimateOutputSeconds({ videoSec, audioSec, videoExtension: body.videoExtension ?? false }) * 100,
+      ) / 100;
+
+    const input: JobInputRecord = {
+      video: video.record,
+      audio: audio.record,
+      videoExtension: body.videoExtension ?? false,
+    };
+    if (refImage) input.refImage = refImage.record;
+    if (body.faceThreshold !== undefined) input.faceThreshold = body.faceThreshold;
+    const now = ctx.now();
+    const job: JobRecord = {
+      id: `job_${randomBytes(12).toString('base64url')}`,
+      memberId: member.id,
+      status: 'received',
+      progress: 0,
+      etaMs: null,
+      provider: ctx.config.provider,
+      upstreamId: null,
+      title: body.title ?? null,
+      sourcePageUrl: body.sourcePageUrl ?? null,
+      input,
+      estimatedSeconds,
+      billedSeconds: null,
+      error: null,
+      submitStartedAt: null,
+      callbackToken: randomBytes(24).toString('base64url'),
+      idempotencyKey,
+      requestHash,
+      cancelRequested: false,
+      upstreamResultUrl: null,
+      upstreamResultExpiresAt: null,
+      resultKey: null,
+      resultSizeBytes: null,
+      resultSha256: null,
+      resultContentType: null,
+      resultExpiresAt: null,
+      archiveAttempts: 0,
+      createdAt: now,
+      updatedAt: now,
+      submittedAt: null,
+      startedAt: null,
+      finishedAt: null,
+    };
+
+    // Budget, concurrency and the insert are one transaction: two racing submits cannot both fit.
+    const outcome = ctx.store.transaction(() => {
+      if (idempotencyKey) {
+        const existing = ctx.store.findJobByIdempotencyKey(member.id, idempotencyKey);
+        if (existing) return { existing };
+      }
+      const maxConcurrent = member.maxConcurrentJobs ?? ctx.config.defaultMaxConcurrentJobs;
+      const active = ctx.store.countActiveJobs(member.id);
+      if (active >= maxConcurrent) {
+        throw new ApiError(
+          429,
+          'too_many_jobs',
+          `You already have ${active} jobs in progress (your limit is ${maxConcurrent}); wait for one to finish.`,
+          {
+            retryAfterMs: ctx.config.pollIntervalMs * 5,
+          },
+        );
+      }
+      const budget = budgetOf(ctx.store, member, now);
+      if (budget.remainingSeconds !== null && estimatedSeconds > budget.remainingSeconds) {
+        throw new ApiError(
+          402,
+          'budget_exceeded',
+          `This job needs about ${estimatedSeconds} s of output but only ${budget.remainingSeconds} s of your ${budget.limitSeconds} s ${budget.period}ly budget remain${budget.resetsAt ? ` (it resets at ${budget.resetsAt})` : ''}. Use shorter audio or ask your relay admin for more.`,
+          { field: 'budget' },
+        );
+      }
+      ctx.writer.insert(job);
+      return { existing: undefined };
+    });
+    if (outcome.existing) return replayIdempotent(outcome.existing, requestHash, reply);
+    ctx.metrics.inc('retalk_jobs_created_total');
+    ctx.tracker.enqueue(job.id);
+    return reply.code(201).send(toPublicJob(job));
+  });
+
+  app.get('/v1/jobs', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    const query = ListJobsQuerySchema.safeParse(request.query);
+    if (!query.success) throw fromZodError(query.error, 'query');
+    const limit = query.data.limit ?? DEFAULT_PAGE_SIZE;
+    const before = query.data.cursor ? decodeCursor(query.data.cursor) : undefined;
+    const rows = ctx.store.listJobs({
+      memberId: member.id,
+      limit: limit + 1,
+      statuses: query.data.status,
+      before,
+    });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      jobs: page.map(toPublicJob),
+      nextCursor: rows.length > limit && last ? encodeCursor(last) : null,
+    };
+  });
+
+  app.get('/v1/jobs/:id', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    // The hot path of every watcher: served from the writer's JSON cache, no store read.
+    const id = IdParamsSchema.safeParse(request.params).data?.id ?? '';
+    const cached = JOB_ID.test(id) ? ctx.writer.publicJson(id) : undefined;
+    if (!cached || cached.memberId !== member.id) return toPublicJob(memberJob(ctx, member, request.params));
+    return reply.type('application/json; charset=utf-8').send(cached.json);
+  });
+
+  app.post('/v1/jobs/:id/cancel', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    const job = memberJob(ctx, member, request.params);
+    return toPublicJob(await ctx.tracker.cancel(job.id));
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v1/jobs/:id/result',
+    handler: async (request, reply) => {
+      const member = ctx.requireMember(request, reply);
+      return sendResult(ctx, request, reply, memberJob(ctx, member, request.params));
+    },
+  });
+
+  app.post('/v1/jobs/:id/result-link', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    const job = memberJob(ctx, member, request.params);
+    if (job.status !== 'succeeded') {
+      throw new ApiError(
+        409,
+        'result_not_ready',
+        `The job is ${job.status}; a result link exists once it has succeeded.`,
+      );
+    }
+    const path = `/files/results/${job.id}`;
+    const signed = ctx.signer.sign(path, RESULT_LINK_TTL_MS);
+    return {
+      url: `${ctx.publicUrl()}${path}?${signed.query}`,
+      expiresAt: new Date(signed.expiresAt).toISOString(),
+    };
+  });
+}
+
+function replayIdempotent(existing: JobRecord, requestHash: string, reply: FastifyReply) {
+  if (existing.requestHash !== requestHash) {
+    throw new ApiError(
+      409,
+      'conflict',
+      'This Idempotency-Key was already used for a different job; use a new key for new input.',
+      {
+        field: 'idempotency-key',
+      },
+    );
+  }
+  reply.header('idempotent-replayed', 'true');
+  return reply.code(200).send(toPublicJob(existing));
+}
+
+/** Sends the archived result (Range supported); before archiving, redirects to the provider's live link. */
+export async function sendResult(
+  ctx: RelayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  job: JobRecord,
+) {
+  if (job.resultKey !== null) {
+    const size = await ctx.storage.size(job.resultKey);
+    if (size !== undefined) {
+      return sendStoredFile(request, reply, {
+        path: ctx.storage.pathOf(job.resultKey),
+        size,
+        contentType: job.resultContentType ?? 'video/mp4',
+        downloadName: `${(job.title ?? job.id).slice(0, 80)}.mp4`,
+      });
+    }
+  }
+  if (
+    job.status === 'succeeded' &&
+    job.upstreamResultUrl &&
+    job.resultExpiresAt === null &&
+    (job.upstreamResultExpiresAt ?? Number.POSITIVE_INFINITY) > ctx.now()
+  ) {
+    return reply.redirect(job.upstreamResultUrl, 302);
+  }
+  if (job.status === 'succeeded') {
+    throw new ApiError(
+      404,
+      'not_found',
+      'The result of this job is no longer kept (retention ended); submit the job again.',
+    );
+  }
+  throw new ApiError(
+    409,
+    'result_not_ready',
+    `The job is ${job.status}; its result is available once it has succeeded.`,
+  );
+}

@@ -1,0 +1,30 @@
+import { MEDIA_LIMITS } from '@retalk/core';
+import type { FastifyInstance } from 'fastify';
+import type { RelayContext } from '../app.js';
+import { RELAY_VERSION } from '../app.js';
+import { budgetOf } from '../budget.js';
+import { uploadMaxBytes } from './uploads.js';
+
+export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.get('/v1/me', async (request, reply) => {
+    const member = ctx.requireMember(request, reply);
+    const limits = MEDIA_LIMITS[ctx.config.provider];
+    const maxBytes = uploadMaxBytes(ctx.config);
+    return {
+      member: {
+        id: member.id,
+        name: member.name,
+        createdAt: new Date(member.createdAt).toISOString(),
+        maxConcurrentJobs: member.maxConcurrentJobs ?? ctx.config.defaultMaxConcurrentJobs,
+      },
+      budget: budgetOf(ctx.store, member, ctx.now()),
+      provider: ctx.config.provider,
+      simulator: ctx.config.simulator,
+      activeJobs: ctx.store.countActiveJobs(member.id),
+      limits: { video: { ...limits.video }, audio: { ...limits.audio }, image: { ...limits.image } },
+      uploadMaxBytes: maxBytes,
+      canCancel: ctx.config.provider === 'dashscope',
+      relayVersion: RELAY_VERSION,
+    };
+  });
+}

@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { checkMedia, MediaKindSchema, type Upload } from '@retalk/core';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { ApiError, fromZodError } from '../api-error.js';
+import type { RelayContext } from '../app.js';
+import type { RelayConfig } from '../config.js';
+import { probeMedia } from '../media-probe.js';
+import { TooLargeError } from '../storage/local.js';
+import type { UploadRecord } from '../store/types.js';
+
+/** Largest upload per kind, in bytes: the provider's file limit unless the admin overrides it. */
+export function uploadMaxBytes(config: RelayConfig): { video: number; audio: number; image: number } {
+  const mb = 1024 * 1024;
+  const o = config.maxUploadBytes;
+  return { video: o ?? 300 * mb, audio: o ?? 30 * mb, image: o ?? 10 * mb };
+}
+
+const FILENAME_ALLOWED = 'a plain file name (no / \\ or .., at most 200 characters)';
+
+const UploadQuerySchema = z
+  .object({
+    kind: MediaKindSchema,
+    filename: z.string().min(1).max(200),
+  })
+  .strict();
+
+const ACCEPTED_TYPES = /^(video|audio|image)\/[\w.+-]+$|^application\/octet-stream$/;
+
+export function toPublicUpload(u: UploadRecord): Upload {
+  return {
+    id: u.id,
+    kind: u.kind,
+    filename: u.filename,
+    sizeBytes: u.sizeBytes,
+    sha256: u.sha256,
+    contentType: u.contentType,
+    media: u.media,
+    createdAt: new Date(u.createdAt).toISOString(),
+    expiresAt: new Date(u.expiresAt).toISOString(),
+  };
+}
+
+export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.register(async (scope) => {
+    // Raw bodies stay streams here (constant memory); nothing else in the app sees this parser.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
+
+    scope.put('/v1/uploads', async (request, reply) => {
+      const member = ctx.requireMember(request, reply);
+      const query = UploadQuerySchema.safeParse(request.query);
+      if (!query.success) throw fromZodError(query.error, 'query');
+      const { kind, filename } = query.data;
+      const hasControl = [...filename].some((ch) => ch.charCodeAt(0) < 0x20);
+      if (hasControl || /[/\\]/.test(filename) || filename === '.' || filename.includes('..')) {
+        throw new ApiError(400, 'invalid_request', `filename must be ${FILENAME_ALLOWED}.`, {
+          field: 'filename',
+          allowed: FILENAME_ALLOWED,
+        });
+      }
+      const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+      if (!ACCEPTED_TYPES.test(contentType)) {
+        throw new ApiError(
+          415,
+          'unsupported_media_type',
+          `Uploads take the raw file with a ${kind}/* or application/octet-stream Content-Type, not "${contentType.slice(0, 60) || 'none'}".`,
+          { field: 'content-type', allowed: [`${kind}/*`, 'application/octet-stream'] },
+        );
+      }
+      const maxBytes = uploadMaxBytes(ctx.config)[kind];
+      const declared = request.headers['content-length'];
+      if (declared !== undefined && Number(declared) > maxBytes) {
+        reply.header('connection', 'close');
+        throw new ApiError(
+          413,
+          'payload_too_large',
+          `A ${kind} upload may be at most ${maxBytes} bytes; this one is ${declared}.`,
+          {
+            field: 'body',
+            allowed: `at most ${maxBytes} bytes`,
+          },
+        );
+      }
+      const id = `upl_${randomBytes(12).toString('base64url')}`;
+      const storageKey = `uploads/${id}`;
+      let stored: { sizeBytes: number; sha256: string };
+      try {
+        stored = await ctx.storage.write(storageKey, request.body as IncomingMessage, {
+          maxBytes,
+          durable: false,
+        });
+      } catch (error) {
+        if (error instanceof TooLargeError) {
+          reply.header('connection', 'close');
+          throw new ApiError(413, 'payload_too_large', `A ${kind} upload may be at most ${maxBytes} bytes.`, {
+            field: 'body',
+            allowed: `at most ${maxBytes} bytes`,
+          });
+        }
+        const code = (error as { code?: string }).code;
+        if (code === 'ENOSPC' || code === 'EDQUOT') {
+          throw new ApiError(
+            507 as number,
+            'internal',
+            'The relay is out of disk space; ask your relay admin to free some.',
+          );
+        }
+        throw new ApiError(
+          400,
+          'invalid_request',
+          'The upload was interrupted before the whole body arrived; send it again.',
+          {
+            field: 'body',
+          },
+        );
+      }
+      ctx.metrics.inc('retalk_upload_bytes_total', {}, stored.sizeBytes);
+      if (stored.sizeBytes === 0) {
+        await ctx.storage.remove(storageKey);
+        throw new ApiError(
+          400,
+          'invalid_request',
+          'The upload body is empty; send the file bytes as the body.',
+          { field: 'body' },
+        );
+      }
+      const probed = await probeMedia(ctx.storage.pathOf(storageKey), kind, stored.sizeBytes);
+      if ('message' in probed) {
+        await ctx.storage.remove(storageKey);
+        throw new ApiError(422, 'media_rejected', `The uploaded ${kind} ${probed.message}.`, {
+          field: 'body',
+        });
+      }
+      const problems = checkMedia(probed.media, ctx.config.provider);
+      const first = problems[0];
+      if (first) {
+        await ctx.storage.remove(storageKey);
+        throw new ApiError(422, 'media_rejected', first.message, {
+          field: `media.${first.field}`,
+          allowed: first.allowed,
+        });
+      }
+      const now = ctx.now();
+      const record: UploadRecord = {
+        id,
+        memberId: member.id,
+        kind,
+        filename,
+        storageKey,
+        sizeBytes: stored.sizeBytes,
+        sha256: stored.sha256,
+        contentType: probed.contentType,
+        media: probed.media,
+        createdAt: now,
+        expiresAt: now + ctx.config.uploadTtlHours * 3_600_000,
+      };
+      ctx.store.createUpload(record);
+      return reply.code(201).send(toPublicUpload(record));
+    });
+  });
+}

@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
+import { buildRelay, createMember, type Relay } from './app.js';
+import type { RelayConfig } from './config.js';
+
+export interface RunningRelay {
+  relay: Relay;
+  /** The relay's own URL (what it listens on). */
+  url: string;
+  /** The demo member's token, when one was created at this start (simulator mode, empty store). */
+  demoToken: string | undefined;
+  close(): Promise<void>;
+}
+
+const BANNER_LINE = '='.repeat(72);
+
+/**
+ * Starts a relay as `retalk-relay serve` does: the built-in simulator as upstream when no provider
+ * key is configured (with a demo member whose token is printed and written to the data dir), then
+ * the HTTP listener.
+ */
+export async function serveRelay(
+  config: RelayConfig,
+  options: { logStream?: Writable; print?: (line: string) => void } = {},
+): Promise<RunningRelay> {
+  const print = options.print ?? ((line: string) => process.stdout.write(`${line}\n`));
+  let simulator: Awaited<ReturnType<typeof createSimulator>> | undefined;
+  let upstream: { apiKey: string; baseUrl?: string | undefined; filesBaseUrl?: string | undefined };
+  if (config.simulator) {
+    simulator = await createSimulator({ host: '127.0.0.1', port: 0, jobMs: config.simulatorJobMs });
+    upstream = {
+      apiKey: SIMULATOR_API_KEY,
+      baseUrl: config.provider === 'dashscope' ? simulator.dashscopeUrl : simulator.url,
+    };
+  } else {
+    upstream = {
+      apiKey: config.apiKey as string,
+      baseUrl: config.baseUrl,
+      filesBaseUrl: config.filesBaseUrl,
+    };
+  }
+  const relay = buildRelay({
+    config,
+    upstream,
+    logStream: options.logStream,
+    allowedInputHosts: simulator ? [new URL(simulator.url).host] : [],
+  });
+  const log = relay.app.log;
+  try {
+    await relay.app.listen({ host: config.host, port: config.port });
+  } catch (error) {
+    await relay.close().catch(() => undefined);
+    await simulator?.close();
+    throw error;
+  }
+  relay.start();
+  const url = relay.context.publicUrl();
+
+  let demoToken: string | undefined;
+  if (simulator) {
+    log.warn(
+      { simulator: simulator.url, protocol: config.provider },
+      'SIMULATOR MODE: no RETALK_API_KEY is set, so jobs go to the built-in simulator, not a real provider',
+    );
+    print(BANNER_LINE);
+    print(`  Retalk relay in SIMULATOR MODE (no RETALK_API_KEY): jobs are simulated, nothing is billed.`);
+    print(`  Relay URL: ${url}`);
+    const tokenFile = path.join(config.dataDir, 'demo-token.txt');
+    if (relay.context.store.listMembers().length === 0) {
+      const created = createMember(relay.context.store, { name: 'demo' }, Date.now());
+      demoToken = created.token;
+      fs.writeFileSync(tokenFile, `${created.token}\n`, { mode: 0o600 });
+      print(`  Member token (paste it into the extension): ${created.token}`);
+      print(`  (also written to ${tokenFile})`);
+    } else if (fs.existsSync(tokenFile)) {
+      print(`  Demo member token: see ${tokenFile}`);
+    }
+    print(BANNER_LINE);
+  } else {
+    log.info({ provider: config.provider, url }, 'relay started');
+    warnAboutRoutes(config, (msg) => log.warn(msg));
+  }
+
+  return {
+    relay,
+    url,
+    demoToken,
+    async close() {
+      await relay.close();
+      await simulator?.close();
+    },
+  };
+}
+
+/** The provider must fetch uploads from RETALK_PUBLIC_URL; say so when that cannot work. */
+function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): void {
+  if (config.inputRoute === 'provider') {
+    warn(
+      config.provider === 'dashscope'
+        ? "RETALK_INPUT_ROUTE=provider: uploads go to DashScope's temporary storage (oss://, 48 h, meant for testing by Alibaba)."
+        : "RETALK_INPUT_ROUTE=provider: EvoLink's files API documents images only and 100 MB per file; video/audio uploads may be refused.",
+    );
+    return;
+  }
+  if (!config.publicUrl) {
+    warn(
+      'RETALK_PUBLIC_URL is not set: the provider cannot fetch uploaded files from this relay. Set it to the public https address of the relay.',
+    );
+    return;
+  }
+  const host = new URL(config.publicUrl).hostname;
+  if (/^(localhost|127\.|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|\[?::1\]?$)/.test(host)) {
+    warn(
+      `RETALK_PUBLIC_URL (${config.publicUrl}) is not publicly reachable; the provider will fail to fetch uploaded files.`,
+    );
+  }
+  if (!config.publicUrl.startsWith('https://')) {
+    warn(
+      'RETALK_PUBLIC_URL is not https: EvoLink callbacks are off and file links travel unencrypted. Put TLS in front of the relay.',
+    );
+  }
+}

@@ -1,0 +1,313 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+import type { EventRecord, JobRecord, MemberRecord, RelayStore, UploadRecord } from './types.js';
+
+type Row = Record<string, unknown>;
+
+const JOB_COLUMNS: Record<string, string> = {
+  status: 'status',
+  progress: 'progress',
+  etaMs: 'eta_ms',
+  provider: 'provider',
+  upstreamId: 'upstream_id',
+  title: 'title',
+  sourcePageUrl: 'source_page_url',
+  input: 'input_json',
+  estimatedSeconds: 'estimated_seconds',
+  billedSeconds: 'billed_seconds',
+  error: 'error_json',
+  submitStartedAt: 'submit_started_at',
+  callbackToken: 'callback_token',
+  idempotencyKey: 'idempotency_key',
+  requestHash: 'request_hash',
+  cancelRequested: 'cancel_requested',
+  upstreamResultUrl: 'upstream_result_url',
+  upstreamResultExpiresAt: 'upstream_result_expires_at',
+  resultKey: 'result_key',
+  resultSizeBytes: 'result_size_bytes',
+  resultSha256: 'result_sha256',
+  resultContentType: 'result_content_type',
+  resultExpiresAt: 'result_expires_at',
+  archiveAttempts: 'archive_attempts',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  submittedAt: 'submitted_at',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+};
+
+const LIVE = `('received','submitted','queued','running')`;
+
+function toDb(key: string, value: unknown): unknown {
+  if (key === 'input' || key === 'error') return value === null ? null : JSON.stringify(value);
+  if (key === 'cancelRequested') return value ? 1 : 0;
+  return value ?? null;
+}
+
+function memberFromRow(r: Row): MemberRecord {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    tokenHash: r.token_hash as string,
+    createdAt: r.created_at as number,
+    revokedAt: (r.revoked_at as number | null) ?? null,
+    budgetSeconds: (r.budget_seconds as number | null) ?? null,
+    period: (r.period as MemberRecord['period']) ?? null,
+    maxConcurrentJobs: (r.max_concurrent_jobs as number | null) ?? null,
+  };
+}
+
+function uploadFromRow(r: Row): UploadRecord {
+  return {
+    id: r.id as string,
+    memberId: r.member_id as string,
+    kind: r.kind as UploadRecord['kind'],
+    filename: r.filename as string,
+    storageKey: r.storage_key as string,
+    sizeBytes: r.size_bytes as number,
+    sha256: r.sha256 as string,
+    contentType: r.content_type as string,
+    media: JSON.parse(r.media_json as string),
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+  };
+}
+
+function jobFromRow(r: Row): JobRecord {
+  return {
+    id: r.id as string,
+    memberId: r.member_id as string,
+    status: r.status as JobRecord['status'],
+    progress: r.progress as number,
+    etaMs: (r.eta_ms as number | null) ?? null,
+    provider: r.provider as JobRecord['provider'],
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    title: (r.title as string | null) ?? null,
+    sourcePageUrl: (r.source_page_url as string | null) ?? null,
+    input: JSON.parse(r.input_json as string),
+    estimatedSeconds: r.estimated_seconds as number,
+    billedSeconds: (r.billed_seconds as number | null) ?? null,
+    error: r.error_json ? JSON.parse(r.error_json as string) : null,
+    submitStartedAt: (r.submit_started_at as number | null) ?? null,
+    callbackToken: r.callback_token as string,
+    idempotencyKey: (r.idempotency_key as string | null) ?? null,
+    requestHash: (r.request_hash as string | null) ?? null,
+    cancelRequested: r.cancel_requested === 1,
+    upstreamResultUrl: (r.upstream_result_url as string | null) ?? null,
+    upstreamResultExpiresAt: (r.upstream_result_expires_at as number | null) ?? null,
+    resultKey: (r.result_key as string | null) ?? null,
+    resultSizeBytes: (r.result_size_bytes as number | null) ?? null,
+    resultSha256: (r.result_sha256 as string | null) ?? null,
+    resultContentType: (r.result_content_type as string | null) ?? null,
+    resultExpiresAt: (r.result_expires_at as number | null) ?? null,
+    archiveAttempts: r.archive_attempts as number,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    submittedAt: (r.submitted_at as number | null) ?? null,
+    startedAt: (r.started_at as number | null) ?? null,
+    finishedAt: (r.finished_at as number | null) ?? null,
+  };
+}
+
+/** Opens (creating and migrating) the relay's SQLite database at `file`, in WAL mode. */
+export function createSqliteStore(file: string): RelayStore {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  // Another process (the CLI) may hold the write lock briefly; wait instead of failing.
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i] as string);
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+
+  const stmt = {
+    insertMember: db.prepare(
+      `INSERT INTO members (id, name, token_hash, created_at, revoked_at, budget_seconds, period, max_concurrent_jobs)
+       VALUES (@id, @name, @tokenHash, @createdAt, @revokedAt, @budgetSeconds, @period, @maxConcurrentJobs)`,
+    ),
+    memberById: db.prepare('SELECT * FROM members WHERE id = ?'),
+    memberByName: db.prepare('SELECT * FROM members WHERE name = ?'),
+    memberByHash: db.prepare('SELECT * FROM members WHERE token_hash = ?'),
+    members: db.prepare('SELECT * FROM members ORDER BY created_at, name'),
+    revoke: db.prepare('UPDATE members SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL'),
+    insertUpload: db.prepare(
+      `INSERT INTO uploads (id, member_id, kind, filename, storage_key, size_bytes, sha256, content_type, media_json, created_at, expires_at)
+       VALUES (@id, @memberId, @kind, @filename, @storageKey, @sizeBytes, @sha256, @contentType, @mediaJson, @createdAt, @expiresAt)`,
+    ),
+    uploadById: db.prepare('SELECT * FROM uploads WHERE id = ?'),
+    expiredUploads: db.prepare('SELECT * FROM uploads WHERE expires_at <= ? LIMIT 500'),
+    deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
+    uploadReferenced: db.prepare(`SELECT 1 FROM jobs WHERE status IN ${LIVE} AND input_json LIKE ? LIMIT 1`),
+    jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+    jobByCallback: db.prepare('SELECT * FROM jobs WHERE callback_token = ?'),
+    jobByUpstream: db.prepare('SELECT * FROM jobs WHERE upstream_id = ? LIMIT 1'),
+    jobByIdem: db.prepare('SELECT * FROM jobs WHERE member_id = ? AND idempotency_key = ?'),
+    liveJobs: db.prepare(`SELECT * FROM jobs WHERE status IN ${LIVE} ORDER BY created_at, id`),
+    unarchived: db.prepare(
+      `SELECT * FROM jobs WHERE status = 'succeeded' AND result_key IS NULL AND upstream_result_url IS NOT NULL ORDER BY finished_at`,
+    ),
+    expiredResults: db.prepare(
+      'SELECT * FROM jobs WHERE result_key IS NOT NULL AND result_expires_at IS NOT NULL AND result_expires_at <= ? LIMIT 500',
+    ),
+    activeCount: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE member_id = ? AND status IN ${LIVE}`),
+    byStatus: db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
+    used: db.prepare(
+      `SELECT COALESCE(SUM(billed_seconds), 0) AS s FROM jobs WHERE member_id = ? AND created_at >= ? AND status = 'succeeded'`,
+    ),
+    reserved: db.prepare(
+      `SELECT COALESCE(SUM(estimated_seconds), 0) AS s FROM jobs WHERE member_id = ? AND created_at >= ? AND status IN ${LIVE}`,
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO events (member_id, job_id, payload, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    eventsAfter: db.prepare('SELECT * FROM events WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    oldestEvent: db.prepare('SELECT MIN(seq) AS seq FROM events'),
+    pruneEvents: db.prepare('DELETE FROM events WHERE created_at < ?'),
+    getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare(
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
+    ),
+  };
+  const updateCache = new Map<string, Database.Statement>();
+  const dataVersion = db.prepare('PRAGMA data_version').pluck();
+  let localMemberWrites = 0;
+
+  const store: RelayStore = {
+    transaction: (fn) => db.transaction(fn)(),
+    createMember: (m) => {
+      stmt.insertMember.run(m);
+      localMemberWrites++;
+    },
+    getMember: (id) => {
+      const r = stmt.memberById.get(id) as Row | undefined;
+      return r ? memberFromRow(r) : undefined;
+    },
+    getMemberByName: (name) => {
+      const r = stmt.memberByName.get(name) as Row | undefined;
+      return r ? memberFromRow(r) : undefined;
+    },
+    findMemberByTokenHash: (hash) => {
+      const r = stmt.memberByHash.get(hash) as Row | undefined;
+      return r ? memberFromRow(r) : undefined;
+    },
+    listMembers: () => (stmt.members.all() as Row[]).map(memberFromRow),
+    revokeMember: (name, at) => {
+      localMemberWrites++;
+      return stmt.revoke.run(at, name).changes > 0;
+    },
+    // data_version moves when another connection commits; our own member writes are counted here.
+    membersVersion: () => `${dataVersion.get() as number}:${localMemberWrites}`,
+
+    createUpload: (u) => void stmt.insertUpload.run({ ...u, mediaJson: JSON.stringify(u.media) }),
+    getUpload: (id) => {
+      const r = stmt.uploadById.get(id) as Row | undefined;
+      return r ? uploadFromRow(r) : undefined;
+    },
+    listExpiredUploads: (now) => (stmt.expiredUploads.all(now) as Row[]).map(uploadFromRow),
+    deleteUpload: (id) => void stmt.deleteUpload.run(id),
+    isUploadReferenced: (id) => stmt.uploadReferenced.get(`%"uploadId":"${id}"%`) !== undefined,
+
+    insertJob: (job) => {
+      const cols = ['id', 'member_id', ...Object.values(JOB_COLUMNS)];
+      const values = [
+        job.id,
+        job.memberId,
+        ...Object.keys(JOB_COLUMNS).map((k) => toDb(k, job[k as keyof JobRecord])),
+      ];
+      db.prepare(`INSERT INTO jobs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(
+        ...values,
+      );
+    },
+    getJob: (id) => {
+      const r = stmt.jobById.get(id) as Row | undefined;
+      return r ? jobFromRow(r) : undefined;
+    },
+    getJobByCallbackToken: (token) => {
+      const r = stmt.jobByCallback.get(token) as Row | undefined;
+      return r ? jobFromRow(r) : undefined;
+    },
+    findJobByUpstreamId: (upstreamId) => {
+      const r = stmt.jobByUpstream.get(upstreamId) as Row | undefined;
+      return r ? jobFromRow(r) : undefined;
+    },
+    findJobByIdempotencyKey: (memberId, key) => {
+      const r = stmt.jobByIdem.get(memberId, key) as Row | undefined;
+      return r ? jobFromRow(r) : undefined;
+    },
+    updateJob: (id, patch) => {
+      const keys = Object.keys(patch).filter((k) => k in JOB_COLUMNS);
+      if (keys.length > 0) {
+        const sqlKey = keys.join(',');
+        let update = updateCache.get(sqlKey);
+        if (!update) {
+          update = db.prepare(
+            `UPDATE jobs SET ${keys.map((k) => `${JOB_COLUMNS[k]} = ?`).join(', ')} WHERE id = ?`,
+          );
+          updateCache.set(sqlKey, update);
+        }
+        update.run(...keys.map((k) => toDb(k, patch[k as keyof typeof patch])), id);
+      }
+      const r = stmt.jobById.get(id) as Row | undefined;
+      if (!r) throw new Error(`job ${id} vanished from the store`);
+      return jobFromRow(r);
+    },
+    listJobs: (filter) => {
+      const where = ['member_id = ?'];
+      const params: unknown[] = [filter.memberId];
+      if (filter.statuses && filter.statuses.length > 0) {
+        where.push(`status IN (${filter.statuses.map(() => '?').join(',')})`);
+        params.push(...filter.statuses);
+      }
+      if (filter.before) {
+        where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+        params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
+      }
+      params.push(filter.limit);
+      const rows = db
+        .prepare(`SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT ?`)
+        .all(...params) as Row[];
+      return rows.map(jobFromRow);
+    },
+    listLiveJobs: () => (stmt.liveJobs.all() as Row[]).map(jobFromRow),
+    listUnarchivedJobs: () => (stmt.unarchived.all() as Row[]).map(jobFromRow),
+    listExpiredResults: (now) => (stmt.expiredResults.all(now) as Row[]).map(jobFromRow),
+    countActiveJobs: (memberId) => (stmt.activeCount.get(memberId) as { n: number }).n,
+    countJobsByStatus: () => {
+      const out: Record<string, number> = {};
+      for (const r of stmt.byStatus.all() as { status: string; n: number }[]) out[r.status] = r.n;
+      return out;
+    },
+    usage: (memberId, since) => ({
+      usedSeconds: (stmt.used.get(memberId, since) as { s: number }).s,
+      reservedSeconds: (stmt.reserved.get(memberId, since) as { s: number }).s,
+    }),
+
+    appendEvent: (memberId, jobId, payload, at) =>
+      Number(stmt.insertEvent.run(memberId, jobId, payload, at).lastInsertRowid),
+    eventsAfter: (memberId, seq, limit) =>
+      (stmt.eventsAfter.all(memberId, seq, limit) as Row[]).map(
+        (r): EventRecord => ({
+          seq: r.seq as number,
+          memberId: r.member_id as string,
+          jobId: r.job_id as string,
+          payload: r.payload as string,
+          createdAt: r.created_at as number,
+        }),
+      ),
+    oldestEventSeq: () => (stmt.oldestEvent.get() as { seq: number | null }).seq ?? undefined,
+    pruneEvents: (before) => void stmt.pruneEvents.run(before),
+
+    getMeta: (key) => (stmt.getMeta.get(key) as { value: string } | undefined)?.value,
+    setMeta: (key, value) => void stmt.setMeta.run(key, value),
+    close: () => db.close(),
+  };
+  return store;
+}

@@ -1,0 +1,136 @@
+import type { BudgetPeriod, JobError, JobInput, JobStatus, MediaKind, UploadMedia } from '@retalk/core';
+
+/** Times are epoch milliseconds inside the relay; the API turns them into ISO strings. */
+export interface MemberRecord {
+  id: string;
+  name: string;
+  tokenHash: string;
+  createdAt: number;
+  revokedAt: number | null;
+  budgetSeconds: number | null;
+  period: BudgetPeriod | null;
+  maxConcurrentJobs: number | null;
+}
+
+export interface UploadRecord {
+  id: string;
+  memberId: string;
+  kind: MediaKind;
+  filename: string;
+  /** Path of the stored file relative to the storage root. */
+  storageKey: string;
+  sizeBytes: number;
+  sha256: string;
+  contentType: string;
+  media: UploadMedia;
+  createdAt: number;
+  expiresAt: number;
+}
+
+export interface JobInputRecord {
+  video: JobInput;
+  audio: JobInput;
+  refImage?: JobInput | undefined;
+  videoExtension: boolean;
+  faceThreshold?: number | undefined;
+}
+
+export interface JobRecord {
+  id: string;
+  memberId: string;
+  status: JobStatus;
+  progress: number;
+  etaMs: number | null;
+  provider: 'evolink' | 'dashscope';
+  upstreamId: string | null;
+  title: string | null;
+  sourcePageUrl: string | null;
+  input: JobInputRecord;
+  estimatedSeconds: number;
+  billedSeconds: number | null;
+  error: JobError | null;
+  /** Set right before the create call upstream: a job with this set and no upstreamId was interrupted. */
+  submitStartedAt: number | null;
+  callbackToken: string;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+  cancelRequested: boolean;
+  upstreamResultUrl: string | null;
+  upstreamResultExpiresAt: number | null;
+  resultKey: string | null;
+  resultSizeBytes: number | null;
+  resultSha256: string | null;
+  resultContentType: string | null;
+  resultExpiresAt: number | null;
+  archiveAttempts: number;
+  createdAt: number;
+  updatedAt: number;
+  submittedAt: number | null;
+  startedAt: number | null;
+  finishedAt: number | null;
+}
+
+export interface ListJobsFilter {
+  memberId: string;
+  limit: number;
+  statuses?: readonly JobStatus[] | undefined;
+  /** Return jobs strictly older than this position (createdAt desc, id desc). */
+  before?: { createdAt: number; id: string } | undefined;
+}
+
+export interface EventRecord {
+  seq: number;
+  memberId: string;
+  jobId: string;
+  payload: string;
+  createdAt: number;
+}
+
+/**
+ * Everything the relay keeps. SQLite (better-sqlite3, synchronous) implements it today; the
+ * interface keeps routes and the tracker independent of it so another store can follow.
+ */
+export interface RelayStore {
+  /** Runs `fn` atomically (budget checks and inserts happen together). */
+  transaction<T>(fn: () => T): T;
+
+  createMember(member: MemberRecord): void;
+  getMember(id: string): MemberRecord | undefined;
+  getMemberByName(name: string): MemberRecord | undefined;
+  findMemberByTokenHash(tokenHash: string): MemberRecord | undefined;
+  listMembers(): MemberRecord[];
+  revokeMember(name: string, at: number): boolean;
+  /** Changes whenever members may have changed (in this process or another, e.g. the CLI). */
+  membersVersion(): string;
+
+  createUpload(upload: UploadRecord): void;
+  getUpload(id: string): UploadRecord | undefined;
+  listExpiredUploads(now: number): UploadRecord[];
+  deleteUpload(id: string): void;
+  isUploadReferenced(uploadId: string): boolean;
+
+  insertJob(job: JobRecord): void;
+  getJob(id: string): JobRecord | undefined;
+  getJobByCallbackToken(token: string): JobRecord | undefined;
+  findJobByUpstreamId(upstreamId: string): JobRecord | undefined;
+  findJobByIdempotencyKey(memberId: string, key: string): JobRecord | undefined;
+  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'memberId'>>): JobRecord;
+  listJobs(filter: ListJobsFilter): JobRecord[];
+  listLiveJobs(): JobRecord[];
+  listUnarchivedJobs(): JobRecord[];
+  listExpiredResults(now: number): JobRecord[];
+  countActiveJobs(memberId: string): number;
+  countJobsByStatus(): Record<string, number>;
+  /** Output seconds settled (billed) and reserved (live jobs) by jobs created at or after `since`. */
+  usage(memberId: string, since: number): { usedSeconds: number; reservedSeconds: number };
+
+  appendEvent(memberId: string, jobId: string, payload: string, at: number): number;
+  eventsAfter(memberId: string, seq: number, limit: number): EventRecord[];
+  oldestEventSeq(): number | undefined;
+  pruneEvents(before: number): void;
+
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+
+  close(): void;
+}

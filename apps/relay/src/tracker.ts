@@ -1,0 +1,452 @@
+import { type Client, isRetalkError, type LipSyncRequest, type RetalkError, type Task } from '@retalk/core';
+import type { FastifyBaseLogger } from 'fastify';
+import { ApiError } from './api-error.js';
+import type { JobPatch, JobWriter } from './jobs.js';
+import type { JobRecord, RelayStore } from './store/types.js';
+
+/** Lists DashScope tasks created at or after `sinceMs` (for reconciling an interrupted submit). */
+export type ListUpstreamTasks = (
+  sinceMs: number,
+  signal: AbortSignal,
+) => Promise<{ taskId: string; createdAt: number }[]>;
+
+export interface TrackerOptions {
+  store: RelayStore;
+  writer: JobWriter;
+  client: Client;
+  provider: 'evolink' | 'dashscope';
+  log: FastifyBaseLogger;
+  now: () => number;
+  /** Delay between two polls of one job, in milliseconds. */
+  pollIntervalMs: number;
+  /** Minimum gap between two submits, in milliseconds (DashScope: 1 submit/s). */
+  submitIntervalMs: number;
+  /** Jobs allowed upstream at once (DashScope runs one task per account; others wait in the relay's queue). */
+  maxUpstreamInFlight: number;
+  /** Builds the provider request (signed URLs for uploads, callback URL). */
+  buildRequest: (job: JobRecord) => Promise<LipSyncRequest>;
+  /** Called once the provider reports success (the archiver copies the result). */
+  onSucceeded: (job: JobRecord) => void;
+  listUpstreamTasks?: ListUpstreamTasks | undefined;
+}
+
+export interface Tracker {
+  /** Picks up every live job from the store (after a restart too) and starts the loops. */
+  start(): void;
+  /** A new job was stored in state `received`. */
+  enqueue(jobId: string): void;
+  /** Re-read this job upstream now (a callback arrived). */
+  wake(jobId: string): void;
+  cancel(jobId: string): Promise<JobRecord>;
+  stop(): Promise<void>;
+  /** Jobs polled (upstream), jobs waiting to be submitted. */
+  stats(): { tracked: number; queued: number; inFlight: number };
+}
+
+const MAX_BACKOFF_MS = 60_000;
+
+function errorCode(error: unknown): string {
+  if (isRetalkError(error)) return (error as RetalkError).providerCode ?? error.code;
+  return 'internal';
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Maps the provider's normalized task state onto the relay's job states. */
+function statusPatch(job: JobRecord, task: Task, now: number): JobPatch {
+  const patch: JobPatch = {};
+  const progress = Math.max(job.progress, Math.min(task.progress, 99));
+  if (progress !== job.progress) patch.progress = progress;
+  const eta = task.etaMs ?? null;
+  if (eta !== job.etaMs && (eta === null || job.etaMs === null || Math.abs(eta - job.etaMs) >= 1000))
+    patch.etaMs = eta;
+  if (task.status === 'queued' && job.status === 'submitted') patch.status = 'queued';
+  if (task.status === 'running' && job.status !== 'running') {
+    patch.status = 'running';
+    if (job.startedAt === null) patch.startedAt = now;
+  }
+  return patch;
+}
+
+export function createTracker(o: TrackerOptions): Tracker {
+  const timers = new Map<string, NodeJS.Timeout>();
+  const polling = new Set<string>();
+  const rerun = new Set<string>();
+  const inFlight = new Set<string>();
+  const queue: string[] = [];
+  const failures = new Map<string, number>();
+  const controller = new AbortController();
+  const pending = new Set<Promise<unknown>>();
+  let lastSubmitAt = 0;
+  let pumpTimer: NodeJS.Timeout | undefined;
+  let pumping = false;
+  let stopped = false;
+
+  function track<T>(promise: Promise<T>): void {
+    pending.add(promise);
+    promise.finally(() => pending.delete(promise)).catch(() => undefined);
+  }
+
+  function schedule(jobId: string, delayMs: number): void {
+    if (stopped) return;
+    const existing = timers.get(jobId);
+    if (existing) clearTimeout(existing);
+    const timer = setTimeout(() => {
+      timers.delete(jobId);
+      track(poll(jobId));
+    }, delayMs);
+    timers.set(jobId, timer);
+  }
+
+  function untrack(jobId: string): void {
+    const timer = timers.get(jobId);
+    if (timer) clearTimeout(timer);
+    timers.delete(jobId);
+    inFlight.delete(jobId);
+    failures.delete(jobId);
+    schedulePump(0);
+  }
+
+  function fail(job: JobRecord, code: string, message: string, retryable: boolean): JobRecord {
+    untrack(job.id);
+    return o.writer.update(job.id, {
+      status: 'failed',
+      error: { code, message, retryable },
+      etaMs: null,
+      finishedAt: o.now(),
+    });
+  }
+
+  function apply(job: JobRecord, task: Task): void {
+    const now = o.now();
+    if (task.status === 'succeeded') {
+      if (!task.resultUrl) {
+        fail(
+          job,
+          'no_result',
+          'The provider reported success but gave no result link. Submit the job again.',
+          true,
+        );
+        return;
+      }
+      untrack(job.id);
+      // Stays `running` at 99 % until the archiver holds a copy; then it becomes `succeeded`.
+      const updated = o.writer.update(job.id, {
+        status: 'running',
+        progress: 99,
+        etaMs: null,
+        startedAt: job.startedAt ?? now,
+        billedSeconds: task.usage?.videoSeconds ?? job.estimatedSeconds,
+        upstreamResultUrl: task.resultUrl,
+        upstreamResultExpiresAt: task.resultExpiresAt ? Date.parse(task.resultExpiresAt) : null,
+      });
+      o.onSucceeded(updated);
+      return;
+    }
+    if (task.status === 'failed' || task.status === 'canceled' || task.status === 'expired') {
+      untrack(job.id);
+      const canceled = task.status === 'canceled' || task.error?.code === 'request_cancelled';
+      o.writer.update(job.id, {
+        status: canceled ? 'canceled' : 'failed',
+        etaMs: null,
+        finishedAt: now,
+        error:
+          task.error ??
+          (task.status === 'expired'
+            ? {
+                code: 'expired',
+                message: 'The provider no longer knows this task. Submit the job again.',
+                retryable: true,
+              }
+            : {
+                code: task.status,
+                message: `The provider reports the job as ${task.status}.`,
+                retryable: false,
+              }),
+      });
+      return;
+    }
+    const patch = statusPatch(job, task, now);
+    if (Object.keys(patch).length > 0) o.writer.update(job.id, patch);
+  }
+
+  async function poll(jobId: string): Promise<void> {
+    if (stopped) return;
+    if (polling.has(jobId)) {
+      rerun.add(jobId);
+      return;
+    }
+    const job = o.store.getJob(jobId);
+    if (!job?.upstreamId || job.upstreamResultUrl !== null || isTerminal(job)) {
+      untrack(jobId);
+      return;
+    }
+    polling.add(jobId);
+    try {
+      const task = await o.client.get(job.upstreamId, { signal: controller.signal });
+      if (stopped) return;
+      failures.delete(jobId);
+      apply(o.store.getJob(jobId) ?? job, task);
+    } catch (error) {
+      if (stopped) return;
+      if (isRetalkError(error) && error.code === 'not_found') {
+        fail(job, 'upstream_lost', 'The provider no longer knows this job. Submit it again.', true);
+        return;
+      }
+      const n = (failures.get(jobId) ?? 0) + 1;
+      failures.set(jobId, n);
+      o.log.warn(
+        { jobId, err: messageOf(error), code: errorCode(error), attempt: n },
+        'polling the provider failed; retrying',
+      );
+    } finally {
+      polling.delete(jobId);
+    }
+    if (stopped || !inFlight.has(jobId)) return;
+    if (rerun.delete(jobId)) {
+      schedule(jobId, 0);
+      return;
+    }
+    const n = failures.get(jobId) ?? 0;
+    schedule(
+      jobId,
+      n === 0 ? o.pollIntervalMs : Math.min(MAX_BACKOFF_MS, o.pollIntervalMs * 2 ** Math.min(n, 10)),
+    );
+  }
+
+  function isTerminal(job: JobRecord): boolean {
+    return job.status === 'succeeded' || job.status === 'failed' || job.status === 'canceled';
+  }
+
+  function follow(jobId: string, delayMs: number): void {
+    inFlight.add(jobId);
+    schedule(jobId, delayMs);
+  }
+
+  function schedulePump(delayMs: number): void {
+    if (stopped || pumpTimer) return;
+    pumpTimer = setTimeout(() => {
+      pumpTimer = undefined;
+      track(pump());
+    }, delayMs);
+  }
+
+  async function pump(): Promise<void> {
+    if (pumping || stopped) return;
+    pumping = true;
+    try {
+      while (queue.length > 0 && !stopped) {
+        if (inFlight.size >= o.maxUpstreamInFlight) return;
+        const wait = lastSubmitAt + o.submitIntervalMs - o.now();
+        if (wait > 0) {
+          schedulePump(wait);
+          return;
+        }
+        const jobId = queue.shift() as string;
+        const job = o.store.getJob(jobId);
+        if (job?.status !== 'received' || job.submitStartedAt !== null) continue;
+        lastSubmitAt = o.now();
+        await submit(job);
+      }
+    } finally {
+      pumping = false;
+    }
+  }
+
+  async function submit(job: JobRecord): Promise<void> {
+    let request: LipSyncRequest;
+    try {
+      request = await o.buildRequest(job);
+    } catch (error) {
+      fail(
+        job,
+        'input_unavailable',
+        `An input of this job is no longer available (${messageOf(error)}). Upload it again.`,
+        true,
+      );
+      return;
+    }
+    // The marker is durable before the provider hears of the job: a crash from here until the
+    // upstream id is stored is detected at start and reconciled, never blindly resubmitted.
+    o.writer.update(job.id, { submitStartedAt: o.now() });
+    inFlight.add(job.id);
+    let task: Task;
+    try {
+      task = await o.client.submit(request, { signal: controller.signal });
+    } catch (error) {
+      inFlight.delete(job.id);
+      if (stopped) return;
+      const code = isRetalkError(error) ? error.code : 'internal';
+      if (code === 'rate_limited') {
+        // A 429 provably created nothing: put the job back at the head of the queue.
+        o.writer.update(job.id, { submitStartedAt: null });
+        queue.unshift(job.id);
+        const after = (error as { retryAfterMs?: number }).retryAfterMs ?? o.submitIntervalMs * 2;
+        lastSubmitAt = o.now() + after - o.submitIntervalMs;
+        schedulePump(after);
+        return;
+      }
+      if (
+        code === 'network' ||
+        code === 'timeout' ||
+        code === 'provider_unavailable' ||
+        code === 'response_validation'
+      ) {
+        o.log.warn({ jobId: job.id, code }, 'submit outcome unknown; reconciling with the provider');
+        track(reconcile(job.id));
+        return;
+      }
+      const retryable = isRetalkError(error) ? error.retryable : false;
+      fail(
+        o.store.getJob(job.id) ?? job,
+        errorCode(error),
+        `The provider refused the job: ${messageOf(error)}`,
+        retryable,
+      );
+      return;
+    }
+    const now = o.now();
+    const current = o.store.getJob(job.id) ?? job;
+    o.writer.update(job.id, {
+      upstreamId: task.id,
+      status: task.status === 'running' ? 'running' : 'submitted',
+      submittedAt: now,
+      progress: Math.max(current.progress, task.progress),
+      ...(task.status === 'running' ? { startedAt: now } : {}),
+    });
+    follow(job.id, o.pollIntervalMs);
+    if (current.cancelRequested) track(cancel(job.id).catch(() => undefined));
+  }
+
+  /**
+   * A submit whose outcome is unknown (crash or lost answer). DashScope: look for a task created
+   * since the marker that no job owns; adopt it if there is exactly one, resubmit if there is none.
+   * EvoLink has no task list, so the job fails with a retryable error rather than risk paying twice.
+   */
+  async function reconcile(jobId: string): Promise<void> {
+    const job = o.store.getJob(jobId);
+    if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return;
+    if (!o.listUpstreamTasks) {
+      fail(
+        job,
+        'submit_interrupted',
+        'The relay lost contact with the provider while sending this job, so it was not sent again (that could bill twice). Check the provider dashboard, then submit it again.',
+        true,
+      );
+      return;
+    }
+    let tasks: { taskId: string; createdAt: number }[];
+    try {
+      tasks = await o.listUpstreamTasks(job.submitStartedAt - 5_000, controller.signal);
+    } catch (error) {
+      if (stopped) return;
+      o.log.warn({ jobId, err: messageOf(error) }, 'listing provider tasks failed; will retry the reconcile');
+      const timer = setTimeout(() => track(reconcile(jobId)), Math.max(o.pollIntervalMs, 1000));
+      timers.set(`reconcile:${jobId}`, timer);
+      return;
+    }
+    const orphans = tasks.filter((t) => !o.store.findJobByUpstreamId(t.taskId));
+    if (orphans.length === 1) {
+      const orphan = orphans[0] as { taskId: string };
+      o.log.info(
+        { jobId, upstreamId: orphan.taskId },
+        'reconciled an interrupted submit: adopted the provider task',
+      );
+      o.writer.update(jobId, { upstreamId: orphan.taskId, status: 'submitted', submittedAt: o.now() });
+      follow(jobId, 0);
+      return;
+    }
+    if (orphans.length === 0) {
+      o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
+      o.writer.update(jobId, { submitStartedAt: null });
+      queue.unshift(jobId);
+      schedulePump(0);
+      return;
+    }
+    fail(
+      job,
+      'submit_interrupted',
+      'The relay was interrupted while sending this job and cannot tell which provider task is its own, so it was not sent again. Submit it again.',
+      true,
+    );
+  }
+
+  async function cancel(jobId: string): Promise<JobRecord> {
+    const job = o.store.getJob(jobId);
+    if (!job) throw new ApiError(404, 'not_found', 'No such job.');
+    if (isTerminal(job)) {
+      throw new ApiError(
+        409,
+        'not_cancelable',
+        `The job has already ${job.status === 'canceled' ? 'been canceled' : job.status}.`,
+      );
+    }
+    if (job.status === 'received' && job.submitStartedAt === null) {
+      const index = queue.indexOf(jobId);
+      if (index >= 0) queue.splice(index, 1);
+      return o.writer.update(jobId, { status: 'canceled', finishedAt: o.now(), etaMs: null });
+    }
+    if (job.status === 'received') {
+      o.writer.update(jobId, { cancelRequested: true });
+      throw new ApiError(
+        409,
+        'not_cancelable',
+        'The job is being sent to the provider right now; try the cancel again in a few seconds.',
+      );
+    }
+    if (o.provider !== 'dashscope' || !job.upstreamId) {
+      throw new ApiError(
+        409,
+        'not_cancelable',
+        'EvoLink cannot cancel a job once it has been sent; it will finish on its own.',
+      );
+    }
+    try {
+      const task = await o.client.cancel(job.upstreamId, { signal: controller.signal });
+      apply(o.store.getJob(jobId) ?? job, task);
+    } catch (error) {
+      if (isRetalkError(error) && (error.code === 'invalid_request' || error.code === 'not_supported')) {
+        throw new ApiError(
+          409,
+          'not_cancelable',
+          'The provider has already started this job; it can no longer be canceled.',
+        );
+      }
+      throw new ApiError(502, 'upstream_error', 'The provider did not answer the cancel; try again shortly.');
+    }
+    const after = o.store.getJob(jobId) ?? job;
+    if (!isTerminal(after)) schedule(jobId, 0);
+    return after;
+  }
+
+  return {
+    start() {
+      for (const job of o.store.listLiveJobs()) {
+        if (job.upstreamResultUrl !== null) o.onSucceeded(job);
+        else if (job.upstreamId !== null) follow(job.id, 0);
+        else if (job.submitStartedAt !== null) track(reconcile(job.id));
+        else queue.push(job.id);
+      }
+      schedulePump(0);
+    },
+    enqueue(jobId) {
+      queue.push(jobId);
+      schedulePump(0);
+    },
+    wake(jobId) {
+      if (inFlight.has(jobId)) schedule(jobId, 0);
+    },
+    cancel,
+    async stop() {
+      stopped = true;
+      controller.abort(new Error('relay stopping'));
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      if (pumpTimer) clearTimeout(pumpTimer);
+      await Promise.allSettled([...pending]);
+    },
+    stats: () => ({ tracked: timers.size + polling.size, queued: queue.length, inFlight: inFlight.size }),
+  };
+}

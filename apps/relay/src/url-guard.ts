@@ -1,0 +1,128 @@
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+
+/** Why an input URL was refused; the message says what to do instead. */
+export interface UrlProblem {
+  message: string;
+}
+
+const blocked = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [
+  ['::', 128],
+  ['::1', 128],
+  ['fc00::', 7],
+  ['fe80::', 10],
+  ['ff00::', 8],
+  ['2001:db8::', 32],
+  ['64:ff9b::', 96],
+] as const) {
+  blocked.addSubnet(net, prefix, 'ipv6');
+}
+
+/** True for loopback, private, link-local, CGNAT, multicast, reserved and documentation addresses. */
+export function isPrivateAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family === 6) {
+    const lower = address.toLowerCase();
+    // IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible forms carry an IPv4 address inside.
+    const mapped =
+      /^(?:0*:)*(?:ffff:)?(\d+\.\d+\.\d+\.\d+)$/.exec(lower) ??
+      /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(lower);
+    if (mapped) {
+      if (mapped.length === 2) return isPrivateAddress(mapped[1] as string);
+      const hi = Number.parseInt(mapped[1] as string, 16);
+      const lo = Number.parseInt(mapped[2] as string, 16);
+      return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
+    }
+    return blocked.check(address, 'ipv6');
+  }
+  return true;
+}
+
+export interface UrlGuardOptions {
+  /** Allow loopback/private targets (the offline demo and tests). Default false. */
+  allowPrivate: boolean;
+  /** Resolver; default `dns.lookup` with all addresses. */
+  resolve?: (host: string) => Promise<string[]>;
+}
+
+const defaultResolve = async (host: string) =>
+  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/**
+ * Checks a URL a member gave as job input: http/https only, no credentials, and (unless allowed)
+ * no host that is or resolves to a loopback/private/link-local address — including the numeric
+ * forms (`2130706433`, `0x7f.1`, `[::ffff:127.0.0.1]`) that WHATWG URL parsing normalizes.
+ */
+export async function checkInputUrl(raw: string, options: UrlGuardOptions): Promise<UrlProblem | undefined> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return { message: 'is not a valid URL; give a full http(s) URL such as https://example.com/video.mp4' };
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return {
+      message: `uses ${url.protocol.replace(/:$/, '')}:, but only http and https URLs can be fetched by the provider`,
+    };
+  }
+  if (url.username || url.password) {
+    return { message: 'must not contain a user name or password; upload the file to the relay instead' };
+  }
+  if (options.allowPrivate) return undefined;
+  // URL() already turned decimal/hex/octal IPv4 forms into dotted quads and bracketed IPv6.
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) {
+    return isPrivateAddress(host)
+      ? {
+          message: `points at a private or loopback address (${host}); the provider cannot fetch it. Upload the file to the relay instead`,
+        }
+      : undefined;
+  }
+  if (
+    host === 'localhost' ||
+    host.endsWith('.localhost') ||
+    host.endsWith('.local') ||
+    host.endsWith('.internal') ||
+    !host.includes('.')
+  ) {
+    return {
+      message: `points at a local host name (${host}); the provider cannot fetch it. Upload the file to the relay instead`,
+    };
+  }
+  let addresses: string[];
+  try {
+    addresses = await (options.resolve ?? defaultResolve)(host);
+  } catch {
+    return {
+      message: `has a host name that does not resolve (${host}); check the URL or upload the file instead`,
+    };
+  }
+  if (addresses.length === 0) return { message: `has a host name with no addresses (${host})` };
+  const bad = addresses.find(isPrivateAddress);
+  if (bad) {
+    return {
+      message: `resolves to a private or loopback address (${host} → ${bad}); the provider cannot fetch it. Upload the file instead`,
+    };
+  }
+  return undefined;
+}

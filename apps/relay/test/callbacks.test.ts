@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, keyLeaks, startRelay } from './harness.js';
+
+describe('provider callbacks', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // Polling is slow on purpose: only callbacks can make the tracker read the task early.
+    h = await startRelay({ provider: 'evolink', jobMs: 1_200, pollIntervalMs: 60_000 });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('wake the tracker, which re-reads the task instead of trusting the unsigned body', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const submitted = await h.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    const upstreamId = submitted.upstreamId as string;
+    expect(h.sim.stats().tasks[upstreamId]?.queries ?? 0).toBe(0);
+    const token = h.relay.context.store.getJob(created.json.id)?.callbackToken as string;
+
+    // A forged "completed" body: the relay must not believe it.
+    const forged = await h.api('POST', `/v1/callbacks/${token}`, {
+      token: null,
+      body: { id: upstreamId, status: 'completed', progress: 100, results: ['https://evil.example/x.mp4'] },
+    });
+    expect(forged.status).toBe(204);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(h.sim.stats().tasks[upstreamId]?.queries).toBe(1);
+    const early = await h.api('GET', `/v1/jobs/${created.json.id}`);
+    expect(early.json.status).not.toBe('succeeded');
+    expect(early.json.result).toBeUndefined();
+
+    await new Promise((r) => setTimeout(r, 1_300));
+    const real = await h.api('POST', `/v1/callbacks/${token}`, {
+      token: null,
+      rawBody: 'not even json',
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(real.status).toBe(204);
+    const done = await h.waitForJob(created.json.id, (j) => j.status === 'succeeded', 5_000);
+    expect(done.result?.archived).toBe(true);
+    expect(h.sim.stats().tasks[upstreamId]?.queries).toBe(2);
+  });
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(keyLeaks()).toEqual([]);
+  });
+});

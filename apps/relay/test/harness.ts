@@ -1,0 +1,221 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { createSimulator } from '@retalk/simulator';
+import { Agent, fetch as undiciFetch } from 'undici';
+import { buildRelay, createMember, type Relay } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+
+/** A provider key distinctive enough that finding it anywhere is a real leak. */
+export const PROVIDER_KEY = 'sk-live-RETALK-TEST-KEY-5f0c3a9e71d24b8c';
+
+export const FIXTURES = path.resolve(import.meta.dirname, '../../../packages/simulator/fixtures');
+
+export type Simulator = Awaited<ReturnType<typeof createSimulator>>;
+
+/** Everything the suite saw (responses and log lines), for the key-leak scan. */
+export const seen: { responses: string[]; logLines: string[] } = { responses: [], logLines: [] };
+
+export interface HarnessOptions {
+  provider: 'evolink' | 'dashscope';
+  jobMs?: number;
+  pollIntervalMs?: number;
+  env?: Record<string, string>;
+  dataDir?: string;
+  sim?: Simulator;
+  simLimits?: {
+    dashscopeSubmitsPerSecond?: number;
+    dashscopeConcurrentTasks?: number;
+    dashscopeQueriesPerSecond?: number;
+  };
+  now?: () => number;
+  archiveRetryDelaysMs?: number[];
+  /** Listen port; a restarted relay reuses its port, as its public URL would stay the same. */
+  port?: number;
+}
+
+export interface Harness {
+  sim: Simulator;
+  relay: Relay;
+  url: string;
+  dataDir: string;
+  token: string;
+  /** Stops the relay (the simulator keeps running when it was passed in). */
+  stopRelay(): Promise<void>;
+  close(): Promise<void>;
+  api(method: string, urlPath: string, init?: ApiInit): Promise<ApiResponse>;
+  addMember(
+    name: string,
+    extra?: { budgetSeconds?: number; period?: 'day' | 'month'; maxConcurrentJobs?: number },
+  ): string;
+  upload(kind: 'video' | 'audio' | 'image', fixture: string, token?: string): Promise<string>;
+  waitForJob(
+    id: string,
+    predicate: (job: JobBody) => boolean,
+    timeoutMs?: number,
+    token?: string,
+  ): Promise<JobBody>;
+}
+
+export interface ApiInit {
+  token?: string | null;
+  body?: unknown;
+  rawBody?: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read response fields directly and assert on them.
+  json: any;
+}
+
+export type JobBody = {
+  id: string;
+  status: string;
+  progress: number;
+  upstreamId?: string;
+  error?: { code: string; message: string; retryable: boolean };
+  result?: { archived: boolean; sha256?: string; sizeBytes?: number; path: string };
+  billedSeconds?: number;
+  estimatedSeconds: number;
+  cancelable: boolean;
+};
+
+export function tempDir(prefix = 'retalk-relay-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+function logSink(): Writable {
+  return new Writable({
+    write(chunk, _enc, callback) {
+      for (const line of String(chunk).split('\n')) if (line) seen.logLines.push(line);
+      callback();
+    },
+  });
+}
+
+export async function startRelay(options: HarnessOptions): Promise<Harness> {
+  const ownSim = !options.sim;
+  const sim =
+    options.sim ??
+    (await createSimulator({
+      jobMs: options.jobMs ?? 300,
+      apiKeys: [PROVIDER_KEY],
+      ...(options.simLimits ? { limits: options.simLimits } : {}),
+    }));
+  const dataDir = options.dataDir ?? tempDir();
+  const config = loadConfig(
+    {
+      RETALK_PROVIDER: options.provider,
+      RETALK_API_KEY: PROVIDER_KEY,
+      RETALK_BASE_URL: options.provider === 'dashscope' ? sim.dashscopeUrl : sim.url,
+      RETALK_DATA_DIR: dataDir,
+      RETALK_POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 50),
+      RETALK_LOG_LEVEL: 'info',
+      ...options.env,
+    },
+    process.cwd(),
+  );
+  const relay = buildRelay({
+    config,
+    upstream: { apiKey: PROVIDER_KEY, baseUrl: config.baseUrl },
+    logStream: logSink(),
+    allowedInputHosts: [new URL(sim.url).host],
+    archiveRetryDelaysMs: options.archiveRetryDelaysMs ?? [20, 50, 100],
+    submitIntervalMs: options.provider === 'dashscope' ? 1_050 : 20,
+    heartbeatMs: 200,
+    ...(options.now ? { now: options.now } : {}),
+  });
+  await relay.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
+  relay.start();
+  const url = relay.context.publicUrl();
+  const existing = relay.context.store.getMemberByName('alice');
+  const token = existing ? '' : createMember(relay.context.store, { name: 'alice' }, Date.now()).token;
+
+  // Own connection pool per relay: a restarted relay on the same port must not inherit sockets
+  // the previous one closed.
+  const agent = new Agent({ keepAliveTimeout: 1_000 });
+  async function api(method: string, urlPath: string, init: ApiInit = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { ...init.headers };
+    const auth = init.token === undefined ? token : init.token;
+    if (auth !== null && auth !== '' && !('authorization' in headers))
+      headers.authorization = `Bearer ${auth}`;
+    let body: string | Uint8Array | undefined;
+    if (init.body !== undefined) {
+      body = JSON.stringify(init.body);
+      headers['content-type'] ??= 'application/json';
+    } else if (init.rawBody !== undefined) {
+      body = init.rawBody;
+    }
+    const response = await undiciFetch(`${url}${urlPath}`, {
+      method,
+      headers,
+      body: body ?? null,
+      redirect: 'manual',
+      dispatcher: agent,
+    });
+    const text = await response.text();
+    const headerText = [...response.headers].map(([k, v]) => `${k}: ${v}`).join('\n');
+    seen.responses.push(`${response.status}\n${headerText}\n\n${text}`);
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: response.status, headers: response.headers, text, json };
+  }
+
+  const harness: Harness = {
+    sim,
+    relay,
+    url,
+    dataDir,
+    token,
+    async stopRelay() {
+      await relay.close();
+      await agent.close();
+    },
+    async close() {
+      await relay.close().catch(() => undefined);
+      await agent.close().catch(() => undefined);
+      if (ownSim) await sim.close();
+    },
+    api,
+    addMember(name, extra = {}) {
+      return createMember(relay.context.store, { name, ...extra }, Date.now()).token;
+    },
+    async upload(kind, fixture, as) {
+      const bytes = fs.readFileSync(path.join(FIXTURES, fixture));
+      const type = kind === 'video' ? 'video/mp4' : kind === 'audio' ? 'audio/wav' : 'image/png';
+      const res = await api('PUT', `/v1/uploads?kind=${kind}&filename=${fixture}`, {
+        rawBody: bytes,
+        headers: { 'content-type': type },
+        ...(as !== undefined ? { token: as } : {}),
+      });
+      if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.text}`);
+      return res.json.id as string;
+    },
+    async waitForJob(id, predicate, timeoutMs = 10_000, as) {
+      const deadline = Date.now() + timeoutMs;
+      let last: JobBody | undefined;
+      while (Date.now() < deadline) {
+        const res = await api('GET', `/v1/jobs/${id}`, as !== undefined ? { token: as } : {});
+        last = res.json as JobBody;
+        if (res.status === 200 && predicate(last)) return last;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`job ${id} did not reach the expected state; last: ${JSON.stringify(last)}`);
+    },
+  };
+  return harness;
+}
+
+/** Every response and log line collected so far that contains the provider key. */
+export function keyLeaks(): string[] {
+  return [...seen.responses, ...seen.logLines].filter((s) => s.includes(PROVIDER_KEY));
+}

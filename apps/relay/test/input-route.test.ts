@@ -1,0 +1,37 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, keyLeaks, startRelay } from './harness.js';
+
+describe('RETALK_INPUT_ROUTE=provider', () => {
+  let h: Harness | undefined;
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  it.each([
+    ['dashscope', 'oss.upload'],
+    ['evolink', 'evolink.files.upload'],
+  ] as const)(
+    'sends %s uploads through the provider storage instead of relay links',
+    async (provider, counter) => {
+      h = await startRelay({ provider, jobMs: 300, env: { RETALK_INPUT_ROUTE: 'provider' } });
+      const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+      const audio = await h.upload('audio', 'speech-4s.wav');
+      const created = await h.api('POST', '/v1/jobs', {
+        body: { video: { uploadId: video }, audio: { uploadId: audio } },
+      });
+      const done = await h.waitForJob(
+        created.json.id,
+        (j) => j.status === 'succeeded' || j.status === 'failed',
+      );
+      expect(done.error).toBeUndefined();
+      expect(done.status).toBe('succeeded');
+      expect(h.sim.stats().requests[counter]).toBe(2);
+      const metrics = await h.api('GET', '/metrics', { token: null });
+      expect(metrics.text).not.toContain('/files/uploads/:id');
+    },
+  );
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(keyLeaks()).toEqual([]);
+  });
+});

@@ -1,0 +1,204 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, type Harness, type JobBody, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startRelay({ provider, jobMs: 300 });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('takes uploads, runs a job through every state to succeeded and serves the archived result', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: {
+        video: { uploadId: video },
+        audio: { uploadId: audio },
+        title: 'Lifecycle',
+        sourcePageUrl: 'https://example.com/page',
+      },
+    });
+    expect(created.status).toBe(201);
+    expect(created.json.status).toBe('received');
+    expect(created.json.estimatedSeconds).toBe(3);
+    expect(created.json.provider).toBe(provider);
+
+    const done = await h.waitForJob(created.json.id, (j) => j.status === 'succeeded');
+    expect(done.upstreamId).toBeTruthy();
+    expect(done.progress).toBe(100);
+    expect(done.result?.archived).toBe(true);
+    expect(done.billedSeconds).toBe(3);
+    expect(h.sim.stats().submits).toBe(1);
+
+    const res = await fetch(`${h.url}/v1/jobs/${done.id}/result`, {
+      headers: { authorization: `Bearer ${h.token}` },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('video/mp4');
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    expect(sha256(bytes)).toBe(done.result?.sha256);
+    expect(bytes.byteLength).toBe(done.result?.sizeBytes);
+
+    const ranged = await fetch(`${h.url}/v1/jobs/${done.id}/result`, {
+      headers: { authorization: `Bearer ${h.token}`, range: 'bytes=10-19' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers.get('content-range')).toBe(`bytes 10-19/${bytes.byteLength}`);
+    expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(bytes.subarray(10, 20));
+  });
+
+  it('accepts public URLs as inputs and probes them before anything is spent', async () => {
+    const created = await h.api('POST', '/v1/jobs', {
+      body: {
+        video: { url: h.sim.fixtureUrl('talking-640x640-25fps-3s.mp4') },
+        audio: { url: h.sim.fixtureUrl('speech-5s.mp3') },
+        videoExtension: true,
+      },
+    });
+    expect(created.status).toBe(201);
+    // videoExtension: the output follows the probed audio length.
+    expect(created.json.estimatedSeconds).toBeCloseTo(5, 0);
+    const done = await h.waitForJob(created.json.id, (j) => j.status === 'succeeded');
+    expect(done.result?.archived).toBe(true);
+  });
+
+  it('gives a signed result link that downloads without a token and stops working when tampered with', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const done = await h.waitForJob(created.json.id, (j) => j.status === 'succeeded');
+    const link = await h.api('POST', `/v1/jobs/${done.id}/result-link`);
+    expect(link.status).toBe(200);
+    const ok = await fetch(link.json.url);
+    expect(ok.status).toBe(200);
+    expect(sha256(new Uint8Array(await ok.arrayBuffer()))).toBe(done.result?.sha256);
+    const tampered = await h.api(
+      'GET',
+      new URL(link.json.url.replace(/sig=./, 'sig=A')).pathname +
+        new URL(link.json.url.replace(/sig=./, 'sig=A')).search,
+      { token: null },
+    );
+    expect(tampered.status).toBe(403);
+    expect(tampered.json.error.code).toBe('forbidden');
+  });
+
+  it('reports a provider failure with its code and a retry hint, and refunds the reservation', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    h.sim.nextScenario('fail:generation_timeout');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const failed = await h.waitForJob(created.json.id, (j) => j.status === 'failed');
+    expect(failed.error?.code).toBe('generation_timeout');
+    expect(failed.error?.message).toBeTruthy();
+    const me = await h.api('GET', '/v1/me');
+    expect(me.json.budget.reservedSeconds).toBe(0);
+  });
+
+  it('lists jobs newest first with a cursor and a status filter', async () => {
+    const first = await h.api('GET', '/v1/jobs?limit=2');
+    expect(first.status).toBe(200);
+    expect(first.json.jobs).toHaveLength(2);
+    expect(first.json.nextCursor).toBeTruthy();
+    const second = await h.api('GET', `/v1/jobs?limit=2&cursor=${first.json.nextCursor}`);
+    const ids = [...first.json.jobs, ...second.json.jobs].map((j: JobBody) => j.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const created = first.json.jobs.map((j: { createdAt: string }) => j.createdAt);
+    expect([...created].sort().reverse()).toEqual(created);
+    const failedOnly = await h.api('GET', '/v1/jobs?status=failed');
+    expect(failedOnly.json.jobs.length).toBeGreaterThan(0);
+    expect(failedOnly.json.jobs.every((j: JobBody) => j.status === 'failed')).toBe(true);
+  });
+
+  it('answers the same Idempotency-Key with the same job and refuses it for different input', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const body = { video: { uploadId: video }, audio: { uploadId: audio } };
+    const headers = { 'idempotency-key': `key-${provider}-1` };
+    const a = await h.api('POST', '/v1/jobs', { body, headers });
+    const b = await h.api('POST', '/v1/jobs', { body, headers });
+    expect(a.status).toBe(201);
+    expect(b.status).toBe(200);
+    expect(b.json.id).toBe(a.json.id);
+    const c = await h.api('POST', '/v1/jobs', { body: { ...body, title: 'other' }, headers });
+    expect(c.status).toBe(409);
+    expect(c.json.error.field).toBe('idempotency-key');
+    await h.waitForJob(a.json.id, (j) => j.status === 'succeeded');
+  });
+
+  it('cancels a job still waiting in the relay queue, and says clearly when it cannot cancel', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    h.sim.nextScenario('stuck');
+    const stuck = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const running = await h.waitForJob(
+      stuck.json.id,
+      (j) => j.status === 'running' || j.status === 'queued' || j.status === 'submitted',
+    );
+    if (provider === 'evolink') {
+      const refused = await h.api('POST', `/v1/jobs/${running.id}/cancel`);
+      expect(refused.status).toBe(409);
+      expect(refused.json.error.code).toBe('not_cancelable');
+      expect(refused.json.error.message).toMatch(/EvoLink/);
+      return;
+    }
+    // DashScope runs one task at a time: the next job waits in the relay's own queue.
+    const queued = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const waiting = await h.api('GET', `/v1/jobs/${queued.json.id}`);
+    expect(waiting.json.status).toBe('received');
+    expect(waiting.json.cancelable).toBe(true);
+    const canceled = await h.api('POST', `/v1/jobs/${queued.json.id}/cancel`);
+    expect(canceled.status).toBe(200);
+    expect(canceled.json.status).toBe('canceled');
+    const again = await h.api('POST', `/v1/jobs/${queued.json.id}/cancel`);
+    expect(again.status).toBe(409);
+    // The stuck one is RUNNING upstream, which DashScope cannot cancel.
+    const refused = await h.api('POST', `/v1/jobs/${running.id}/cancel`);
+    if (running.status === 'running') expect(refused.status).toBe(409);
+  });
+
+  it('serves /healthz, /readyz and Prometheus /metrics', async () => {
+    expect((await h.api('GET', '/healthz', { token: null })).status).toBe(200);
+    expect((await h.api('GET', '/readyz', { token: null })).status).toBe(200);
+    const metrics = await h.api('GET', '/metrics', { token: null });
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/retalk_jobs\{status="succeeded"\} \d+/);
+    expect(metrics.text).toMatch(/retalk_upstream_requests_total\{op="submit",outcome="ok"\} \d+/);
+    expect(metrics.text).toMatch(/retalk_storage_bytes \d+/);
+  });
+
+  it('scrubs the provider key from any log line, whatever logs it', () => {
+    const before = seen.logLines.length;
+    h.relay.app.log.warn(
+      { upstream: { detail: `Bearer ${PROVIDER_KEY}` } },
+      `provider echoed ${PROVIDER_KEY}`,
+    );
+    const line = seen.logLines.slice(before).join('\n');
+    expect(line).toContain('[redacted]');
+    expect(line).not.toContain(PROVIDER_KEY);
+  });
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(fs.existsSync(path.join(FIXTURES, 'speech-4s.wav'))).toBe(true);
+    expect(seen.logLines.length).toBeGreaterThan(10);
+    expect(keyLeaks()).toEqual([]);
+  });
+});

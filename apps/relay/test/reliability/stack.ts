@@ -1,0 +1,64 @@
+import { createSimulator, type SimulatorOptions } from '@retalk/simulator';
+import { type ChildRelay, type ChildRelayOptions, PROVIDER_KEY, startChildRelay } from './child-relay.js';
+import { createFaultProxy, type FaultProxy } from './fault-proxy.js';
+
+export type Simulator = Awaited<ReturnType<typeof createSimulator>>;
+
+export interface Stack {
+  sim: Simulator;
+  proxy: FaultProxy;
+  provider: 'evolink' | 'dashscope';
+  /** Starts a relay child on this stack (upstream = the proxy in front of the simulator). */
+  relay(extra?: Partial<ChildRelayOptions>): Promise<ChildRelay>;
+  /** Inputs on the simulator's own fixture host (allowed as input even though it is loopback). */
+  inputs(scenario?: string): { video: { url: string }; audio: { url: string } };
+  /** Every relay started, for the leak scan and RSS peaks. */
+  relays: ChildRelay[];
+  close(): Promise<void>;
+}
+
+export async function startStack(
+  provider: 'evolink' | 'dashscope',
+  simOptions: SimulatorOptions = {},
+): Promise<Stack> {
+  const sim = await createSimulator({ jobMs: 300, apiKeys: [PROVIDER_KEY], ...simOptions });
+  const proxy = await createFaultProxy(sim.url);
+  const relays: ChildRelay[] = [];
+  return {
+    sim,
+    proxy,
+    provider,
+    relays,
+    async relay(extra = {}) {
+      const r = await startChildRelay({
+        provider,
+        baseUrl: provider === 'dashscope' ? `${proxy.url}/api/v1` : proxy.url,
+        allowedInputHosts: [new URL(sim.url).host],
+        ...extra,
+      });
+      relays.push(r);
+      return r;
+    },
+    inputs(scenario) {
+      const q = scenario ? `?sim=${encodeURIComponent(scenario)}` : '';
+      return {
+        video: { url: `${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}${q}` },
+        audio: { url: sim.fixtureUrl('speech-4s.wav') },
+      };
+    },
+    async close() {
+      for (const r of relays) await r.kill('SIGKILL');
+      await proxy.close();
+      await sim.close();
+    },
+  };
+}
+
+/** Leaks and peak memory over every relay process a scenario started. */
+export function relayTotals(relays: ChildRelay[]): { secretsLeaked: number; peakRssMb: number; requestsServed: number } {
+  return {
+    secretsLeaked: relays.reduce((n, r) => n + r.leaks().length, 0),
+    peakRssMb: Math.max(0, ...relays.map((r) => r.peakRssMb())),
+    requestsServed: relays.reduce((n, r) => n + r.requestsServed(), 0),
+  };
+}

@@ -1,0 +1,156 @@
+import path from 'node:path';
+import { createSimulator } from '@retalk/simulator';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Harness, keyLeaks, PROVIDER_KEY, type Simulator, startRelay, tempDir } from './harness.js';
+
+/** Rewinds a submitted job to "submit started, upstream id never recorded" — what a crash leaves. */
+function simulateCrashBeforeIdWasStored(dataDir: string, jobId: string): void {
+  const db = new Database(path.join(dataDir, 'relay.db'));
+  db.prepare(`UPDATE jobs SET upstream_id = NULL, status = 'received', submitted_at = NULL WHERE id = ?`).run(
+    jobId,
+  );
+  db.close();
+}
+
+// Inputs the provider fetches from its own fixtures, so a relay being restarted never races the
+// provider's input download (that is covered by the upload tests).
+function inputsAt(sim: Simulator) {
+  return {
+    video: { url: sim.fixtureUrl('talking-640x640-25fps-3s.mp4') },
+    audio: { url: sim.fixtureUrl('speech-4s.wav') },
+  };
+}
+
+describe('a relay restarted on the same data', () => {
+  let sim: Simulator;
+  const open: Harness[] = [];
+  afterEach(async () => {
+    for (const h of open.splice(0)) await h.close();
+    await sim?.close();
+  });
+
+  it.each(['evolink', 'dashscope'] as const)(
+    'finishes a %s job that was mid-flight without a second submit',
+    async (provider) => {
+      sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
+      const dataDir = tempDir();
+      const first = await startRelay({ provider, sim, dataDir });
+      open.push(first);
+      const created = await first.api('POST', '/v1/jobs', {
+        body: inputsAt(sim),
+      });
+      await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+      await first.stopRelay();
+
+      const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });
+      open.push(second);
+      const done = await second.waitForJob(
+        created.json.id,
+        (j) => j.status === 'succeeded',
+        10_000,
+        first.token,
+      );
+      expect(done.result?.archived).toBe(true);
+      expect(sim.stats().submits).toBe(1);
+    },
+  );
+
+  it('adopts the DashScope task of a submit interrupted before its id was stored (task list), never submitting twice', async () => {
+    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
+    const dataDir = tempDir();
+    const first = await startRelay({ provider: 'dashscope', sim, dataDir });
+    open.push(first);
+    const created = await first.api('POST', '/v1/jobs', {
+      body: inputsAt(sim),
+    });
+    const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    await first.stopRelay();
+    simulateCrashBeforeIdWasStored(dataDir, created.json.id);
+
+    const second = await startRelay({
+      provider: 'dashscope',
+      sim,
+      dataDir,
+      port: Number(new URL(first.url).port),
+    });
+    open.push(second);
+    const done = await second.waitForJob(
+      created.json.id,
+      (j) => j.status === 'succeeded',
+      10_000,
+      first.token,
+    );
+    expect(done.upstreamId).toBe(submitted.upstreamId);
+    expect(sim.stats().submits).toBe(1);
+    expect(sim.stats().requests['dashscope.list']).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails an interrupted EvoLink submit with a retryable error instead of risking a double bill', async () => {
+    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
+    const dataDir = tempDir();
+    const first = await startRelay({ provider: 'evolink', sim, dataDir });
+    open.push(first);
+    const created = await first.api('POST', '/v1/jobs', {
+      body: inputsAt(sim),
+    });
+    await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    await first.stopRelay();
+    simulateCrashBeforeIdWasStored(dataDir, created.json.id);
+
+    const second = await startRelay({
+      provider: 'evolink',
+      sim,
+      dataDir,
+      port: Number(new URL(first.url).port),
+    });
+    open.push(second);
+    const failed = await second.waitForJob(
+      created.json.id,
+      (j) => j.status === 'failed',
+      10_000,
+      first.token,
+    );
+    expect(failed.error).toMatchObject({ code: 'submit_interrupted', retryable: true });
+    expect(sim.stats().submits).toBe(1);
+    const me = await second.api('GET', '/v1/me', { token: first.token });
+    expect(me.json.budget.reservedSeconds).toBe(0);
+  });
+
+  it('resubmits a job whose interrupted DashScope submit never reached the provider', async () => {
+    sim = await createSimulator({ jobMs: 300, apiKeys: [PROVIDER_KEY] });
+    const dataDir = tempDir();
+    const first = await startRelay({ provider: 'dashscope', sim, dataDir });
+    open.push(first);
+    await first.stopRelay();
+    // A job stored with the submit marker set, but the provider never saw it.
+    const db = new Database(path.join(dataDir, 'relay.db'));
+    const member = db.prepare(`SELECT id FROM members WHERE name = 'alice'`).get() as { id: string };
+    const now = Date.now();
+    db.prepare(
+      `INSERT INTO jobs (id, member_id, status, progress, provider, input_json, estimated_seconds, submit_started_at, callback_token, created_at, updated_at)
+       VALUES ('job_AAAAAAAAAAAAAAAA', ?, 'received', 0, 'dashscope', ?, 3, ?, 'cbtokencbtokencbtokencbtokencbto', ?, ?)`,
+    ).run(member.id, JSON.stringify({ ...inputsAt(sim), videoExtension: false }), now, now, now);
+    db.close();
+
+    const second = await startRelay({
+      provider: 'dashscope',
+      sim,
+      dataDir,
+      port: Number(new URL(first.url).port),
+    });
+    open.push(second);
+    const done = await second.waitForJob(
+      'job_AAAAAAAAAAAAAAAA',
+      (j) => j.status === 'succeeded',
+      10_000,
+      first.token,
+    );
+    expect(done.upstreamId).toBeTruthy();
+    expect(sim.stats().submits).toBe(1);
+  });
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(keyLeaks()).toEqual([]);
+  });
+});

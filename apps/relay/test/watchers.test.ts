@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Harness, keyLeaks, startRelay } from './harness.js';
+
+const JOB_MS = 1_500;
+const POLL_MS = 100;
+
+describe('the tracker', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startRelay({
+      provider: 'evolink',
+      jobMs: JOB_MS,
+      pollIntervalMs: POLL_MS,
+      env: { RETALK_RATE_LIMIT_PER_MINUTE: '100000' },
+    });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  async function runWatched(
+    getWatchers: number,
+    sseWatchers: number,
+  ): Promise<{ queries: number; sseEvents: number; trackedMs: number }> {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const id = created.json.id as string;
+    const stop = new AbortController();
+    let sseEvents = 0;
+    const sse = Array.from({ length: sseWatchers }, async () => {
+      const res = await fetch(`${h.url}/v1/events`, {
+        headers: { authorization: `Bearer ${h.token}` },
+        signal: stop.signal,
+      });
+      const reader = res.body!.getReader();
+      const decoder = new TextDecoder();
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          sseEvents += (decoder.decode(value).match(/event: job/g) ?? []).length;
+        }
+      } catch {
+        // aborted at the end of the test
+      }
+    });
+    const readers = Array.from({ length: getWatchers }, async () => {
+      while (!stop.signal.aborted) {
+        const res = await fetch(`${h.url}/v1/jobs/${id}`, {
+          headers: { authorization: `Bearer ${h.token}` },
+        });
+        const job = (await res.json()) as { status: string };
+        if (job.status === 'succeeded') return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    });
+    const done = await h.waitForJob(id, (j) => j.status === 'succeeded', 15_000);
+    await Promise.all(readers);
+    stop.abort();
+    await Promise.allSettled(sse);
+    const queries = h.sim.stats().tasks[done.upstreamId as string]?.queries ?? -1;
+    const record = h.relay.context.store.getJob(id);
+    const trackedMs = (record?.updatedAt ?? 0) - (record?.submittedAt ?? 0);
+    return { queries, sseEvents, trackedMs };
+  }
+
+  it('makes one upstream poll per interval, with 1 watcher and with 100 watchers alike', async () => {
+    const one = await runWatched(1, 0);
+    const hundred = await runWatched(50, 50);
+    expect(one.queries).toBeGreaterThan(3);
+    // Watchers never add upstream reads: 100 watchers cost no more than 1 (±2 at the job's edges;
+    // on a loaded machine timers fire late, which can only mean fewer polls).
+    expect(hundred.queries).toBeLessThanOrEqual(one.queries + 2);
+    // At most one poll per interval over the time the job was tracked.
+    for (const run of [one, hundred]) {
+      expect(run.queries).toBeLessThanOrEqual(Math.ceil(run.trackedMs / POLL_MS) + 2);
+    }
+    expect(hundred.queries).toBeLessThanOrEqual(Math.ceil(JOB_MS / POLL_MS) + 4);
+    // And the 50 SSE watchers were really live: each saw the job's changes pushed.
+    expect(hundred.sseEvents).toBeGreaterThanOrEqual(50 * 3);
+  });
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(keyLeaks()).toEqual([]);
+  });
+});

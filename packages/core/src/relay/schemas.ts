@@ -1,0 +1,338 @@
+import { z } from 'zod';
+
+/**
+ * The relay's HTTP contract. The relay (apps/relay) validates requests with these schemas and the
+ * extension parses responses with them, so the two can never drift apart. Change only additively.
+ */
+
+/** The upstream provider a relay forwards to. `simulator` never appears here: it speaks one of the two. */
+export const RelayProviderSchema = z.enum(['evolink', 'dashscope']);
+export type RelayProvider = z.infer<typeof RelayProviderSchema>;
+
+/** Budget periods: a member's allowance of output seconds resets at the start of each period (UTC). */
+export const BudgetPeriodSchema = z.enum(['day', 'month']);
+export type BudgetPeriod = z.infer<typeof BudgetPeriodSchema>;
+
+/** A member's budget in seconds of output video for the current period. */
+export const BudgetSchema = z.object({
+  /** `null` when the member has no budget limit. */
+  period: BudgetPeriodSchema.nullable(),
+  /** Seconds allowed per period; `null` = unlimited. */
+  limitSeconds: z.number().nonnegative().nullable(),
+  /** Seconds settled (billed) in the current period. */
+  usedSeconds: z.number().nonnegative(),
+  /** Seconds reserved by jobs that are still running. */
+  reservedSeconds: z.number().nonnegative(),
+  /** `limitSeconds - usedSeconds - reservedSeconds`, floored at 0; `null` = unlimited. */
+  remainingSeconds: z.number().nonnegative().nullable(),
+  /** ISO time the current period started / ends; absent when there is no period. */
+  periodStart: z.string().optional(),
+  resetsAt: z.string().optional(),
+});
+export type Budget = z.infer<typeof BudgetSchema>;
+
+export const MemberSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  /** Jobs this member may have in flight at once; `null` = the relay's default applies without limit. */
+  maxConcurrentJobs: z.number().int().positive().nullable(),
+  revokedAt: z.string().optional(),
+});
+export type Member = z.infer<typeof MemberSchema>;
+
+/** Limits of one media kind in force at the relay (mirrors core's MEDIA_LIMITS for the provider). */
+export const MediaKindLimitsSchema = z
+  .object({
+    minDurationSec: z.number().optional(),
+    maxDurationSec: z.number().optional(),
+    maxSizeBytes: z.number().optional(),
+    minFps: z.number().optional(),
+    maxFps: z.number().optional(),
+    minSidePx: z.number().optional(),
+    maxSidePx: z.number().optional(),
+    formats: z.array(z.string()).optional(),
+  })
+  .catchall(z.unknown());
+export type MediaKindLimits = z.infer<typeof MediaKindLimitsSchema>;
+
+/** `GET /v1/me` */
+export const MeSchema = z.object({
+  member: MemberSchema,
+  budget: BudgetSchema,
+  provider: RelayProviderSchema,
+  /** True when the relay runs against its built-in simulator (no real provider key configured). */
+  simulator: z.boolean(),
+  /** Jobs of this member that are not terminal yet. */
+  activeJobs: z.number().int().nonnegative(),
+  /** Media limits in force, per kind; the relay refuses input outside them before anything is spent. */
+  limits: z.object({
+    video: MediaKindLimitsSchema,
+    audio: MediaKindLimitsSchema,
+    image: MediaKindLimitsSchema,
+  }),
+  /** Largest upload body the relay accepts per kind, in bytes. */
+  uploadMaxBytes: z.object({ video: z.number(), audio: z.number(), image: z.number() }),
+  /** Whether the provider can cancel a job (DashScope only while queued; EvoLink never). */
+  canCancel: z.boolean(),
+  relayVersion: z.string(),
+});
+export type Me = z.infer<typeof MeSchema>;
+
+export const MediaKindSchema = z.enum(['video', 'audio', 'image']);
+export type MediaKind = z.infer<typeof MediaKindSchema>;
+
+/** What the relay's probe found in an uploaded file (same fields as core's MediaMeta). */
+export const UploadMediaSchema = z
+  .object({
+    kind: MediaKindSchema,
+    durationSec: z.number().optional(),
+    sizeBytes: z.number().optional(),
+    width: z.number().optional(),
+    height: z.number().optional(),
+    fps: z.number().optional(),
+    format: z.string().optional(),
+    codec: z.string().optional(),
+  })
+  .catchall(z.unknown());
+export type UploadMedia = z.infer<typeof UploadMediaSchema>;
+
+/** `PUT /v1/uploads?kind=&filename=` → 201 */
+export const UploadSchema = z.object({
+  id: z.string(),
+  kind: MediaKindSchema,
+  filename: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string(),
+  contentType: z.string(),
+  media: UploadMediaSchema,
+  createdAt: z.string(),
+  /** After this ISO time the upload can no longer be used in a new job. */
+  expiresAt: z.string(),
+});
+export type Upload = z.infer<typeof UploadSchema>;
+
+/** Maximum length of a URL given as a job input. */
+export const MAX_INPUT_URL_LENGTH = 2048;
+
+/** A job input: a public http(s) URL the provider can fetch, or an upload made to this relay. */
+export const JobInputSchema = z
+  .object({
+    url: z.string().max(MAX_INPUT_URL_LENGTH).optional(),
+    uploadId: z.string().min(1).max(100).optional(),
+  })
+  .strict()
+  .superRefine((value, ctx) => {
+    const count = (value.url === undefined ? 0 : 1) + (value.uploadId === undefined ? 0 : 1);
+    if (count !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'give exactly one of "url" (a public http(s) URL) or "uploadId" (from PUT /v1/uploads)',
+      });
+    }
+  });
+export type JobInput = z.infer<typeof JobInputSchema>;
+
+/** `POST /v1/jobs` body (header `Idempotency-Key` optional, up to 200 characters). */
+export const CreateJobRequestSchema = z
+  .object({
+    video: JobInputSchema,
+    audio: JobInputSchema,
+    refImage: JobInputSchema.optional(),
+    /** Extend the video (ping-pong) to the audio's length; default false = the shorter of the two. */
+    videoExtension: z.boolean().optional(),
+    /** Face match strictness, 120–200 (provider default 170). */
+    faceThreshold: z.number().int().min(120).max(200).optional(),
+    title: z.string().max(300).optional(),
+    sourcePageUrl: z.string().max(MAX_INPUT_URL_LENGTH).optional(),
+  })
+  .strict();
+export type CreateJobRequest = z.infer<typeof CreateJobRequestSchema>;
+
+/**
+ * Job states at the relay. `received`: stored, not yet sent upstream (waiting its turn in the
+ * relay's queue); `submitted`: accepted upstream; then `queued`/`running` as the provider reports,
+ * and the terminal `succeeded`/`failed`/`canceled`.
+ */
+export const JobStatusSchema = z.enum([
+  'received',
+  'submitted',
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'canceled',
+]);
+export type JobStatus = z.infer<typeof JobStatusSchema>;
+
+export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+/** True for `succeeded`, `failed` and `canceled`. */
+export function isTerminalJobStatus(status: JobStatus): boolean {
+  return TERMINAL_JOB_STATUSES.includes(status);
+}
+
+export const JobErrorSchema = z.object({
+  /** Stable code: a provider code (e.g. `InvalidFile.FPS`) or a relay code (e.g. `submit_interrupted`). */
+  code: z.string(),
+  message: z.string(),
+  /** True when submitting the same inputs again may succeed. */
+  retryable: z.boolean(),
+});
+export type JobError = z.infer<typeof JobErrorSchema>;
+
+export const JobResultSchema = z.object({
+  /** True once the relay holds its own copy (downloads never depend on the provider's 24 h link). */
+  archived: z.boolean(),
+  /** Relative path of the authenticated download (`GET`, supports Range). */
+  path: z.string(),
+  sizeBytes: z.number().int().nonnegative().optional(),
+  contentType: z.string().optional(),
+  sha256: z.string().optional(),
+  /** ISO time the relay deletes its copy (retention). */
+  expiresAt: z.string().optional(),
+});
+export type JobResult = z.infer<typeof JobResultSchema>;
+
+export const JobInputSummarySchema = z.object({
+  video: JobInputSchema,
+  audio: JobInputSchema,
+  refImage: JobInputSchema.optional(),
+  videoExtension: z.boolean(),
+  faceThreshold: z.number().int().optional(),
+});
+
+export const JobSchema = z.object({
+  id: z.string(),
+  status: JobStatusSchema,
+  /** 0–100; estimated by the relay when the provider reports none. */
+  progress: z.number().min(0).max(100),
+  /** Milliseconds until the job is expected to finish, when known. */
+  etaMs: z.number().nonnegative().optional(),
+  provider: RelayProviderSchema,
+  /** The provider's task id, once submitted. */
+  upstreamId: z.string().optional(),
+  title: z.string().optional(),
+  sourcePageUrl: z.string().optional(),
+  input: JobInputSummarySchema,
+  /** Output seconds reserved against the budget at submit. */
+  estimatedSeconds: z.number().nonnegative(),
+  /** Output seconds billed by the provider, once known. */
+  billedSeconds: z.number().nonnegative().optional(),
+  /** Whether `POST /v1/jobs/:id/cancel` can work now. */
+  cancelable: z.boolean(),
+  result: JobResultSchema.optional(),
+  error: JobErrorSchema.optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  submittedAt: z.string().optional(),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+});
+export type Job = z.infer<typeof JobSchema>;
+
+/** `GET /v1/jobs?cursor&limit&status` (newest first). */
+export const JobListSchema = z.object({
+  jobs: z.array(JobSchema),
+  /** Pass as `cursor` to get the next page; `null` on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type JobList = z.infer<typeof JobListSchema>;
+
+export const ListJobsQuerySchema = z
+  .object({
+    cursor: z.string().max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(100).optional(),
+    status: z
+      .string()
+      .optional()
+      .transform((value, ctx) => {
+        if (value === undefined || value === '') return undefined;
+        const parts = value.split(',');
+        const out: JobStatus[] = [];
+        for (const part of parts) {
+          const parsed = JobStatusSchema.safeParse(part);
+          if (!parsed.success) {
+            ctx.addIssue({
+              code: 'custom',
+              message: `unknown status "${part.slice(0, 40)}"; use one or more of ${JobStatusSchema.options.join(', ')} separated by commas`,
+            });
+            return z.NEVER;
+          }
+          out.push(parsed.data);
+        }
+        return out;
+      }),
+  })
+  .strict();
+export type ListJobsQuery = z.infer<typeof ListJobsQuerySchema>;
+
+/** `POST /v1/jobs/:id/result-link` → a short-lived link that needs no Authorization header. */
+export const ResultLinkSchema = z.object({
+  /** Absolute URL. */
+  url: z.string(),
+  expiresAt: z.string(),
+});
+export type ResultLink = z.infer<typeof ResultLinkSchema>;
+
+/**
+ * Server-Sent Events on `GET /v1/events`. Each event has an `id:` (a decimal sequence) for
+ * `Last-Event-ID` resume, an `event:` name and a JSON `data:` line. Heartbeats are SSE comments.
+ * - `job`: one of the member's jobs changed; `data` is `{ job }`.
+ * - `reset`: the resume point is too old; refetch `GET /v1/jobs`; `data` is `{ reason }`.
+ * - `ready`: sent once per connection after any replay; `data` is `{ lastEventId }`.
+ */
+export const JobEventDataSchema = z.object({ job: JobSchema });
+export const ResetEventDataSchema = z.object({ reason: z.string() });
+export const ReadyEventDataSchema = z.object({ lastEventId: z.string().nullable() });
+
+export const RelayEventSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('job'), id: z.string(), job: JobSchema }),
+  z.object({ type: z.literal('reset'), id: z.string().optional(), reason: z.string() }),
+  z.object({ type: z.literal('ready'), lastEventId: z.string().nullable() }),
+]);
+export type RelayEvent = z.infer<typeof RelayEventSchema>;
+
+/** Stable error codes of the relay; clients branch on these, never on messages. */
+export const RelayErrorCodeSchema = z.enum([
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'method_not_allowed',
+  'invalid_request',
+  'invalid_json',
+  'unsupported_media_type',
+  'payload_too_large',
+  'url_not_allowed',
+  'media_rejected',
+  'budget_exceeded',
+  'too_many_jobs',
+  'rate_limited',
+  'conflict',
+  'not_cancelable',
+  'result_not_ready',
+  'link_expired',
+  'upstream_error',
+  'upstream_unavailable',
+  'not_ready',
+  'internal',
+]);
+export type RelayErrorCode = z.infer<typeof RelayErrorCodeSchema>;
+
+/** Every relay error: `{ error: { code, message, field?, allowed?, requestId? } }`. */
+export const RelayErrorBodySchema = z.object({
+  error: z.object({
+    /** One of RelayErrorCode; kept a string so newer relays can add codes. */
+    code: z.string(),
+    /** What went wrong and what to do about it. */
+    message: z.string(),
+    /** The request field at fault, as a dotted path (`video.url`, `faceThreshold`, `kind`). */
+    field: z.string().optional(),
+    /** Allowed values or range for `field`, e.g. `['video','audio','image']` or `'120–200'`. */
+    allowed: z.union([z.array(z.union([z.string(), z.number()])), z.string()]).optional(),
+    requestId: z.string().optional(),
+    /** Milliseconds to wait before retrying (429/503). */
+    retryAfterMs: z.number().optional(),
+  }),
+});
+export type RelayErrorBody = z.infer<typeof RelayErrorBodySchema>;
