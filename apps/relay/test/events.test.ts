@@ -9,7 +9,7 @@ async function readStream(url: string, headers: Record<string, string>, untilMs:
     const res = await fetch(url, { headers, signal: stop.signal });
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
     const decoder = new TextDecoder();
-    for await (const chunk of res.body as AsyncIterable<Uint8Array>)
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
       text += decoder.decode(chunk, { stream: true });
   } catch {
     // aborted on purpose
