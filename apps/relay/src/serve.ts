@@ -75,7 +75,15 @@ export async function serveRelay(
       print(`  Member token (paste it into the extension): ${created.token}`);
       print(`  (also written to ${tokenFile})`);
     } else if (fs.existsSync(tokenFile)) {
-      print(`  Demo member token: see ${tokenFile}`);
+      print(`  Member token (paste it into the extension): ${fs.readFileSync(tokenFile, 'utf8').trim()}`);
+    }
+    // Started from the repository (the README's quick start): point at the extension build too.
+    const extensionDir = path.resolve('apps/extension/.output/chrome-mv3');
+    if (fs.existsSync(path.join(extensionDir, 'manifest.json'))) {
+      print(`  Browser extension: load ${extensionDir}`);
+      print(
+        '    (chrome://extensions → Developer mode → Load unpacked; then its options: relay URL + token)',
+      );
     }
     print(BANNER_LINE);
   } else {
