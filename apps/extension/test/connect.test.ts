@@ -1,4 +1,4 @@
-import type { Me } from '@retalk/core';
+import type { Me } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { describeBudget, parseConnectionForm, testAndSave } from '../src/lib/connect.js';

@@ -1,4 +1,4 @@
-import { TERMINAL_JOB_STATUSES } from '@retalk/core';
+import { TERMINAL_JOB_STATUSES } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import {

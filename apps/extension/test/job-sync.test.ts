@@ -1,4 +1,4 @@
-import type { Job, RelayEvent } from '@retalk/core';
+import type { Job, RelayEvent } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { jobsItem, lastEventIdItem, mergeJobs, updateJobs } from '../src/lib/job-store.js';

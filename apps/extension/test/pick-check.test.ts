@@ -1,4 +1,4 @@
-import type { Me } from '@retalk/core';
+import type { Me } from '@retalk/core/relay';
 import { describe, expect, it } from 'vitest';
 import { evaluatePick } from '../src/lib/pick-check.js';
 import type { VideoTarget } from '../src/lib/video-source.js';

@@ -1,4 +1,4 @@
-import type { CreateJobRequest, RelayClient, Upload } from '@retalk/core';
+import type { CreateJobRequest, RelayClient, RelayUploadOptions, Upload } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { jobsItem } from '../src/lib/job-store.js';
@@ -8,7 +8,6 @@ import { makeJob } from './support/jobs.js';
 
 const RELAY = 'https://relay.example.com';
 // core's index exports the provider client's UploadOptions under that name, so take the relay's from its method.
-type RelayUploadOptions = Parameters<RelayClient['upload']>[1];
 
 function fakeConnection() {
   const uploads: RelayUploadOptions[] = [];

@@ -1,4 +1,5 @@
-// `pnpm bench` for @retalk/core: the browser entry's size and the upstream cost of polling.
+// `pnpm bench` for @retalk/core: the size of the browser entries (root and `/relay`) and the upstream
+// cost of polling.
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
 import { createClient, DEFAULT_POLL_SCHEDULE, pollDelayMs } from '../dist/index.js';
@@ -6,45 +7,59 @@ import { createClient, DEFAULT_POLL_SCHEDULE, pollDelayMs } from '../dist/index.
 const TARGET_BYTES = 15 * 1024;
 const JOB_MS = 60_000;
 
-// Replaces the relay contract (owned by the relay work, re-exported by core) with nothing, to
-// show core's own share of the entry.
-const withoutRelay = {
-  name: 'without-relay',
-  setup(b) {
-    b.onResolve({ filter: /\/relay\/index\.js$/ }, () => ({ path: 'relay', namespace: 'empty' }));
-    b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {};', loader: 'js' }));
-  },
-};
+const entry = (path) => new URL(`../dist/${path}`, import.meta.url).pathname;
 
-async function bundleSize(external, plugins = []) {
+async function bundleSize({ entryPoint, contents, external = [] }) {
   const result = await build({
-    plugins,
-    entryPoints: [new URL('../dist/index.js', import.meta.url).pathname],
+    ...(contents
+      ? { stdin: { contents, resolveDir: new URL('..', import.meta.url).pathname } }
+      : { entryPoints: [entryPoint] }),
     bundle: true,
     minify: true,
     format: 'esm',
     platform: 'browser',
     write: false,
     external,
+    metafile: true,
     logLevel: 'silent',
   });
   const code = result.outputFiles[0].contents;
-  return { min: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength };
+  // Modules that kept at least one byte after tree shaking.
+  const [output] = Object.values(result.metafile.outputs);
+  const inputs = Object.entries(output.inputs)
+    .filter(([, info]) => info.bytesInOutput > 0)
+    .map(([path]) => path);
+  const zod = inputs.some((p) => p.includes('/zod/v4/classic/'))
+    ? 'full zod'
+    : inputs.some((p) => p.includes('/zod/v4/mini/'))
+      ? 'zod/mini'
+      : 'no zod';
+  return { min: code.byteLength, gzip: gzipSync(code, { level: 9 }).byteLength, zod };
 }
 
 const kb = (n) => `${(n / 1024).toFixed(1)} KB`;
-
-console.log('@retalk/core browser entry (esbuild, minified, gzip -9):');
-for (const [label, external, plugins] of [
-  ['without zod (zod external)', ['zod'], []],
-  ['with zod bundled', [], []],
-  ['client only: no zod, no relay', ['zod'], [withoutRelay]],
-]) {
-  const { min, gzip } = await bundleSize(external, plugins);
+const row = (label, { min, gzip, zod }, note = '') =>
   console.log(
-    `  ${label.padEnd(30)} ${kb(min).padStart(9)} min  ${kb(gzip).padStart(8)} gzip  = ${(gzip / TARGET_BYTES).toFixed(2)} × the 15 KB target`,
+    `  ${label.padEnd(44)} ${kb(min).padStart(9)} min  ${kb(gzip).padStart(8)} gzip  (${zod})${note}`,
   );
-}
+const ofTarget = ({ gzip }) => `  = ${(gzip / TARGET_BYTES).toFixed(2)} × the 15 KB target`;
+
+console.log('@retalk/core browser bundles (esbuild, minified, gzip -9):');
+const root = await bundleSize({ entryPoint: entry('index.js'), external: ['zod'] });
+row('@retalk/core (root), zod external', root, ofTarget(root));
+row('@retalk/core (root), zod bundled', await bundleSize({ entryPoint: entry('index.js') }));
+const relay = await bundleSize({ entryPoint: entry('relay/index.js'), external: ['zod', 'zod/mini'] });
+row('@retalk/core/relay, zod external', relay);
+row('@retalk/core/relay, zod/mini bundled', await bundleSize({ entryPoint: entry('relay/index.js') }));
+// What a page that only talks to a relay pays: the popup's case.
+row(
+  'createRelayClient alone, zod/mini bundled',
+  await bundleSize({ contents: `export { createRelayClient } from './dist/relay/index.js';` }),
+);
+row(
+  'checkMedia + estimateOutputSeconds, bundled',
+  await bundleSize({ contents: `export { checkMedia, estimateOutputSeconds } from './dist/index.js';` }),
+);
 
 // Upstream queries of one 60 s job with default polling, measured against the simulator on a
 // virtual clock: every client sleep jumps the simulator's clock by the same amount, so a 60 s job

@@ -31,13 +31,14 @@ export {
 export type {
   CheckMediaOptions,
   KindLimits,
-  MediaMeta,
   MediaProblem,
   MinSideRule,
   OutputEstimateInput,
   ProviderMediaLimits,
 } from './limits.js';
-export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS, MediaMetaSchema } from './limits.js';
+export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS } from './limits.js';
+export type { MediaMeta } from './media-meta.js';
+export { MediaMetaSchema } from './media-meta.js';
 export type { Clock, PollSchedule, RateLimiter, RateLimiterOptions } from './poll.js';
 export {
   createRateLimiter,
@@ -87,7 +88,6 @@ export {
   EvolinkFileUploadResponseSchema,
   EvolinkTaskSchema,
 } from './providers/evolink.js';
-export * from './relay/index.js';
 export type { LipSyncRequest, Provider, Task, TaskStatus } from './task.js';
 export {
   isTerminalStatus,

@@ -1,4 +1,4 @@
-import type { ResultLink } from '@retalk/core';
+import type { ResultLink } from '@retalk/core/relay';
 import { useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
 import { explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';

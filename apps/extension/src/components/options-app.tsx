@@ -1,4 +1,4 @@
-import type { Me } from '@retalk/core';
+import type { Me } from '@retalk/core/relay';
 import { useEffect, useState } from 'preact/hooks';
 import { describeBudget, parseConnectionForm, providerName, testAndSave } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';

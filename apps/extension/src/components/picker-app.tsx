@@ -1,4 +1,4 @@
-import type { Job, Me } from '@retalk/core';
+import type { Job, Me } from '@retalk/core/relay';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { describeBudget, providerName } from '../lib/connect.js';

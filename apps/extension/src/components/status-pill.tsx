@@ -1,4 +1,4 @@
-import type { JobStatus } from '@retalk/core';
+import type { JobStatus } from '@retalk/core/relay';
 import { statusOf } from '../lib/job-presenter.js';
 
 export function StatusPill(props: { status: JobStatus }) {

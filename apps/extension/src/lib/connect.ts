@@ -1,4 +1,4 @@
-import type { Me } from '@retalk/core';
+import type { Me } from '@retalk/core/relay';
 import { createExtensionError } from './errors.js';
 import { createRelayConnection } from './relay-connection.js';
 import { parseMemberToken, parseRelayUrl, type Settings, settingsItem } from './settings.js';

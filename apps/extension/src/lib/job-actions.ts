@@ -1,4 +1,4 @@
-import type { Job, ResultLink } from '@retalk/core';
+import type { Job, ResultLink } from '@retalk/core/relay';
 import { browser } from 'wxt/browser';
 import { jobTitle } from './job-presenter.js';
 import { mergeJobs, type TrackedJob, toRetryRequest, updateJobs } from './job-store.js';

@@ -1,4 +1,4 @@
-import type { Job, JobError, JobStatus } from '@retalk/core';
+import type { Job, JobError, JobStatus } from '@retalk/core/relay';
 import { formatDurationMs } from './time-format.js';
 
 export type StatusTone = 'active' | 'ok' | 'bad' | 'idle';

@@ -1,4 +1,4 @@
-import type { CreateJobRequest, Job, JobStatus } from '@retalk/core';
+import type { CreateJobRequest, Job, JobStatus } from '@retalk/core/relay';
 import { storage } from 'wxt/utils/storage';
 
 /** A relay job as this browser tracks it: the relay's last known state plus local bookkeeping. */

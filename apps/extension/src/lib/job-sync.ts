@@ -1,4 +1,4 @@
-import type { Job, RelayEvent } from '@retalk/core';
+import type { Job, RelayEvent } from '@retalk/core/relay';
 import { toErrorMessage } from './errors.js';
 import {
   isActive,

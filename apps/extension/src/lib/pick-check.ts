@@ -1,4 +1,5 @@
-import { estimateOutputSeconds, type Me, type MediaMeta, type MediaProblem } from '@retalk/core';
+import { estimateOutputSeconds, type MediaMeta, type MediaProblem } from '@retalk/core';
+import type { Me } from '@retalk/core/relay';
 import { check } from './media-checks.js';
 import { chooseVideoIntake, type VideoIntake, type VideoTarget } from './video-source.js';
 

@@ -1,4 +1,4 @@
-import { createRelayClient, type RelayClient } from '@retalk/core';
+import { createRelayClient, type RelayClient } from '@retalk/core/relay';
 import { browser } from 'wxt/browser';
 import { createExtensionError } from './errors.js';
 import type { JobFeed } from './job-sync.js';

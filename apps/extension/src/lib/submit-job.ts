@@ -1,4 +1,4 @@
-import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core';
+import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core/relay';
 import { mergeJobs, updateJobs } from './job-store.js';
 import type { RelayConnection } from './relay-connection.js';
 

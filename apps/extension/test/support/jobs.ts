@@ -1,4 +1,4 @@
-import type { Job } from '@retalk/core';
+import type { Job } from '@retalk/core/relay';
 
 let counter = 0;
 

@@ -1,4 +1,4 @@
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import {
   AbortError,
   AuthError,
@@ -78,7 +78,8 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
-export interface UploadOptions extends CallOptions {
+/** Options of {@link RelayClient.upload}. */
+export interface RelayUploadOptions extends CallOptions {
   kind: MediaKind;
   filename: string;
   /** Default: the Blob's type, else `application/octet-stream`. */
@@ -113,7 +114,7 @@ export interface RelayClient {
   /** `GET /v1/me`: who the token belongs to, budget, provider and limits. */
   me(options?: CallOptions): Promise<Me>;
   /** `PUT /v1/uploads`: sends a file to the relay, which probes it and hosts it for the provider. */
-  upload(data: Blob | Uint8Array, options: UploadOptions): Promise<Upload>;
+  upload(data: Blob | Uint8Array, options: RelayUploadOptions): Promise<Upload>;
   /** `POST /v1/jobs` → the stored job (status `received` or later). */
   createJob(request: CreateJobRequest, options?: CreateJobOptions): Promise<Job>;
   /** `GET /v1/jobs`, newest first. */
@@ -152,7 +153,7 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
   async function call<T>(
     method: string,
     path: string,
-    schema: z.ZodType<T>,
+    schema: z.ZodMiniType<T>,
     init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal | undefined } = {},
   ): Promise<T> {
     const timeout = AbortSignal.timeout(timeoutMs);
@@ -241,7 +242,12 @@ export function createRelayClient(options: RelayClientOptions): RelayClient {
   };
 }
 
-function parseResponse<T>(status: number, text: string, schema: z.ZodType<T>, retryAfter: string | null): T {
+function parseResponse<T>(
+  status: number,
+  text: string,
+  schema: z.ZodMiniType<T>,
+  retryAfter: string | null,
+): T {
   let json: unknown;
   try {
     json = text === '' ? undefined : JSON.parse(text);
@@ -255,12 +261,20 @@ function parseResponse<T>(status: number, text: string, schema: z.ZodType<T>, re
   if (status < 200 || status >= 300) throw relayErrorFromResponse(status, json, retryAfter);
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
+    const issue = parsed.error.issues[0];
     throw new ResponseValidationError(
-      `The relay's answer does not match the expected shape (${parsed.error.issues[0]?.path.join('.') ?? ''}: ${parsed.error.issues[0]?.message ?? ''}); is the relay up to date?`,
+      `The relay's answer does not match the expected shape (${issue?.path.join('.') ?? ''}: ${issue ? describeIssue(issue) : ''}); is the relay up to date?`,
       { status, cause: parsed.error },
     );
   }
   return parsed.data;
+}
+
+// zod/mini loads no locale, so its own messages read "Invalid input"; say what was expected instead.
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_type') return `expected ${issue.expected}`;
+  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map(String).join(', ')}`;
+  return issue.message;
 }
 
 /** Turns a relay error response into the matching RetalkError subclass. */

@@ -1,8 +1,12 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 /**
  * The relay's HTTP contract. The relay (apps/relay) validates requests with these schemas and the
  * extension parses responses with them, so the two can never drift apart. Change only additively.
+ *
+ * Written with `zod/mini` so a page that only talks to a relay does not bundle full zod (≈30 KB
+ * gzip). Mini schemas produce the same issues (code, path, expected, bounds) as classic ones; the
+ * relay turns those into its field-level error messages.
  */
 
 /** The upstream provider a relay forwards to. `simulator` never appears here: it speaks one of the two. */
@@ -16,18 +20,18 @@ export type BudgetPeriod = z.infer<typeof BudgetPeriodSchema>;
 /** A member's budget in seconds of output video for the current period. */
 export const BudgetSchema = z.object({
   /** `null` when the member has no budget limit. */
-  period: BudgetPeriodSchema.nullable(),
+  period: z.nullable(BudgetPeriodSchema),
   /** Seconds allowed per period; `null` = unlimited. */
-  limitSeconds: z.number().nonnegative().nullable(),
+  limitSeconds: z.nullable(z.number().check(z.nonnegative())),
   /** Seconds settled (billed) in the current period. */
-  usedSeconds: z.number().nonnegative(),
+  usedSeconds: z.number().check(z.nonnegative()),
   /** Seconds reserved by jobs that are still running. */
-  reservedSeconds: z.number().nonnegative(),
+  reservedSeconds: z.number().check(z.nonnegative()),
   /** `limitSeconds - usedSeconds - reservedSeconds`, floored at 0; `null` = unlimited. */
-  remainingSeconds: z.number().nonnegative().nullable(),
+  remainingSeconds: z.nullable(z.number().check(z.nonnegative())),
   /** ISO time the current period started / ends; absent when there is no period. */
-  periodStart: z.string().optional(),
-  resetsAt: z.string().optional(),
+  periodStart: z.optional(z.string()),
+  resetsAt: z.optional(z.string()),
 });
 export type Budget = z.infer<typeof BudgetSchema>;
 
@@ -36,24 +40,25 @@ export const MemberSchema = z.object({
   name: z.string(),
   createdAt: z.string(),
   /** Jobs this member may have in flight at once; `null` = the relay's default applies without limit. */
-  maxConcurrentJobs: z.number().int().positive().nullable(),
-  revokedAt: z.string().optional(),
+  maxConcurrentJobs: z.nullable(z.number().check(z.int(), z.positive())),
+  revokedAt: z.optional(z.string()),
 });
 export type Member = z.infer<typeof MemberSchema>;
 
 /** Limits of one media kind in force at the relay (mirrors core's MEDIA_LIMITS for the provider). */
-export const MediaKindLimitsSchema = z
-  .object({
-    minDurationSec: z.number().optional(),
-    maxDurationSec: z.number().optional(),
-    maxSizeBytes: z.number().optional(),
-    minFps: z.number().optional(),
-    maxFps: z.number().optional(),
-    minSidePx: z.number().optional(),
-    maxSidePx: z.number().optional(),
-    formats: z.array(z.string()).optional(),
-  })
-  .catchall(z.unknown());
+export const MediaKindLimitsSchema = z.catchall(
+  z.object({
+    minDurationSec: z.optional(z.number()),
+    maxDurationSec: z.optional(z.number()),
+    maxSizeBytes: z.optional(z.number()),
+    minFps: z.optional(z.number()),
+    maxFps: z.optional(z.number()),
+    minSidePx: z.optional(z.number()),
+    maxSidePx: z.optional(z.number()),
+    formats: z.optional(z.array(z.string())),
+  }),
+  z.unknown(),
+);
 export type MediaKindLimits = z.infer<typeof MediaKindLimitsSchema>;
 
 /** `GET /v1/me` */
@@ -64,7 +69,7 @@ export const MeSchema = z.object({
   /** True when the relay runs against its built-in simulator (no real provider key configured). */
   simulator: z.boolean(),
   /** Jobs of this member that are not terminal yet. */
-  activeJobs: z.number().int().nonnegative(),
+  activeJobs: z.number().check(z.int(), z.nonnegative()),
   /** Media limits in force, per kind; the relay refuses input outside them before anything is spent. */
   limits: z.object({
     video: MediaKindLimitsSchema,
@@ -83,18 +88,19 @@ export const MediaKindSchema = z.enum(['video', 'audio', 'image']);
 export type MediaKind = z.infer<typeof MediaKindSchema>;
 
 /** What the relay's probe found in an uploaded file (same fields as core's MediaMeta). */
-export const UploadMediaSchema = z
-  .object({
+export const UploadMediaSchema = z.catchall(
+  z.object({
     kind: MediaKindSchema,
-    durationSec: z.number().optional(),
-    sizeBytes: z.number().optional(),
-    width: z.number().optional(),
-    height: z.number().optional(),
-    fps: z.number().optional(),
-    format: z.string().optional(),
-    codec: z.string().optional(),
-  })
-  .catchall(z.unknown());
+    durationSec: z.optional(z.number()),
+    sizeBytes: z.optional(z.number()),
+    width: z.optional(z.number()),
+    height: z.optional(z.number()),
+    fps: z.optional(z.number()),
+    format: z.optional(z.string()),
+    codec: z.optional(z.string()),
+  }),
+  z.unknown(),
+);
 export type UploadMedia = z.infer<typeof UploadMediaSchema>;
 
 /** `PUT /v1/uploads?kind=&filename=` → 201 */
@@ -102,7 +108,7 @@ export const UploadSchema = z.object({
   id: z.string(),
   kind: MediaKindSchema,
   filename: z.string(),
-  sizeBytes: z.number().int().nonnegative(),
+  sizeBytes: z.number().check(z.int(), z.nonnegative()),
   sha256: z.string(),
   contentType: z.string(),
   media: UploadMediaSchema,
@@ -117,36 +123,35 @@ export const MAX_INPUT_URL_LENGTH = 2048;
 
 /** A job input: a public http(s) URL the provider can fetch, or an upload made to this relay. */
 export const JobInputSchema = z
-  .object({
-    url: z.string().max(MAX_INPUT_URL_LENGTH).optional(),
-    uploadId: z.string().min(1).max(100).optional(),
+  .strictObject({
+    url: z.optional(z.string().check(z.maxLength(MAX_INPUT_URL_LENGTH))),
+    uploadId: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
   })
-  .strict()
-  .superRefine((value, ctx) => {
-    const count = (value.url === undefined ? 0 : 1) + (value.uploadId === undefined ? 0 : 1);
-    if (count !== 1) {
-      ctx.addIssue({
-        code: 'custom',
-        message: 'give exactly one of "url" (a public http(s) URL) or "uploadId" (from PUT /v1/uploads)',
-      });
-    }
-  });
+  .check(
+    z.superRefine((value, ctx) => {
+      const count = (value.url === undefined ? 0 : 1) + (value.uploadId === undefined ? 0 : 1);
+      if (count !== 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'give exactly one of "url" (a public http(s) URL) or "uploadId" (from PUT /v1/uploads)',
+        });
+      }
+    }),
+  );
 export type JobInput = z.infer<typeof JobInputSchema>;
 
 /** `POST /v1/jobs` body (header `Idempotency-Key` optional, up to 200 characters). */
-export const CreateJobRequestSchema = z
-  .object({
-    video: JobInputSchema,
-    audio: JobInputSchema,
-    refImage: JobInputSchema.optional(),
-    /** Extend the video (ping-pong) to the audio's length; default false = the shorter of the two. */
-    videoExtension: z.boolean().optional(),
-    /** Face match strictness, 120–200 (provider default 170). */
-    faceThreshold: z.number().int().min(120).max(200).optional(),
-    title: z.string().max(300).optional(),
-    sourcePageUrl: z.string().max(MAX_INPUT_URL_LENGTH).optional(),
-  })
-  .strict();
+export const CreateJobRequestSchema = z.strictObject({
+  video: JobInputSchema,
+  audio: JobInputSchema,
+  refImage: z.optional(JobInputSchema),
+  /** Extend the video (ping-pong) to the audio's length; default false = the shorter of the two. */
+  videoExtension: z.optional(z.boolean()),
+  /** Face match strictness, 120–200 (provider default 170). */
+  faceThreshold: z.optional(z.number().check(z.int(), z.minimum(120), z.maximum(200))),
+  title: z.optional(z.string().check(z.maxLength(300))),
+  sourcePageUrl: z.optional(z.string().check(z.maxLength(MAX_INPUT_URL_LENGTH))),
+});
 export type CreateJobRequest = z.infer<typeof CreateJobRequestSchema>;
 
 /**
@@ -186,48 +191,48 @@ export const JobResultSchema = z.object({
   archived: z.boolean(),
   /** Relative path of the authenticated download (`GET`, supports Range). */
   path: z.string(),
-  sizeBytes: z.number().int().nonnegative().optional(),
-  contentType: z.string().optional(),
-  sha256: z.string().optional(),
+  sizeBytes: z.optional(z.number().check(z.int(), z.nonnegative())),
+  contentType: z.optional(z.string()),
+  sha256: z.optional(z.string()),
   /** ISO time the relay deletes its copy (retention). */
-  expiresAt: z.string().optional(),
+  expiresAt: z.optional(z.string()),
 });
 export type JobResult = z.infer<typeof JobResultSchema>;
 
 export const JobInputSummarySchema = z.object({
   video: JobInputSchema,
   audio: JobInputSchema,
-  refImage: JobInputSchema.optional(),
+  refImage: z.optional(JobInputSchema),
   videoExtension: z.boolean(),
-  faceThreshold: z.number().int().optional(),
+  faceThreshold: z.optional(z.number().check(z.int())),
 });
 
 export const JobSchema = z.object({
   id: z.string(),
   status: JobStatusSchema,
   /** 0–100; estimated by the relay when the provider reports none. */
-  progress: z.number().min(0).max(100),
+  progress: z.number().check(z.minimum(0), z.maximum(100)),
   /** Milliseconds until the job is expected to finish, when known. */
-  etaMs: z.number().nonnegative().optional(),
+  etaMs: z.optional(z.number().check(z.nonnegative())),
   provider: RelayProviderSchema,
   /** The provider's task id, once submitted. */
-  upstreamId: z.string().optional(),
-  title: z.string().optional(),
-  sourcePageUrl: z.string().optional(),
+  upstreamId: z.optional(z.string()),
+  title: z.optional(z.string()),
+  sourcePageUrl: z.optional(z.string()),
   input: JobInputSummarySchema,
   /** Output seconds reserved against the budget at submit. */
-  estimatedSeconds: z.number().nonnegative(),
+  estimatedSeconds: z.number().check(z.nonnegative()),
   /** Output seconds billed by the provider, once known. */
-  billedSeconds: z.number().nonnegative().optional(),
+  billedSeconds: z.optional(z.number().check(z.nonnegative())),
   /** Whether `POST /v1/jobs/:id/cancel` can work now. */
   cancelable: z.boolean(),
-  result: JobResultSchema.optional(),
-  error: JobErrorSchema.optional(),
+  result: z.optional(JobResultSchema),
+  error: z.optional(JobErrorSchema),
   createdAt: z.string(),
   updatedAt: z.string(),
-  submittedAt: z.string().optional(),
-  startedAt: z.string().optional(),
-  finishedAt: z.string().optional(),
+  submittedAt: z.optional(z.string()),
+  startedAt: z.optional(z.string()),
+  finishedAt: z.optional(z.string()),
 });
 export type Job = z.infer<typeof JobSchema>;
 
@@ -235,36 +240,36 @@ export type Job = z.infer<typeof JobSchema>;
 export const JobListSchema = z.object({
   jobs: z.array(JobSchema),
   /** Pass as `cursor` to get the next page; `null` on the last page. */
-  nextCursor: z.string().nullable(),
+  nextCursor: z.nullable(z.string()),
 });
 export type JobList = z.infer<typeof JobListSchema>;
 
-export const ListJobsQuerySchema = z
-  .object({
-    cursor: z.string().max(200).optional(),
-    limit: z.coerce.number().int().min(1).max(100).optional(),
-    status: z
-      .string()
-      .optional()
-      .transform((value, ctx) => {
-        if (value === undefined || value === '') return undefined;
-        const parts = value.split(',');
-        const out: JobStatus[] = [];
-        for (const part of parts) {
-          const parsed = JobStatusSchema.safeParse(part);
-          if (!parsed.success) {
-            ctx.addIssue({
-              code: 'custom',
-              message: `unknown status "${part.slice(0, 40)}"; use one or more of ${JobStatusSchema.options.join(', ')} separated by commas`,
-            });
-            return z.NEVER;
-          }
-          out.push(parsed.data);
+export const ListJobsQuerySchema = z.strictObject({
+  cursor: z.optional(z.string().check(z.maxLength(200))),
+  limit: z.optional(z.coerce.number().check(z.int(), z.minimum(1), z.maximum(100))),
+  status: z.pipe(
+    z.optional(z.string()),
+    z.transform((value: string | undefined, ctx) => {
+      if (value === undefined || value === '') return undefined;
+      const parts = value.split(',');
+      const out: JobStatus[] = [];
+      for (const part of parts) {
+        const parsed = JobStatusSchema.safeParse(part);
+        if (!parsed.success) {
+          // Mini transforms have no `ctx.addIssue`; an issue pushed here gets its path like any other.
+          ctx.issues.push({
+            code: 'custom',
+            message: `unknown status "${part.slice(0, 40)}"; use one or more of ${JobStatusSchema.options.join(', ')} separated by commas`,
+            input: value,
+          });
+          return z.NEVER;
         }
-        return out;
-      }),
-  })
-  .strict();
+        out.push(parsed.data);
+      }
+      return out;
+    }),
+  ),
+});
 export type ListJobsQuery = z.infer<typeof ListJobsQuerySchema>;
 
 /** `POST /v1/jobs/:id/result-link` → a short-lived link that needs no Authorization header. */
@@ -284,12 +289,12 @@ export type ResultLink = z.infer<typeof ResultLinkSchema>;
  */
 export const JobEventDataSchema = z.object({ job: JobSchema });
 export const ResetEventDataSchema = z.object({ reason: z.string() });
-export const ReadyEventDataSchema = z.object({ lastEventId: z.string().nullable() });
+export const ReadyEventDataSchema = z.object({ lastEventId: z.nullable(z.string()) });
 
 export const RelayEventSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('job'), id: z.string(), job: JobSchema }),
-  z.object({ type: z.literal('reset'), id: z.string().optional(), reason: z.string() }),
-  z.object({ type: z.literal('ready'), lastEventId: z.string().nullable() }),
+  z.object({ type: z.literal('reset'), id: z.optional(z.string()), reason: z.string() }),
+  z.object({ type: z.literal('ready'), lastEventId: z.nullable(z.string()) }),
 ]);
 export type RelayEvent = z.infer<typeof RelayEventSchema>;
 
@@ -327,12 +332,12 @@ export const RelayErrorBodySchema = z.object({
     /** What went wrong and what to do about it. */
     message: z.string(),
     /** The request field at fault, as a dotted path (`video.url`, `faceThreshold`, `kind`). */
-    field: z.string().optional(),
+    field: z.optional(z.string()),
     /** Allowed values or range for `field`, e.g. `['video','audio','image']` or `'120–200'`. */
-    allowed: z.union([z.array(z.union([z.string(), z.number()])), z.string()]).optional(),
-    requestId: z.string().optional(),
+    allowed: z.optional(z.union([z.array(z.union([z.string(), z.number()])), z.string()])),
+    requestId: z.optional(z.string()),
     /** Milliseconds to wait before retrying (429/503). */
-    retryAfterMs: z.number().optional(),
+    retryAfterMs: z.optional(z.number()),
   }),
 });
 export type RelayErrorBody = z.infer<typeof RelayErrorBodySchema>;
