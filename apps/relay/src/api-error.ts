@@ -1,5 +1,5 @@
-import type { RelayErrorBody, RelayErrorCode } from '@retalk/core';
-import type { ZodError } from 'zod';
+import type { RelayErrorBody, RelayErrorCode } from '@retalk/core/relay';
+import type { core } from 'zod';
 
 /** An error the API answers with: HTTP status + the relay's error envelope. */
 export class ApiError extends Error {
@@ -23,8 +23,11 @@ export class ApiError extends Error {
   }
 }
 
-/** Turns the first zod issue into a field-level 400 (`where` prefixes the path: `query`, `body`). */
-export function fromZodError(error: ZodError, where: string): ApiError {
+/**
+ * Turns the first zod issue into a field-level 400 (`where` prefixes the path: `query`, `body`).
+ * Takes core's error type: the contract's schemas are zod/mini, whose errors lack classic's methods.
+ */
+export function fromZodError(error: core.$ZodError, where: string): ApiError {
   const issue = error.issues[0];
   if (!issue) return new ApiError(400, 'invalid_request', `The ${where} is invalid.`);
   const field = issue.path.map(String).join('.');

@@ -489,6 +489,16 @@ function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string
         api = new ApiError(known.status, known.code, known.message);
       } else if (e.name === 'SyntaxError' || e.code?.startsWith('FST_ERR_CTP')) {
         api = new ApiError(400, 'invalid_json', 'The body is not valid JSON.');
+      } else if (e.code?.startsWith('SQLITE_BUSY')) {
+        // Another process (a CLI, a backup) holds the database past the busy timeout: nothing was
+        // written, so the client can safely retry.
+        reply.header('retry-after', '2');
+        api = new ApiError(
+          503,
+          'not_ready',
+          "The relay's database is busy (locked by another process); nothing was saved. Retry in a few seconds.",
+          { retryAfterMs: 2_000 },
+        );
       } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
         api = new ApiError(
           e.statusCode,

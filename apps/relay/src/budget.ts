@@ -1,4 +1,4 @@
-import type { Budget } from '@retalk/core';
+import type { Budget } from '@retalk/core/relay';
 import type { MemberRecord, RelayStore } from './store/types.js';
 
 /** Start and end (epoch ms, UTC) of the budget period containing `now`. */

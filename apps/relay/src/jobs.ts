@@ -1,4 +1,4 @@
-import type { Job, JobInput } from '@retalk/core';
+import type { Job, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
 import type { JobRecord, RelayStore } from './store/types.js';
 

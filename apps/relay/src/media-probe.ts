@@ -1,5 +1,5 @@
 import { open } from 'node:fs/promises';
-import type { MediaKind, UploadMedia } from '@retalk/core';
+import type { MediaKind, UploadMedia } from '@retalk/core/relay';
 import { ALL_FORMATS, FilePathSource, Input, UrlSource } from 'mediabunny';
 
 /** Why a file was not accepted as the declared kind. */
@@ -121,17 +121,20 @@ async function probeInput(
 /**
  * Probes media behind a URL with ranged reads (no full download). Resolves `undefined` when the
  * URL cannot be read in time: the provider then judges it, and the estimate uses the maximum.
+ * `fetchFn` replaces fetch (member URLs go through one that refuses private addresses).
  */
 export async function probeUrl(
   url: string,
   kind: 'video' | 'audio',
   timeoutMs: number,
+  fetchFn?: typeof fetch,
 ): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem | undefined> {
   const input = new Input({
     source: new UrlSource(url, {
       getRetryDelay: () => null,
       maxCacheSize: 8 * 1024 * 1024,
       requestInit: { redirect: 'error' },
+      ...(fetchFn ? { fetchFn } : {}),
     }),
     formats: ALL_FORMATS,
   });

@@ -50,6 +50,12 @@ function errorCode(error: unknown): string {
   return 'internal';
 }
 
+/** SQLite answers SQLITE_BUSY when another connection holds the write lock past busy_timeout. */
+function isStoreBusy(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'));
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -216,6 +222,28 @@ export function createTracker(o: TrackerOptions): Tracker {
     );
   }
 
+  /** Retries a job write while the store is locked by another connection past its busy timeout. */
+  async function persist(jobId: string, patch: JobPatch): Promise<JobRecord | undefined> {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        return o.writer.update(jobId, patch);
+      } catch (error) {
+        if (!isStoreBusy(error)) throw error;
+        o.log.warn({ jobId, err: messageOf(error), attempt }, 'the store is locked; retrying the job write');
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            controller.signal.removeEventListener('abort', done);
+            resolve();
+          };
+          const timer = setTimeout(done, Math.min(5_000, 100 * 2 ** attempt));
+          controller.signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    }
+    return undefined;
+  }
+
   function isTerminal(job: JobRecord): boolean {
     return job.status === 'succeeded' || job.status === 'failed' || job.status === 'canceled';
   }
@@ -270,7 +298,16 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     // The marker is durable before the provider hears of the job: a crash from here until the
     // upstream id is stored is detected at start and reconciled, never blindly resubmitted.
-    o.writer.update(job.id, { submitStartedAt: o.now() });
+    try {
+      o.writer.update(job.id, { submitStartedAt: o.now() });
+    } catch (error) {
+      if (!isStoreBusy(error)) throw error;
+      // Nothing was sent: the job simply waits for its next turn.
+      o.log.warn({ jobId: job.id, err: messageOf(error) }, 'the store is locked; the submit waits');
+      queue.unshift(job.id);
+      schedulePump(1_000);
+      return;
+    }
     inFlight.add(job.id);
     let task: Task;
     try {
@@ -309,13 +346,16 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     const now = o.now();
     const current = o.store.getJob(job.id) ?? job;
-    o.writer.update(job.id, {
+    // The upstream id exists only in memory until this write lands, so a locked store is waited out.
+    const recorded = await persist(job.id, {
       upstreamId: task.id,
       status: task.status === 'running' ? 'running' : 'submitted',
       submittedAt: now,
       progress: Math.max(current.progress, task.progress),
       ...(task.status === 'running' ? { startedAt: now } : {}),
     });
+    // Stopping before it landed: the marker makes the next start reconcile the job.
+    if (!recorded) return;
     follow(job.id, o.pollIntervalMs);
     if (current.cancelRequested) track(cancel(job.id).catch(() => undefined));
   }

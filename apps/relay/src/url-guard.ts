@@ -1,5 +1,7 @@
+import dns, { type LookupAddress } from 'node:dns';
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import { Agent, fetch as undiciFetch } from 'undici';
 
 /** Why an input URL was refused; the message says what to do instead. */
 export interface UrlProblem {
@@ -26,8 +28,9 @@ for (const [net, prefix] of [
   blocked.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
+  // Unspecified, loopback and the deprecated IPv4-compatible form (::a.b.c.d, e.g. [::127.0.0.1]).
+  // (::ffff:0:0/96 must not be listed: BlockList would then match every IPv4 address.)
+  ['::', 96],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
@@ -126,3 +129,34 @@ export async function checkInputUrl(raw: string, options: UrlGuardOptions): Prom
   }
   return undefined;
 }
+
+type LookupCallback = (
+  error: NodeJS.ErrnoException | null,
+  address?: string | LookupAddress[],
+  family?: number,
+) => void;
+
+/** dns.lookup that refuses names resolving to a private address (checked when connecting). */
+function publicOnlyLookup(hostname: string, options: dns.LookupOptions, callback: LookupCallback): void {
+  dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+    if (error) return callback(error);
+    const bad = addresses.find((a) => isPrivateAddress(a.address));
+    const first = addresses[0];
+    if (bad || !first) {
+      const refused = new Error(`${hostname} resolves to a private address; not connecting`);
+      return callback(Object.assign(refused, { code: 'ERR_PRIVATE_ADDRESS' }));
+    }
+    return options.all ? callback(null, addresses) : callback(null, first.address, first.family);
+  });
+}
+
+let publicOnlyAgent: Agent | undefined;
+
+/**
+ * A fetch that checks the address it actually connects to, not only the one checkInputUrl saw: a
+ * DNS name that answered a public address to the check cannot rebind to a private one for the fetch.
+ */
+export const publicOnlyFetch = ((input: string | URL, init?: RequestInit) => {
+  publicOnlyAgent ??= new Agent({ connect: { lookup: publicOnlyLookup as never } });
+  return undiciFetch(input, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: publicOnlyAgent });
+}) as unknown as typeof fetch;

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createRelayClient, type RelayEvent, type UploadProgress } from '@retalk/core';
+import { createRelayClient, type RelayEvent, type UploadProgress } from '@retalk/core/relay';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, type Harness, keyLeaks, startRelay } from './harness.js';
 

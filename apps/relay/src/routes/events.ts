@@ -12,6 +12,13 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
     const raw = typeof header === 'string' ? header.trim() : '';
     const lastSeen = /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;
 
+    // HEAD gets the stream's headers only; a hijacked HEAD would never send them and hang.
+    if (request.method === 'HEAD') {
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        .send();
+    }
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

@@ -1,14 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { checkMedia, estimateOutputSeconds, MEDIA_LIMITS } from '@retalk/core';
 import {
   CreateJobRequestSchema,
-  checkMedia,
-  estimateOutputSeconds,
   type JobInput,
   ListJobsQuerySchema,
-  MEDIA_LIMITS,
   type MediaKind,
   type UploadMedia,
-} from '@retalk/core';
+} from '@retalk/core/relay';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
@@ -18,7 +16,7 @@ import { sendStoredFile } from '../file-response.js';
 import { toPublicJob } from '../jobs.js';
 import { probeUrl } from '../media-probe.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
-import { checkInputUrl } from '../url-guard.js';
+import { checkInputUrl, publicOnlyFetch } from '../url-guard.js';
 
 const JOB_ID = /^job_[A-Za-z0-9_-]{16}$/;
 const IdParamsSchema = z.object({ id: z.string() });
@@ -110,7 +108,7 @@ async function resolveInput(
     });
   }
   if (kind === 'image') return { record: { url }, media: undefined };
-  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS);
+  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS, allowPrivate ? undefined : publicOnlyFetch);
   if (probed && 'message' in probed) {
     throw new ApiError(422, 'media_rejected', `The ${kind} at ${field}.url ${probed.message}.`, {
       field: `${field}.url`,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { checkMedia, MediaKindSchema, type Upload } from '@retalk/core';
+import { checkMedia } from '@retalk/core';
+import { MediaKindSchema, type Upload } from '@retalk/core/relay';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
@@ -118,7 +119,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       }
       ctx.metrics.inc('retalk_upload_bytes_total', {}, stored.sizeBytes);
       if (stored.sizeBytes === 0) {
-        await ctx.storage.remove(storageKey);
+        await ctx.storage.discard(storageKey);
         throw new ApiError(
           400,
           'invalid_request',
@@ -128,7 +129,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       }
       const probed = await probeMedia(ctx.storage.pathOf(storageKey), kind, stored.sizeBytes);
       if ('message' in probed) {
-        await ctx.storage.remove(storageKey);
+        await ctx.storage.discard(storageKey);
         throw new ApiError(422, 'media_rejected', `The uploaded ${kind} ${probed.message}.`, {
           field: 'body',
         });
@@ -136,7 +137,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       const problems = checkMedia(probed.media, ctx.config.provider);
       const first = problems[0];
       if (first) {
-        await ctx.storage.remove(storageKey);
+        await ctx.storage.discard(storageKey);
         throw new ApiError(422, 'media_rejected', first.message, {
           field: `media.${first.field}`,
           allowed: first.allowed,

@@ -181,7 +181,9 @@ export function createSqliteStore(file: string): RelayStore {
   let localMemberWrites = 0;
 
   const store: RelayStore = {
-    transaction: (fn) => db.transaction(fn)(),
+    // IMMEDIATE takes the write lock up front, so a lock held by another connection (the CLI, a
+    // backup) is waited out under busy_timeout; a deferred read-then-write upgrade would fail at once.
+    transaction: (fn) => db.transaction(fn).immediate(),
     createMember: (m) => {
       stmt.insertMember.run(m);
       localMemberWrites++;

@@ -1,4 +1,4 @@
-import type { BudgetPeriod, JobError, JobInput, JobStatus, MediaKind, UploadMedia } from '@retalk/core';
+import type { BudgetPeriod, JobError, JobInput, JobStatus, MediaKind, UploadMedia } from '@retalk/core/relay';
 
 /** Times are epoch milliseconds inside the relay; the API turns them into ISO strings. */
 export interface MemberRecord {
