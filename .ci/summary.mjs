@@ -1,4 +1,4 @@
-// Sums every workspace's vitest JSON report into the one plain line CI reads.
+// Sums every workspace's vitest JSON reports (test-results/*vitest.json) into the one plain line CI reads.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -11,18 +11,23 @@ for (const group of ['packages', 'apps']) {
   for (const name of readdirSync(group)) {
     const dir = join(group, name);
     if (!existsSync(join(dir, 'package.json'))) continue;
-    const report = join(dir, 'test-results', 'vitest.json');
-    if (!existsSync(report)) {
+    const resultsDir = join(dir, 'test-results');
+    const reports = existsSync(resultsDir)
+      ? readdirSync(resultsDir).filter((file) => file.endsWith('vitest.json'))
+      : [];
+    if (reports.length === 0) {
       missing.push(dir);
       continue;
     }
-    const r = JSON.parse(readFileSync(report, 'utf8'));
-    passed += r.numPassedTests ?? 0;
-    failed += r.numFailedTests ?? 0;
-    skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-    // A suite that failed to load has no tests to count; count it as one failure so it cannot hide.
-    for (const suite of r.testResults ?? []) {
-      if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed += 1;
+    for (const file of reports) {
+      const r = JSON.parse(readFileSync(join(resultsDir, file), 'utf8'));
+      passed += r.numPassedTests ?? 0;
+      failed += r.numFailedTests ?? 0;
+      skipped += (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
+      // A suite that failed to load has no tests to count; count it as one failure so it cannot hide.
+      for (const suite of r.testResults ?? []) {
+        if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed += 1;
+      }
     }
   }
 }

@@ -201,7 +201,14 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     } catch {
       json = undefined;
     }
-    return { status: res.statusCode, headers: res.headers, text, bytes, json, ms: performance.now() - started };
+    return {
+      status: res.statusCode,
+      headers: res.headers,
+      text,
+      bytes,
+      json,
+      ms: performance.now() - started,
+    };
   }
 
   const relay: ChildRelay = {
@@ -235,13 +242,16 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
       const deadline = Date.now() + timeoutMs;
       let last: unknown;
       while (Date.now() < deadline) {
-        if (exitValue !== undefined) throw new Error(`the relay exited (${exitValue}) while waiting for ${id}`);
+        if (exitValue !== undefined)
+          throw new Error(`the relay exited (${exitValue}) while waiting for ${id}`);
         const res = await api('GET', `/v1/jobs/${id}`, { token });
         last = res.json;
         if (res.status === 200 && predicate(res.json as JobBody)) return res.json as JobBody;
         await new Promise((r) => setTimeout(r, 50));
       }
-      throw new Error(`job ${id} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`);
+      throw new Error(
+        `job ${id} did not reach the expected state in ${timeoutMs} ms; last: ${JSON.stringify(last)}`,
+      );
     },
     async kill(signal) {
       if (exitValue === undefined) child.kill(signal);

@@ -42,12 +42,20 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
   });
 
   it('submits jobs that were stored but never reached the provider exactly once (DashScope)', async () => {
-    const rec = recordScenario('faults', 'kill-before-submit-dashscope', 'SIGKILL between storing jobs and submitting them (DashScope)');
+    const rec = recordScenario(
+      'faults',
+      'kill-before-submit-dashscope',
+      'SIGKILL between storing jobs and submitting them (DashScope)',
+    );
     stack = await startStack('dashscope');
     const first = await stack.relay();
     const token = await first.addMember('alice');
     // The provider never hears of the first create; the other jobs wait in the relay's queue.
-    const held = stack.proxy.add({ match: (r) => endpointOf(r.method, r.path) === 'dashscope.create', action: 'hold', times: Infinity });
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action: 'hold',
+      times: Infinity,
+    });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
@@ -60,7 +68,9 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     expect(stack.sim.stats().submits).toBe(0);
 
     const second = await stack.relay({ dataDir: first.dataDir, port: first.port });
-    const jobs = await Promise.all(ids.map((id) => second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 40_000)));
+    const jobs = await Promise.all(
+      ids.map((id) => second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 40_000)),
+    );
     const { jobsLost, duplicateSubmits } = tally(jobs, ids.length, stack.sim.stats().submits);
     Object.assign(rec, { faultsSurvived: 1, jobsLost, duplicateSubmits, ...relayTotals(stack.relays) });
     expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
@@ -71,11 +81,18 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
   });
 
   it('adopts the task of a DashScope submit the provider accepted before the relay could record its id', async () => {
-    const rec = recordScenario('faults', 'kill-after-upstream-accepted-dashscope', 'SIGKILL after the provider created the task, before the relay stored its id (DashScope)');
+    const rec = recordScenario(
+      'faults',
+      'kill-after-upstream-accepted-dashscope',
+      'SIGKILL after the provider created the task, before the relay stored its id (DashScope)',
+    );
     stack = await startStack('dashscope');
     const first = await stack.relay();
     const token = await first.addMember('alice');
-    const held = stack.proxy.add({ match: (r) => endpointOf(r.method, r.path) === 'dashscope.create', action: 'hold-response' });
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action: 'hold-response',
+    });
     const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
     expect(created.status).toBe(201);
     await held.hit;
@@ -97,11 +114,18 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
   });
 
   it('tells the member the truth about an EvoLink submit interrupted mid-call and never sends it twice', async () => {
-    const rec = recordScenario('faults', 'kill-after-upstream-accepted-evolink', 'SIGKILL after the provider created the task, before the relay stored its id (EvoLink: no task list)');
+    const rec = recordScenario(
+      'faults',
+      'kill-after-upstream-accepted-evolink',
+      'SIGKILL after the provider created the task, before the relay stored its id (EvoLink: no task list)',
+    );
     stack = await startStack('evolink');
     const first = await stack.relay();
     const token = await first.addMember('alice', { budgetSeconds: 100 });
-    const held = stack.proxy.add({ match: (r) => endpointOf(r.method, r.path) === 'evolink.create', action: 'hold-response' });
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'evolink.create',
+      action: 'hold-response',
+    });
     const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
     await held.hit;
     while (stack.sim.stats().submits < 1) await sleep(10);
@@ -111,7 +135,12 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 20_000);
     await sleep(500);
     const me = await second.api('GET', '/v1/me', { token });
-    Object.assign(rec, { faultsSurvived: 1, jobsLost: TERMINAL.includes(job.status) ? 0 : 1, duplicateSubmits: stack.sim.stats().submits - 1, ...relayTotals(stack.relays) });
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+      duplicateSubmits: stack.sim.stats().submits - 1,
+      ...relayTotals(stack.relays),
+    });
     expect(job.status).toBe('failed');
     expect(job.error).toMatchObject({ code: 'submit_interrupted', retryable: true });
     expect(job.error?.message).toMatch(/submit it again/i);
@@ -124,14 +153,24 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
   it.each(['dashscope', 'evolink'] as const)(
     'never serves a half-archived result and finishes the archive after a kill mid-download (%s)',
     async (provider) => {
-      const rec = recordScenario('faults', `kill-mid-archive-${provider}`, `SIGKILL half-way through archiving the result (${provider})`);
+      const rec = recordScenario(
+        'faults',
+        `kill-mid-archive-${provider}`,
+        `SIGKILL half-way through archiving the result (${provider})`,
+      );
       stack = await startStack(provider);
       const first = await stack.relay();
       const token = await first.addMember('alice');
-      const stall = stack.proxy.add({ match: (r) => endpointOf(r.method, r.path) === 'result.download', action: 'stall-body', times: Infinity });
+      const stall = stack.proxy.add({
+        match: (r) => endpointOf(r.method, r.path) === 'result.download',
+        action: 'stall-body',
+        times: Infinity,
+      });
       const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
       const id = created.json.id as string;
       await stall.hit;
+      const deadline = Date.now() + 5_000;
+      while (tmpParts(first.dataDir).length === 0 && Date.now() < deadline) await sleep(10);
       // The relay is streaming the result to a temp file; nothing may be visible under its key.
       const mid = await first.api('GET', `/v1/jobs/${id}`, { token });
       const midResult = await first.api('GET', `/v1/jobs/${id}/result`, { token });
@@ -150,7 +189,12 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
       const job = await second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 30_000);
       const result = await second.api('GET', `/v1/jobs/${id}/result`, { token });
       const sha = createHash('sha256').update(result.bytes).digest('hex');
-      Object.assign(rec, { faultsSurvived: 1, jobsLost: TERMINAL.includes(job.status) ? 0 : 1, duplicateSubmits: stack.sim.stats().submits - 1, ...relayTotals(stack.relays) });
+      Object.assign(rec, {
+        faultsSurvived: 1,
+        jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+        duplicateSubmits: stack.sim.stats().submits - 1,
+        ...relayTotals(stack.relays),
+      });
 
       expect(mid.json.status).toBe('running');
       expect(midResult.status).toBe(409);
@@ -175,7 +219,11 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     const bytes = fixture('talking-640x640-25fps-3s.mp4');
     const req = http.request(`${first.url}/v1/uploads?kind=video&filename=clip.mp4`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'video/mp4', 'content-length': bytes.length },
+      headers: {
+        authorization: `Bearer ${token}`,
+        'content-type': 'video/mp4',
+        'content-length': bytes.length,
+      },
     });
     req.on('error', () => undefined);
     req.write(bytes.subarray(0, bytes.length / 2));
@@ -192,9 +240,17 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     // The relay works normally afterwards: the same file uploads and a job runs on it.
     const video = await second.upload('video', 'talking-640x640-25fps-3s.mp4', token);
     const audio = await second.upload('audio', 'speech-4s.wav', token);
-    const created = await second.api('POST', '/v1/jobs', { token, body: { video: { uploadId: video }, audio: { uploadId: audio } } });
+    const created = await second.api('POST', '/v1/jobs', {
+      token,
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
     const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 30_000);
-    Object.assign(rec, { faultsSurvived: 1, jobsLost: 0, duplicateSubmits: stack.sim.stats().submits - 1, ...relayTotals(stack.relays) });
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: 0,
+      duplicateSubmits: stack.sim.stats().submits - 1,
+      ...relayTotals(stack.relays),
+    });
     expect(partBeforeKill).toBe(1);
     expect(uploadRows).toBe(0);
     expect(uploadsDir).toBe(0);
@@ -206,7 +262,11 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
 
   it('loses no job and submits none twice across repeated kills at random moments (DashScope)', async () => {
     const cycles = scaled(4, 12);
-    const rec = recordScenario('faults', 'kill-random-moments', `SIGKILL at random moments, ${cycles} cycles of submit → kill → restart`);
+    const rec = recordScenario(
+      'faults',
+      'kill-random-moments',
+      `SIGKILL at random moments, ${cycles} cycles of submit → kill → restart`,
+    );
     stack = await startStack('dashscope', { jobMs: 400 });
     let relay: ChildRelay = await stack.relay();
     const token = await relay.addMember('alice', { maxConcurrentJobs: 1000 });
@@ -223,7 +283,9 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
       kills++;
       relay = await stack.relay({ dataDir: relay.dataDir, port: relay.port });
     }
-    const jobs = await Promise.all(ids.map((id) => relay.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 90_000)));
+    const jobs = await Promise.all(
+      ids.map((id) => relay.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 90_000)),
+    );
     const submits = stack.sim.stats().submits;
     const { jobsLost, duplicateSubmits } = tally(jobs, ids.length, submits);
     const owners = new Map<string, number>();

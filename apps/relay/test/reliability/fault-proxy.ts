@@ -18,8 +18,8 @@ export interface FaultRule {
   action: FaultAction;
   /** How many requests the rule applies to (default 1; Infinity = until removed). */
   times?: number;
-  /** For `respond`. */
-  status?: number;
+  /** For `respond`: the status, or a function giving one per request (a mixed storm). */
+  status?: number | (() => number);
   headers?: Record<string, string>;
   body?: string;
 }
@@ -93,7 +93,7 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
       return;
     }
     if (rule?.action === 'respond') {
-      entry.status = rule.status ?? 503;
+      entry.status = typeof rule.status === 'function' ? rule.status() : (rule.status ?? 503);
       req.resume();
       res.writeHead(entry.status, { 'content-type': 'application/json', ...rule.headers });
       res.end(rule.body ?? '');
@@ -130,7 +130,7 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
             if (type.includes('json')) {
               payload = Buffer.from(payload.toString('utf8').split(targetUrl.origin).join(self));
             }
-            entry.status = up.statusCode;
+            if (up.statusCode !== undefined) entry.status = up.statusCode;
             const headers = { ...up.headers, 'content-length': String(payload.length) };
             delete headers['transfer-encoding'];
             if (rule?.action === 'hold-response') {
@@ -141,7 +141,10 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
             if (rule?.action === 'garble-response') {
               // The provider acted on it, but its answer arrives as malformed JSON.
               const cut = payload.subarray(0, Math.floor(payload.length / 2));
-              res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(cut.length) });
+              res.writeHead(200, {
+                'content-type': 'application/json',
+                'content-length': String(cut.length),
+              });
               res.end(cut);
               return;
             }

@@ -7,7 +7,11 @@ import { relayTotals, type Stack, startStack } from './stack.js';
 function slowUpload(url: string, token: string, bytes: Buffer) {
   const req = http.request(`${url}/v1/uploads?kind=video&filename=clip.mp4`, {
     method: 'PUT',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'video/mp4', 'content-length': bytes.length },
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'video/mp4',
+      'content-length': bytes.length,
+    },
   });
   const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
     req.on('response', (res) => {
@@ -32,12 +36,17 @@ describe('the relay on SIGTERM', () => {
   });
 
   it('finishes an upload that was in flight, ends event streams, exits cleanly and resumes every job on restart', async () => {
-    const rec = recordScenario('shutdown', 'sigterm-drain', 'SIGTERM with an upload half-sent, an SSE watcher open and jobs queued and running (DashScope)');
+    const rec = recordScenario(
+      'shutdown',
+      'sigterm-drain',
+      'SIGTERM with an upload half-sent, an SSE watcher open and jobs queued and running (DashScope)',
+    );
     stack = await startStack('dashscope', { jobMs: 1_500 });
     const first = await stack.relay();
     const token = await first.addMember('alice', { maxConcurrentJobs: 10 });
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await first.api('POST', '/v1/jobs', { token, body: stack.inputs() })).json.id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await first.api('POST', '/v1/jobs', { token, body: stack.inputs() })).json.id);
     await first.waitForJob(ids[0] as string, token, (j) => j.status === 'running');
     const sse = await fetch(`${first.url}/v1/events`, { headers: { authorization: `Bearer ${token}` } });
     const sseDone = (async () => {
@@ -62,9 +71,14 @@ describe('the relay on SIGTERM', () => {
     const second = await stack.relay({ dataDir: first.dataDir, port: first.port });
     const uploadId = JSON.parse(uploaded.body).id as string;
     const audio = await second.upload('audio', 'speech-4s.wav', token);
-    const fromUpload = await second.api('POST', '/v1/jobs', { token, body: { video: { uploadId }, audio: { uploadId: audio } } });
+    const fromUpload = await second.api('POST', '/v1/jobs', {
+      token,
+      body: { video: { uploadId }, audio: { uploadId: audio } },
+    });
     ids.push(fromUpload.json.id);
-    const jobs = await Promise.all(ids.map((id) => second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 60_000)));
+    const jobs = await Promise.all(
+      ids.map((id) => second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 60_000)),
+    );
     Object.assign(rec, {
       faultsSurvived: 1,
       jobsLost: jobs.filter((j) => !TERMINAL.includes(j.status)).length,
@@ -81,7 +95,11 @@ describe('the relay on SIGTERM', () => {
   });
 
   it('still exits in bounded time when a client stalls its upload forever', async () => {
-    const rec = recordScenario('shutdown', 'sigterm-stalled-client', 'SIGTERM while a client has sent half an upload and then stalls');
+    const rec = recordScenario(
+      'shutdown',
+      'sigterm-stalled-client',
+      'SIGTERM while a client has sent half an upload and then stalls',
+    );
     stack = await startStack('dashscope');
     const relay = await stack.relay();
     const token = await relay.addMember('alice');
@@ -93,7 +111,11 @@ describe('the relay on SIGTERM', () => {
     const outcome = await Promise.race([relay.exited, sleep(15_000).then(() => 'still running')]);
     const exitMs = Date.now() - t0;
     upload.req.destroy();
-    Object.assign(rec, { faultsSurvived: outcome === 'still running' ? 0 : 1, ...relayTotals(stack.relays), details: { exitMs, outcome } });
+    Object.assign(rec, {
+      faultsSurvived: outcome === 'still running' ? 0 : 1,
+      ...relayTotals(stack.relays),
+      details: { exitMs, outcome },
+    });
     expect(outcome).not.toBe('still running');
     expect(exitMs).toBeLessThan(15_000);
   });

@@ -5,7 +5,11 @@ export interface Probe {
 }
 
 /** Reads the relay every `intervalMs` while a fault runs, to show it keeps answering quickly. */
-export function probeResponsiveness(relay: ChildRelay, paths: { path: string; token?: string }[], intervalMs = 100): Probe {
+export function probeResponsiveness(
+  relay: ChildRelay,
+  paths: { path: string; token?: string }[],
+  intervalMs = 100,
+): Probe {
   const latencies: number[] = [];
   let failures = 0;
   let running = true;

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { createSimulator, type SimulatorOptions } from '@retalk/simulator';
 import { type ChildRelay, type ChildRelayOptions, PROVIDER_KEY, startChildRelay } from './child-relay.js';
 import { createFaultProxy, type FaultProxy } from './fault-proxy.js';
@@ -50,12 +51,24 @@ export async function startStack(
       for (const r of relays) await r.kill('SIGKILL');
       await proxy.close();
       await sim.close();
+      // Soaks leave hundreds of MB of uploads; a mounted tmpfs is left to its test to unmount.
+      for (const dir of new Set(relays.map((r) => r.dataDir))) {
+        try {
+          fs.rmSync(dir, { recursive: true, force: true });
+        } catch {
+          // a mount point (the disk-full test) cannot be removed before it is unmounted
+        }
+      }
     },
   };
 }
 
 /** Leaks and peak memory over every relay process a scenario started. */
-export function relayTotals(relays: ChildRelay[]): { secretsLeaked: number; peakRssMb: number; requestsServed: number } {
+export function relayTotals(relays: ChildRelay[]): {
+  secretsLeaked: number;
+  peakRssMb: number;
+  requestsServed: number;
+} {
   return {
     secretsLeaked: relays.reduce((n, r) => n + r.leaks().length, 0),
     peakRssMb: Math.max(0, ...relays.map((r) => r.peakRssMb())),

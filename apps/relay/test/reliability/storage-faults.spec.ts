@@ -15,6 +15,7 @@ function mountTinyDisk(sizeKb: number): string | undefined {
     execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k`, 'tmpfs', dir], { stdio: 'ignore' });
     return dir;
   } catch {
+    fs.rmSync(dir, { recursive: true, force: true });
     return undefined;
   }
 }
@@ -43,11 +44,16 @@ describe('the relay under storage faults', () => {
       } catch {
         // not mounted
       }
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('answers an upload that fills the disk with a clear error and leaves nothing behind', async () => {
-    const rec = recordScenario('storage', 'disk-full-upload', 'an upload larger than the free space of the data dir (1.5 MiB tmpfs, or a file-size limit where mounting is not allowed)');
+    const rec = recordScenario(
+      'storage',
+      'disk-full-upload',
+      'an upload larger than the free space of the data dir (1.5 MiB tmpfs, or a file-size limit where mounting is not allowed)',
+    );
     stack = await startStack('dashscope');
     const disk = mountTinyDisk(1536);
     if (disk) mounts.push(disk);
@@ -71,13 +77,21 @@ describe('the relay under storage faults', () => {
     // The space came back: a normal upload and a job work right after.
     const video = await relay.upload('video', 'talking-640x640-25fps-3s.mp4', token);
     const audio = await relay.upload('audio', 'speech-4s.wav', token);
-    const created = await relay.api('POST', '/v1/jobs', { token, body: { video: { uploadId: video }, audio: { uploadId: audio } } });
+    const created = await relay.api('POST', '/v1/jobs', {
+      token,
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
     const job = await relay.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 30_000);
     Object.assign(rec, {
       faultsSurvived: 1,
       jobsLost: 0,
       ...relayTotals(stack.relays),
-      details: { mode: disk ? 'tmpfs' : 'ulimit -f', status: full.status, code: full.json?.error?.code, message: full.json?.error?.message },
+      details: {
+        mode: disk ? 'tmpfs' : 'ulimit -f',
+        status: full.status,
+        code: full.json?.error?.code,
+        message: full.json?.error?.message,
+      },
     });
     expect(full.status).toBe(disk ? 507 : 507);
     expect(full.json.error.message).toMatch(/disk space/i);
@@ -88,7 +102,11 @@ describe('the relay under storage faults', () => {
   });
 
   it('does not lose a job submitted while another connection holds the store locked for 1.5 s', async () => {
-    const rec = recordScenario('storage', 'store-locked-briefly', 'an exclusive SQLite lock held by another connection for 1.5 s during a submit and while jobs are tracked');
+    const rec = recordScenario(
+      'storage',
+      'store-locked-briefly',
+      'an exclusive SQLite lock held by another connection for 1.5 s during a submit and while jobs are tracked',
+    );
     stack = await startStack('dashscope');
     const relay = await stack.relay();
     const token = await relay.addMember('alice', { maxConcurrentJobs: 10 });
@@ -98,14 +116,20 @@ describe('the relay under storage faults', () => {
     const during = await relay.api('POST', '/v1/jobs', { token, body: stack.inputs() });
     await lock;
     const jobs = await Promise.all(
-      [before.json.id, during.json.id].map((id) => relay.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 30_000)),
+      [before.json.id, during.json.id].map((id) =>
+        relay.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 30_000),
+      ),
     );
     Object.assign(rec, {
       faultsSurvived: 1,
       jobsLost: jobs.filter((j) => j.status !== 'succeeded').length,
       duplicateSubmits: stack.sim.stats().submits - 2,
       ...relayTotals(stack.relays),
-      details: { submitDuringLockMs: Math.round(during.ms), status: during.status, error: during.json?.error?.code },
+      details: {
+        submitDuringLockMs: Math.round(during.ms),
+        status: during.status,
+        error: during.json?.error?.code,
+      },
     });
     expect(during.status).toBe(201);
     expect(during.ms).toBeGreaterThan(1_000);
@@ -115,11 +139,18 @@ describe('the relay under storage faults', () => {
   });
 
   it('records the upstream id of a job whose provider answer arrives while the store is locked past its busy timeout, without a restart', async () => {
-    const rec = recordScenario('storage', 'store-locked-past-busy-timeout', "the store is locked for 6 s (past SQLite's 5 s busy timeout) exactly when the provider's create answer arrives");
+    const rec = recordScenario(
+      'storage',
+      'store-locked-past-busy-timeout',
+      "the store is locked for 6 s (past SQLite's 5 s busy timeout) exactly when the provider's create answer arrives",
+    );
     stack = await startStack('dashscope');
     const relay = await stack.relay();
     const token = await relay.addMember('alice');
-    const held = stack.proxy.add({ match: (r) => endpointOf(r.method, r.path) === 'dashscope.create', action: 'hold-response' });
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action: 'hold-response',
+    });
     const created = await relay.api('POST', '/v1/jobs', { token, body: stack.inputs() });
     await held.hit;
     while (stack.sim.stats().submits < 1) await sleep(10);
