@@ -7,7 +7,7 @@ import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson } from './
 import { uuid } from './ids.js';
 import { sendOssError } from './oss.js';
 import { requestScenarios, ScenarioError } from './scenario.js';
-import type { TaskPhase, TaskRecord } from './task-engine.js';
+import { newTaskRecord, type TaskPhase, type TaskRecord } from './task-engine.js';
 
 // Defaults for `reject:<HTTP>` and `flaky:<N>:<HTTP>` (providers.md B.6).
 const HTTP_ERRORS: Record<number, { code: string; message: string }> = {
@@ -264,35 +264,20 @@ export async function handleDashscopeCreate(
   }
 
   const now = ctx.clock.now();
-  const task: TaskRecord = {
+  const task = newTaskRecord({
     provider: 'dashscope',
     id: uuid(),
     requestId: uuid(),
     account,
     createdAt: now,
-    durationMs: ctx.options.jobMs * (scenario.slow ? 10 : 1),
+    jobMs: ctx.options.jobMs,
     scenario,
-    request: {
-      model: 'videoretalk',
-      videoUrl: input.video_url as string,
-      audioUrl: input.audio_url as string,
-      videoExtension: parameters.video_extension === true,
-      faceThreshold: typeof threshold === 'number' ? threshold : 170,
-    },
-    slotReleased: false,
-    phase: 'pending',
-    flakyLeft: scenario.flaky?.count ?? 0,
-    faults: {
-      hang: scenario.hang ?? 0,
-      reset: scenario.reset ?? 0,
-      garbage: scenario.garbage ?? 0,
-      cutResult: scenario.cutResult ?? 0,
-    },
-    lastProgress: 0,
-  };
-  if (typeof input.ref_image_url === 'string' && input.ref_image_url !== '') {
-    task.request.refImageUrl = input.ref_image_url;
-  }
+    videoUrl: input.video_url as string,
+    audioUrl: input.audio_url as string,
+    refImageUrl: input.ref_image_url,
+    videoExtension: parameters.video_extension,
+    faceThreshold: threshold,
+  });
   ctx.startTask(task);
   sendJson(res, 200, { output: { task_id: task.id, task_status: 'PENDING' }, request_id: task.requestId });
 }

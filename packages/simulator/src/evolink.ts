@@ -8,7 +8,7 @@ import { EVOLINK_TASK_ID_PREFIX, evolinkTaskId, uuid } from './ids.js';
 import { isPrivateHost } from './net-address.js';
 import { outbound } from './outbound.js';
 import { ScenarioError } from './scenario.js';
-import type { TaskRecord } from './task-engine.js';
+import { newTaskRecord, type TaskRecord } from './task-engine.js';
 
 // EvoLink error envelope `{error:{code,message,type,param?}}` (providers.md A.2). `numericType`
 // is the type name used by the variant whose `code` is the HTTP status (EvoLink's MCP types).
@@ -281,36 +281,21 @@ export async function handleEvolinkCreate(
   }
 
   const now = ctx.clock.now();
-  const task: TaskRecord = {
+  const task = newTaskRecord({
     provider: 'evolink',
     id: evolinkTaskId(now),
     requestId: uuid(),
     account,
     createdAt: now,
-    durationMs: ctx.options.jobMs * (scenario.slow ? 10 : 1),
+    jobMs: ctx.options.jobMs,
     scenario,
-    request: {
-      model: 'videoretalk',
-      videoUrl: body.video_url as string,
-      audioUrl: body.audio_url as string,
-      videoExtension: body.video_extension === true,
-      faceThreshold: typeof threshold === 'number' ? threshold : 170,
-    },
-    slotReleased: false,
-    phase: 'pending',
-    flakyLeft: scenario.flaky?.count ?? 0,
-    faults: {
-      hang: scenario.hang ?? 0,
-      reset: scenario.reset ?? 0,
-      garbage: scenario.garbage ?? 0,
-      cutResult: scenario.cutResult ?? 0,
-    },
-    lastProgress: 0,
-  };
-  if (typeof body.ref_image_url === 'string' && body.ref_image_url !== '') {
-    task.request.refImageUrl = body.ref_image_url;
-  }
-  if (typeof body.callback_url === 'string') task.request.callbackUrl = body.callback_url;
+    videoUrl: body.video_url as string,
+    audioUrl: body.audio_url as string,
+    refImageUrl: body.ref_image_url,
+    videoExtension: body.video_extension,
+    faceThreshold: threshold,
+    callbackUrl: body.callback_url,
+  });
   ctx.startTask(task);
   sendJson(res, 200, {
     created: Math.floor(now / 1000),

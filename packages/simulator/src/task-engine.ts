@@ -50,6 +50,59 @@ export interface TaskRecord {
   lastProgress: number;
 }
 
+/** What a create request decided; the rest of a new task's record is the same for both providers. */
+export interface NewTask {
+  provider: Provider;
+  id: string;
+  requestId: string;
+  account: string;
+  createdAt: number;
+  jobMs: number;
+  scenario: Scenario;
+  videoUrl: string;
+  audioUrl: string;
+  refImageUrl?: unknown;
+  videoExtension: unknown;
+  faceThreshold: unknown;
+  callbackUrl?: unknown;
+}
+
+/** Builds the record of a freshly created task, in PENDING, with the scenario's faults armed. */
+export function newTaskRecord(t: NewTask): TaskRecord {
+  const { scenario } = t;
+  const task: TaskRecord = {
+    provider: t.provider,
+    id: t.id,
+    requestId: t.requestId,
+    account: t.account,
+    createdAt: t.createdAt,
+    durationMs: t.jobMs * (scenario.slow ? 10 : 1),
+    scenario,
+    request: {
+      model: 'videoretalk',
+      videoUrl: t.videoUrl,
+      audioUrl: t.audioUrl,
+      videoExtension: t.videoExtension === true,
+      // 170 is the documented default of query_face_threshold on both providers.
+      faceThreshold: typeof t.faceThreshold === 'number' ? t.faceThreshold : 170,
+    },
+    slotReleased: false,
+    phase: 'pending',
+    flakyLeft: scenario.flaky?.count ?? 0,
+    faults: {
+      hang: scenario.hang ?? 0,
+      reset: scenario.reset ?? 0,
+      garbage: scenario.garbage ?? 0,
+      cutResult: scenario.cutResult ?? 0,
+    },
+    lastProgress: 0,
+  };
+  // DashScope's official samples send ref_image_url: "" to mean "none".
+  if (typeof t.refImageUrl === 'string' && t.refImageUrl !== '') task.request.refImageUrl = t.refImageUrl;
+  if (typeof t.callbackUrl === 'string') task.request.callbackUrl = t.callbackUrl;
+  return task;
+}
+
 // Shares of a task's duration: PENDING, then (of the remaining run) PRE- and POST-PROCESSING.
 const PENDING_SHARE = 0.1;
 const PRE_SHARE = 0.15;

@@ -76,7 +76,11 @@ describe('DashScope rate limits', () => {
     const states: Array<[string, string]> = [];
     await waitFor(
       async () => {
-        const [ra, rb] = await Promise.all([dsGet(s, a), dsGet(s, b)]);
+        // Read b before a, one after the other: two concurrent reads are no snapshot (under load a
+        // could be read before it ended and b after it started), while b-then-a is exact — if b
+        // was already running, a had ended before that, so a must read as ended.
+        const rb = await dsGet(s, b);
+        const ra = await dsGet(s, a);
         states.push([ra.body.output.task_status, rb.body.output.task_status]);
         return [ra.body.output, rb.body.output] as Json[];
       },
