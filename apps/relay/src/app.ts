@@ -31,6 +31,7 @@ import { createLocalStorage, type FileStorage } from './storage/local.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { JobRecord, MemberRecord, RelayStore } from './store/types.js';
 import { createTracker, type ListUpstreamTasks, type Tracker } from './tracker.js';
+import { createGuardedFetch } from './url-guard.js';
 
 export const RELAY_VERSION = '0.1.0';
 
@@ -76,6 +77,8 @@ export interface RelayContext {
   memberLimiter: RateLimiter;
   authFailureLimiter: RateLimiter;
   allowedInputHosts: readonly string[];
+  /** fetch for URLs the relay follows itself: each hop (redirects too) passes the URL guard. */
+  guardedFetch: typeof fetch;
   heartbeatMs: number;
   /** Enders of open SSE streams (closed before the server, which would otherwise wait for them). */
   openStreams: Set<() => void>;
@@ -204,6 +207,13 @@ export function buildRelay(options: RelayOptions): Relay {
     return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${address?.port ?? config.port}`;
   };
 
+  const allowedInputHosts = [...config.allowedInputHosts, ...(options.allowedInputHosts ?? [])];
+  // Everything the relay fetches by URL (input probes, result downloads) passes the same guard.
+  const guardedFetch = createGuardedFetch({
+    allowPrivate: config.allowPrivateUrls,
+    allowedHosts: allowedInputHosts,
+  });
+
   const archiver = createArchiver({
     store,
     writer,
@@ -213,6 +223,7 @@ export function buildRelay(options: RelayOptions): Relay {
     now,
     retentionMs: config.retentionDays * 86_400_000,
     retryDelaysMs: options.archiveRetryDelaysMs ?? [1_000, 5_000, 30_000, 120_000],
+    fetch: guardedFetch,
   });
 
   const listUpstreamTasks: ListUpstreamTasks | undefined =
@@ -329,7 +340,8 @@ export function buildRelay(options: RelayOptions): Relay {
     log: app.log,
     memberLimiter,
     authFailureLimiter,
-    allowedInputHosts: [...config.allowedInputHosts, ...(options.allowedInputHosts ?? [])],
+    allowedInputHosts,
+    guardedFetch,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     openStreams: new Set(),
     publicUrl,

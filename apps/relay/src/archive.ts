@@ -4,6 +4,7 @@ import type { JobWriter } from './jobs.js';
 import type { Metrics } from './metrics.js';
 import type { FileStorage } from './storage/local.js';
 import type { RelayStore } from './store/types.js';
+import { UrlRefusedError } from './url-guard.js';
 
 export interface ArchiverOptions {
   store: RelayStore;
@@ -16,6 +17,10 @@ export interface ArchiverOptions {
   retentionMs: number;
   /** Waits between download attempts, in milliseconds; their count is the number of retries. */
   retryDelaysMs: readonly number[];
+  /**
+   * Downloads the provider's result link. The relay passes a URL-guarded fetch (createGuardedFetch):
+   * a refusal (UrlRefusedError) fails the job instead of being retried. Default: global fetch.
+   */
   fetch?: typeof fetch;
 }
 
@@ -69,6 +74,30 @@ export function createArchiver(o: ArchiverOptions): Archiver {
     return { ...stored, contentType: contentType === 'application/octet-stream' ? 'video/mp4' : contentType };
   }
 
+  // The provider handed back a link the relay must not fetch (a private address, a bad redirect):
+  // retrying cannot help and redirecting members there would be worse, so the job fails; failed
+  // jobs count nothing against the budget, and submitting again gets a fresh link.
+  function refuse(jobId: string, error: UrlRefusedError, attempts: number): void {
+    o.metrics.inc('retalk_archive_total', { outcome: 'refused' });
+    o.log.error(
+      { jobId, reason: error.message },
+      "archiving refused: the provider's result link is not an allowed URL (see RETALK_ALLOWED_INPUT_HOSTS)",
+    );
+    o.writer.update(jobId, {
+      status: 'failed',
+      etaMs: null,
+      finishedAt: o.now(),
+      billedSeconds: null,
+      archiveAttempts: attempts,
+      error: {
+        code: 'result_url_not_allowed',
+        message:
+          "The relay refused to download the provider's result link (it points at an address the relay may not fetch). Nothing was charged to your budget; submit the job again, and tell your relay admin if it keeps happening (the relay's log names the reason).",
+        retryable: true,
+      },
+    });
+  }
+
   async function run(jobId: string): Promise<void> {
     const job = o.store.getJob(jobId);
     if (!job || job.upstreamResultUrl === null || job.resultKey !== null) return;
@@ -93,6 +122,10 @@ export function createArchiver(o: ArchiverOptions): Archiver {
         return;
       } catch (error) {
         if (controller.signal.aborted) return;
+        if (error instanceof UrlRefusedError) {
+          refuse(jobId, error, job.archiveAttempts + i + 1);
+          return;
+        }
         o.metrics.inc('retalk_archive_total', { outcome: 'error' });
         o.log.warn(
           { jobId, attempt: i + 1, err: error instanceof Error ? error.message : String(error) },

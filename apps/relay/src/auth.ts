@@ -71,9 +71,14 @@ export function authenticateMember(
   return { ok: true, member };
 }
 
+/** True when `header` is `Bearer <expected>` (constant time); false when nothing is expected. */
+export function bearerMatches(expected: string | undefined, header: string | undefined): boolean {
+  if (!expected || !header) return false;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match ? safeEqual(match[1] as string, expected) : false;
+}
+
 /** Checks the admin bearer token (constant time); false when no admin token is configured. */
 export function isAdmin(adminToken: string | undefined, header: string | undefined): boolean {
-  if (!adminToken || !header) return false;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? safeEqual(match[1] as string, adminToken) : false;
+  return bearerMatches(adminToken, header);
 }

@@ -20,6 +20,8 @@ export interface RelayConfig {
   publicUrl: string | undefined;
   dataDir: string;
   adminToken: string | undefined;
+  /** When set, `/metrics` needs `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
   signingSecret: string | undefined;
   allowPrivateUrls: boolean;
   inputRoute: InputRoute;
@@ -82,6 +84,7 @@ const EnvSchema = z.object({
   RETALK_PUBLIC_URL: httpUrl('RETALK_PUBLIC_URL').optional(),
   RETALK_DATA_DIR: z.string().min(1).optional(),
   RETALK_ADMIN_TOKEN: z.string().min(24, 'RETALK_ADMIN_TOKEN must be at least 24 characters').optional(),
+  RETALK_METRICS_TOKEN: z.string().min(24, 'RETALK_METRICS_TOKEN must be at least 24 characters').optional(),
   RETALK_SIGNING_SECRET: z
     .string()
     .min(32, 'RETALK_SIGNING_SECRET must be at least 32 characters')
@@ -161,6 +164,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     publicUrl: e.RETALK_PUBLIC_URL,
     dataDir: path.resolve(cwd, e.RETALK_DATA_DIR ?? '.retalk-data'),
     adminToken: e.RETALK_ADMIN_TOKEN,
+    metricsToken: e.RETALK_METRICS_TOKEN,
     signingSecret: e.RETALK_SIGNING_SECRET,
     allowPrivateUrls: e.RETALK_ALLOW_PRIVATE_URLS ?? simulator,
     inputRoute: e.RETALK_INPUT_ROUTE ?? 'relay',
@@ -175,4 +179,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
     trustProxy: e.RETALK_TRUST_PROXY ?? false,
   };
+}
+
+/** True for a listen address only this machine can reach (`127.0.0.0/8`, `::1`, `localhost`). */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
 }

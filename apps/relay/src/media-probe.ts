@@ -1,10 +1,13 @@
 import { open } from 'node:fs/promises';
 import type { MediaKind, UploadMedia } from '@retalk/core/relay';
 import { ALL_FORMATS, FilePathSource, Input, UrlSource } from 'mediabunny';
+import { UrlRefusedError } from './url-guard.js';
 
 /** Why a file was not accepted as the declared kind. */
 export interface ProbeProblem {
   message: string;
+  /** Set when the URL guard refused a hop of the probe (a redirect to a private address, too many redirects). */
+  urlRefused?: true;
 }
 
 const IMAGE_SIGNATURES: { format: string; contentType: string; test: (b: Buffer) => boolean }[] = [
@@ -121,20 +124,29 @@ async function probeInput(
 /**
  * Probes media behind a URL with ranged reads (no full download). Resolves `undefined` when the
  * URL cannot be read in time: the provider then judges it, and the estimate uses the maximum.
- * `fetchFn` replaces fetch (member URLs go through one that refuses private addresses).
+ * `fetchFn` is the relay's guarded fetch (createGuardedFetch): it checks every hop, redirects
+ * included; a refused hop comes back as a problem with `urlRefused`.
  */
 export async function probeUrl(
   url: string,
   kind: 'video' | 'audio',
   timeoutMs: number,
-  fetchFn?: typeof fetch,
+  fetchFn: typeof fetch,
 ): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem | undefined> {
+  let refused: UrlRefusedError | undefined;
+  const watched = (async (input: string | URL | Request, init?: RequestInit) => {
+    try {
+      return await fetchFn(input, init);
+    } catch (error) {
+      if (error instanceof UrlRefusedError) refused ??= error;
+      throw error;
+    }
+  }) as typeof fetch;
   const input = new Input({
     source: new UrlSource(url, {
       getRetryDelay: () => null,
       maxCacheSize: 8 * 1024 * 1024,
-      requestInit: { redirect: 'error' },
-      ...(fetchFn ? { fetchFn } : {}),
+      fetchFn: watched,
     }),
     formats: ALL_FORMATS,
   });
@@ -144,6 +156,7 @@ export async function probeUrl(
       timer = setTimeout(() => resolve(undefined), timeoutMs);
     });
     const result = await Promise.race([probeInput(input, kind, undefined).catch(() => undefined), timeout]);
+    if (refused) return { message: refused.message, urlRefused: true };
     // Only a readable container with a wrong track is a verdict; unreadable means "unknown".
     if (
       result &&

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
 import { buildRelay, createMember, type Relay } from './app.js';
-import type { RelayConfig } from './config.js';
+import { isLoopbackHost, type RelayConfig } from './config.js';
 
 export interface RunningRelay {
   relay: Relay;
@@ -57,6 +57,8 @@ export async function serveRelay(
   }
   relay.start();
   const url = relay.context.publicUrl();
+  const metricsWarning = metricsExposureWarning(config);
+  if (metricsWarning) log.warn({ host: config.host }, metricsWarning);
 
   let demoToken: string | undefined;
   if (simulator) {
@@ -100,6 +102,17 @@ export async function serveRelay(
       await simulator?.close();
     },
   };
+}
+
+/**
+ * Without RETALK_METRICS_TOKEN, `/metrics` is open; that is only harmless on a loopback listener.
+ * Returns the start-up warning for any other listen address, else undefined.
+ */
+export function metricsExposureWarning(
+  config: Pick<RelayConfig, 'host' | 'metricsToken'>,
+): string | undefined {
+  if (config.metricsToken || isLoopbackHost(config.host)) return undefined;
+  return `/metrics is open to anyone who can reach ${config.host}: set RETALK_METRICS_TOKEN (at least 24 characters) and give it to your scraper, or listen on 127.0.0.1 behind a proxy.`;
 }
 
 /** The provider must fetch uploads from RETALK_PUBLIC_URL; say so when that cannot work. */

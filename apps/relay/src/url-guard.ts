@@ -160,3 +160,98 @@ export const publicOnlyFetch = ((input: string | URL, init?: RequestInit) => {
   publicOnlyAgent ??= new Agent({ connect: { lookup: publicOnlyLookup as never } });
   return undiciFetch(input, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: publicOnlyAgent });
 }) as unknown as typeof fetch;
+
+/** A URL the relay refused to fetch (scheme, credentials, private address or too many redirects). */
+export class UrlRefusedError extends Error {
+  override name = 'UrlRefusedError' as const;
+  readonly code = 'url_not_allowed';
+  constructor(
+    /** The URL of the refused hop (the first one, or where a redirect pointed). */
+    readonly url: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface GuardedFetchOptions {
+  /** Allow loopback/private targets everywhere (the offline demo). Default false. */
+  allowPrivate: boolean;
+  /** `host:port` entries allowed even though private (the built-in simulator, a LAN media server). */
+  allowedHosts: readonly string[];
+  /** Redirects followed before giving up. Default 5. */
+  maxRedirects?: number;
+  /** Resolver for the pre-connect check; default `dns.lookup` with all addresses. */
+  resolve?: (host: string) => Promise<string[]>;
+}
+
+function hopName(hop: number, url: string): string {
+  // Signed links carry their signature in the query; name the path only (this reaches logs).
+  return hop === 0 ? 'the URL' : `redirect ${hop} (to ${url.split('?')[0]?.slice(0, 200)})`;
+}
+
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+function hostOf(raw: string): string | undefined {
+  try {
+    return new URL(raw).host;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A fetch for URLs the relay itself follows (input probes, result downloads): every hop, the first
+ * and each redirect target, passes checkInputUrl, and a hop to a host that is not explicitly
+ * allowed connects through publicOnlyFetch, so DNS rebinding between check and connect is caught
+ * too. Redirects are followed by hand (at most `maxRedirects`); a refusal rejects with
+ * UrlRefusedError.
+ */
+export function createGuardedFetch(options: GuardedFetchOptions): typeof fetch {
+  const maxRedirects = options.maxRedirects ?? 5;
+  const guarded = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    let url = input instanceof Request ? input.url : String(input);
+    const headers = new Headers(init?.headers);
+    for (let hop = 0; ; hop++) {
+      const allowed = options.allowPrivate || options.allowedHosts.includes(hostOf(url) ?? '');
+      const problem = await checkInputUrl(url, {
+        allowPrivate: allowed,
+        ...(options.resolve ? { resolve: options.resolve } : {}),
+      });
+      if (problem) {
+        throw new UrlRefusedError(url, `${hopName(hop, url)} ${problem.message}`);
+      }
+      const doFetch = allowed ? globalThis.fetch : publicOnlyFetch;
+      let response: Response;
+      try {
+        response = await doFetch(url, { ...init, headers, redirect: 'manual' });
+      } catch (error) {
+        // publicOnlyFetch's connect-time check: the name now resolves somewhere private (rebinding).
+        if ((error as { cause?: { code?: string } }).cause?.code === 'ERR_PRIVATE_ADDRESS') {
+          throw new UrlRefusedError(
+            url,
+            `${hopName(hop, url)} resolved to a private address when connecting`,
+          );
+        }
+        throw error;
+      }
+      const location = response.headers.get('location');
+      if (!REDIRECT_STATUSES.has(response.status) || location === null) return response;
+      await response.body?.cancel().catch(() => undefined);
+      if (hop >= maxRedirects) {
+        throw new UrlRefusedError(
+          url,
+          `redirected more than ${maxRedirects} times; give the final URL of the file`,
+        );
+      }
+      const next = new URL(location, url).toString();
+      // Credentials meant for one origin never travel to another.
+      if (hostOf(next) !== hostOf(url)) {
+        headers.delete('authorization');
+        headers.delete('cookie');
+      }
+      url = next;
+    }
+  };
+  return guarded as typeof fetch;
+}

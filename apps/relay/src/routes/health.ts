@@ -1,6 +1,27 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
+import { bearerMatches } from '../auth.js';
+
+/** With RETALK_METRICS_TOKEN set, `/metrics` answers only to that Bearer token. */
+function requireMetricsToken(ctx: RelayContext, request: FastifyRequest, reply: FastifyReply): void {
+  const token = ctx.config.metricsToken;
+  if (token === undefined || bearerMatches(token, request.headers.authorization)) return;
+  const wait = ctx.authFailureLimiter.hit(`metrics:${request.ip}`);
+  if (wait > 0) {
+    reply.header('retry-after', String(Math.ceil(wait / 1000)));
+    throw new ApiError(429, 'rate_limited', 'Too many failed metrics sign-ins; wait a minute.', {
+      retryAfterMs: wait,
+    });
+  }
+  reply.header('www-authenticate', 'Bearer realm="retalk-metrics"');
+  throw new ApiError(
+    401,
+    'unauthorized',
+    '/metrics needs "Authorization: Bearer <RETALK_METRICS_TOKEN>" (configure your scraper with the token the relay admin set).',
+    { field: 'authorization' },
+  );
+}
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/healthz', async () => ({ ok: true }));
@@ -20,7 +41,8 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
     };
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', async (request, reply) => {
+    requireMetricsToken(ctx, request, reply);
     const byStatus = ctx.store.countJobsByStatus();
     const text = ctx.metrics.render([
       {

@@ -16,7 +16,7 @@ import { sendStoredFile } from '../file-response.js';
 import { toPublicJob } from '../jobs.js';
 import { probeUrl } from '../media-probe.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
-import { checkInputUrl, publicOnlyFetch } from '../url-guard.js';
+import { checkInputUrl } from '../url-guard.js';
 
 const JOB_ID = /^job_[A-Za-z0-9_-]{16}$/;
 const IdParamsSchema = z.object({ id: z.string() });
@@ -108,7 +108,13 @@ async function resolveInput(
     });
   }
   if (kind === 'image') return { record: { url }, media: undefined };
-  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS, allowPrivate ? undefined : publicOnlyFetch);
+  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS, ctx.guardedFetch);
+  if (probed && 'urlRefused' in probed) {
+    throw new ApiError(400, 'url_not_allowed', `${field}.url: ${probed.message}.`, {
+      field: `${field}.url`,
+      allowed: 'a public http(s) URL',
+    });
+  }
   if (probed && 'message' in probed) {
     throw new ApiError(422, 'media_rejected', `The ${kind} at ${field}.url ${probed.message}.`, {
       field: `${field}.url`,

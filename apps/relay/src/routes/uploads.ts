@@ -103,9 +103,9 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         const code = (error as { code?: string }).code;
         if (code === 'ENOSPC' || code === 'EDQUOT') {
           throw new ApiError(
-            507 as number,
-            'internal',
-            'The relay is out of disk space; ask your relay admin to free some.',
+            507,
+            'storage_full',
+            "The relay is out of disk space, so the upload was not kept. Ask your relay admin to free space in the relay's data directory (RETALK_DATA_DIR), then upload again.",
           );
         }
         throw new ApiError(

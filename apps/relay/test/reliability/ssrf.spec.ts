@@ -197,6 +197,9 @@ describe('the relay refuses input URLs that reach private addresses (SSRF)', () 
     expect(redirector.hits.length).toBeGreaterThan(0);
     expect(canary.hits.length - before).toBe(0);
     expect([a.status, b.status].every((s) => s < 500)).toBe(true);
+    // The probe follows redirects itself and checks each hop: both are refused by name.
+    expect([a.json?.error?.code, b.json?.error?.code]).toEqual(['url_not_allowed', 'url_not_allowed']);
+    expect([a.json?.error?.field, b.json?.error?.field]).toEqual(['video.url', 'video.url']);
   });
 
   it('is not fooled by a DNS name that answers a public address to the check and loopback to the fetch (rebinding)', async () => {

@@ -34,8 +34,11 @@ export async function startStack(
       const r = await startChildRelay({
         provider,
         baseUrl: provider === 'dashscope' ? `${proxy.url}/api/v1` : proxy.url,
-        allowedInputHosts: [new URL(sim.url).host],
         ...extra,
+        // The proxy rewrites the simulator's links to itself, so it also serves result downloads:
+        // it stands for the provider's CDN (public in production, loopback here), which the relay's
+        // URL guard must be told to allow.
+        allowedInputHosts: [...(extra.allowedInputHosts ?? [new URL(sim.url).host]), new URL(proxy.url).host],
       });
       relays.push(r);
       return r;

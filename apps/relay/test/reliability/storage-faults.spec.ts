@@ -94,6 +94,7 @@ describe('the relay under storage faults', () => {
       },
     });
     expect(full.status).toBe(disk ? 507 : 507);
+    expect(full.json.error.code).toBe('storage_full');
     expect(full.json.error.message).toMatch(/disk space/i);
     expect(leftovers).toEqual([]);
     expect(relay.alive()).toBe(true);

@@ -320,6 +320,8 @@ export const RelayErrorCodeSchema = z.enum([
   'upstream_error',
   'upstream_unavailable',
   'not_ready',
+  /** The relay's data directory is out of space (HTTP 507); the relay admin must free some. */
+  'storage_full',
   'internal',
 ]);
 export type RelayErrorCode = z.infer<typeof RelayErrorCodeSchema>;
