@@ -1,12 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineContentScript } from 'wxt/utils/define-content-script';
-import {
-  describeVideo,
-  FETCH_VIDEO_PORT,
-  findVideoAt,
-  type PagePoint,
-  streamVideoBytes,
-} from '../lib/page-video.js';
+import { findClickedVideo } from '../lib/clicked-video.js';
+import { describeVideo, FETCH_VIDEO_PORT, type PagePoint, streamVideoBytes } from '../lib/page-video.js';
 
 /**
  * Finds the video under a right-click (also beneath overlays) and reads it for upload when asked.
@@ -23,16 +18,6 @@ export default defineContentScript({
     marker.__retalkVideoFinder = true;
     let lastPoint: PagePoint | null = null;
 
-    // Firefox names the exact element that was right-clicked (menus.getTargetElement); its centre
-    // is a click point even on the first use, before our contextmenu listener existed.
-    const clickedPoint = (targetElementId: number | undefined): PagePoint | null => {
-      const menus = (browser as unknown as { menus?: { getTargetElement?: (id: number) => Element | null } })
-        .menus;
-      const element = targetElementId === undefined ? null : menus?.getTargetElement?.(targetElementId);
-      if (!element) return null;
-      const box = element.getBoundingClientRect();
-      return { x: box.left + box.width / 2, y: box.top + box.height / 2 };
-    };
     document.addEventListener(
       'contextmenu',
       (event) => {
@@ -50,7 +35,11 @@ export default defineContentScript({
         return false;
       }
       const { srcUrl, targetElementId } = message as { srcUrl?: string; targetElementId?: number };
-      const video = findVideoAt(document, clickedPoint(targetElementId) ?? lastPoint, srcUrl);
+      const video = findClickedVideo(document, {
+        ...(targetElementId !== undefined && { targetElementId }),
+        ...(srcUrl !== undefined && { srcUrl }),
+        lastPoint,
+      });
       if (!video) {
         sendResponse(null);
         return false;
