@@ -5,17 +5,17 @@ import {
   type ExtensionSession,
   fixture,
   launchExtension,
+  OVERLAY_MENU_ID,
+  openPopup,
   type RelayProcess,
   screenshot,
   startPageServer,
   startRelay,
+  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 // Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
-
-const VIDEO_MENU_ID = 'retalk-lipsync-video';
-const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
 
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
@@ -82,13 +82,6 @@ async function openPicker(path: string, menuItemId: string): Promise<Page> {
   return picker;
 }
 
-async function openPopup(): Promise<Page> {
-  const popup = await session.context.newPage();
-  await popup.setViewportSize({ width: 400, height: 600 });
-  await popup.goto(`chrome-extension://${session.extensionId}/popup.html`);
-  return popup;
-}
-
 describe('extension in headless Chromium against the relay', () => {
   // A failed setup (e.g. no Chromium) must fail every test with its message, not skip them.
   let setupError: unknown;
@@ -125,7 +118,7 @@ describe('extension in headless Chromium against the relay', () => {
   });
 
   it('shows the empty state that teaches the right-click before anything is connected', async () => {
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     await expect(popup.getByText('Connect to your team’s relay').isVisible()).resolves.toBe(true);
     await expect(popup.getByRole('heading', { name: 'No lip-sync jobs yet' }).isVisible()).resolves.toBe(
       true,
@@ -201,7 +194,7 @@ describe('extension in headless Chromium against the relay', () => {
     expect(detail.input.refImage?.uploadId).toBeTruthy();
     expect(detail.input.videoExtension).toBe(true);
 
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${job.id}"]`);
     await card.waitFor();
     await screenshot(popup, 'popup-running');
@@ -285,7 +278,7 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.getByTestId('submitted').waitFor({ timeout: 30_000 });
     const [job] = await relayJobs();
 
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${job!.id}"][data-status="failed"]`);
     await card.waitFor({ timeout: 60_000 });
     const text = await card.textContent();
@@ -355,7 +348,7 @@ describe('extension in headless Chromium against the relay', () => {
         { timeout: 10_000 },
       )
       .toBe(true);
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${job!.id}"][data-status="running"]`);
     await card.waitFor({ timeout: 20_000 });
     await card.getByRole('progressbar').waitFor();

@@ -4,16 +4,16 @@ import {
   type ExtensionSession,
   fixture,
   launchExtension,
+  openPopup,
   type RelayProcess,
   screenshot,
   startPageServer,
   startRelay,
+  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 // Code passed to evaluate runs in the extension's service worker or pages, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
-
-const VIDEO_MENU_ID = 'retalk-lipsync-video';
 
 type RelayJob = { id: string; status: string; cancelable: boolean };
 type Budget = { reservedSeconds: number; remainingSeconds: number | null };
@@ -63,13 +63,6 @@ async function storedStatus(jobId: string): Promise<string | undefined> {
     };
     return jobs?.find((t) => t.job.id === id)?.job.status;
   }, jobId);
-}
-
-async function openPopup(): Promise<Page> {
-  const popup = await session.context.newPage();
-  await popup.setViewportSize({ width: 400, height: 600 });
-  await popup.goto(`chrome-extension://${session.extensionId}/popup.html`);
-  return popup;
 }
 
 /**
@@ -177,7 +170,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const stoppedAt = states.length;
 
     // The popup needs no worker: it draws the stored job on its first paint.
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${id}"]`);
     await card.waitFor({ timeout: 2_000 });
     expect(await card.getAttribute('data-status')).toMatch(/^(received|submitted|queued|running)$/);
@@ -193,7 +186,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     await expect.poll(badgeText, { timeout: 10_000 }).toBe('');
     await expect.poll(notificationIds, { timeout: 10_000 }).toContain(`retalk-job:${id}`);
     await cdp.detach();
-    const again = await openPopup();
+    const again = await openPopup(session);
     await again.locator(`li[data-job-id="${id}"][data-status="succeeded"]`).waitFor({ timeout: 5_000 });
     await again.close();
   });
@@ -211,7 +204,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const reservedBefore = (await budget()).reservedSeconds;
     await expect.poll(badgeText, { timeout: 10_000 }).toBe('2');
 
-    const popup = await openPopup();
+    const popup = await openPopup(session);
     const runningCard = popup.locator(`li[data-job-id="${running}"][data-status="running"]`);
     const waitingCard = popup.locator(`li[data-job-id="${waiting}"]`);
     await runningCard.waitFor({ timeout: 20_000 });

@@ -279,3 +279,15 @@ export async function launchExtension(): Promise<ExtensionSession> {
 export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
+
+/** The context-menu items' ids, as the background registers them. */
+export const VIDEO_MENU_ID = 'retalk-lipsync-video';
+export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+
+/** Opens the toolbar popup's page in a tab at the popup's size. */
+export async function openPopup(session: ExtensionSession): Promise<Page> {
+  const popup = await session.context.newPage();
+  await popup.setViewportSize({ width: 400, height: 600 });
+  await popup.goto(`chrome-extension://${session.extensionId}/popup.html`);
+  return popup;
+}
