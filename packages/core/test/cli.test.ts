@@ -1,17 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES } from './support.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
-const FIXTURES = join(
-  dirname(createRequire(import.meta.url).resolve('@retalk/simulator/package.json')),
-  'fixtures',
-);
 
 interface Outcome {
   code: number;

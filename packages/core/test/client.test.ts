@@ -1,6 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createClient } from '../src/client.js';
-import type { RetalkError } from '../src/errors.js';
 import {
   createFakeClock,
   createFakeFetch,
@@ -10,16 +9,20 @@ import {
   json,
   netError,
 } from './fakes.js';
+import { caught } from './support.js';
 
 const REQ = { video: 'https://example.com/in.mp4', audio: 'https://example.com/speech.wav' };
 const TASK_ID = 'a8532587-fa8c-4ef8-82be-0c46b17950d1';
 
-function dashscope(route: Parameters<typeof createFakeFetch>[0], extra: Record<string, unknown> = {}) {
+type Route = Parameters<typeof createFakeFetch>[0];
+
+/** A client over a scripted fetch and a fake clock, jitter pinned to its middle. */
+function fakeClient(provider: 'dashscope' | 'evolink', route: Route, extra: Record<string, unknown> = {}) {
   const fake = createFakeFetch(route);
   const clock = createFakeClock();
   const client = createClient({
-    provider: 'dashscope',
-    apiKey: 'sk-secret',
+    provider,
+    apiKey: provider === 'dashscope' ? 'sk-secret' : 'ek-secret',
     fetch: fake.fetch,
     clock,
     random: () => 0.5,
@@ -28,28 +31,8 @@ function dashscope(route: Parameters<typeof createFakeFetch>[0], extra: Record<s
   return { client, calls: fake.calls, clock };
 }
 
-function evolink(route: Parameters<typeof createFakeFetch>[0], extra: Record<string, unknown> = {}) {
-  const fake = createFakeFetch(route);
-  const clock = createFakeClock();
-  const client = createClient({
-    provider: 'evolink',
-    apiKey: 'ek-secret',
-    fetch: fake.fetch,
-    clock,
-    random: () => 0.5,
-    ...extra,
-  });
-  return { client, calls: fake.calls, clock };
-}
-
-async function caught(p: Promise<unknown>): Promise<RetalkError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as RetalkError;
-  }
-  throw new Error('expected a rejection');
-}
+const dashscope = (route: Route, extra?: Record<string, unknown>) => fakeClient('dashscope', route, extra);
+const evolink = (route: Route, extra?: Record<string, unknown>) => fakeClient('evolink', route, extra);
 
 describe('createClient configuration', () => {
   it('defaults to the official hosts', () => {

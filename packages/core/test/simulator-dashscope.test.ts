@@ -1,31 +1,14 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ClientOptions, createClient } from '../src/client.js';
-import type { RetalkError } from '../src/errors.js';
 import { checkMedia } from '../src/limits.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
 import { parseDashscopeTime } from '../src/providers/dashscope.js';
 import { createManualClock } from './fakes.js';
-
-const VIDEO = 'talking-640x640-25fps-3s.mp4';
-const AUDIO = 'speech-4s.wav';
-const FIXTURES = join(
-  dirname(createRequire(import.meta.url).resolve('@retalk/simulator/package.json')),
-  'fixtures',
-);
-
-async function caught(p: Promise<unknown>): Promise<RetalkError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as RetalkError;
-  }
-  throw new Error('expected a rejection');
-}
+import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
 describe('DashScope client against the simulator', () => {
   let sim: Simulator;

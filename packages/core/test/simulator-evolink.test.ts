@@ -1,31 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallback } from '../src/callback.js';
 import { type ClientOptions, createClient } from '../src/client.js';
-import type { RetalkError } from '../src/errors.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
-
-const VIDEO = 'talking-640x640-25fps-3s.mp4';
-const AUDIO = 'speech-4s.wav';
-const FIXTURES = join(
-  dirname(createRequire(import.meta.url).resolve('@retalk/simulator/package.json')),
-  'fixtures',
-);
-
-async function caught(p: Promise<unknown>): Promise<RetalkError> {
-  try {
-    await p;
-  } catch (e) {
-    return e as RetalkError;
-  }
-  throw new Error('expected a rejection');
-}
+import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
 const STATUS = {
   auth: 401,
