@@ -30,87 +30,47 @@ describe('a relay restarted on the same data', () => {
     await sim?.close();
   });
 
+  /**
+   * Submits one job, stops the relay once the provider has it, optionally rewinds the store to "id
+   * never recorded", and starts a second relay on the same data and port.
+   */
+  async function submitThenRestart(provider: 'evolink' | 'dashscope', crashBeforeIdStored: boolean) {
+    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
+    const dataDir = tempDir();
+    const first = await startRelay({ provider, sim, dataDir });
+    open.push(first);
+    const created = await first.api('POST', '/v1/jobs', { body: inputsAt(sim) });
+    const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    await first.stopRelay();
+    if (crashBeforeIdStored) simulateCrashBeforeIdWasStored(dataDir, created.json.id);
+    const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });
+    open.push(second);
+    const waitFor = (done: Parameters<Harness['waitForJob']>[1]) =>
+      second.waitForJob(created.json.id, done, 10_000, first.token);
+    return { first, second, submitted, waitFor };
+  }
+
   it.each(['evolink', 'dashscope'] as const)(
     'finishes a %s job that was mid-flight without a second submit',
     async (provider) => {
-      sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
-      const dataDir = tempDir();
-      const first = await startRelay({ provider, sim, dataDir });
-      open.push(first);
-      const created = await first.api('POST', '/v1/jobs', {
-        body: inputsAt(sim),
-      });
-      await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
-      await first.stopRelay();
-
-      const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });
-      open.push(second);
-      const done = await second.waitForJob(
-        created.json.id,
-        (j) => j.status === 'succeeded',
-        10_000,
-        first.token,
-      );
+      const { waitFor } = await submitThenRestart(provider, false);
+      const done = await waitFor((j) => j.status === 'succeeded');
       expect(done.result?.archived).toBe(true);
       expect(sim.stats().submits).toBe(1);
     },
   );
 
   it('adopts the DashScope task of a submit interrupted before its id was stored (task list), never submitting twice', async () => {
-    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
-    const dataDir = tempDir();
-    const first = await startRelay({ provider: 'dashscope', sim, dataDir });
-    open.push(first);
-    const created = await first.api('POST', '/v1/jobs', {
-      body: inputsAt(sim),
-    });
-    const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
-    await first.stopRelay();
-    simulateCrashBeforeIdWasStored(dataDir, created.json.id);
-
-    const second = await startRelay({
-      provider: 'dashscope',
-      sim,
-      dataDir,
-      port: Number(new URL(first.url).port),
-    });
-    open.push(second);
-    const done = await second.waitForJob(
-      created.json.id,
-      (j) => j.status === 'succeeded',
-      10_000,
-      first.token,
-    );
+    const { submitted, waitFor } = await submitThenRestart('dashscope', true);
+    const done = await waitFor((j) => j.status === 'succeeded');
     expect(done.upstreamId).toBe(submitted.upstreamId);
     expect(sim.stats().submits).toBe(1);
     expect(sim.stats().requests['dashscope.list']).toBeGreaterThanOrEqual(1);
   });
 
   it('fails an interrupted EvoLink submit with a retryable error instead of risking a double bill', async () => {
-    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
-    const dataDir = tempDir();
-    const first = await startRelay({ provider: 'evolink', sim, dataDir });
-    open.push(first);
-    const created = await first.api('POST', '/v1/jobs', {
-      body: inputsAt(sim),
-    });
-    await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
-    await first.stopRelay();
-    simulateCrashBeforeIdWasStored(dataDir, created.json.id);
-
-    const second = await startRelay({
-      provider: 'evolink',
-      sim,
-      dataDir,
-      port: Number(new URL(first.url).port),
-    });
-    open.push(second);
-    const failed = await second.waitForJob(
-      created.json.id,
-      (j) => j.status === 'failed',
-      10_000,
-      first.token,
-    );
+    const { first, second, waitFor } = await submitThenRestart('evolink', true);
+    const failed = await waitFor((j) => j.status === 'failed');
     expect(failed.error).toMatchObject({ code: 'submit_interrupted', retryable: true });
     expect(sim.stats().submits).toBe(1);
     const me = await second.api('GET', '/v1/me', { token: first.token });

@@ -176,6 +176,17 @@ export function createSqliteStore(file: string): RelayStore {
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value',
     ),
   };
+  // The columns are fixed, so the job insert is prepared once, not on every POST /v1/jobs.
+  const JOB_FIELDS = Object.keys(JOB_COLUMNS);
+  const jobInsertColumns = ['id', 'member_id', ...Object.values(JOB_COLUMNS)];
+  const insertJob = db.prepare(
+    `INSERT INTO jobs (${jobInsertColumns.join(', ')}) VALUES (${jobInsertColumns.map(() => '?').join(', ')})`,
+  );
+  /** The first row of a query, converted; undefined when there is none. */
+  const one = <T>(query: Database.Statement, fromRow: (r: Row) => T, ...params: unknown[]): T | undefined => {
+    const r = query.get(...params) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  };
   const updateCache = new Map<string, Database.Statement>();
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   let localMemberWrites = 0;
@@ -188,18 +199,9 @@ export function createSqliteStore(file: string): RelayStore {
       stmt.insertMember.run(m);
       localMemberWrites++;
     },
-    getMember: (id) => {
-      const r = stmt.memberById.get(id) as Row | undefined;
-      return r ? memberFromRow(r) : undefined;
-    },
-    getMemberByName: (name) => {
-      const r = stmt.memberByName.get(name) as Row | undefined;
-      return r ? memberFromRow(r) : undefined;
-    },
-    findMemberByTokenHash: (hash) => {
-      const r = stmt.memberByHash.get(hash) as Row | undefined;
-      return r ? memberFromRow(r) : undefined;
-    },
+    getMember: (id) => one(stmt.memberById, memberFromRow, id),
+    getMemberByName: (name) => one(stmt.memberByName, memberFromRow, name),
+    findMemberByTokenHash: (hash) => one(stmt.memberByHash, memberFromRow, hash),
     listMembers: () => (stmt.members.all() as Row[]).map(memberFromRow),
     revokeMember: (name, at) => {
       localMemberWrites++;
@@ -209,41 +211,17 @@ export function createSqliteStore(file: string): RelayStore {
     membersVersion: () => `${dataVersion.get() as number}:${localMemberWrites}`,
 
     createUpload: (u) => void stmt.insertUpload.run({ ...u, mediaJson: JSON.stringify(u.media) }),
-    getUpload: (id) => {
-      const r = stmt.uploadById.get(id) as Row | undefined;
-      return r ? uploadFromRow(r) : undefined;
-    },
+    getUpload: (id) => one(stmt.uploadById, uploadFromRow, id),
     listExpiredUploads: (now) => (stmt.expiredUploads.all(now) as Row[]).map(uploadFromRow),
     deleteUpload: (id) => void stmt.deleteUpload.run(id),
     isUploadReferenced: (id) => stmt.uploadReferenced.get(`%"uploadId":"${id}"%`) !== undefined,
 
-    insertJob: (job) => {
-      const cols = ['id', 'member_id', ...Object.values(JOB_COLUMNS)];
-      const values = [
-        job.id,
-        job.memberId,
-        ...Object.keys(JOB_COLUMNS).map((k) => toDb(k, job[k as keyof JobRecord])),
-      ];
-      db.prepare(`INSERT INTO jobs (${cols.join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(
-        ...values,
-      );
-    },
-    getJob: (id) => {
-      const r = stmt.jobById.get(id) as Row | undefined;
-      return r ? jobFromRow(r) : undefined;
-    },
-    getJobByCallbackToken: (token) => {
-      const r = stmt.jobByCallback.get(token) as Row | undefined;
-      return r ? jobFromRow(r) : undefined;
-    },
-    findJobByUpstreamId: (upstreamId) => {
-      const r = stmt.jobByUpstream.get(upstreamId) as Row | undefined;
-      return r ? jobFromRow(r) : undefined;
-    },
-    findJobByIdempotencyKey: (memberId, key) => {
-      const r = stmt.jobByIdem.get(memberId, key) as Row | undefined;
-      return r ? jobFromRow(r) : undefined;
-    },
+    insertJob: (job) =>
+      void insertJob.run(job.id, job.memberId, ...JOB_FIELDS.map((k) => toDb(k, job[k as keyof JobRecord]))),
+    getJob: (id) => one(stmt.jobById, jobFromRow, id),
+    getJobByCallbackToken: (token) => one(stmt.jobByCallback, jobFromRow, token),
+    findJobByUpstreamId: (upstreamId) => one(stmt.jobByUpstream, jobFromRow, upstreamId),
+    findJobByIdempotencyKey: (memberId, key) => one(stmt.jobByIdem, jobFromRow, memberId, key),
     updateJob: (id, patch) => {
       const keys = Object.keys(patch).filter((k) => k in JOB_COLUMNS);
       if (keys.length > 0) {
