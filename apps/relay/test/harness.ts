@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
+import type { Job } from '@retalk/core/relay';
 import { createSimulator } from '@retalk/simulator';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { buildRelay, createMember, type Relay } from '../src/app.js';
@@ -73,17 +74,8 @@ export interface ApiResponse {
   json: any;
 }
 
-export type JobBody = {
-  id: string;
-  status: string;
-  progress: number;
-  upstreamId?: string;
-  error?: { code: string; message: string; retryable: boolean };
-  result?: { archived: boolean; sha256?: string; sizeBytes?: number; path: string };
-  billedSeconds?: number;
-  estimatedSeconds: number;
-  cancelable: boolean;
-};
+/** A job as the API returns it: the contract's own type, not a copy. */
+export type JobBody = Job;
 
 export function tempDir(prefix = 'retalk-relay-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));

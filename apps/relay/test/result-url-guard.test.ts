@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createSimulator } from '@retalk/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
+import { type Harness, type JobBody, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
 
 interface Server {
   url: string;
@@ -89,9 +89,7 @@ describe('the relay fetching URLs it did not choose', () => {
     await sim.close();
   });
 
-  async function runJob(
-    token: string,
-  ): Promise<{ id: string; status: string; error?: { code: string; message: string; retryable: boolean } }> {
+  async function runJob(token: string): Promise<JobBody> {
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4', token);
     const audio = await h.upload('audio', 'speech-4s.wav', token);
     const created = await h.api('POST', '/v1/jobs', {

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import type { Job } from '@retalk/core/relay';
 import { Agent, request } from 'undici';
 
 /** A provider key distinctive enough that finding it anywhere is a real leak. */
@@ -64,16 +65,8 @@ export interface ApiResponse {
   ms: number;
 }
 
-export type JobBody = {
-  id: string;
-  status: string;
-  progress: number;
-  upstreamId?: string;
-  error?: { code: string; message: string; retryable: boolean };
-  result?: { archived: boolean; sha256?: string; sizeBytes?: number; path: string };
-  billedSeconds?: number;
-  estimatedSeconds: number;
-};
+/** A job as the API returns it: the contract's own type, not a copy. */
+export type JobBody = Job;
 
 export const TERMINAL = ['succeeded', 'failed', 'canceled'];
 
