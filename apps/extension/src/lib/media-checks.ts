@@ -35,19 +35,29 @@ function durationFromElement(src: string, signal?: AbortSignal): Promise<number>
   });
 }
 
+/** Opens a file with mediabunny (loaded on demand, it is the picker's largest chunk) and disposes it after. */
+async function withMediaInput<T>(
+  file: File,
+  read: (input: import('mediabunny').Input) => Promise<T>,
+): Promise<T> {
+  const { ALL_FORMATS, BlobSource, Input } = await import('mediabunny');
+  const input = new Input({ source: new BlobSource(file), formats: ALL_FORMATS });
+  try {
+    return await read(input);
+  } finally {
+    input.dispose();
+  }
+}
+
 /** Reads a local audio file's format and duration (mediabunny, else the browser's media element). */
 export async function probeAudioFile(file: File): Promise<MediaMeta> {
   const base: MediaMeta = { kind: 'audio', sizeBytes: file.size };
   try {
-    const { ALL_FORMATS, BlobSource, Input } = await import('mediabunny');
-    const input = new Input({ source: new BlobSource(file), formats: ALL_FORMATS });
-    try {
-      const format = formatFromContainer((await input.getFormat()).name);
-      const durationSec = await input.computeDuration();
-      return { ...base, format, durationSec };
-    } finally {
-      input.dispose();
-    }
+    return await withMediaInput(file, async (input) => ({
+      ...base,
+      format: formatFromContainer((await input.getFormat()).name),
+      durationSec: await input.computeDuration(),
+    }));
   } catch {
     const url = URL.createObjectURL(file);
     try {
@@ -100,9 +110,7 @@ export async function probeAudioUrl(url: string, signal?: AbortSignal): Promise<
 export async function probeVideoFile(file: File): Promise<MediaMeta> {
   const base: MediaMeta = { kind: 'video', sizeBytes: file.size };
   try {
-    const { ALL_FORMATS, BlobSource, Input } = await import('mediabunny');
-    const input = new Input({ source: new BlobSource(file), formats: ALL_FORMATS });
-    try {
+    return await withMediaInput(file, async (input) => {
       const format = formatFromContainer((await input.getFormat()).name);
       const durationSec = await input.computeDuration();
       const track = await input.getPrimaryVideoTrack();
@@ -118,9 +126,7 @@ export async function probeVideoFile(file: File): Promise<MediaMeta> {
         fps: stats.averagePacketRate,
         ...(codec !== undefined && { codec }),
       };
-    } finally {
-      input.dispose();
-    }
+    });
   } catch {
     const format = extensionOf(file.name);
     return { ...base, ...(format !== undefined && { format }) };
