@@ -100,15 +100,12 @@ describe('extension in headless Chromium against the relay', () => {
   });
 
   it('opens its settings on first run so the member connects first', async () => {
-    // Chrome may open it in a new tab or in the start tab: look at every page for a while.
-    let options: Page | undefined;
-    for (let i = 0; i < 100 && !options; i++) {
-      options = session.context.pages().find((p) => p.url().endsWith('/options.html'));
-      if (!options) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(options?.url()).toBe(`chrome-extension://${session.extensionId}/options.html`);
-    await options!.getByRole('heading', { name: 'Connect Retalk to your team relay' }).waitFor();
-    await options!.close();
+    const options = session.firstRunOptions;
+    expect(options.url()).toBe(`chrome-extension://${session.extensionId}/options.html`);
+    await expect(
+      options.getByRole('heading', { name: 'Connect Retalk to your team relay' }).isVisible(),
+    ).resolves.toBe(true);
+    await options.close();
   });
 
   afterAll(async () => {
@@ -217,15 +214,12 @@ describe('extension in headless Chromium against the relay', () => {
     // Download through the browser's download manager, from the same kind of signed link.
     await card.getByRole('button', { name: 'Download' }).click();
     await card.getByText('Download started.').waitFor();
-    const download = await session.worker.evaluate(async () => {
-      for (let i = 0; i < 100; i++) {
-        const [item] = await chrome.downloads.search({ orderBy: ['-startTime'], limit: 1 });
-        if (item && item.state !== 'in_progress') return item;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      return null;
-    });
-    expect(download?.state).toBe('complete');
+    const newestDownload = () =>
+      session.worker.evaluate(
+        async () => (await chrome.downloads.search({ orderBy: ['-startTime'], limit: 1 }))[0] ?? null,
+      );
+    await expect.poll(async () => (await newestDownload())?.state, { timeout: 60_000 }).toBe('complete');
+    const download = await newestDownload();
     expect(download?.url.startsWith(`${relay.url}/`)).toBe(true);
     // Playwright keeps downloads under its own names; the bytes are what matter.
     const downloaded = await readFile(download!.filename);

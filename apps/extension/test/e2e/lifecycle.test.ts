@@ -123,8 +123,8 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
       relay = await startRelay({ simJobMs: 1500 });
       pages = await startPageServer();
       session = await launchExtension();
-      const options = await session.context.newPage();
-      await options.goto(`chrome-extension://${session.extensionId}/options.html`);
+      // The tab the extension opened on install: a second options tab would race it.
+      const options = session.firstRunOptions;
       await options.getByLabel('Relay URL').fill(relay.url);
       await options.getByLabel('Personal token').fill(relay.token);
       await options.getByRole('button', { name: 'Save and test connection' }).click();

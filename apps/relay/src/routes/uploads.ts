@@ -93,15 +93,18 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
           durable: false,
         });
       } catch (error) {
+        // The rest of a refused body is never read: without closing, the client keeps sending into
+        // a connection nobody reads and never sees the answer (a 507 on a full disk hung the client).
+        if (!request.raw.readableEnded) reply.header('connection', 'close');
         if (error instanceof TooLargeError) {
-          reply.header('connection', 'close');
           throw new ApiError(413, 'payload_too_large', `A ${kind} upload may be at most ${maxBytes} bytes.`, {
             field: 'body',
             allowed: `at most ${maxBytes} bytes`,
           });
         }
         const code = (error as { code?: string }).code;
-        if (code === 'ENOSPC' || code === 'EDQUOT') {
+        // EFBIG: a file-size limit on the relay's process (ulimit -f) stops the write like a full disk.
+        if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
           throw new ApiError(
             507,
             'storage_full',

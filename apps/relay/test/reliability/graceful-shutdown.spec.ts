@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixture, sleep, TERMINAL } from './child-relay.js';
+import { type ChildRelay, fixture, sleep, TERMINAL } from './child-relay.js';
 import { recordScenario } from './scenario-results.js';
 import { relayTotals, type Stack, startStack } from './stack.js';
 
@@ -26,6 +28,21 @@ function slowUpload(url: string, token: string, bytes: Buffer) {
   });
   req.write(bytes.subarray(0, bytes.length / 2));
   return { req, response };
+}
+
+/** Resolves once `ready()` holds, checking every 10 ms; fails after `timeoutMs` saying what it waited for. */
+async function until(what: string, ready: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** The relay is streaming an upload's body to disk (its temp part file exists). */
+function uploadInProgress(relay: ChildRelay): () => boolean {
+  const dir = path.join(relay.dataDir, 'files', '.tmp');
+  return () => fs.existsSync(dir) && fs.readdirSync(dir).length > 0;
 }
 
 describe('the relay on SIGTERM', () => {
@@ -58,10 +75,14 @@ describe('the relay on SIGTERM', () => {
     })();
     const bytes = fixture('talking-640x640-25fps-3s.mp4');
     const upload = slowUpload(first.url, token, bytes);
-    await sleep(200);
+    // SIGTERM only once the relay is writing the upload (before that, the connection is idle and
+    // closing it is right), then finish the body only once the relay says it is draining.
+    await until('the relay to start storing the upload', uploadInProgress(first));
     const t0 = Date.now();
     process.kill(first.pid, 'SIGTERM');
-    await sleep(200);
+    await until('the relay to say it is draining', () =>
+      first.logs.some((line) => line.includes('stopping: draining requests')),
+    );
     upload.req.end(bytes.subarray(bytes.length / 2));
     const uploaded = await upload.response;
     const exitCode = await first.exited;
@@ -105,7 +126,7 @@ describe('the relay on SIGTERM', () => {
     const token = await relay.addMember('alice');
     const upload = slowUpload(relay.url, token, fixture('talking-640x640-25fps-3s.mp4'));
     upload.response.catch(() => undefined);
-    await sleep(200);
+    await until('the relay to start storing the upload', uploadInProgress(relay));
     const t0 = Date.now();
     process.kill(relay.pid, 'SIGTERM');
     const outcome = await Promise.race([relay.exited, sleep(15_000).then(() => 'still running')]);

@@ -221,6 +221,13 @@ export type ExtensionSession = {
   context: BrowserContext;
   worker: Worker;
   extensionId: string;
+  /**
+   * The options tab the extension opens by itself on install, once it has drawn its form. The
+   * session hands it over instead of letting tests race it: `runtime.openOptionsPage()` reuses an
+   * options tab that is already open, so a test that opened its own options page before the
+   * install-time one arrived saw its navigation interrupted by the extension's.
+   */
+  firstRunOptions: Page;
   close(): Promise<void>;
 };
 
@@ -265,15 +272,33 @@ export async function launchExtension(): Promise<ExtensionSession> {
     context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://')) ??
     (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;
+  const firstRunOptions = await firstRunOptionsPage(context, extensionId);
   return {
     context,
     worker,
     extensionId,
+    firstRunOptions,
     async close() {
       await context.close();
       await rm(profile, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Waits for the options page the extension opens on install (in a new tab or in the start tab) to
+ * finish loading and draw its heading.
+ */
+async function firstRunOptionsPage(context: BrowserContext, extensionId: string): Promise<Page> {
+  const url = `chrome-extension://${extensionId}/options.html`;
+  const page = await waitFor(
+    'the options page the extension opens on install',
+    async () => context.pages().find((p) => p.url() === url),
+    60_000,
+  );
+  await page.waitForLoadState('load');
+  await page.getByRole('heading', { name: 'Connect Retalk to your team relay' }).waitFor({ timeout: 30_000 });
+  return page;
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
