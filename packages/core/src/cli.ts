@@ -29,6 +29,7 @@ export const EXIT_CODES: Readonly<Record<RetalkErrorCode | 'ok' | 'usage' | 'une
   not_found: 9,
   response_validation: 10,
   not_supported: 11,
+  conform: 12,
   aborted: 130,
 };
 

@@ -1,3 +1,4 @@
+import type { ConformRefusalCode } from './conform/refusal.js';
 import type { Provider } from './task.js';
 
 /**
@@ -18,6 +19,7 @@ export const ERROR_CODES = [
   'aborted',
   'response_validation',
   'not_supported',
+  'conform',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -55,6 +57,7 @@ export interface SerializedRetalkError {
   taskId?: string;
   taskStatus?: string;
   providerMessage?: string;
+  reason?: string;
 }
 
 /**
@@ -258,6 +261,40 @@ export class NotSupportedError extends RetalkError {
 }
 
 /**
+ * A file cannot be made to fit the provider's limits (or cannot be read at all). Code `conform`;
+ * `reason` says why (`clip_too_long`, `undecodable`, …), `field` which input or option to change,
+ * and the message what to do ("choose a clip of at most 2 min").
+ *
+ * @example
+ * if (isRetalkError(err) && err.code === 'conform' && err.reason === 'clip_too_long') askForAShorterClip();
+ */
+export class ConformError extends RetalkError {
+  override name = 'ConformError' as const;
+  readonly reason: ConformRefusalCode;
+  /** The input or option to change (`clip.endSec`, `video`, …). */
+  readonly field: string | undefined;
+  /** What is allowed, in words (`at most 120 s`). */
+  readonly allowed: string | undefined;
+  constructor(
+    reason: ConformRefusalCode,
+    message: string,
+    options: RetalkErrorOptions & { field?: string | undefined; allowed?: string | undefined } = {},
+  ) {
+    super('conform', message, options);
+    this.reason = reason;
+    this.field = options.field;
+    this.allowed = options.allowed;
+  }
+  override toJSON(): SerializedRetalkError {
+    const out = super.toJSON();
+    out.reason = this.reason;
+    if (this.field !== undefined) out.field = this.field;
+    if (this.allowed !== undefined) out.allowed = this.allowed;
+    return out;
+  }
+}
+
+/**
  * True for a {@link RetalkError} and for its plain-data form (after `toJSON()`, JSON or
  * structured clone): an object with a known string `code` and a string `message`.
  */
@@ -331,5 +368,15 @@ export function errorFromJSON(value: unknown): RetalkError {
       return new ResponseValidationError(message, base);
     case 'not_supported':
       return new NotSupportedError(message, base);
+    case 'conform':
+      return new ConformError(
+        (opt<string>(v.reason, 'string') ?? 'undecodable') as ConformRefusalCode,
+        message,
+        {
+          ...base,
+          field: opt<string>(v.field, 'string'),
+          allowed: opt<string>(v.allowed, 'string'),
+        },
+      );
   }
 }

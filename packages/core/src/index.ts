@@ -8,10 +8,37 @@ export type {
   WaitOptions,
 } from './client.js';
 export { createClient, DEFAULT_MAX_POLL_FAILURES, DEFAULT_REQUEST_TIMEOUT_MS } from './client.js';
+export type {
+  ClipRange,
+  ConformOptions,
+  ConformOutput,
+  ConformPlan,
+  ConformRefusal,
+  ConformRefusalCode,
+  ConformResult,
+  ConformStep,
+  MediaKind,
+  PixelSize,
+  ProbedAudioTrack,
+  ProbedImage,
+  ProbedMedia,
+  ProbedVideoTrack,
+  Rotation,
+} from './conform/index.js';
+export {
+  CONFORM_JPEG_QUALITY,
+  CONFORM_LOW_FPS_TARGET,
+  CONFORM_MAX_SAMPLE_RATE,
+  CONFORM_REFUSAL_CODES,
+  displaySize,
+  formatClock,
+  planConform,
+} from './conform/index.js';
 export type { RetalkErrorCode, RetalkErrorOptions, SerializedRetalkError } from './errors.js';
 export {
   AbortError,
   AuthError,
+  ConformError,
   ERROR_CODES,
   errorFromJSON,
   InvalidRequestError,

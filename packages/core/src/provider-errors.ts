@@ -16,7 +16,10 @@ import type { Provider } from './task.js';
 /** How one provider error code maps onto Retalk. */
 export interface ProviderErrorEntry {
   /** The Retalk error code this becomes when it comes back as an HTTP error. */
-  error: Exclude<RetalkErrorCode, 'task_failed' | 'network' | 'timeout' | 'aborted' | 'response_validation'>;
+  error: Exclude<
+    RetalkErrorCode,
+    'task_failed' | 'network' | 'timeout' | 'aborted' | 'response_validation' | 'conform'
+  >;
   /** Whether the same call (or, for a failed task, the same inputs) can succeed later. */
   retryable: boolean;
   /** What the user should do about it. */

@@ -1,0 +1,66 @@
+/** Which input a file is for. */
+export type MediaKind = 'video' | 'audio' | 'image';
+
+/** Clockwise rotation a video asks its player to apply, in degrees. */
+export type Rotation = 0 | 90 | 180 | 270;
+
+/** The video track a probe found. Sizes are the coded (stored) size; turn them by `rotation` for display. */
+export interface ProbedVideoTrack {
+  /** Normalized codec: `h264`, `hevc`, `vp8`, `vp9`, `av1`, … (`unknown` when the probe cannot tell). */
+  codec: string;
+  /** Coded width, in pixels. */
+  width: number;
+  /** Coded height, in pixels. */
+  height: number;
+  /** Rotation metadata, clockwise degrees. */
+  rotation: Rotation;
+  /** Average frame rate, frames per second (0 when unknown). */
+  fps: number;
+}
+
+/** The audio track a probe found. */
+export interface ProbedAudioTrack {
+  /** Normalized codec: `aac`, `mp3`, `opus`, `vorbis`, `flac`, `pcm`, … */
+  codec: string;
+  /** Samples per second, in hertz. */
+  sampleRate: number;
+  /** Number of channels. */
+  channels: number;
+}
+
+/** Pixel size of a still image. */
+export interface ProbedImage {
+  width: number;
+  height: number;
+}
+
+/**
+ * What a probe found in one file: the container, its length and its tracks. A video file's own
+ * `audio` is reported too (the conform plan drops it). Produced by `probeMedia` in
+ * `@retalk/core/media`; any other prober can fill it in.
+ */
+export interface ProbedMedia {
+  kind: MediaKind;
+  /** File size in bytes, when known. */
+  sizeBytes?: number | undefined;
+  /**
+   * Normalized container: `mp4 mov webm mkv avi wav mp3 aac m4a ogg flac` for media,
+   * `png jpeg webp bmp gif` for images.
+   */
+  container: string;
+  /** Length in seconds (media only). */
+  durationSec?: number | undefined;
+  video?: ProbedVideoTrack | undefined;
+  audio?: ProbedAudioTrack | undefined;
+  image?: ProbedImage | undefined;
+}
+
+/** Display size of a video track: the coded size turned by its rotation. */
+export function displaySize(video: Pick<ProbedVideoTrack, 'width' | 'height' | 'rotation'>): {
+  width: number;
+  height: number;
+} {
+  return video.rotation === 90 || video.rotation === 270
+    ? { width: video.height, height: video.width }
+    : { width: video.width, height: video.height };
+}
