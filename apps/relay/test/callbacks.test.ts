@@ -28,12 +28,13 @@ describe('provider callbacks', () => {
       body: { id: upstreamId, status: 'completed', progress: 100, results: ['https://evil.example/x.mp4'] },
     });
     expect(forged.status).toBe(204);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(h.sim.stats().tasks[upstreamId]?.queries).toBe(1);
+    // The wake makes the tracker read the task once (polling alone would wait a minute).
+    await expect.poll(() => h.sim.stats().tasks[upstreamId]?.queries ?? 0, { timeout: 10_000 }).toBe(1);
     const early = await h.api('GET', `/v1/jobs/${created.json.id}`);
     expect(early.json.status).not.toBe('succeeded');
     expect(early.json.result).toBeUndefined();
 
+    // The simulated task takes 1.2 s of real time from its submit, which was before the wait above.
     await new Promise((r) => setTimeout(r, 1_300));
     const real = await h.api('POST', `/v1/callbacks/${token}`, {
       token: null,

@@ -51,9 +51,9 @@ describe('local storage', () => {
       })(),
     );
     const writing = storage.write('results/job_x.mp4', slow);
-    await new Promise((r) => setTimeout(r, 50));
+    // The write has begun (its temp file exists) and the rest is held back: nothing under the key yet.
+    await expect.poll(() => fs.readdirSync(path.join(root, '.tmp')).length).toBe(1);
     expect(await storage.size('results/job_x.mp4')).toBeUndefined();
-    expect(fs.readdirSync(path.join(root, '.tmp')).length).toBe(1);
     release();
     await writing;
     expect(await storage.size('results/job_x.mp4')).toBe(2048);

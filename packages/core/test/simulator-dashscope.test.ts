@@ -283,28 +283,50 @@ describe('DashScope limits against the simulator', () => {
   });
 
   it('keeps many concurrent waits of one client under 20 queries per second', async () => {
+    // The client and the simulator share one manual clock, moved only while no query is in flight:
+    // each query reaches the service at the instant the client sent it. On the real clock a busy
+    // machine delays some queries and delivers them together, which the service's one-second
+    // window counts as a burst the client never sent.
+    const clock = createManualClock(Date.now());
     const concurrent = await createSimulator({
       jobMs: 2000,
+      now: clock.now,
       limits: { dashscopeSubmitsPerSecond: Infinity, dashscopeConcurrentTasks: Infinity },
     });
     try {
       const queryTimes: number[] = [];
+      let inFlight = 0;
       const c = createClient({
         provider: 'dashscope',
         apiKey: SIMULATOR_API_KEY,
         baseUrl: concurrent.dashscopeUrl,
         poll: { intervalMs: 10 },
+        clock,
         // The simulator lifts the submit limit here, so the client does too: only queries count.
         submitsPerSecond: Infinity,
-        fetch: (url, init) => {
-          if (init?.method === 'GET' && url.includes('/tasks/')) queryTimes.push(performance.now());
-          return fetch(url, init);
+        fetch: async (url, init) => {
+          if (init?.method === 'GET' && url.includes('/tasks/')) queryTimes.push(clock.now());
+          inFlight++;
+          try {
+            return await fetch(url, init);
+          } finally {
+            inFlight--;
+          }
         },
       });
       const req = { video: concurrent.fixtureUrl(VIDEO), audio: concurrent.fixtureUrl(AUDIO) };
       const tasks = await Promise.all(Array.from({ length: 24 }, () => c.submit(req)));
       concurrent.resetStats();
-      const done = await Promise.all(tasks.map((t) => c.wait(t.id, { intervalMs: 10 })));
+      let settled = false;
+      const waits = Promise.all(tasks.map((t) => c.wait(t.id, { intervalMs: 10 }))).finally(() => {
+        settled = true;
+      });
+      // Each turn of the event loop: once every query sent has its answer, wake the next sleeper.
+      while (!settled) {
+        await new Promise((r) => setTimeout(r, 1));
+        if (!settled && inFlight === 0) clock.next();
+      }
+      const done = await waits;
       expect(done.every((t) => t.status === 'succeeded')).toBe(true);
       const stats = concurrent.stats();
       expect(stats.throttled).toBe(0);

@@ -289,3 +289,12 @@ export function maxInWindow(timestamps: number[], windowMs: number): number {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Resolves once `ready()` holds, checking every 10 ms; fails after `timeoutMs` naming what it waited for. */
+export async function until(what: string, ready: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ready()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}

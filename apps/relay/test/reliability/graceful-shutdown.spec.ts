@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ChildRelay, fixture, sleep, TERMINAL } from './child-relay.js';
+import { type ChildRelay, fixture, sleep, TERMINAL, until } from './child-relay.js';
 import { recordScenario } from './scenario-results.js';
 import { relayTotals, type Stack, startStack } from './stack.js';
 
@@ -28,15 +28,6 @@ function slowUpload(url: string, token: string, bytes: Buffer) {
   });
   req.write(bytes.subarray(0, bytes.length / 2));
   return { req, response };
-}
-
-/** Resolves once `ready()` holds, checking every 10 ms; fails after `timeoutMs` saying what it waited for. */
-async function until(what: string, ready: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ready()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** The relay is streaming an upload's body to disk (its temp part file exists). */
