@@ -161,7 +161,9 @@ describe('DashScope client against the simulator', () => {
   });
 
   it('picks up a task another process submitted, with progress based on its scheduled time', async () => {
-    const task = await client().submit({ video: video('slow'), audio: sim.fixtureUrl(AUDIO) });
+    // `stuck` stays running however long a loaded machine takes to get here (`slow` ended in 1.5 s).
+    const task = await client().submit({ video: video('stuck'), audio: sim.fixtureUrl(AUDIO) });
+    // Progress is estimated from the time since submit: at least 300 ms of a typical 1000 ms.
     await new Promise((r) => setTimeout(r, 300));
     const fresh = client({ typicalJobMs: 1000 });
     const seen = await fresh.get(task.id);

@@ -92,7 +92,7 @@ export function dsBody(sim: Simulator, input: Json = {}, parameters: Json = {}):
 export async function waitFor<T>(
   read: () => Promise<T>,
   done: (value: T) => boolean,
-  { timeoutMs = 5000, intervalMs = 20 } = {},
+  { timeoutMs = 30_000, intervalMs = 20 } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
