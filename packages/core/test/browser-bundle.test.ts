@@ -77,3 +77,30 @@ describe('the relay subpath (@retalk/core/relay)', () => {
     expect(inputs.filter((p) => p.includes('/zod/'))).toEqual([]);
   });
 });
+
+describe('the conform plan and the media subpath (@retalk/core/media)', () => {
+  it('plans in a page without mediabunny or zod', async () => {
+    const inputs = await bundledModules(`export { planConform } from './index.ts';`);
+    expect(inputs.some((p) => p.includes('src/conform/plan.ts'))).toBe(true);
+    expect(inputs.filter((p) => p.includes('mediabunny') || p.includes('/zod/'))).toEqual([]);
+  });
+
+  it('bundles probe and executor for the browser without Node built-ins or the server codecs', async () => {
+    const result = await build({
+      entryPoints: [fileURLToPath(new URL('../src/media/index.ts', import.meta.url))],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      logLevel: 'silent',
+      metafile: true,
+    });
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs.some((p) => p.includes('mediabunny'))).toBe(true);
+    expect(
+      inputs.filter(
+        (p) => p.startsWith('node:') || p.includes('@mediabunny/server') || p.includes('node-av'),
+      ),
+    ).toEqual([]);
+  });
+});

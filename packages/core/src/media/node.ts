@@ -1,0 +1,181 @@
+import { copyFile, open, rename, stat, unlink } from 'node:fs/promises';
+import { registerMediabunnyServer } from '@mediabunny/server';
+import { FilePathSource, FilePathTarget } from 'mediabunny';
+import type { ConformOptions, ConformPlan } from '../conform/plan.js';
+import { planConform } from '../conform/plan.js';
+import type { MediaKind, ProbedMedia } from '../conform/probed-media.js';
+import { ConformError } from '../errors.js';
+import { checkMedia, MEDIA_LIMITS } from '../limits.js';
+import type { ByteSource } from './byte-source.js';
+import { executePlan } from './execute.js';
+import { type ProbeOptions, probeMedia } from './probe.js';
+
+let registered = false;
+
+/** Options of {@link useNodeCodecs}. */
+export interface NodeCodecsOptions {
+  /**
+   * Look for GPU encoders and decoders (CUDA, VAAPI, Vulkan, …). Default `false`: software codecs
+   * only, which is what a server without a GPU has anyway, and the probing for hardware writes
+   * a page of "cannot load libcuda" lines to stderr.
+   */
+  hardware?: boolean | undefined;
+}
+
+/**
+ * Gives mediabunny FFmpeg's decoders, encoders and scaler in Node, through `@mediabunny/server`
+ * (prebuilt FFmpeg libraries from npm: no system ffmpeg, no apt step). Idempotent; the first call
+ * decides the options. {@link probeFile} and {@link conformFile} call it themselves.
+ */
+export function useNodeCodecs(options: NodeCodecsOptions = {}): void {
+  if (registered) return;
+  registered = true;
+  registerMediabunnyServer(options.hardware ? {} : { hardwareContext: null });
+}
+
+/** A {@link ByteSource} over a file on disk (reads through one handle per read, no whole-file buffer). */
+export async function fileByteSource(path: string): Promise<ByteSource> {
+  const { size } = await stat(path);
+  return {
+    size,
+    async read(offset, length) {
+      const handle = await open(path, 'r');
+      try {
+        const buffer = new Uint8Array(Math.max(0, Math.min(length, size - offset)));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, offset);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await handle.close();
+      }
+    },
+    toSource: () => new FilePathSource(path),
+  };
+}
+
+/**
+ * Probes a file on disk (see `probeMedia`): container, length, tracks; refuses absurd sample
+ * counts and files cut short before parsing them.
+ *
+ * @throws {ConformError} `undecodable`, `too_many_samples`, `no_video_track`, `no_audio_track`, …
+ */
+export async function probeFile(
+  path: string,
+  kind: MediaKind,
+  options: ProbeOptions = {},
+): Promise<ProbedMedia> {
+  useNodeCodecs();
+  return probeMedia(await fileByteSource(path), kind, options);
+}
+
+/** Options of {@link conformFile}. */
+export interface ConformFileOptions extends ConformOptions, ProbeOptions {
+  /** Called as the conversion advances, with the fraction done (0–1). */
+  onProgress?: ((fraction: number) => void) | undefined;
+}
+
+/** What {@link conformFile} did. */
+export interface ConformFileResult {
+  plan: ConformPlan;
+  /** A probe of the written file. */
+  output: ProbedMedia;
+  sizeBytes: number;
+  /** True when the file was copied as it was. */
+  passthrough: boolean;
+}
+
+/** Slack between the planned and the measured length of a result, in seconds. */
+const LENGTH_SLACK_SEC = 0.3;
+
+/**
+ * Probes `inputPath`, plans (see `planConform`), and writes a file that fits the provider's
+ * limits to `outputPath` (a copy when nothing needs changing). The result is probed again and
+ * checked against the limits and the planned length, so a file cut short inside cannot pass.
+ *
+ * @throws {ConformError} with the refusal's `reason`, `field` and message when the file cannot be
+ *   made to fit; `AbortError` when `signal` fires (nothing is left at `outputPath`).
+ * @example
+ * const { plan } = await conformFile('talk.webm', 'talk.mp4', 'video', {
+ *   provider: 'dashscope',
+ *   clip: { startSec: 12, endSec: 42 },
+ *   onProgress: (f) => console.log(`${Math.round(f * 100)}%`),
+ * });
+ * console.log(plan.changes.join('\n'));
+ */
+export async function conformFile(
+  inputPath: string,
+  outputPath: string,
+  kind: MediaKind,
+  options: ConformFileOptions,
+): Promise<ConformFileResult> {
+  const media = await probeFile(inputPath, kind, options);
+  const result = planConform(media, options);
+  if (!result.ok) {
+    const { code, message, field, allowed } = result.refusal;
+    throw new ConformError(code, message, { field, allowed });
+  }
+  const plan = result.plan;
+  if (plan.passthrough) {
+    await copyFile(inputPath, outputPath);
+    options.onProgress?.(1);
+    return {
+      plan,
+      output: media,
+      sizeBytes: media.sizeBytes ?? (await stat(outputPath)).size,
+      passthrough: true,
+    };
+  }
+  if (plan.kind === 'image') {
+    throw new ConformError(
+      'unsupported_format',
+      `This reference image needs changes (${plan.changes.join('; ')}) that Retalk cannot make in Node yet; save it as a JPEG within 4096 px and 2:1 and try again.`,
+      { field: 'image' },
+    );
+  }
+  const partial = `${outputPath}.part`;
+  try {
+    await executePlan(plan, await fileByteSource(inputPath), {
+      target: new FilePathTarget(partial),
+      onProgress: options.onProgress,
+      signal: options.signal,
+    });
+    const output = await probeFile(partial, kind, options);
+    verifyOutput(plan, output, options);
+    await rename(partial, outputPath);
+    return { plan, output, sizeBytes: output.sizeBytes ?? 0, passthrough: false };
+  } catch (error) {
+    await unlink(partial).catch(() => {});
+    throw error;
+  }
+}
+
+/** The written file must be what the plan promised and inside every limit. */
+function verifyOutput(plan: ConformPlan, output: ProbedMedia, options: ConformOptions): void {
+  const planned = plan.output.durationSec ?? 0;
+  const measured = output.durationSec ?? 0;
+  if (measured < planned - LENGTH_SLACK_SEC) {
+    throw new ConformError(
+      'undecodable',
+      `Only ${measured.toFixed(1)} s of the planned ${planned.toFixed(1)} s could be read: the file is damaged or cut short. Export it again or choose another file.`,
+      { field: plan.kind },
+    );
+  }
+  const track = output.video;
+  const problems = checkMedia(
+    {
+      kind: output.kind,
+      format: output.container,
+      sizeBytes: output.sizeBytes,
+      durationSec: output.durationSec,
+      ...(track ? { codec: track.codec, width: track.width, height: track.height, fps: track.fps } : {}),
+    },
+    options.provider,
+    { minSideRule: (options.limits ?? MEDIA_LIMITS[options.provider]).video.minSideRule },
+  );
+  if (problems.length > 0) {
+    throw new ConformError(
+      'unsupported_format',
+      `The converted ${plan.kind} still breaks the provider's limits (${problems.map((p) => p.message).join(' ')})`,
+      { field: plan.kind },
+    );
+  }
+}
