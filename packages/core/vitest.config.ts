@@ -1,12 +1,26 @@
 import { defineConfig } from 'vitest/config';
 
+// Tests that encode real media (conform-*) saturate a 2-core machine for a minute; they run as
+// their own group after the others, so timing-sensitive child-process tests never share the CPU
+// with an H.264 encoder.
+const MEDIA_TESTS = ['test/conform-media.test.ts', 'test/cli-conform.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     // The JSON report feeds the plain "N passed, N failed" line that .ci/run prints.
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },
+    projects: [
+      {
+        extends: true,
+        test: { name: 'core', include: ['test/**/*.test.ts'], exclude: MEDIA_TESTS },
+      },
+      {
+        extends: true,
+        test: { name: 'media', include: MEDIA_TESTS, sequence: { groupOrder: 1 } },
+      },
+    ],
   },
 });
