@@ -164,6 +164,15 @@ export function buildRelay(options: RelayOptions): Relay {
       },
     },
     trustProxy: config.trustProxy,
+    // A slow client, signed in or not, must not hold a connection forever (findings M1): no bytes
+    // either way for idleTimeoutMs closes it, and headers and the whole request have deadlines.
+    connectionTimeout: config.idleTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      // Node checks the header and request deadlines on this period (30 s by default).
+      connectionsCheckingInterval: Math.max(50, Math.min(5_000, Math.floor(config.headersTimeoutMs / 4))),
+    },
     bodyLimit: 256 * 1024,
     return503OnClosing: true,
     genReqId: (() => {
@@ -489,6 +498,15 @@ const FASTIFY_ERRORS: Record<string, { status: number; code: ApiError['code']; m
   FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'invalid_request', message: 'The request is not valid.' },
 };
 
+/**
+ * A refused request whose body was never read (an upload, a callback, an unknown route): answer with
+ * `Connection: close` so Node closes the socket after the answer, instead of draining an unbounded
+ * body to keep the connection alive (findings M1: a 401 kept accepting a drip for 40 s).
+ */
+function closeIfBodyUnread(request: FastifyRequest, reply: FastifyReply): void {
+  if (!request.raw.complete) reply.header('connection', 'close');
+}
+
 function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string, metrics: Metrics): void {
   app.setErrorHandler((error: unknown, request, reply) => {
     let api: ApiError;
@@ -527,6 +545,7 @@ function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string
       }
     }
     if (api.statusCode >= 500 && !(error instanceof ApiError)) metrics.inc('retalk_internal_errors_total');
+    closeIfBodyUnread(request, reply);
     reply
       .code(api.statusCode)
       .type('application/json')
@@ -534,6 +553,7 @@ function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string
   });
   app.setNotFoundHandler((request, reply) => {
     const route = `${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`;
+    closeIfBodyUnread(request, reply);
     reply
       .code(404)
       .type('application/json')

@@ -38,6 +38,12 @@ export interface RelayConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Whether to accept `X-Forwarded-*` from a TLS proxy in front. */
   trustProxy: boolean;
+  /** A connection with no bytes moving either way for this long is closed, in milliseconds. */
+  idleTimeoutMs: number;
+  /** Time a client has to send its headers, in milliseconds. */
+  headersTimeoutMs: number;
+  /** Time a client has to send a whole request (headers and body), in milliseconds. */
+  requestTimeoutMs: number;
 }
 
 /** Thrown when the environment holds bad values; `problems` has one readable line per bad variable. */
@@ -112,6 +118,9 @@ const EnvSchema = z.object({
     })
     .optional(),
   RETALK_TRUST_PROXY: bool('RETALK_TRUST_PROXY').optional(),
+  RETALK_IDLE_TIMEOUT_MS: int('RETALK_IDLE_TIMEOUT_MS', 100, 3_600_000).optional(),
+  RETALK_HEADERS_TIMEOUT_MS: int('RETALK_HEADERS_TIMEOUT_MS', 100, 600_000).optional(),
+  RETALK_REQUEST_TIMEOUT_MS: int('RETALK_REQUEST_TIMEOUT_MS', 100, 86_400_000).optional(),
   HOST: z.string().min(1).optional(),
   PORT: int('PORT', 0, 65535).optional(),
 });
@@ -148,6 +157,11 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
   if (e.RETALK_API_KEY !== undefined && e.RETALK_PROVIDER === undefined) {
     problems.push('RETALK_API_KEY is set: also set RETALK_PROVIDER to evolink or dashscope');
   }
+  const headersTimeoutMs = e.RETALK_HEADERS_TIMEOUT_MS ?? 20_000;
+  const requestTimeoutMs = e.RETALK_REQUEST_TIMEOUT_MS ?? 600_000;
+  if (headersTimeoutMs > requestTimeoutMs) {
+    problems.push('RETALK_HEADERS_TIMEOUT_MS must not be larger than RETALK_REQUEST_TIMEOUT_MS');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const provider: 'evolink' | 'dashscope' =
     e.RETALK_PROVIDER === 'evolink' || e.RETALK_PROVIDER === 'dashscope'
@@ -178,6 +192,9 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
     trustProxy: e.RETALK_TRUST_PROXY ?? false,
+    idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,
+    headersTimeoutMs,
+    requestTimeoutMs,
   };
 }
 

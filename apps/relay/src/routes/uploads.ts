@@ -43,7 +43,11 @@ export function toPublicUpload(u: UploadRecord): Upload {
   };
 }
 
+/** Uploads one member may have in progress at once (findings M1: stalled uploads held 1000 fds). */
+export const MAX_UPLOADS_IN_PROGRESS = 4;
+
 export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  const inProgress = new Map<string, number>();
   app.register(async (scope) => {
     // Raw bodies stay streams here (constant memory); nothing else in the app sees this parser.
     scope.removeAllContentTypeParsers();
@@ -84,6 +88,22 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
           },
         );
       }
+      const running = inProgress.get(member.id) ?? 0;
+      if (running >= MAX_UPLOADS_IN_PROGRESS) {
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `You already have ${running} uploads in progress; wait for one to finish, then upload again.`,
+          { retryAfterMs: 5_000 },
+        );
+      }
+      inProgress.set(member.id, running + 1);
+      // 'close' comes once the answer is sent or the connection is gone, whichever is first.
+      reply.raw.once('close', () => {
+        const left = (inProgress.get(member.id) ?? 1) - 1;
+        if (left > 0) inProgress.set(member.id, left);
+        else inProgress.delete(member.id);
+      });
       const id = `upl_${randomBytes(12).toString('base64url')}`;
       const storageKey = `uploads/${id}`;
       let stored: { sizeBytes: number; sha256: string };
