@@ -64,6 +64,8 @@ import {
 
 /** Per-request time limit, in milliseconds (default 30 000 ms). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+/** Largest provider answer a client reads, in bytes (1 MiB; a task status is a few KB). */
+export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
 /** How many consecutive failed polls `wait`/`watch` tolerate before giving up (default 8). */
 export const DEFAULT_MAX_POLL_FAILURES = 8;
 
@@ -107,6 +109,11 @@ export interface ClientOptions {
   submitRetries?: number | undefined;
   /** Time limit of one HTTP request, in milliseconds. Default {@link DEFAULT_REQUEST_TIMEOUT_MS} (30 000 ms). */
   requestTimeoutMs?: number | undefined;
+  /**
+   * Largest answer body read from the provider, in bytes. Default {@link DEFAULT_MAX_RESPONSE_BYTES}
+   * (1 MiB). A larger answer is not read past the limit and fails as `provider_unavailable`.
+   */
+  maxResponseBytes?: number | undefined;
   /**
    * DashScope: task queries per second shared by every `get`/`wait`/`watch`/`cancel` of this
    * client (the account allows 20). Default 20 (a bucket of 2 refilled at 18 per second);
@@ -351,6 +358,7 @@ export function createClient(options: ClientOptions): Client {
     readRetries: options.readRetries ?? DEFAULT_READ_RETRIES,
     writeRetries: options.submitRetries ?? DEFAULT_SUBMIT_RETRIES,
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     dispatcher: options.dispatcher,
     readError: provider === 'evolink' ? readEvolinkError : readDashscopeError,
     secret: apiKey,

@@ -7,7 +7,12 @@ export type {
   UploadOptions,
   WaitOptions,
 } from './client.js';
-export { createClient, DEFAULT_MAX_POLL_FAILURES, DEFAULT_REQUEST_TIMEOUT_MS } from './client.js';
+export {
+  createClient,
+  DEFAULT_MAX_POLL_FAILURES,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+} from './client.js';
 export type {
   ClipRange,
   ConformOptions,

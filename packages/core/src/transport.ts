@@ -2,6 +2,7 @@ import {
   AbortError,
   isRetalkError,
   NetworkError,
+  ProviderUnavailableError,
   type RetalkError,
   RetalkError as RetalkErrorClass,
 } from './errors.js';
@@ -37,6 +38,8 @@ export interface TransportOptions {
   readRetries: number;
   writeRetries: number;
   requestTimeoutMs: number;
+  /** Largest answer body read, in bytes; a larger one is cut off and reported as `provider_unavailable`. */
+  maxResponseBytes: number;
   /** Passed through as `init.dispatcher` (Node/undici only; browsers ignore it). */
   dispatcher?: unknown;
   readError: (body: unknown) => ErrorDetails;
@@ -172,9 +175,9 @@ async function sendOnce(t: TransportOptions, o: SendOptions): Promise<SendResult
         },
       );
     }
-    let text: string;
+    let text: string | undefined;
     try {
-      text = await response.text();
+      text = await readCapped(response, t.maxResponseBytes);
     } catch (error) {
       if (o.signal?.aborted) throw abortErrorFrom(o.signal, o.action);
       throw new NetworkError(`${t.provider} ${o.action}: the connection broke while reading the answer`, {
@@ -182,6 +185,14 @@ async function sendOnce(t: TransportOptions, o: SendOptions): Promise<SendResult
         status: response.status,
         cause: error,
       });
+    }
+    if (text === undefined) {
+      // A provider's JSON answer is a few KB; a huge one (a compromised or broken upstream sent
+      // 300 MB per status read) is cut off, and the caller backs off as from any provider outage.
+      throw new ProviderUnavailableError(
+        `${t.provider} ${o.action}: the answer is larger than ${t.maxResponseBytes} bytes; it was not read`,
+        { provider: t.provider, status: response.status },
+      );
     }
     const body = parseBody(text);
     if (!response.ok) {
@@ -202,6 +213,31 @@ async function sendOnce(t: TransportOptions, o: SendOptions): Promise<SendResult
     clearTimeout(timer);
     o.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The body as text, or undefined (and the rest left unread) once it grows past `maxBytes`. */
+async function readCapped(response: Response, maxBytes: number): Promise<string | undefined> {
+  const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+  if (declared > maxBytes) {
+    await response.body?.cancel().catch(() => undefined);
+    return undefined;
+  }
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      return undefined;
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function parseBody(text: string): unknown {

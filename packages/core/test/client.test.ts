@@ -327,6 +327,31 @@ describe('client.get', () => {
     expect(calls).toHaveLength(1);
   });
 
+  it('stops reading an answer past maxResponseBytes and reports provider_unavailable (findings M5)', async () => {
+    let pulled = 0;
+    // A 32 MiB answer of blanks, made as it is read.
+    const endless = () =>
+      new Response(
+        new ReadableStream({
+          pull(controller) {
+            pulled += 65_536;
+            controller.enqueue(new Uint8Array(65_536).fill(32));
+            if (pulled >= 32 * 1024 * 1024) controller.close();
+          },
+        }),
+        { headers: { 'content-type': 'application/json' } },
+      );
+    const { client } = dashscope(() => endless(), { readRetries: 0, maxResponseBytes: 256 * 1024 });
+    expect((await caught(client.get(TASK_ID))).code).toBe('provider_unavailable');
+    expect(pulled).toBeLessThanOrEqual(512 * 1024);
+
+    const declared = dashscope(
+      () => new Response('{}', { headers: { 'content-length': String(300 * 1024 * 1024) } }),
+      { readRetries: 0 },
+    );
+    expect(await caught(declared.client.get(TASK_ID))).toMatchObject({ code: 'provider_unavailable' });
+  });
+
   it('reports an unreadable body as response_validation', async () => {
     const { client } = dashscope(() => json({ output: { nothing: true } }));
     expect((await caught(client.get(TASK_ID))).code).toBe('response_validation');
