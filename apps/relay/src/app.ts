@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { type Client, createClient, type LipSyncRequest } from '@retalk/core';
+import { type Client, createClient, DEFAULT_MAX_RESPONSE_BYTES, type LipSyncRequest } from '@retalk/core';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -448,8 +448,11 @@ function createDashscopeLister(
         signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
       });
       metrics.inc('retalk_upstream_requests_total', { op: 'list', outcome: response.ok ? 'ok' : 'error' });
-      if (!response.ok) throw new Error(`task list answered HTTP ${response.status}`);
-      const body = (await response.json()) as {
+      if (!response.ok) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new Error(`task list answered HTTP ${response.status}`);
+      }
+      const body = (await readJsonCapped(response, DEFAULT_MAX_RESPONSE_BYTES)) as {
         data?: { task_id?: string; gmt_create?: number }[];
         total_page?: number;
       };
@@ -461,6 +464,22 @@ function createDashscopeLister(
     }
     return out.filter((t) => !t.createdAt || t.createdAt >= sinceMs);
   };
+}
+
+/** Parses a JSON answer of at most `maxBytes`; a larger one is not read past the limit (findings M5). */
+async function readJsonCapped(response: Response, maxBytes: number): Promise<unknown> {
+  if (Number(response.headers.get('content-length') ?? 0) > maxBytes || !response.body) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`the answer is larger than ${maxBytes} bytes or empty`);
+  }
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > maxBytes) throw new Error(`the answer is larger than ${maxBytes} bytes`);
+    chunks.push(chunk);
+  }
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
 const FASTIFY_ERRORS: Record<string, { status: number; code: ApiError['code']; message: string }> = {

@@ -1,8 +1,9 @@
+import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JobWriter } from './jobs.js';
 import type { Metrics } from './metrics.js';
-import type { FileStorage } from './storage/local.js';
+import { type FileStorage, TooLargeError } from './storage/local.js';
 import type { RelayStore } from './store/types.js';
 import { UrlRefusedError } from './url-guard.js';
 
@@ -22,6 +23,33 @@ export interface ArchiverOptions {
    * a refusal (UrlRefusedError) fails the job instead of being retried. Default: global fetch.
    */
   fetch?: typeof fetch;
+}
+
+/** Bytes per second of output a result may take (25 Mbit/s, far above a lip-synced clip's bitrate). */
+const RESULT_BYTES_PER_SECOND = 3 * 1024 * 1024;
+/** Slack on top, for containers and very short clips. */
+const RESULT_BASE_BYTES = 16 * 1024 * 1024;
+
+/** The largest result the relay keeps for a job of `seconds` of output (findings M5: 1.2 GB for 3 s). */
+export function resultMaxBytes(seconds: number): number {
+  return RESULT_BASE_BYTES + Math.ceil(Math.max(0, seconds) * RESULT_BYTES_PER_SECOND);
+}
+
+/** True when the file starts with an ISO BMFF `ftyp` box, as every MP4 encoder writes it. */
+async function startsLikeMp4(filePath: string): Promise<boolean> {
+  const head = Buffer.alloc(8);
+  const handle = await open(filePath, 'r');
+  try {
+    const { bytesRead } = await handle.read(head, 0, 8, 0);
+    return bytesRead === 8 && head.readUInt32BE(0) >= 8 && head.toString('latin1', 4, 8) === 'ftyp';
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The provider's result is not something the relay will keep or serve (too large, not an MP4). */
+class ResultRejectedError extends Error {
+  override name = 'ResultRejectedError' as const;
 }
 
 export interface Archiver {
@@ -54,24 +82,64 @@ export function createArchiver(o: ArchiverOptions): Archiver {
   async function attempt(
     jobId: string,
     url: string,
-  ): Promise<{ sizeBytes: number; sha256: string; contentType: string }> {
+    maxBytes: number,
+  ): Promise<{ sizeBytes: number; sha256: string }> {
     const response = await doFetch(url, { signal: controller.signal });
     if (!response.ok || !response.body) {
       await response.body?.cancel().catch(() => undefined);
       throw new Error(`result download answered HTTP ${response.status}`);
     }
-    const contentType = response.headers.get('content-type')?.split(';')[0]?.trim() || 'video/mp4';
-    const stored = await o.storage.write(
-      `results/${jobId}.mp4`,
-      Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
-      { signal: controller.signal },
-    );
+    const key = `results/${jobId}.mp4`;
     const expected = Number(response.headers.get('content-length'));
+    const tooLarge = () =>
+      new ResultRejectedError(`the result is larger than the ${maxBytes} bytes this job's length allows`);
+    if (expected > maxBytes) {
+      await response.body.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    let stored: { sizeBytes: number; sha256: string };
+    try {
+      stored = await o.storage.write(
+        key,
+        Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>),
+        { signal: controller.signal, maxBytes },
+      );
+    } catch (error) {
+      if (error instanceof TooLargeError) throw tooLarge();
+      throw error;
+    }
     if (Number.isFinite(expected) && expected > 0 && stored.sizeBytes !== expected) {
-      await o.storage.remove(`results/${jobId}.mp4`);
+      await o.storage.remove(key);
       throw new Error(`result download was cut short (${stored.sizeBytes} of ${expected} bytes)`);
     }
-    return { ...stored, contentType: contentType === 'application/octet-stream' ? 'video/mp4' : contentType };
+    if (!(await startsLikeMp4(o.storage.pathOf(key)))) {
+      await o.storage.remove(key);
+      throw new ResultRejectedError('the result is not an MP4 file');
+    }
+    return stored;
+  }
+
+  // The provider called the job done but handed over something that is not its video: keeping or
+  // serving it would be worse than failing, and failed jobs count nothing against the budget.
+  function reject(jobId: string, error: ResultRejectedError, attempts: number): void {
+    o.metrics.inc('retalk_archive_total', { outcome: 'rejected' });
+    o.log.error(
+      { jobId, reason: error.message },
+      "archiving refused: the provider's result is not a valid video",
+    );
+    o.writer.update(jobId, {
+      status: 'failed',
+      etaMs: null,
+      finishedAt: o.now(),
+      billedSeconds: null,
+      archiveAttempts: attempts,
+      error: {
+        code: 'result_invalid',
+        message:
+          "The provider's result was not a valid video (not an MP4, or far larger than the job's length allows), so the relay did not keep it. Nothing was charged to your budget; submit the job again, and tell your relay admin if it keeps happening.",
+        retryable: true,
+      },
+    });
   }
 
   // The provider handed back a link the relay must not fetch (a private address, a bad redirect):
@@ -104,7 +172,7 @@ export function createArchiver(o: ArchiverOptions): Archiver {
     for (let i = 0; i <= o.retryDelaysMs.length; i++) {
       if (controller.signal.aborted) return;
       try {
-        const stored = await attempt(jobId, job.upstreamResultUrl);
+        const stored = await attempt(jobId, job.upstreamResultUrl, resultMaxBytes(job.estimatedSeconds));
         o.metrics.inc('retalk_archive_total', { outcome: 'ok' });
         const now = o.now();
         o.writer.update(jobId, {
@@ -115,7 +183,8 @@ export function createArchiver(o: ArchiverOptions): Archiver {
           resultKey: `results/${jobId}.mp4`,
           resultSizeBytes: stored.sizeBytes,
           resultSha256: stored.sha256,
-          resultContentType: stored.contentType,
+          // Whatever the provider labelled it: the bytes passed the MP4 check (findings L14).
+          resultContentType: 'video/mp4',
           resultExpiresAt: now + o.retentionMs,
           archiveAttempts: job.archiveAttempts + i + 1,
         });
@@ -124,6 +193,10 @@ export function createArchiver(o: ArchiverOptions): Archiver {
         if (controller.signal.aborted) return;
         if (error instanceof UrlRefusedError) {
           refuse(jobId, error, job.archiveAttempts + i + 1);
+          return;
+        }
+        if (error instanceof ResultRejectedError) {
+          reject(jobId, error, job.archiveAttempts + i + 1);
           return;
         }
         o.metrics.inc('retalk_archive_total', { outcome: 'error' });

@@ -21,7 +21,10 @@ export function periodBounds(period: 'day' | 'month', now: number): { start: num
  */
 export function budgetOf(store: RelayStore, member: MemberRecord, now: number): Budget {
   const bounds = member.period ? periodBounds(member.period, now) : undefined;
-  const { usedSeconds, reservedSeconds } = store.usage(member.id, bounds?.start ?? 0);
+  const usage = store.usage(member.id, bounds?.start ?? 0);
+  // Never below zero, whatever a row says (findings L6: a negative bill raised the budget).
+  const usedSeconds = Math.max(0, usage.usedSeconds);
+  const reservedSeconds = Math.max(0, usage.reservedSeconds);
   const round = (n: number) => Math.round(n * 100) / 100;
   const budget: Budget = {
     period: member.period,

@@ -76,6 +76,38 @@ function statusPatch(job: JobRecord, task: Task, now: number): JobPatch {
   return patch;
 }
 
+/**
+ * What a succeeded job costs the member: the provider's reported seconds, clamped to what the job
+ * reserved and never below zero (findings L6: a negative duration raised the member's budget); the
+ * estimate when the provider reports none or nonsense. Billing past the reservation is logged for
+ * the admin, since the provider may have charged it.
+ */
+export function billedSecondsOf(
+  job: Pick<JobRecord, 'id' | 'estimatedSeconds'>,
+  reported: number | undefined,
+  log: Pick<FastifyBaseLogger, 'warn'>,
+): number {
+  if (reported === undefined || !Number.isFinite(reported) || reported < 0) {
+    if (reported !== undefined) {
+      log.warn(
+        { jobId: job.id, reported: String(reported) },
+        'the provider reported an impossible duration; billing the estimate',
+      );
+    }
+    return job.estimatedSeconds;
+  }
+  if (reported > job.estimatedSeconds) {
+    // Rounding differences of a second are not worth the admin's attention.
+    if (reported > job.estimatedSeconds + 1)
+      log.warn(
+        { jobId: job.id, reported, reserved: job.estimatedSeconds },
+        'the provider reports more output seconds than the job reserved; the member is billed the reservation',
+      );
+    return job.estimatedSeconds;
+  }
+  return reported;
+}
+
 export function createTracker(o: TrackerOptions): Tracker {
   const timers = new Map<string, NodeJS.Timeout>();
   const polling = new Set<string>();
@@ -144,7 +176,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         progress: 99,
         etaMs: null,
         startedAt: job.startedAt ?? now,
-        billedSeconds: task.usage?.videoSeconds ?? job.estimatedSeconds,
+        billedSeconds: billedSecondsOf(job, task.usage?.videoSeconds, o.log),
         upstreamResultUrl: task.resultUrl,
         upstreamResultExpiresAt: task.resultExpiresAt ? Date.parse(task.resultExpiresAt) : null,
       });

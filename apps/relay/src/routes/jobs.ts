@@ -386,7 +386,8 @@ export async function sendResult(
       return sendStoredFile(request, reply, {
         path: ctx.storage.pathOf(job.resultKey),
         size,
-        contentType: job.resultContentType ?? 'video/mp4',
+        // Only MP4s are archived (findings L14); never echo another stored type.
+        contentType: 'video/mp4',
         downloadName: `${(job.title ?? job.id).slice(0, 80)}.mp4`,
       });
     }

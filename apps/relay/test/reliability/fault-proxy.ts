@@ -9,9 +9,18 @@ export interface ProxyLogEntry {
   /** What the proxy did: forwarded, or the fault it applied. */
   outcome: 'forwarded' | FaultAction;
   status?: number;
+  /** Body bytes the proxy handed to the socket for a streamed `respond` (what the relay let in). */
+  bytesSent?: number;
 }
 
-export type FaultAction = 'hold' | 'hold-response' | 'stall-body' | 'garble-response' | 'respond' | 'reset';
+export type FaultAction =
+  | 'hold'
+  | 'hold-response'
+  | 'stall-body'
+  | 'garble-response'
+  | 'respond'
+  | 'rewrite'
+  | 'reset';
 
 export interface FaultRule {
   match: (req: { method: string; path: string }) => boolean;
@@ -22,6 +31,16 @@ export interface FaultRule {
   status?: number | (() => number);
   headers?: Record<string, string>;
   body?: string;
+  /**
+   * For `respond`: stream this many bytes after `body` (a hostile upstream's endless answer), as
+   * fast as the client reads them; the proxy stops when the client hangs up.
+   */
+  streamBytes?: number;
+  /** For `rewrite`: the provider's real answer, changed (a lying upstream). */
+  rewrite?: (answer: { body: Buffer; headers: Record<string, string> }) => {
+    body: Buffer;
+    headers: Record<string, string>;
+  };
 }
 
 export interface ActiveRule {
@@ -38,6 +57,25 @@ export interface FaultProxy {
   log: ProxyLogEntry[];
   add(rule: FaultRule): ActiveRule;
   close(): Promise<void>;
+}
+
+/** Writes `head` then `total` filler bytes, pausing on backpressure; counts what was handed over. */
+function streamBody(res: http.ServerResponse, head: Buffer, total: number, entry: ProxyLogEntry): void {
+  const chunk = Buffer.alloc(64 * 1024, 0x61);
+  let sent = 0;
+  entry.bytesSent = 0;
+  const pump = () => {
+    while (sent < total && !res.destroyed) {
+      const piece =
+        sent === 0 && head.length > 0 ? head : chunk.subarray(0, Math.min(chunk.length, total - sent));
+      sent += piece.length;
+      entry.bytesSent = sent;
+      if (!res.write(piece)) return;
+    }
+    if (!res.destroyed) res.end();
+  };
+  res.on('drain', pump);
+  pump();
 }
 
 /** Classifies an upstream path the way the simulator's stats name it. */
@@ -96,7 +134,11 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
       entry.status = typeof rule.status === 'function' ? rule.status() : (rule.status ?? 503);
       req.resume();
       res.writeHead(entry.status, { 'content-type': 'application/json', ...rule.headers });
-      res.end(rule.body ?? '');
+      if (rule.streamBytes === undefined) {
+        res.end(rule.body ?? '');
+        return;
+      }
+      streamBody(res, Buffer.from(rule.body ?? ''), rule.streamBytes, entry);
       return;
     }
     const chunks: Buffer[] = [];
@@ -146,6 +188,17 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
                 'content-length': String(cut.length),
               });
               res.end(cut);
+              return;
+            }
+            if (rule?.action === 'rewrite' && rule.rewrite) {
+              const plain: Record<string, string> = {};
+              for (const [k, v] of Object.entries(headers)) if (typeof v === 'string') plain[k] = v;
+              const changed = rule.rewrite({ body: payload, headers: plain });
+              res.writeHead(up.statusCode ?? 502, {
+                ...changed.headers,
+                'content-length': String(changed.body.length),
+              });
+              res.end(changed.body);
               return;
             }
             res.writeHead(up.statusCode ?? 502, headers);
