@@ -261,11 +261,14 @@ describe('the relay against hostile uploads', () => {
       'uploads-slow-drip',
       '20 connections dripping an upload body one byte every 100 ms for 3 s',
     );
-    const sockets = Array.from({ length: 20 }, () => {
+    // A member may have 4 uploads in progress, so the 20 drips come from 5 members.
+    const drippers = [token];
+    for (let i = 1; i < 5; i++) drippers.push(await relay.addMember(`dripper${i}`));
+    const sockets = Array.from({ length: 20 }, (_, i) => {
       const s = net.connect(relay.port, '127.0.0.1');
       s.on('error', () => undefined);
       s.write(
-        `PUT /v1/uploads?kind=video&filename=x.mp4 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n`,
+        `PUT /v1/uploads?kind=video&filename=x.mp4 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${drippers[i % 5]}\r\nContent-Type: video/mp4\r\nContent-Length: 100000\r\n\r\n`,
       );
       return s;
     });
