@@ -3,8 +3,10 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 20_000,
-    hookTimeout: 20_000,
+    // Caps, not waits: a test ends as soon as its state is reached. CI shares 2 cores with whatever
+    // else runs, and a child-process CLI run or a media probe can take several times longer there.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
     // The JSON report feeds the plain "N passed, N failed" line that .ci/run prints.
     reporters: ['default', 'json'],
     outputFile: { json: 'test-results/vitest.json' },

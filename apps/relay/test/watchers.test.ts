@@ -24,17 +24,19 @@ describe('the tracker', () => {
   ): Promise<{ queries: number; sseEvents: number; trackedMs: number }> {
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
     const audio = await h.upload('audio', 'speech-4s.wav');
-    const created = await h.api('POST', '/v1/jobs', {
-      body: { video: { uploadId: video }, audio: { uploadId: audio } },
-    });
-    const id = created.json.id as string;
     const stop = new AbortController();
     let sseEvents = 0;
-    const sse = Array.from({ length: sseWatchers }, async () => {
-      const res = await fetch(`${h.url}/v1/events`, {
-        headers: { authorization: `Bearer ${h.token}` },
-        signal: stop.signal,
-      });
+    // Every event stream is open (its response has started) before the job exists, so each one can
+    // see all of the job's changes however slowly a loaded machine connects them.
+    const streams = await Promise.all(
+      Array.from({ length: sseWatchers }, () =>
+        fetch(`${h.url}/v1/events`, {
+          headers: { authorization: `Bearer ${h.token}` },
+          signal: stop.signal,
+        }),
+      ),
+    );
+    const sse = streams.map(async (res) => {
       const reader = res.body!.getReader();
       const decoder = new TextDecoder();
       try {
@@ -47,6 +49,10 @@ describe('the tracker', () => {
         // aborted at the end of the test
       }
     });
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const id = created.json.id as string;
     const readers = Array.from({ length: getWatchers }, async () => {
       while (!stop.signal.aborted) {
         const res = await fetch(`${h.url}/v1/jobs/${id}`, {
@@ -57,7 +63,7 @@ describe('the tracker', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
     });
-    const done = await h.waitForJob(id, (j) => j.status === 'succeeded', 15_000);
+    const done = await h.waitForJob(id, (j) => j.status === 'succeeded', 45_000);
     await Promise.all(readers);
     stop.abort();
     await Promise.allSettled(sse);
@@ -67,14 +73,15 @@ describe('the tracker', () => {
     return { queries, sseEvents, trackedMs };
   }
 
-  it('makes one upstream poll per interval, with 1 watcher and with 100 watchers alike', async () => {
+  it('makes one upstream poll per interval, with 1 watcher and with 100 watchers alike', {
+    timeout: 120_000,
+  }, async () => {
     const one = await runWatched(1, 0);
     const hundred = await runWatched(50, 50);
     expect(one.queries).toBeGreaterThan(3);
-    // Watchers never add upstream reads: 100 watchers cost no more than 1 (±2 at the job's edges;
-    // on a loaded machine timers fire late, which can only mean fewer polls).
-    expect(hundred.queries).toBeLessThanOrEqual(one.queries + 2);
-    // At most one poll per interval over the time the job was tracked.
+    // Watchers never add upstream reads: with 1 watcher or 100, at most one poll per interval over
+    // the time the job was tracked (±2 at the job's edges). Each run is judged against its own
+    // tracked time: comparing the two runs' counts judged how busy the machine was during each.
     for (const run of [one, hundred]) {
       expect(run.queries).toBeLessThanOrEqual(Math.ceil(run.trackedMs / POLL_MS) + 2);
     }

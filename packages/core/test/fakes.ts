@@ -144,3 +144,37 @@ export function createManualClock(start = Date.UTC(2026, 0, 1)) {
   };
   return clock;
 }
+
+/**
+ * Moves a manual clock to its next timer on every turn of the event loop while no request made
+ * through `fetch` is in flight, from `start()` to `stop()`. A client and a simulator that share the
+ * clock then see each request at the instant it was sent, however late a loaded machine delivers it.
+ */
+export function createClockDriver(clock: ReturnType<typeof createManualClock>) {
+  let inFlight = 0;
+  let running = false;
+  let loop: Promise<void> = Promise.resolve();
+  return {
+    fetch: async (url: string, init?: RequestInit): Promise<Response> => {
+      inFlight++;
+      try {
+        return await fetch(url, init);
+      } finally {
+        inFlight--;
+      }
+    },
+    start() {
+      running = true;
+      loop = (async () => {
+        while (running) {
+          await new Promise((r) => setTimeout(r, 1));
+          if (running && inFlight === 0) clock.next();
+        }
+      })();
+    },
+    async stop() {
+      running = false;
+      await loop;
+    },
+  };
+}

@@ -7,7 +7,7 @@ import { checkMedia } from '../src/limits.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
 import { parseDashscopeTime } from '../src/providers/dashscope.js';
-import { createManualClock } from './fakes.js';
+import { createClockDriver, createManualClock } from './fakes.js';
 import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
 describe('DashScope client against the simulator', () => {
@@ -221,24 +221,49 @@ describe('DashScope limits against the simulator', () => {
   });
 
   it('cancels a queued task, and refuses to cancel a running one (one task runs at a time)', async () => {
-    const c = createClient({
-      provider: 'dashscope',
-      apiKey: SIMULATOR_API_KEY,
-      baseUrl: sim.dashscopeUrl,
-      poll: { intervalMs: 20 },
-    });
-    const req = { video: sim.fixtureUrl(VIDEO), audio: sim.fixtureUrl(AUDIO) };
-    sim.resetStats();
-    const first = await c.submit({ ...req, video: `${req.video}?sim=slow` });
-    // The second submit waits for its turn in the client (1 submit/s) instead of drawing a 429.
-    const second = await c.submit(req);
-    expect(sim.stats().submits).toBe(2);
-    expect(sim.stats().throttled).toBe(0);
-    expect((await c.get(second.id)).status).toBe('queued');
-    expect((await c.cancel(second.id)).status).toBe('canceled');
-    await expect(c.wait(second.id)).rejects.toMatchObject({ code: 'task_failed', taskStatus: 'canceled' });
-    const err = await caught(c.cancel(first.id));
-    expect(err).toMatchObject({ code: 'not_supported', providerCode: 'UnsupportedOperation' });
+    // Client and simulator share a manual clock: the client's 1 s wait between submits and the
+    // service's one-second window are the same second, however late a loaded machine delivers.
+    const clock = createManualClock(Date.now());
+    const own = await createSimulator({ jobMs: 300, now: clock.now });
+    const driver = createClockDriver(clock);
+    try {
+      const c = createClient({
+        provider: 'dashscope',
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: own.dashscopeUrl,
+        poll: { intervalMs: 20 },
+        clock,
+        fetch: driver.fetch,
+      });
+      const req = { video: own.fixtureUrl(VIDEO), audio: own.fixtureUrl(AUDIO) };
+      const first = await c.submit({ ...req, video: `${req.video}?sim=slow` });
+      // The second submit waits for its turn in the client (1 submit/s) instead of drawing a 429.
+      const submitting = c.submit(req);
+      await expect.poll(() => clock.pending).toBe(1);
+      expect(own.stats().submits).toBe(1);
+      clock.next();
+      const second = await submitting;
+      expect(own.stats().submits).toBe(2);
+      expect(own.stats().throttled).toBe(0);
+      // From here the clock follows the client's own waits (its query pacing, its polls).
+      driver.start();
+      try {
+        // One second in, the slow first task (3 s) holds the only running slot; the second waits.
+        expect((await c.get(first.id)).status).toBe('running');
+        expect((await c.get(second.id)).status).toBe('queued');
+        expect((await c.cancel(second.id)).status).toBe('canceled');
+        await expect(c.wait(second.id)).rejects.toMatchObject({
+          code: 'task_failed',
+          taskStatus: 'canceled',
+        });
+        const err = await caught(c.cancel(first.id));
+        expect(err).toMatchObject({ code: 'not_supported', providerCode: 'UnsupportedOperation' });
+      } finally {
+        await driver.stop();
+      }
+    } finally {
+      await own.close();
+    }
   });
 
   it('spaces a burst of concurrent submits from one client 1 s apart on the service clock: no 429', async () => {
@@ -297,7 +322,7 @@ describe('DashScope limits against the simulator', () => {
     });
     try {
       const queryTimes: number[] = [];
-      let inFlight = 0;
+      const driver = createClockDriver(clock);
       const c = createClient({
         provider: 'dashscope',
         apiKey: SIMULATOR_API_KEY,
@@ -306,28 +331,18 @@ describe('DashScope limits against the simulator', () => {
         clock,
         // The simulator lifts the submit limit here, so the client does too: only queries count.
         submitsPerSecond: Infinity,
-        fetch: async (url, init) => {
+        fetch: (url, init) => {
           if (init?.method === 'GET' && url.includes('/tasks/')) queryTimes.push(clock.now());
-          inFlight++;
-          try {
-            return await fetch(url, init);
-          } finally {
-            inFlight--;
-          }
+          return driver.fetch(url, init);
         },
       });
       const req = { video: concurrent.fixtureUrl(VIDEO), audio: concurrent.fixtureUrl(AUDIO) };
       const tasks = await Promise.all(Array.from({ length: 24 }, () => c.submit(req)));
       concurrent.resetStats();
-      let settled = false;
-      const waits = Promise.all(tasks.map((t) => c.wait(t.id, { intervalMs: 10 }))).finally(() => {
-        settled = true;
-      });
-      // Each turn of the event loop: once every query sent has its answer, wake the next sleeper.
-      while (!settled) {
-        await new Promise((r) => setTimeout(r, 1));
-        if (!settled && inFlight === 0) clock.next();
-      }
+      driver.start();
+      const waits = Promise.all(tasks.map((t) => c.wait(t.id, { intervalMs: 10 }))).finally(() =>
+        driver.stop(),
+      );
       const done = await waits;
       expect(done.every((t) => t.status === 'succeeded')).toBe(true);
       const stats = concurrent.stats();

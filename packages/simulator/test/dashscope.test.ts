@@ -29,7 +29,6 @@ beforeAll(async () => {
   sim = await createSimulator({
     jobMs: 200,
     limits: UNLIMITED,
-    inputTimeoutMs: 150,
     apiKeys: ['sim-key', 'other'],
   });
 });
@@ -342,9 +341,21 @@ describe('DashScope failures driven by the inputs', () => {
     expect(refused.message).toMatch(
       /^Connection to http:\/\/127\.0\.0\.1:\d+\/video\.mp4 refused, please provide avaiable URL/,
     );
-    const slow = await failureOf({ audio_url: `${sim.fixtureUrl('speech-4s.wav')}?sim_delay_ms=1000` });
-    expect(slow.code).toBe('InvalidURL.Timeout');
-    expect(slow.message).toContain('timeout, please check network connection.');
+    // A simulator of its own with a short download timeout: the shared one waits as long as the
+    // service does, so a loaded machine never turns another test's verdict into a timeout.
+    const impatient = await createSimulator({ jobMs: 200, limits: UNLIMITED, inputTimeoutMs: 150 });
+    try {
+      // The input answers after 60 s, far past the 150 ms timeout however busy the machine is.
+      const { body } = await dsCreate(
+        impatient,
+        dsBody(impatient, { audio_url: `${impatient.fixtureUrl('speech-4s.wav')}?sim_delay_ms=60000` }),
+      );
+      const slow = (await finish(body.output.task_id, impatient.dashscopeUrl)).output;
+      expect(slow.code).toBe('InvalidURL.Timeout');
+      expect(slow.message).toContain('timeout, please check network connection.');
+    } finally {
+      await impatient.close();
+    }
   });
 
   it('can refuse loopback and private input hosts like the public service does', async () => {

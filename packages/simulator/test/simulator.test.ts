@@ -84,15 +84,20 @@ describe('createSimulator', () => {
       evolinkBody(sim, { video_url: `${sim.fixtureUrl(VIDEO)}?sim_delay_ms=5000` }),
     );
     expect(slowInput.status).toBe(200);
+    let originConnections = 0;
+    slowOrigin.on('connection', () => originConnections++);
     expect((await evolinkCreate(sim, evolinkBody(sim, { audio_url: originUrl }))).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 50));
+    // Close only once both downloads are really open: the delayed fixture and the silent origin.
+    await expect.poll(() => sim.stats().requests['fixture.download'] ?? 0).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => originConnections).toBeGreaterThanOrEqual(1);
     await sim.close();
     slowOrigin.closeAllConnections();
     await new Promise<void>((r) => slowOrigin.close(() => r()));
-    await new Promise((r) => setTimeout(r, 50));
-    const after = handleCounts();
+    // Sockets finish closing on a later turn of the event loop: wait for the counts to come back.
     for (const kind of ['TCPServerWrap', 'TCPSocketWrap', 'Timeout']) {
-      expect(after[kind] ?? 0, kind).toBeLessThanOrEqual(before[kind] ?? 0);
+      await expect
+        .poll(() => handleCounts()[kind] ?? 0, { message: kind, timeout: 10_000 })
+        .toBeLessThanOrEqual(before[kind] ?? 0);
     }
   });
 });
