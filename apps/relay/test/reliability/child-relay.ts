@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from '@retalk/core/relay';
@@ -18,18 +17,6 @@ export function tempDir(prefix = 'retalk-rel-'): string {
 
 export function fixture(name: string): Buffer {
   return fs.readFileSync(path.join(FIXTURES, name));
-}
-
-/** A free loopback port (a restarted relay reuses its port: its signed links name it). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface ChildRelayOptions {
@@ -110,12 +97,14 @@ function readRssKb(pid: number): number | undefined {
 /** Runs `node dist/main.js` as a real child process on the given data dir and waits until it answers. */
 export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay> {
   const dataDir = o.dataDir ?? tempDir();
-  const port = o.port ?? (await freePort());
+  // A first start listens on a port the kernel picks (a port chosen beforehand could be taken by
+  // another suite's process before this one binds it); a restart reuses its port, as its signed
+  // links name it.
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
     HOST: '127.0.0.1',
-    PORT: String(port),
+    PORT: String(o.port ?? 0),
     RETALK_PROVIDER: o.provider,
     RETALK_API_KEY: PROVIDER_KEY,
     RETALK_BASE_URL: o.baseUrl,
@@ -160,6 +149,23 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
   sampler.unref();
   void exited.then(() => clearInterval(sampler));
 
+  // Start-up is slow on a loaded 2-core machine; these are caps, the relay is used as soon as it answers.
+  const deadline = Date.now() + 60_000;
+  let port = o.port;
+  while (port === undefined || port === 0) {
+    if (exitValue !== undefined) {
+      throw new Error(`the relay exited (${exitValue}) at start:\n${logs.slice(-20).join('\n')}`);
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the relay did not start listening within 60 s:\n${logs.slice(-20).join('\n')}`);
+    }
+    const listening = logs
+      .map((line) => /listening at http:\/\/127\.0\.0\.1:(\d+)/i.exec(line))
+      .find(Boolean);
+    port = listening ? Number(listening[1]) : undefined;
+    if (port === undefined) await sleep(20);
+  }
   const url = `http://127.0.0.1:${port}`;
   const agent = new Agent({ keepAliveTimeout: 2_000, connections: 64 });
   void exited.then(() => agent.close().catch(() => undefined));
@@ -256,7 +262,6 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     requestsServed: () => served,
   };
 
-  const deadline = Date.now() + 20_000;
   for (;;) {
     if (exitValue !== undefined) {
       throw new Error(`the relay exited (${exitValue}) at start:\n${logs.slice(-20).join('\n')}`);
@@ -269,7 +274,7 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     }
     if (Date.now() > deadline) {
       await relay.kill('SIGKILL');
-      throw new Error(`the relay did not answer /healthz within 20 s:\n${logs.slice(-20).join('\n')}`);
+      throw new Error(`the relay did not answer /healthz within 60 s:\n${logs.slice(-20).join('\n')}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
