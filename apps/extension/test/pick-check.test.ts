@@ -1,6 +1,6 @@
 import type { Me } from '@retalk/core/relay';
 import { describe, expect, it } from 'vitest';
-import { evaluatePick } from '../src/lib/pick-check.js';
+import { defaultClip, evaluatePick } from '../src/lib/pick-check.js';
 import type { VideoTarget } from '../src/lib/video-source.js';
 
 const ME: Me = {
@@ -77,8 +77,13 @@ describe('pick checks', () => {
     expect(verdict.videoProblems.map((p) => p.field)).toEqual(['resolution']);
   });
 
-  it('is not ready without a sendable video: a stream, until the member chooses a file', () => {
-    const stream: VideoTarget = { ...PAGE_VIDEO, src: 'blob:https://example.com/1', kind: 'stream' };
+  it('is not ready without a sendable video: a protected stream, until the member chooses a file', () => {
+    const stream: VideoTarget = {
+      ...PAGE_VIDEO,
+      src: 'blob:https://example.com/1',
+      kind: 'stream',
+      protection: 'encrypted',
+    };
     const audioMeta = { kind: 'audio', durationSec: 4, format: 'wav' } as const;
     expect(evaluatePick({ target: stream, audioMeta, videoExtension: false, me: ME })).toMatchObject({
       intake: 'unavailable',
@@ -121,5 +126,65 @@ describe('pick checks', () => {
       me: null,
     });
     expect(verdict.ready).toBe(false);
+  });
+
+  it('checks and prices a streamed video by its clip: 2–120 s, before anything is recorded', () => {
+    const stream: VideoTarget = {
+      ...PAGE_VIDEO,
+      src: 'blob:https://example.com/1',
+      kind: 'stream',
+      durationSec: 600,
+    };
+    const unlimited = { ...ME, budget: { ...ME.budget, remainingSeconds: null, limitSeconds: null } };
+    const audioMeta = { kind: 'audio', durationSec: 30, format: 'wav' } as const;
+    const ok = evaluatePick({
+      target: stream,
+      clip: { startSec: 100, endSec: 130 },
+      audioMeta,
+      videoExtension: false,
+      me: unlimited,
+    });
+    expect(ok).toMatchObject({ intake: 'record-from-page', videoSec: 30, outputSec: 30, ready: true });
+    const tooLong = evaluatePick({
+      target: stream,
+      clip: { startSec: 0, endSec: 150 },
+      audioMeta,
+      videoExtension: false,
+      me: unlimited,
+    });
+    expect(tooLong.ready).toBe(false);
+    expect(tooLong.videoProblems.map((p) => p.field)).toContain('duration');
+    const tooShort = evaluatePick({
+      target: stream,
+      clip: { startSec: 10, endSec: 11 },
+      audioMeta,
+      videoExtension: false,
+      me: unlimited,
+    });
+    expect(tooShort.ready).toBe(false);
+    // No clip yet: nothing to record.
+    expect(evaluatePick({ target: stream, audioMeta, videoExtension: false, me: unlimited }).ready).toBe(
+      false,
+    );
+  });
+
+  it('proposes a clip from the current position as long as the audio, inside the video and 2–120 s', () => {
+    expect(defaultClip({ durationSec: 600, currentSec: 42, audioSec: 20 })).toEqual({
+      startSec: 42,
+      endSec: 62,
+    });
+    // Near the end: the clip moves back so it still lasts as long as the audio.
+    expect(defaultClip({ durationSec: 60, currentSec: 55, audioSec: 20 })).toEqual({
+      startSec: 40,
+      endSec: 60,
+    });
+    // Audio over 2 min: the clip stops at 2 min; a 1 s audio still gets the 2 s minimum.
+    expect(defaultClip({ durationSec: 600, currentSec: 0, audioSec: 300 })).toEqual({
+      startSec: 0,
+      endSec: 120,
+    });
+    expect(defaultClip({ durationSec: 600, currentSec: 0, audioSec: 1 })).toEqual({ startSec: 0, endSec: 2 });
+    // Before the audio is chosen: 10 s; a live stream (no duration) from where it stands.
+    expect(defaultClip({ currentSec: 3600 })).toEqual({ startSec: 3600, endSec: 3610 });
   });
 });

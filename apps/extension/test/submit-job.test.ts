@@ -132,4 +132,61 @@ describe('submitting a job', () => {
     expect(creates).toEqual([]);
     expect(await jobsItem.getValue()).toEqual([]);
   });
+
+  it('records a streamed clip before uploading anything, and uploads nothing when the recording is canceled', async () => {
+    const { connection, uploads, creates } = fakeConnection();
+    const order: string[] = [];
+    const steps: SubmitStep[] = [];
+    vi.mocked(connection.client.upload).mockImplementation(async (_data, options) => {
+      order.push(`upload-${options.kind}`);
+      return { id: `up_${options.kind}` } as Upload;
+    });
+    const audio = { from: 'file', file: new File([new Uint8Array(10)], 'voice.wav') } as const;
+    await submitJob(
+      connection,
+      {
+        video: {
+          from: 'recording',
+          record: async (onProgress) => {
+            order.push('record');
+            onProgress(1, 3.5);
+            return new Blob([new Uint8Array(8)], { type: 'video/webm;codecs=vp9' });
+          },
+        },
+        audio,
+        videoExtension: false,
+      },
+      { idempotencyKey: 'key-4', onStep: (step) => steps.push(step) },
+    );
+    expect(order).toEqual(['record', 'upload-audio', 'upload-video']);
+    expect(steps[0]).toMatchObject({
+      step: 'record-video',
+      loadedBytes: 1,
+      totalBytes: 3.5,
+      unit: 'seconds',
+    });
+    expect(vi.mocked(connection.client.upload).mock.calls[1]?.[1].filename).toBe('recording.webm');
+    expect(creates).toHaveLength(1);
+
+    order.length = 0;
+    await expect(
+      submitJob(
+        connection,
+        {
+          video: {
+            from: 'recording',
+            record: async () => {
+              throw new Error('Recording the video was stopped.');
+            },
+          },
+          audio,
+          videoExtension: false,
+        },
+        { idempotencyKey: 'key-5' },
+      ),
+    ).rejects.toThrow('stopped');
+    expect(order).toEqual([]);
+    expect(uploads).toEqual([]);
+    expect(creates).toHaveLength(1);
+  });
 });

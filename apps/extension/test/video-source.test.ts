@@ -21,10 +21,15 @@ describe('video intake', () => {
     );
   });
 
-  it('cannot send a streamed (MSE) video or a missing source', () => {
-    expect(chooseVideoIntake({ src: 'blob:https://www.youtube.com/abc', kind: 'stream' })).toBe(
-      'unavailable',
-    );
+  it('records a streamed (MSE) video from the page, unless it is protected, tainted or not loaded', () => {
+    const stream = { src: 'blob:https://www.youtube.com/abc', kind: 'stream' } as const;
+    expect(chooseVideoIntake(stream)).toBe('record-from-page');
+    expect(chooseVideoIntake({ ...stream, protection: 'encrypted' })).toBe('unavailable');
+    expect(chooseVideoIntake({ ...stream, protection: 'tainted' })).toBe('unavailable');
+    expect(chooseVideoIntake({ ...stream, notLoaded: true })).toBe('unavailable');
+  });
+
+  it('cannot send a missing source', () => {
     expect(chooseVideoIntake({ src: '', kind: 'none' })).toBe('unavailable');
   });
 

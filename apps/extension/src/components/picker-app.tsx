@@ -1,5 +1,6 @@
+import { formatClock } from '@retalk/core';
 import type { Job, Me } from '@retalk/core/relay';
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
@@ -11,14 +12,16 @@ import {
   probeAudioUrl,
   probeVideoFile,
 } from '../lib/media-checks.js';
-import { readVideoFromPage } from '../lib/page-video-reader.js';
-import { evaluatePick } from '../lib/pick-check.js';
+import { PROTECTION_ADVICE } from '../lib/page-recorder.js';
+import { readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
+import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
 import { formatBytes, formatSeconds } from '../lib/time-format.js';
 import { videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
+import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
 import { ProgressBar } from './progress-bar.js';
 
@@ -74,6 +77,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const [submitError, setSubmitError] = useState<string | null>(null);
   const [submitted, setSubmitted] = useState<Job | null>(null);
   const idempotencyKey = useMemo(() => crypto.randomUUID(), []);
+  const [clip, setClip] = useState<Clip | null>(null);
+  const [clipTouched, setClipTouched] = useState(false);
+  const [canceled, setCanceled] = useState(false);
+  const stopSubmit = useRef<AbortController | null>(null);
 
   useEffect(() => {
     void (async () => {
@@ -125,6 +132,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const provider = me?.provider ?? 'dashscope';
   const verdict = evaluatePick({
     target,
+    ...(clip && { clip }),
     ...(videoFile && { videoFileMeta: videoFile.checked.meta }),
     ...(audio.state === 'ready' && { audioMeta: audio.checked.meta }),
     videoExtension,
@@ -136,6 +144,22 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const videoMeta =
     videoFile?.checked.meta ?? (target ? { width: target.width, height: target.height } : null);
   const canSubmit = !!connection && verdict.ready && !submitting && !submitted;
+  const recording = intake === 'record-from-page';
+  // The whole video's length (the clip is shown in its own section).
+  const wholeVideoSec = recording ? target?.durationSec : videoSec;
+  const audioSec = audio.state === 'ready' ? audio.checked.meta.durationSec : undefined;
+
+  // The proposed clip follows the audio's length until the member moves it.
+  useEffect(() => {
+    if (!recording || clipTouched) return;
+    setClip(
+      defaultClip({
+        ...(target?.durationSec !== undefined && { durationSec: target.durationSec }),
+        ...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec }),
+        ...(audioSec !== undefined && { audioSec }),
+      }),
+    );
+  }, [recording, clipTouched, target, audioSec]);
 
   async function chooseAudio(choice: AudioChoice) {
     const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
@@ -157,11 +181,23 @@ export function PickerApp(props: { request: PickRequest | null }) {
     if (!connection || !request || audio.state !== 'ready') return;
     setSubmitting(true);
     setSubmitError(null);
+    setCanceled(false);
     setSteps({});
+    const controller = new AbortController();
+    stopSubmit.current = controller;
     let video: SubmitPlan['video'];
     if (videoFile) video = { from: 'file', file: videoFile.file };
     else if (intake === 'by-url' && target) video = { from: 'url', url: target.src };
-    else if (target) {
+    else if (intake === 'record-from-page' && clip) {
+      video = {
+        from: 'recording',
+        record: (onProgress) =>
+          recordVideoFromPage({ tabId: request.tabId, frameId: request.frameId }, clip, {
+            onProgress,
+            signal: controller.signal,
+          }),
+      };
+    } else if (target) {
       video = {
         from: 'page',
         filename: videoFilename(target.src),
@@ -184,12 +220,20 @@ export function PickerApp(props: { request: PickRequest | null }) {
           title: request.pageTitle || hostOf(request.pageUrl),
           sourcePageUrl: request.pageUrl,
         },
-        { idempotencyKey, onStep: (step) => setSteps((all) => ({ ...all, [step.step]: step })) },
+        {
+          idempotencyKey,
+          signal: controller.signal,
+          onStep: (step) => setSteps((all) => ({ ...all, [step.step]: step })),
+        },
       );
       setSubmitted(job);
     } catch (error) {
-      setSubmitError(toErrorMessage(error));
+      if (controller.signal.aborted) {
+        setCanceled(true);
+        setSteps({});
+      } else setSubmitError(toErrorMessage(error));
     } finally {
+      stopSubmit.current = null;
       setSubmitting(false);
     }
   }
@@ -242,7 +286,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               {hostOf(request.pageUrl)}
             </div>
             <div class="muted" data-testid="video-meta">
-              {videoSec !== undefined ? formatSeconds(videoSec) : 'Duration unknown'}
+              {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : 'Duration unknown'}
               {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
             </div>
           </div>
@@ -257,13 +301,20 @@ export function PickerApp(props: { request: PickRequest | null }) {
             ), so it is read from the page and uploaded through your relay.
           </p>
         )}
+        {!videoFile && recording && (
+          <p class="hint" data-testid="record-hint">
+            This video is streamed, so Retalk records the clip you choose below from the page while it plays.{' '}
+            <strong>Recording runs in real time</strong>: a 30 s clip takes 30 s. Keep the page open.
+          </p>
+        )}
         {!videoFile && intake === 'unavailable' && (
           <div class="notice warn" role="alert" data-testid="stream-explainer">
-            {target?.kind === 'stream' ? (
+            {target?.protection ? (
+              PROTECTION_ADVICE[target.protection]
+            ) : target?.kind === 'stream' ? (
               <>
-                <strong>This video is streamed in pieces</strong> (Media Source / live stream), so there is no
-                single file to send. Next steps: find the video’s direct link (.mp4) and open that page, or
-                download the video and choose the file below.
+                <strong>This streamed video has not loaded yet.</strong> Play it for a moment, then
+                right-click it again.
               </>
             ) : (
               <>
@@ -320,6 +371,25 @@ export function PickerApp(props: { request: PickRequest | null }) {
         </details>
         <ProblemList title="The video cannot be used as it is:" problems={verdict.videoProblems} />
       </section>
+
+      {!videoFile && recording && clip && (
+        <section aria-labelledby="clip-heading" class="section">
+          <h2 id="clip-heading">Clip</h2>
+          <p class="hint">
+            2 s to 2 min. It starts where the video was when you right-clicked and lasts as long as the audio.
+          </p>
+          <ClipChooser
+            clip={clip}
+            {...(target?.durationSec !== undefined && { durationSec: target.durationSec })}
+            {...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec })}
+            disabled={submitting || !!submitted}
+            onChange={(next) => {
+              setClipTouched(true);
+              setClip(next);
+            }}
+          />
+        </section>
+      )}
 
       <section aria-labelledby="audio-heading" class="section">
         <h2 id="audio-heading">Audio</h2>
@@ -424,21 +494,42 @@ export function PickerApp(props: { request: PickRequest | null }) {
       </section>
 
       <footer class="section submit">
-        {Object.values(steps).map((step) => (
-          <div key={step.step} class="step">
-            <div class="row">
-              <span class="grow">{step.label}</span>
-              {step.totalBytes > 0 && (
-                <span class="muted">
-                  {formatBytes(step.loadedBytes)} / {formatBytes(step.totalBytes)}
+        {Object.values(steps).map((step) =>
+          step.unit === 'seconds' ? (
+            <div key={step.step} class="step" data-testid="recording">
+              <div class="row">
+                <span class="grow">
+                  Recording {formatClock(Math.floor(step.loadedBytes))} / {formatClock(step.totalBytes)}
                 </span>
+                {submitting && steps['upload-audio'] === undefined && (
+                  <button type="button" onClick={() => stopSubmit.current?.abort()}>
+                    Cancel
+                  </button>
+                )}
+              </div>
+              <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label="Recording" />
+            </div>
+          ) : (
+            <div key={step.step} class="step">
+              <div class="row">
+                <span class="grow">{step.label}</span>
+                {step.totalBytes > 0 && (
+                  <span class="muted">
+                    {formatBytes(step.loadedBytes)} / {formatBytes(step.totalBytes)}
+                  </span>
+                )}
+              </div>
+              {step.totalBytes > 0 && (
+                <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label={step.label} />
               )}
             </div>
-            {step.totalBytes > 0 && (
-              <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label={step.label} />
-            )}
+          ),
+        )}
+        {canceled && (
+          <div class="notice" role="status" data-testid="canceled">
+            Recording canceled. Nothing was uploaded or spent.
           </div>
-        ))}
+        )}
         {submitError && (
           <div class="notice bad" role="alert" data-testid="submit-error">
             {submitError}
@@ -457,7 +548,9 @@ export function PickerApp(props: { request: PickRequest | null }) {
         ) : (
           <button type="button" class="primary big" disabled={!canSubmit} onClick={() => void submit()}>
             {submitting
-              ? 'Sending…'
+              ? steps['record-video'] && !steps['upload-video']
+                ? 'Recording…'
+                : 'Sending…'
               : outputSec !== undefined
                 ? `Lip-sync (${formatSeconds(outputSec)})`
                 : 'Lip-sync'}

@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineContentScript } from 'wxt/utils/define-content-script';
 import { findClickedVideo } from '../lib/clicked-video.js';
+import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
 import { describeVideo, FETCH_VIDEO_PORT, type PagePoint, streamVideoBytes } from '../lib/page-video.js';
 
 /**
@@ -17,6 +18,8 @@ export default defineContentScript({
     if (marker.__retalkVideoFinder) return;
     marker.__retalkVideoFinder = true;
     let lastPoint: PagePoint | null = null;
+    // The video the last menu click described: the one a recording is asked for.
+    let described: HTMLVideoElement | null = null;
 
     document.addEventListener(
       'contextmenu',
@@ -44,11 +47,30 @@ export default defineContentScript({
         sendResponse(null);
         return false;
       }
+      described = video;
       describeVideo(video).then(sendResponse, () => sendResponse(null));
       return true;
     });
 
     browser.runtime.onConnect.addListener((port) => {
+      if (port.name === RECORD_VIDEO_PORT) {
+        // Closing the port (Cancel, or the picker window closed) stops the recording.
+        const controller = new AbortController();
+        port.onDisconnect.addListener(() => controller.abort(new Error('canceled')));
+        port.onMessage.addListener((message: unknown) => {
+          const request = message as RecordVideoRequest;
+          if (request.type !== 'record') return;
+          if (!described?.isConnected) {
+            port.postMessage({
+              type: 'error',
+              message: 'The video is no longer on the page. Right-click it again.',
+            });
+            return;
+          }
+          void recordVideoRange(described, request, (out) => port.postMessage(out), controller.signal);
+        });
+        return;
+      }
       if (port.name !== FETCH_VIDEO_PORT) return;
       port.onMessage.addListener((message: unknown) => {
         const src = (message as { src?: unknown }).src;

@@ -7,6 +7,7 @@ export type ExtensionErrorCode =
   | 'no_video'
   | 'stream_source'
   | 'video_fetch_failed'
+  | 'canceled'
   | 'audio_unreadable';
 
 /** An error the UI can explain: `code` survives messaging and storage, `field` names the input at fault. */

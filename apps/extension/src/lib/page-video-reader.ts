@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
 import { createExtensionError } from './errors.js';
+import { RECORD_VIDEO_PORT, type RecordVideoMessage } from './page-recorder.js';
 import { FETCH_VIDEO_PORT, type FetchVideoMessage } from './page-video.js';
 
 function fromBase64(base64: string): Uint8Array<ArrayBuffer> {
@@ -9,48 +10,110 @@ function fromBase64(base64: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
+type PageTarget = { tabId: number; frameId: number };
+
+/**
+ * Opens a port to the clicked frame, sends one request and gathers base64 chunks into a Blob.
+ * `handle` sees every other message; it returns the content type on `start`.
+ */
+function collectFromPage<M extends { type: string }>(
+  target: PageTarget,
+  port: { name: string; request: unknown; doing: string; closed: string },
+  handle: (
+    message: M,
+    finish: { resolve(): void; fail(message: string): void; setType(type: string): void },
+  ) => void,
+  signal?: AbortSignal,
+): Promise<Blob> {
+  return new Promise((resolve, reject) => {
+    const channel = browser.tabs.connect(target.tabId, { name: port.name, frameId: target.frameId });
+    const parts: Uint8Array<ArrayBuffer>[] = [];
+    let contentType = 'video/mp4';
+    let settled = false;
+    const fail = (message: string, code: 'video_fetch_failed' | 'canceled' = 'video_fetch_failed') => {
+      if (settled) return;
+      settled = true;
+      channel.disconnect();
+      reject(createExtensionError(code, message, { field: 'video' }));
+    };
+    signal?.addEventListener('abort', () => fail(`${port.doing} was stopped.`, 'canceled'), { once: true });
+    channel.onDisconnect.addListener(() =>
+      fail(
+        `The page with the video was closed or reloaded. Keep it open while ${port.closed}, then try again.`,
+      ),
+    );
+    channel.onMessage.addListener((raw: unknown) => {
+      const message = raw as M & { base64?: string };
+      if (message.type === 'chunk' && message.base64 !== undefined) parts.push(fromBase64(message.base64));
+      handle(message, {
+        resolve() {
+          settled = true;
+          channel.disconnect();
+          resolve(new Blob(parts, { type: contentType }));
+        },
+        fail: (text) => fail(text),
+        setType(type) {
+          contentType = type.split(';')[0] || contentType;
+        },
+      });
+    });
+    channel.postMessage(port.request);
+  });
+}
+
 /**
  * Has the page read its own video (with its cookies, or its `blob:` file) and hands back the
  * bytes. Progress counts bytes read by the page.
  */
 export function readVideoFromPage(
-  target: { tabId: number; frameId: number; src: string },
+  target: PageTarget & { src: string },
   options: { onProgress?: (loadedBytes: number, totalBytes: number) => void; signal?: AbortSignal } = {},
 ): Promise<Blob> {
-  return new Promise((resolve, reject) => {
-    const port = browser.tabs.connect(target.tabId, { name: FETCH_VIDEO_PORT, frameId: target.frameId });
-    const parts: Uint8Array<ArrayBuffer>[] = [];
-    let contentType = 'video/mp4';
-    let total = 0;
-    let settled = false;
-    const fail = (message: string) => {
-      if (settled) return;
-      settled = true;
-      port.disconnect();
-      reject(createExtensionError('video_fetch_failed', message, { field: 'video' }));
-    };
-    options.signal?.addEventListener('abort', () => fail('Reading the video was stopped.'), { once: true });
-    port.onDisconnect.addListener(() =>
-      fail(
-        'The page with the video was closed or reloaded. Keep it open while the video is read, then try again.',
-      ),
-    );
-    port.onMessage.addListener((raw: unknown) => {
-      const message = raw as FetchVideoMessage;
+  let total = 0;
+  return collectFromPage<FetchVideoMessage>(
+    target,
+    {
+      name: FETCH_VIDEO_PORT,
+      request: { src: target.src },
+      doing: 'Reading the video',
+      closed: 'the video is read',
+    },
+    (message, finish) => {
       if (message.type === 'start') {
         total = message.totalBytes;
-        contentType = message.contentType.split(';')[0] || contentType;
-      } else if (message.type === 'chunk') {
-        parts.push(fromBase64(message.base64));
-        options.onProgress?.(message.loadedBytes, total);
-      } else if (message.type === 'done') {
-        settled = true;
-        port.disconnect();
-        resolve(new Blob(parts, { type: contentType }));
-      } else if (message.type === 'error') {
-        fail(message.message);
-      }
-    });
-    port.postMessage({ src: target.src });
-  });
+        finish.setType(message.contentType);
+      } else if (message.type === 'chunk') options.onProgress?.(message.loadedBytes, total);
+      else if (message.type === 'done') finish.resolve();
+      else if (message.type === 'error') finish.fail(message.message);
+    },
+    options.signal,
+  );
+}
+
+/**
+ * Has the page record `[startSec, endSec)` of its own video element in real time (streams: MSE,
+ * DASH, HLS players) and hands back the recording. Progress is in seconds of video recorded;
+ * aborting the signal stops the recording in the page.
+ */
+export function recordVideoFromPage(
+  target: PageTarget,
+  range: { startSec: number; endSec: number },
+  options: { onProgress?: (recordedSec: number, totalSec: number) => void; signal?: AbortSignal } = {},
+): Promise<Blob> {
+  return collectFromPage<RecordVideoMessage>(
+    target,
+    {
+      name: RECORD_VIDEO_PORT,
+      request: { type: 'record', ...range },
+      doing: 'Recording the video',
+      closed: 'the video is recorded',
+    },
+    (message, finish) => {
+      if (message.type === 'start') finish.setType(message.mimeType);
+      else if (message.type === 'progress') options.onProgress?.(message.recordedSec, message.totalSec);
+      else if (message.type === 'done') finish.resolve();
+      else if (message.type === 'error') finish.fail(message.message);
+    },
+    options.signal,
+  );
 }

@@ -1,4 +1,9 @@
-import { classifySourceUrl, type SourceKind, type VideoTarget } from './video-source.js';
+import {
+  classifySourceUrl,
+  type SourceKind,
+  type VideoProtection,
+  type VideoTarget,
+} from './video-source.js';
 
 // Runs inside web pages (the injected content script): keep it free of heavy imports.
 
@@ -62,14 +67,35 @@ async function probeBlob(src: string): Promise<SourceKind> {
   }
 }
 
+/** Protected (EME keys set) or tainted (cross-origin picture the page may not read); else undefined. */
+export function videoProtection(video: HTMLVideoElement): VideoProtection | undefined {
+  if (video.mediaKeys) return 'encrypted';
+  if (video.readyState < 2) return undefined;
+  try {
+    const canvas = document.createElement('canvas');
+    canvas.width = 1;
+    canvas.height = 1;
+    const context = canvas.getContext('2d');
+    context?.drawImage(video, 0, 0, 1, 1);
+    context?.getImageData(0, 0, 1, 1);
+    return undefined;
+  } catch {
+    return 'tainted';
+  }
+}
+
 export async function describeVideo(video: HTMLVideoElement): Promise<VideoTarget> {
   const src = video.srcObject ? '' : sourceOf(video);
   const preliminary = video.srcObject ? 'stream' : classifySourceUrl(src);
   const kind = preliminary === 'probe-blob' ? await probeBlob(src) : preliminary;
   const r = video.getBoundingClientRect();
+  const protection = videoProtection(video);
   return {
     src,
     kind,
+    ...(protection && { protection }),
+    ...(kind === 'stream' && video.readyState < 2 && { notLoaded: true as const }),
+    ...(Number.isFinite(video.currentTime) && { currentTimeSec: video.currentTime }),
     ...(Number.isFinite(video.duration) && video.duration > 0 && { durationSec: video.duration }),
     ...(video.videoWidth > 0 && { width: video.videoWidth, height: video.videoHeight }),
     rect: { x: r.left, y: r.top, width: r.width, height: r.height },
@@ -90,7 +116,7 @@ export type FetchVideoMessage =
 export const FETCH_VIDEO_PORT = 'retalk:fetch-video';
 const CHUNK_BYTES = 512 * 1024;
 
-function toBase64(bytes: Uint8Array): string {
+export function toBase64(bytes: Uint8Array): string {
   let binary = '';
   for (let i = 0; i < bytes.length; i += 0x8000) {
     binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));

@@ -1,10 +1,12 @@
-import { estimateOutputSeconds, type MediaMeta, type MediaProblem } from '@retalk/core';
+import { type ClipRange, estimateOutputSeconds, type MediaMeta, type MediaProblem } from '@retalk/core';
 import type { Me } from '@retalk/core/relay';
 import { check } from './media-checks.js';
 import { chooseVideoIntake, type VideoIntake, type VideoTarget } from './video-source.js';
 
 export type PickInputs = {
   target: VideoTarget | null;
+  /** The part of the page's video to use; it is what gets recorded from a stream. */
+  clip?: ClipRange;
   /** A video file the member chose instead of the page's video. */
   videoFileMeta?: MediaMeta;
   audioMeta?: MediaMeta;
@@ -37,7 +39,14 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
     : suggested !== 'unavailable' && inputs.target?.kind === 'url' && inputs.sendBy
       ? inputs.sendBy
       : suggested;
-  const videoMeta = inputs.videoFileMeta ?? (inputs.target ? videoMetaOf(inputs.target) : undefined);
+  const pageMeta = inputs.target ? videoMetaOf(inputs.target) : undefined;
+  // A recording holds exactly the clip: its length is what the provider gets and what is checked.
+  const clipSec = inputs.clip ? clipLength(inputs.clip) : undefined;
+  const videoMeta =
+    inputs.videoFileMeta ??
+    (pageMeta && intake === 'record-from-page'
+      ? { ...pageMeta, ...(clipSec !== undefined && { durationSec: clipSec }) }
+      : pageMeta);
   const video = videoMeta ? check(videoMeta, provider) : undefined;
   const audio = inputs.audioMeta ? check(inputs.audioMeta, provider) : undefined;
   const videoSec = video?.meta.durationSec;
@@ -62,6 +71,7 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
     ready:
       inputs.me !== null &&
       intake !== 'unavailable' &&
+      (intake !== 'record-from-page' || clipSec !== undefined) &&
       audio !== undefined &&
       videoProblems.length === 0 &&
       audioProblems.length === 0 &&
@@ -77,4 +87,32 @@ export function videoMetaOf(target: VideoTarget): MediaMeta {
     ...(target.width !== undefined &&
       target.height !== undefined && { width: target.width, height: target.height }),
   };
+}
+
+/** Seconds between a clip's start and end (0 when either is missing or the end is first). */
+export function clipLength(clip: ClipRange): number {
+  return Math.max(0, (clip.endSec ?? 0) - (clip.startSec ?? 0));
+}
+
+/** The clip's limits for a video: the provider's 2–120 s, inside the video's own length when known. */
+export const CLIP_MIN_SEC = 2;
+export const CLIP_MAX_SEC = 120;
+
+/**
+ * The clip the picker proposes: from where the page's playback stood at the right-click, as long
+ * as the audio (or 10 s before one is chosen), kept within the video and the 2–120 s limits.
+ */
+export function defaultClip(input: { durationSec?: number; currentSec?: number; audioSec?: number }): {
+  startSec: number;
+  endSec: number;
+} {
+  const duration = input.durationSec ?? Number.POSITIVE_INFINITY;
+  const wanted = Math.min(CLIP_MAX_SEC, Math.max(CLIP_MIN_SEC, input.audioSec ?? 10));
+  const length = Math.min(wanted, duration);
+  const start = Math.max(0, Math.min(input.currentSec ?? 0, duration - length));
+  return { startSec: round1(start), endSec: round1(start + length) };
+}
+
+function round1(sec: number): number {
+  return Math.round(sec * 10) / 10;
 }

@@ -7,6 +7,7 @@ export type SubmitPlan = {
   video:
     | { from: 'url'; url: string }
     | { from: 'page'; read: ReadPageVideo; filename: string }
+    | { from: 'recording'; record: RecordPageVideo }
     | { from: 'file'; file: File };
   audio: { from: 'url'; url: string } | { from: 'file'; file: File };
   face?: Blob;
@@ -17,13 +18,16 @@ export type SubmitPlan = {
 };
 
 export type ReadPageVideo = (onProgress: (loadedBytes: number, totalBytes: number) => void) => Promise<Blob>;
+/** Records the chosen clip from the page's element in real time; progress in seconds of video. */
+export type RecordPageVideo = (onProgress: (recordedSec: number, totalSec: number) => void) => Promise<Blob>;
 
-/** One step of a submit, with byte counts where there are bytes. */
+/** One step of a submit, with byte counts where there are bytes (seconds of video for a recording). */
 export type SubmitStep = {
-  step: 'read-video' | 'upload-video' | 'upload-audio' | 'upload-face' | 'create';
+  step: 'record-video' | 'read-video' | 'upload-video' | 'upload-audio' | 'upload-face' | 'create';
   label: string;
   loadedBytes: number;
   totalBytes: number;
+  unit?: 'seconds';
 };
 
 export type SubmitOptions = {
@@ -55,6 +59,34 @@ export async function submitJob(
   plan: SubmitPlan,
   options: SubmitOptions,
 ): Promise<Job> {
+  // The page's video comes first: a recording takes real time and may be canceled, and nothing
+  // should be uploaded for a job that will not be created.
+  let videoFile: { blob: Blob; filename: string } | undefined;
+  if (plan.video.from === 'file') {
+    videoFile = { blob: plan.video.file, filename: plan.video.file.name };
+  } else if (plan.video.from === 'recording') {
+    const blob = await plan.video.record((recordedSec, totalSec) =>
+      options.onStep?.({
+        step: 'record-video',
+        label: 'Recording',
+        loadedBytes: recordedSec,
+        totalBytes: totalSec,
+        unit: 'seconds',
+      }),
+    );
+    videoFile = { blob, filename: blob.type.includes('webm') ? 'recording.webm' : 'recording.mp4' };
+  } else if (plan.video.from === 'page') {
+    const blob = await plan.video.read((loadedBytes, totalBytes) =>
+      options.onStep?.({
+        step: 'read-video',
+        label: 'Reading the video from the page',
+        loadedBytes,
+        totalBytes,
+      }),
+    );
+    videoFile = { blob, filename: plan.video.filename };
+  }
+
   const audio: JobInput =
     plan.audio.from === 'url'
       ? { url: plan.audio.url }
@@ -65,32 +97,14 @@ export async function submitJob(
           options,
         );
 
-  let video: JobInput;
-  if (plan.video.from === 'url') {
-    video = { url: plan.video.url };
-  } else if (plan.video.from === 'file') {
-    video = await upload(
-      connection,
-      plan.video.file,
-      { kind: 'video', filename: plan.video.file.name, step: 'upload-video', label: 'Uploading video' },
-      options,
-    );
-  } else {
-    const blob = await plan.video.read((loadedBytes, totalBytes) =>
-      options.onStep?.({
-        step: 'read-video',
-        label: 'Reading the video from the page',
-        loadedBytes,
-        totalBytes,
-      }),
-    );
-    video = await upload(
-      connection,
-      blob,
-      { kind: 'video', filename: plan.video.filename, step: 'upload-video', label: 'Uploading video' },
-      options,
-    );
-  }
+  const video: JobInput = videoFile
+    ? await upload(
+        connection,
+        videoFile.blob,
+        { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: 'Uploading video' },
+        options,
+      )
+    : { url: plan.video.from === 'url' ? plan.video.url : '' };
 
   const refImage = plan.face
     ? await upload(

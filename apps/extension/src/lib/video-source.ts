@@ -14,7 +14,18 @@ export type VideoTarget = {
   topFrame: boolean;
   pageUrl: string;
   pageTitle: string;
+  /** Where the page's playback stood at the right-click, in seconds (the clip's default start). */
+  currentTimeSec?: number;
+  /**
+   * Why the page's own element cannot be recorded: `encrypted` = protected video (EME media keys
+   * set); `tainted` = cross-origin media the page may not read. Absent when it can be.
+   */
+  protection?: VideoProtection;
+  /** True when a stream has no picture loaded yet (nothing to record until it plays). */
+  notLoaded?: true;
 };
+
+export type VideoProtection = 'encrypted' | 'tainted';
 
 /**
  * - `url`: an http(s) address the provider may fetch itself;
@@ -24,8 +35,12 @@ export type VideoTarget = {
  */
 export type SourceKind = 'url' | 'page-file' | 'stream' | 'none';
 
-/** How the picker should send the video to the relay. */
-export type VideoIntake = 'by-url' | 'upload-from-page' | 'unavailable';
+/**
+ * How the picker should send the video to the relay: by its address; read as a whole file by the
+ * page and uploaded; recorded from the page's own element for the chosen clip (streams: MSE, DASH,
+ * HLS through a player script), then uploaded; or not at all.
+ */
+export type VideoIntake = 'by-url' | 'upload-from-page' | 'record-from-page' | 'unavailable';
 
 const PRIVATE_HOST = [
   /^localhost$/i,
@@ -51,9 +66,16 @@ export function isPrivateHost(hostname: string): boolean {
   );
 }
 
-/** Public http(s) sources go by URL; page-only files and private addresses are uploaded; streams cannot go. */
-export function chooseVideoIntake(target: Pick<VideoTarget, 'src' | 'kind'>): VideoIntake {
-  if (target.kind === 'stream' || target.kind === 'none') return 'unavailable';
+/**
+ * Public http(s) sources go by URL; page-only files and private addresses are uploaded; streams are
+ * recorded from the page's element unless it is protected or tainted.
+ */
+export function chooseVideoIntake(
+  target: Pick<VideoTarget, 'src' | 'kind' | 'protection' | 'notLoaded'>,
+): VideoIntake {
+  if (target.kind === 'none') return 'unavailable';
+  if (target.kind === 'stream')
+    return target.protection || target.notLoaded ? 'unavailable' : 'record-from-page';
   if (target.kind === 'page-file') return 'upload-from-page';
   try {
     const url = new URL(target.src);

@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type ExtensionSession,
   fixture,
   launchExtension,
   OVERLAY_MENU_ID,
+  openPicker as openPickerOf,
   openPopup,
   type RelayProcess,
+  relayJobs as relayJobsOf,
+  runMenuAction as runMenuActionOf,
   screenshot,
   startPageServer,
   startRelay,
@@ -17,70 +19,14 @@ import {
 // Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
 
+const relayJobs = () => relayJobsOf(relay);
+const openPicker = (path: string, menuItemId: string) =>
+  openPickerOf(session, `${pages.url}${path}`, menuItemId);
+const runMenuAction = (pageUrl: string, menuItemId: string) => runMenuActionOf(session, pageUrl, menuItemId);
+
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
 let session: ExtensionSession;
-
-async function relayJobs(): Promise<Array<{ id: string; status: string }>> {
-  const response = await fetch(`${relay.url}/v1/jobs?limit=100`, {
-    headers: { authorization: `Bearer ${relay.token}` },
-  });
-  return ((await response.json()) as { jobs: Array<{ id: string; status: string }> }).jobs;
-}
-
-/** What the browser runs when the member picks one of our menu items (native menus cannot be clicked). */
-async function runMenuAction(pageUrl: string, menuItemId: string, srcUrl?: string): Promise<void> {
-  await session.worker.evaluate(
-    async ([pageUrl, itemId, srcUrl]) => {
-      const tabs = await chrome.tabs.query({});
-      const tab = tabs.find((t) => t.url === pageUrl);
-      const hooks = (
-        globalThis as unknown as {
-          __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
-        }
-      ).__retalkTestHooks;
-      await hooks.handleMenuClick(
-        {
-          menuItemId: itemId,
-          editable: false,
-          pageUrl,
-          frameId: 0,
-          ...(itemId === 'retalk-lipsync-video' && srcUrl ? { srcUrl } : {}),
-        },
-        tab,
-      );
-    },
-    [pageUrl, menuItemId, srcUrl ?? ''] as const,
-  );
-}
-
-/** Opens a test page, right-clicks its video and runs the menu action the browser would run. */
-async function openPicker(path: string, menuItemId: string): Promise<Page> {
-  const page = await session.context.newPage();
-  await page.goto(`${pages.url}${path}`);
-  await page.bringToFront();
-  const target = path.startsWith('/overlay') ? '#v' : 'video';
-  const src = await page.evaluate(async (selector) => {
-    const video = document.querySelector<HTMLVideoElement>(selector)!;
-    if (video.readyState < 1 && !video.src.startsWith('blob:')) {
-      await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
-    }
-    return video.currentSrc || video.src;
-  }, target);
-  // A real right-click in the middle of the player; the pointer stays there, as it does while a
-  // member picks the menu item.
-  const box = (await page.locator(target).boundingBox())!;
-  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
-  const pickerOpened = session.context.waitForEvent('page', {
-    predicate: (p) => p.url().includes('/picker.html'),
-  });
-  await runMenuAction(page.url(), menuItemId, src);
-  const picker = await pickerOpened;
-  await picker.waitForLoadState();
-  await picker.setViewportSize({ width: 520, height: 760 });
-  await picker.getByRole('heading', { name: 'Lip-sync this video' }).waitFor();
-  return picker;
-}
 
 describe('extension in headless Chromium against the relay', () => {
   // A failed setup (e.g. no Chromium) must fail every test with its message, not skip them.
@@ -248,10 +194,11 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.close();
   });
 
-  it('explains that a streamed (MSE) video cannot be sent, and what to do instead', async () => {
+  it('explains that a streamed (MSE) video with nothing loaded yet must play first', async () => {
     const picker = await openPicker('/stream', OVERLAY_MENU_ID);
     await picker.getByTestId('stream-explainer').waitFor();
-    expect(await picker.getByTestId('stream-explainer').textContent()).toContain('streamed in pieces');
+    expect(await picker.getByTestId('stream-explainer').textContent()).toContain('has not loaded yet');
+    expect(await picker.getByRole('button', { name: /^Lip-sync/ }).isDisabled()).toBe(true);
     await screenshot(picker, 'picker-stream');
     await picker.close();
   });

@@ -1,10 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
 
@@ -137,85 +135,7 @@ export async function startRelay(options: { simJobMs?: number } = {}): Promise<R
   };
 }
 
-const TYPES: Record<string, string> = {
-  '.mp4': 'video/mp4',
-  '.wav': 'audio/wav',
-  '.mp3': 'audio/mpeg',
-  '.png': 'image/png',
-};
-
-/** Test pages with `<video>`s, and the fixtures they play, on 127.0.0.1. */
-export async function startPageServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const server: Server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname.startsWith('/media/')) {
-      const name = decodeURIComponent(url.pathname.slice('/media/'.length));
-      if (!/^[\w.-]+$/.test(name)) {
-        res.writeHead(400).end();
-        return;
-      }
-      const bytes = await readFile(fixture(name)).catch(() => null);
-      if (!bytes) {
-        res.writeHead(404).end();
-        return;
-      }
-      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
-      const type = TYPES[extname(name)] ?? 'application/octet-stream';
-      if (range) {
-        const start = Number(range[1]);
-        const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
-        res.writeHead(206, {
-          'content-type': type,
-          'content-range': `bytes ${start}-${end}/${bytes.length}`,
-          'content-length': end - start + 1,
-          'accept-ranges': 'bytes',
-        });
-        res.end(bytes.subarray(start, end + 1));
-        return;
-      }
-      res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'accept-ranges': 'bytes' });
-      res.end(req.method === 'HEAD' ? undefined : bytes);
-      return;
-    }
-    const page = PAGES[url.pathname];
-    if (!page) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(url.searchParams));
-  });
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise<void>((done) => {
-        server.closeAllConnections();
-        server.close(() => done());
-      }),
-  };
-}
-
-const STYLE =
-  '<style>body{font-family:sans-serif;margin:16px} video{display:block;width:480px;height:360px;background:#000}</style>';
-
-const PAGES: Record<string, (query: URLSearchParams) => string> = {
-  // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker).
-  '/watch': (query) => `<!doctype html><title>${query.get('title') ?? 'Team demo video'}</title>${STYLE}
-<h1>Team demo video</h1>
-<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>`,
-  // A playing player whose transparent overlay covers its video, next to a bigger paused decoy.
-  '/overlay': () => `<!doctype html><title>Custom player</title>${STYLE}
-<video id="decoy" src="/media/small-320x240-10fps-3s.mp4" muted preload="auto" style="width:560px;height:420px"></video>
-<div id="player" style="position:relative;width:320px;height:240px;margin-top:8px">
-  <video id="v" src="/media/talking-640x640-25fps-3s.mp4" muted autoplay loop playsinline style="position:absolute;inset:0;width:320px;height:240px"></video>
-  <div id="overlay" style="position:absolute;inset:0;background:transparent"></div>
-</div>`,
-  // A Media Source stream: its blob: URL holds no file.
-  '/stream': () => `<!doctype html><title>Live stream</title>${STYLE}
-<video id="v" muted></video>
-<script>const ms = new MediaSource(); document.getElementById('v').src = URL.createObjectURL(ms);</script>`,
-};
+export { makeFragmentedTalk, startPageServer } from './test-pages.mjs';
 
 export type ExtensionSession = {
   context: BrowserContext;
@@ -308,6 +228,90 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The context-menu items' ids, as the background registers them. */
 export const VIDEO_MENU_ID = 'retalk-lipsync-video';
 export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+
+// Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
+declare const chrome: typeof import('wxt/browser').browser;
+
+/** What the browser runs when the member picks one of our menu items (native menus cannot be clicked). */
+export async function runMenuAction(
+  session: ExtensionSession,
+  pageUrl: string,
+  menuItemId: string,
+  srcUrl?: string,
+): Promise<void> {
+  await session.worker.evaluate(
+    async ([pageUrl, itemId, srcUrl, videoMenuId]) => {
+      const tabs = await chrome.tabs.query({});
+      const tab = tabs.find((t) => t.url === pageUrl);
+      const hooks = (
+        globalThis as unknown as {
+          __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
+        }
+      ).__retalkTestHooks;
+      await hooks.handleMenuClick(
+        {
+          menuItemId: itemId,
+          editable: false,
+          pageUrl,
+          frameId: 0,
+          ...(itemId === videoMenuId && srcUrl ? { srcUrl } : {}),
+        },
+        tab,
+      );
+    },
+    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID] as const,
+  );
+}
+
+/**
+ * Opens a test page, right-clicks its video and runs the menu action the browser would run; returns
+ * the picker window once it has drawn. `ready` is a page expression to wait for first (a player
+ * script that is still buffering).
+ */
+export async function openPicker(
+  session: ExtensionSession,
+  pageUrl: string,
+  menuItemId: string,
+  options: { ready?: string } = {},
+): Promise<Page> {
+  const page = await session.context.newPage();
+  await page.goto(pageUrl);
+  await page.bringToFront();
+  if (options.ready) await page.waitForFunction(options.ready);
+  const target = new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video';
+  const src = await page.evaluate(async (selector) => {
+    const video = document.querySelector<HTMLVideoElement>(selector)!;
+    if (video.readyState < 1 && !video.src.startsWith('blob:')) {
+      await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
+    }
+    return video.currentSrc || video.src;
+  }, target);
+  // A real right-click in the middle of the player; the pointer stays there, as it does while a
+  // member picks the menu item.
+  const box = (await page.locator(target).boundingBox())!;
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
+  const pickerOpened = session.context.waitForEvent('page', {
+    predicate: (p) => p.url().includes('/picker.html'),
+  });
+  await runMenuAction(session, page.url(), menuItemId, src);
+  const picker = await pickerOpened;
+  await picker.waitForLoadState();
+  await picker.setViewportSize({ width: 520, height: 760 });
+  await picker.getByRole('heading', { name: 'Lip-sync this video' }).waitFor();
+  return picker;
+}
+
+/** Jobs at the relay, newest first, as the member sees them. */
+export async function relayJobs(
+  relay: RelayProcess,
+): Promise<Array<{ id: string; status: string; estimatedSeconds: number }>> {
+  const response = await fetch(`${relay.url}/v1/jobs?limit=100`, {
+    headers: { authorization: `Bearer ${relay.token}` },
+  });
+  return (
+    (await response.json()) as { jobs: Array<{ id: string; status: string; estimatedSeconds: number }> }
+  ).jobs;
+}
 
 /** Opens the toolbar popup's page in a tab at the popup's size. */
 export async function openPopup(session: ExtensionSession): Promise<Page> {

@@ -1,0 +1,179 @@
+// Test pages for the extension's end-to-end tests, in plain JavaScript so a person can serve them
+// too: `pnpm test-pages` prints their addresses (see the README's "Try it" section).
+
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ALL_FORMATS,
+  BufferTarget,
+  Conversion,
+  FilePathSource,
+  Input,
+  Mp4OutputFormat,
+  Output,
+} from 'mediabunny';
+
+const FIXTURES = fileURLToPath(new URL('../../../../../packages/simulator/fixtures/', import.meta.url));
+
+/** @param {string} name */
+function fixture(name) {
+  return join(FIXTURES, name);
+}
+
+/**
+ * The 3 s talking-head fixture as fragmented MP4 without its sound, as a streaming site serves it
+ * to a Media Source player. Packets are copied, not re-encoded, so this runs in Node in a moment.
+ * @returns {Promise<Uint8Array>}
+ */
+export async function makeFragmentedTalk() {
+  const input = new Input({
+    source: new FilePathSource(fixture('talking-640x640-25fps-3s.mp4')),
+    formats: ALL_FORMATS,
+  });
+  const target = new BufferTarget();
+  const output = new Output({ format: new Mp4OutputFormat({ fastStart: 'fragmented' }), target });
+  try {
+    const conversion = await Conversion.init({ input, output, audio: { discard: true } });
+    await conversion.execute();
+  } finally {
+    input.dispose();
+  }
+  return new Uint8Array(/** @type {ArrayBuffer} */ (target.buffer));
+}
+
+/** @type {Record<string, string>} */
+const TYPES = {
+  '.mp4': 'video/mp4',
+  '.wav': 'audio/wav',
+  '.mp3': 'audio/mpeg',
+  '.png': 'image/png',
+};
+
+/**
+ * Test pages with `<video>`s, and the fixtures they play, on 127.0.0.1. `media` adds files made at
+ * test time (served next to the fixtures under `/media/<name>`).
+ */
+export async function startPageServer(options = {}) {
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname.startsWith('/media/')) {
+      const name = decodeURIComponent(url.pathname.slice('/media/'.length));
+      if (!/^[\w.-]+$/.test(name)) {
+        res.writeHead(400).end();
+        return;
+      }
+      const made = options.media?.[name];
+      const bytes = made ? Buffer.from(made) : await readFile(fixture(name)).catch(() => null);
+      if (!bytes) {
+        res.writeHead(404).end();
+        return;
+      }
+      const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
+      const type = TYPES[extname(name)] ?? 'application/octet-stream';
+      if (range) {
+        const start = Number(range[1]);
+        const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
+        res.writeHead(206, {
+          'content-type': type,
+          'content-range': `bytes ${start}-${end}/${bytes.length}`,
+          'content-length': end - start + 1,
+          'accept-ranges': 'bytes',
+        });
+        res.end(bytes.subarray(start, end + 1));
+        return;
+      }
+      res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'accept-ranges': 'bytes' });
+      res.end(req.method === 'HEAD' ? undefined : bytes);
+      return;
+    }
+    const page = PAGES[url.pathname];
+    if (!page) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(page(url.searchParams));
+  });
+  await new Promise((done) => server.listen(0, '127.0.0.1', () => done(undefined)));
+  const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise((done) => {
+        server.closeAllConnections();
+        server.close(() => done(undefined));
+      }),
+  };
+}
+
+const STYLE =
+  '<style>body{font-family:sans-serif;margin:16px} video{display:block;width:480px;height:360px;background:#000}</style>';
+
+/** @type {Record<string, (query: URLSearchParams) => string>} */
+const PAGES = {
+  // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker).
+  '/watch': (query) => `<!doctype html><title>${query.get('title') ?? 'Team demo video'}</title>${STYLE}
+<h1>Team demo video</h1>
+<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>`,
+  // A playing player whose transparent overlay covers its video, next to a bigger paused decoy.
+  '/overlay': () => `<!doctype html><title>Custom player</title>${STYLE}
+<video id="decoy" src="/media/small-320x240-10fps-3s.mp4" muted preload="auto" style="width:560px;height:420px"></video>
+<div id="player" style="position:relative;width:320px;height:240px;margin-top:8px">
+  <video id="v" src="/media/talking-640x640-25fps-3s.mp4" muted autoplay loop playsinline style="position:absolute;inset:0;width:320px;height:240px"></video>
+  <div id="overlay" style="position:absolute;inset:0;background:transparent"></div>
+</div>`,
+  // A Media Source stream: its blob: URL holds no file.
+  '/stream': () => `<!doctype html><title>Live stream</title>${STYLE}
+<video id="v" muted></video>
+<script>const ms = new MediaSource(); document.getElementById('v').src = URL.createObjectURL(ms);</script>`,
+  // A streamed player as the big sites have: a page script appends fragmented MP4 (`?src=`, made
+  // at test time) `?repeat=` times end to end into a MediaSource, then stands at `?at=` seconds.
+  // `?protect=1` sets Clear Key media keys first, as a DRM player would. `window.playerReady`
+  // turns true once the stream is buffered and positioned.
+  '/mse': (query) => `<!doctype html><title>${query.get('title') ?? 'Streamed talk'}</title>${STYLE}
+<h1>Streamed talk</h1>
+<video id="v" muted playsinline></video>
+<script type="module">
+const video = document.getElementById('v');
+if (${query.get('protect') === '1'}) {
+  const access = await navigator.requestMediaKeySystemAccess('org.w3.clearkey', [
+    { initDataTypes: ['keyids'], videoCapabilities: [{ contentType: '${MSE_TYPE}' }] },
+  ]);
+  await video.setMediaKeys(await access.createMediaKeys());
+}
+const source = new MediaSource();
+video.src = URL.createObjectURL(source);
+await new Promise((done) => source.addEventListener('sourceopen', done, { once: true }));
+const buffer = source.addSourceBuffer('${MSE_TYPE}');
+const bytes = await (await fetch('/media/${query.get('src') ?? 'talk-fragmented.mp4'}')).arrayBuffer();
+const pieceSec = ${Number(query.get('pieceSec') ?? 3)};
+for (let i = 0; i < ${Number(query.get('repeat') ?? 1)}; i++) {
+  buffer.timestampOffset = i * pieceSec;
+  buffer.appendBuffer(bytes);
+  await new Promise((done) => buffer.addEventListener('updateend', done, { once: true }));
+}
+source.endOfStream();
+const at = ${Number(query.get('at') ?? 0)};
+if (at > 0) {
+  video.currentTime = at;
+  await new Promise((done) => video.addEventListener('seeked', done, { once: true }));
+}
+if (video.readyState < 2) await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
+window.playerReady = true;
+</script>`,
+};
+
+/** The codec string of the fragmented test stream (H.264 High, as the fixture). */
+const MSE_TYPE = 'video/mp4; codecs="avc1.64001e"';
+
+// `node test-pages.mjs`: serve the pages with the generated stream until Ctrl-C.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const pages = await startPageServer({ media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } });
+  console.log(`Test pages on ${pages.url}:
+  ${pages.url}/mse?repeat=20         a 60 s Media Source stream (the 3 s test clip 20 times)
+  ${pages.url}/mse?protect=1         the same stream with Clear Key media keys (protected)
+  ${pages.url}/watch                 a plain <video src=file.mp4>
+  ${pages.url}/overlay               a player whose overlay covers its video
+Ctrl-C stops the server.`);
+}
