@@ -137,31 +137,24 @@ describe('pick checks', () => {
     };
     const unlimited = { ...ME, budget: { ...ME.budget, remainingSeconds: null, limitSeconds: null } };
     const audioMeta = { kind: 'audio', durationSec: 30, format: 'wav' } as const;
-    const ok = evaluatePick({
-      target: stream,
-      clip: { startSec: 100, endSec: 130 },
-      audioMeta,
-      videoExtension: false,
-      me: unlimited,
+    const withClip = (startSec: number, endSec: number) =>
+      evaluatePick({
+        target: stream,
+        clip: { startSec, endSec },
+        audioMeta,
+        videoExtension: false,
+        me: unlimited,
+      });
+    expect(withClip(100, 130)).toMatchObject({
+      intake: 'record-from-page',
+      videoSec: 30,
+      outputSec: 30,
+      ready: true,
     });
-    expect(ok).toMatchObject({ intake: 'record-from-page', videoSec: 30, outputSec: 30, ready: true });
-    const tooLong = evaluatePick({
-      target: stream,
-      clip: { startSec: 0, endSec: 150 },
-      audioMeta,
-      videoExtension: false,
-      me: unlimited,
-    });
+    const tooLong = withClip(0, 150);
     expect(tooLong.ready).toBe(false);
     expect(tooLong.videoProblems.map((p) => p.field)).toContain('duration');
-    const tooShort = evaluatePick({
-      target: stream,
-      clip: { startSec: 10, endSec: 11 },
-      audioMeta,
-      videoExtension: false,
-      me: unlimited,
-    });
-    expect(tooShort.ready).toBe(false);
+    expect(withClip(10, 11).ready).toBe(false);
     // No clip yet: nothing to record.
     expect(evaluatePick({ target: stream, audioMeta, videoExtension: false, me: unlimited }).ready).toBe(
       false,

@@ -32,33 +32,21 @@ export function ClipChooser(props: {
           <span class="timeline-now" style={{ left: percent(props.currentSec) }} />
         )}
       </div>
-      <label for="clip-start">
-        Start <span class="muted">{formatClock(clip.startSec)}</span>
-      </label>
-      <input
+      <ClipHandle
         id="clip-start"
-        type="range"
-        min={0}
+        label="Start"
+        sec={clip.startSec}
         max={max}
-        step={0.1}
-        value={clip.startSec}
         disabled={props.disabled}
-        aria-valuetext={formatClock(clip.startSec)}
-        onInput={(e) => setStart(Number(e.currentTarget.value))}
+        onInput={setStart}
       />
-      <label for="clip-end">
-        End <span class="muted">{formatClock(clip.endSec)}</span>
-      </label>
-      <input
+      <ClipHandle
         id="clip-end"
-        type="range"
-        min={0}
+        label="End"
+        sec={clip.endSec}
         max={max}
-        step={0.1}
-        value={clip.endSec}
         disabled={props.disabled}
-        aria-valuetext={formatClock(clip.endSec)}
-        onInput={(e) => setEnd(Number(e.currentTarget.value))}
+        onInput={setEnd}
       />
       <div class="row clip-summary">
         <span class="grow" data-testid="clip-summary">
@@ -79,5 +67,34 @@ export function ClipChooser(props: {
         )}
       </div>
     </div>
+  );
+}
+
+/** One end of the clip: a slider over the whole timeline, 0.1 s a step, read out as a clock time. */
+function ClipHandle(props: {
+  id: string;
+  label: string;
+  sec: number;
+  max: number;
+  disabled?: boolean | undefined;
+  onInput: (sec: number) => void;
+}) {
+  return (
+    <>
+      <label for={props.id}>
+        {props.label} <span class="muted">{formatClock(props.sec)}</span>
+      </label>
+      <input
+        id={props.id}
+        type="range"
+        min={0}
+        max={props.max}
+        step={0.1}
+        value={props.sec}
+        disabled={props.disabled}
+        aria-valuetext={formatClock(props.sec)}
+        onInput={(e) => props.onInput(Number(e.currentTarget.value))}
+      />
+    </>
   );
 }

@@ -1,14 +1,14 @@
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type ConnectedSetup,
   type ExtensionSession,
   fixture,
-  launchExtension,
   openPopup,
   type RelayProcess,
   screenshot,
-  startPageServer,
-  startRelay,
+  startConnectedSetup,
+  type startPageServer,
   VIDEO_MENU_ID,
 } from './support/harness.js';
 
@@ -21,6 +21,7 @@ type Budget = { reservedSeconds: number; remainingSeconds: number | null };
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
 let session: ExtensionSession;
+let setup: ConnectedSetup | undefined;
 
 async function relayGet<T>(path: string): Promise<T> {
   const response = await fetch(`${relay.url}${path}`, {
@@ -120,16 +121,8 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
   let setupError: unknown;
   beforeAll(async () => {
     try {
-      relay = await startRelay({ simJobMs: 1500 });
-      pages = await startPageServer();
-      session = await launchExtension();
-      // The tab the extension opened on install: a second options tab would race it.
-      const options = session.firstRunOptions;
-      await options.getByLabel('Relay URL').fill(relay.url);
-      await options.getByLabel('Personal token').fill(relay.token);
-      await options.getByRole('button', { name: 'Save and test connection' }).click();
-      await options.getByTestId('connection-ok').waitFor();
-      vantage = options;
+      setup = await startConnectedSetup({ simJobMs: 1500 });
+      ({ relay, pages, session, options: vantage } = setup);
     } catch (error) {
       setupError = error;
     }
@@ -140,9 +133,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
   });
 
   afterAll(async () => {
-    await session?.close();
-    await pages?.close();
-    await relay?.stop();
+    await setup?.close();
   });
 
   it('draws a running job from storage at once after its service worker was stopped, and the restarted worker follows it to done', async () => {

@@ -1,16 +1,16 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type ConnectedSetup,
   type ExtensionSession,
   fixture,
-  launchExtension,
   makeFragmentedTalk,
   openPicker,
   openPopup,
   type RelayProcess,
   relayJobs,
   screenshot,
-  startPageServer,
-  startRelay,
+  startConnectedSetup,
+  type startPageServer,
   VIDEO_MENU_ID,
 } from './support/harness.js';
 import { probeVideoBytes } from './support/media.js';
@@ -21,21 +21,19 @@ import { probeVideoBytes } from './support/media.js';
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
 let session: ExtensionSession;
+let setup: ConnectedSetup | undefined;
 const PLAYER_READY = 'window.playerReady === true';
 
 describe('streamed (MSE) videos in headless Chromium against the relay', () => {
   let setupError: unknown;
   beforeAll(async () => {
     try {
-      relay = await startRelay({ simJobMs: 500 });
-      pages = await startPageServer({ media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } });
-      session = await launchExtension();
-      const options = session.firstRunOptions;
-      await options.getByLabel('Relay URL').fill(relay.url);
-      await options.getByLabel('Personal token').fill(relay.token);
-      await options.getByRole('button', { name: 'Save and test connection' }).click();
-      await options.getByTestId('connection-ok').waitFor();
-      await options.close();
+      setup = await startConnectedSetup({
+        simJobMs: 500,
+        media: { 'talk-fragmented.mp4': await makeFragmentedTalk() },
+      });
+      ({ relay, pages, session } = setup);
+      await setup.options.close();
     } catch (error) {
       setupError = error;
     }
@@ -46,9 +44,7 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
   });
 
   afterAll(async () => {
-    await session?.close();
-    await pages?.close();
-    await relay?.stop();
+    await setup?.close();
   });
 
   it('records the chosen clip from the page’s own player, uploads it and follows the job to done', async () => {

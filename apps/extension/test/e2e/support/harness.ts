@@ -135,6 +135,8 @@ export async function startRelay(options: { simJobMs?: number } = {}): Promise<R
   };
 }
 
+import { startPageServer } from './test-pages.mjs';
+
 export { makeFragmentedTalk, startPageServer } from './test-pages.mjs';
 
 export type ExtensionSession = {
@@ -228,6 +230,42 @@ export async function screenshot(page: Page, name: string): Promise<void> {
 /** The context-menu items' ids, as the background registers them. */
 export const VIDEO_MENU_ID = 'retalk-lipsync-video';
 export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+
+/** A relay, the test pages and a browser whose extension is connected to the relay, for one test file. */
+export type ConnectedSetup = {
+  relay: RelayProcess;
+  pages: Awaited<ReturnType<typeof startPageServer>>;
+  session: ExtensionSession;
+  /** The install-time options tab, left open after connecting (a page to run DevTools sessions from). */
+  options: Page;
+  close(): Promise<void>;
+};
+
+/** Starts the relay (simulator mode), the test pages and the browser, and connects through the options page. */
+export async function startConnectedSetup(
+  options: { simJobMs?: number; media?: Record<string, Uint8Array> } = {},
+): Promise<ConnectedSetup> {
+  const relay = await startRelay(options.simJobMs === undefined ? {} : { simJobMs: options.simJobMs });
+  const pages = await startPageServer(options.media ? { media: options.media } : {});
+  const session = await launchExtension();
+  // The tab the extension opened on install: a second options tab would race it.
+  const page = session.firstRunOptions;
+  await page.getByLabel('Relay URL').fill(relay.url);
+  await page.getByLabel('Personal token').fill(relay.token);
+  await page.getByRole('button', { name: 'Save and test connection' }).click();
+  await page.getByTestId('connection-ok').waitFor();
+  return {
+    relay,
+    pages,
+    session,
+    options: page,
+    async close() {
+      await session.close();
+      await pages.close();
+      await relay.stop();
+    },
+  };
+}
 
 // Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
