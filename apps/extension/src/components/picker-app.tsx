@@ -95,8 +95,16 @@ export function PickerApp(props: { request: PickRequest | null }) {
     })();
   }, []);
 
-  // The preview frame: the tab capture cropped to where the video is on screen.
+  // The preview frame: the element's own frame, else the tab capture cropped to where the video is.
   useEffect(() => {
+    if (target?.frame) {
+      void loadImage(target.frame).then(
+        (image) =>
+          setFrame({ url: image.src, image, width: image.naturalWidth, height: image.naturalHeight }),
+        () => setFrame(null),
+      );
+      return;
+    }
     if (!request?.tabCapture || !target) return;
     void (async () => {
       const shot = await loadImage(request.tabCapture!);

@@ -28,7 +28,11 @@ function durationFromElement(src: string, signal?: AbortSignal): Promise<number>
       audio.load();
       fn();
     };
-    audio.onloadedmetadata = () => finish(() => resolve(audio.duration));
+    audio.onloadedmetadata = () => {
+      // Read before the reset: emptying the element sets its duration back to NaN.
+      const duration = audio.duration;
+      finish(() => resolve(duration));
+    };
     audio.onerror = () => finish(() => reject(new Error('The browser cannot read this audio.')));
     signal?.addEventListener('abort', () => finish(() => reject(signal.reason)), { once: true });
     audio.src = src;

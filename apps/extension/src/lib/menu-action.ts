@@ -71,7 +71,8 @@ export async function handleMenuClick(
     (await askPage(tab.id, frameId, info.srcUrl, (info as { targetElementId?: number }).targetElementId)) ??
     (info.srcUrl ? fallbackTarget(info.srcUrl, pageUrl, pageTitle) : null);
   let tabCapture: string | undefined;
-  if (video?.topFrame && tab.windowId !== undefined) {
+  // The tab capture is the fallback for the face pick when the page could not hand over its frame.
+  if (!video?.frame && video?.topFrame && tab.windowId !== undefined) {
     try {
       tabCapture = await browser.tabs.captureVisibleTab(tab.windowId, { format: 'png' });
     } catch {

@@ -84,13 +84,39 @@ export function videoProtection(video: HTMLVideoElement): VideoProtection | unde
   }
 }
 
+/** Longest side of the frame grabbed for the face pick: enough for a face, small enough for messaging. */
+const FRAME_MAX_SIDE = 1920;
+
+/**
+ * The frame the element shows now, at the video's own resolution (no player controls, no
+ * letterbox bars, also when scrolled off-screen), as a JPEG data URL; undefined when the picture
+ * cannot be read (protected, tainted, nothing loaded).
+ */
+export function grabFrame(video: HTMLVideoElement): string | undefined {
+  if (video.readyState < 2 || video.videoWidth === 0 || videoProtection(video)) return undefined;
+  const scale = Math.min(1, FRAME_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+  const canvas = document.createElement('canvas');
+  canvas.width = Math.round(video.videoWidth * scale);
+  canvas.height = Math.round(video.videoHeight * scale);
+  const context = canvas.getContext('2d');
+  if (!context) return undefined;
+  try {
+    context.drawImage(video, 0, 0, canvas.width, canvas.height);
+    return canvas.toDataURL('image/jpeg', 0.92);
+  } catch {
+    return undefined;
+  }
+}
+
 export async function describeVideo(video: HTMLVideoElement): Promise<VideoTarget> {
   const src = video.srcObject ? '' : sourceOf(video);
   const preliminary = video.srcObject ? 'stream' : classifySourceUrl(src);
   const kind = preliminary === 'probe-blob' ? await probeBlob(src) : preliminary;
   const r = video.getBoundingClientRect();
   const protection = videoProtection(video);
+  const frame = grabFrame(video);
   return {
+    ...(frame && { frame }),
     src,
     kind,
     ...(protection && { protection }),

@@ -21,6 +21,8 @@ export type VideoTarget = {
    * set); `tainted` = cross-origin media the page may not read. Absent when it can be.
    */
   protection?: VideoProtection;
+  /** The frame the element showed at the right-click, at the video's resolution (JPEG data URL). */
+  frame?: string;
   /** True when a stream has no picture loaded yet (nothing to record until it plays). */
   notLoaded?: true;
 };

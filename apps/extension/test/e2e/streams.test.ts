@@ -53,6 +53,16 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
       ready: PLAYER_READY,
     });
     await picker.getByTestId('record-hint').waitFor();
+    // The face frame is the element's own picture at the video's resolution, not a tab screenshot.
+    const preview = picker.getByAltText('Preview frame of the chosen video');
+    await preview.waitFor();
+    expect(
+      await preview.evaluate((img: HTMLImageElement) => [
+        img.src.slice(0, 15),
+        img.naturalWidth,
+        img.naturalHeight,
+      ]),
+    ).toEqual(['data:image/jpeg', 640, 640]);
     expect(await picker.getByTestId('record-hint').textContent()).toContain('Recording runs in real time');
     // Before the audio: 10 s from the current position.
     expect(await picker.getByTestId('clip-summary').textContent()).toContain('0:02 – 0:12');
@@ -105,10 +115,16 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
     await picker.close();
   });
 
-  it('stops a recording on Cancel: nothing is uploaded or spent, and the page’s player is paused', async () => {
+  it('measures audio by URL, and stops a recording on Cancel: nothing is uploaded or spent, the page’s player is paused', async () => {
     const pageUrl = `${pages.url}/mse?repeat=4&title=Cancel`;
     const picker = await openPicker(session, pageUrl, VIDEO_MENU_ID, { ready: PLAYER_READY });
-    await picker.setInputFiles('#audio-file', fixture('speech-5s.mp3'));
+    // Audio by its address: its length is known before anything is spent (it once read as "—").
+    await picker.locator('#audio-url').fill(`${pages.url}/media/speech-5s.mp3`);
+    await picker.getByRole('button', { name: 'Use URL' }).click();
+    await picker
+      .getByTestId('audio-status')
+      .filter({ hasText: /· 5\.[01] s/ })
+      .waitFor();
     await picker.getByTestId('clip-summary').filter({ hasText: '0:00 – 0:05' }).waitFor();
     const jobsBefore = (await relayJobs(relay)).length;
     await picker.getByRole('button', { name: /^Lip-sync/ }).click();
