@@ -195,6 +195,7 @@ export function buildRelay(options: RelayOptions): Relay {
     store.setMeta('signing_secret', secret);
   }
   const signer = createUrlSigner(secret, now);
+  if (!config.simulator) revokeSimulatorMembers(store, config.dataDir, app.log, now());
 
   const rawClient = createClient({
     provider: config.provider,
@@ -593,6 +594,53 @@ function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string
       status: String(reply.statusCode),
     });
   });
+}
+
+/** Where simulator mode writes the demo member's token (0600), for the admin and the extension's tests. */
+export function demoTokenFile(dataDir: string): string {
+  return path.join(dataDir, 'demo-token.txt');
+}
+
+/** Meta key listing the ids of members simulator mode created for itself (the unlimited `demo`). */
+const SIMULATOR_MEMBERS_KEY = 'simulator_member_ids';
+
+function simulatorMemberIds(store: RelayStore): string[] {
+  const raw = store.getMeta(SIMULATOR_MEMBERS_KEY);
+  if (!raw) return [];
+  try {
+    const ids = JSON.parse(raw) as unknown;
+    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Records that simulator mode created this member; it is revoked once a real provider is configured. */
+export function markSimulatorMember(store: RelayStore, memberId: string): void {
+  store.setMeta(SIMULATOR_MEMBERS_KEY, JSON.stringify([...simulatorMemberIds(store), memberId]));
+}
+
+/**
+ * Findings M6: the demo member has no budget and its token went to the log, so it must not spend
+ * a real provider key. Started against a real provider, the relay revokes every member simulator
+ * mode created (and deletes the demo token file), saying so in the log.
+ */
+function revokeSimulatorMembers(
+  store: RelayStore,
+  dataDir: string,
+  log: FastifyBaseLogger,
+  now: number,
+): void {
+  for (const id of simulatorMemberIds(store)) {
+    const member = store.getMember(id);
+    if (!member || member.revokedAt !== null) continue;
+    store.revokeMember(member.name, now);
+    log.warn(
+      { member: member.name },
+      'a real provider is configured: the simulator\'s demo member (unlimited budget) was revoked; add real members with "retalk-relay members add <name> --budget-seconds N"',
+    );
+  }
+  fs.rmSync(demoTokenFile(dataDir), { force: true });
 }
 
 /** Creates a member and returns its token (shown once; only the hash is stored). */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
-import { buildRelay, createMember, type Relay } from './app.js';
+import { buildRelay, createMember, demoTokenFile, markSimulatorMember, type Relay } from './app.js';
 import { isLoopbackHost, type RelayConfig } from './config.js';
 
 export interface RunningRelay {
@@ -69,15 +69,17 @@ export async function serveRelay(
     print(BANNER_LINE);
     print(`  Retalk relay in SIMULATOR MODE (no RETALK_API_KEY): jobs are simulated, nothing is billed.`);
     print(`  Relay URL: ${url}`);
-    const tokenFile = path.join(config.dataDir, 'demo-token.txt');
+    const tokenFile = demoTokenFile(config.dataDir);
     if (relay.context.store.listMembers().length === 0) {
       const created = createMember(relay.context.store, { name: 'demo' }, Date.now());
+      markSimulatorMember(relay.context.store, created.member.id);
       demoToken = created.token;
       fs.writeFileSync(tokenFile, `${created.token}\n`, { mode: 0o600 });
+      // Shown this once (findings L12: reprinted on every start, it piled up in logs).
       print(`  Member token (paste it into the extension): ${created.token}`);
-      print(`  (also written to ${tokenFile})`);
+      print(`  (also written to ${tokenFile}, readable by you only)`);
     } else if (fs.existsSync(tokenFile)) {
-      print(`  Member token (paste it into the extension): ${fs.readFileSync(tokenFile, 'utf8').trim()}`);
+      print(`  Member token: in ${tokenFile} (printed only when it was created)`);
     }
     // Started from the repository (the README's quick start): point at the extension build too.
     const extensionDir = path.resolve('apps/extension/.output/chrome-mv3');
