@@ -38,6 +38,10 @@ export interface RelayConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Whether to accept `X-Forwarded-*` from a TLS proxy in front. */
   trustProxy: boolean;
+  /** Bytes of unexpired uploads one member may keep. */
+  memberStorageBytes: number;
+  /** Unexpired uploads one member may keep. */
+  memberMaxUploads: number;
   /** A connection with no bytes moving either way for this long is closed, in milliseconds. */
   idleTimeoutMs: number;
   /** Time a client has to send its headers, in milliseconds. */
@@ -118,6 +122,8 @@ const EnvSchema = z.object({
     })
     .optional(),
   RETALK_TRUST_PROXY: bool('RETALK_TRUST_PROXY').optional(),
+  RETALK_MEMBER_STORAGE_MB: int('RETALK_MEMBER_STORAGE_MB', 1, 10_000_000).optional(),
+  RETALK_MEMBER_MAX_UPLOADS: int('RETALK_MEMBER_MAX_UPLOADS', 1, 1_000_000).optional(),
   RETALK_IDLE_TIMEOUT_MS: int('RETALK_IDLE_TIMEOUT_MS', 100, 3_600_000).optional(),
   RETALK_HEADERS_TIMEOUT_MS: int('RETALK_HEADERS_TIMEOUT_MS', 100, 600_000).optional(),
   RETALK_REQUEST_TIMEOUT_MS: int('RETALK_REQUEST_TIMEOUT_MS', 100, 86_400_000).optional(),
@@ -192,6 +198,8 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
     trustProxy: e.RETALK_TRUST_PROXY ?? false,
+    memberStorageBytes: (e.RETALK_MEMBER_STORAGE_MB ?? 1024) * 1024 * 1024,
+    memberMaxUploads: e.RETALK_MEMBER_MAX_UPLOADS ?? 1000,
     idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,
     headersTimeoutMs,
     requestTimeoutMs,

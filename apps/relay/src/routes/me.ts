@@ -23,8 +23,20 @@ export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void 
       activeJobs: ctx.store.countActiveJobs(member.id),
       limits: { video: { ...limits.video }, audio: { ...limits.audio }, image: { ...limits.image } },
       uploadMaxBytes: maxBytes,
+      storage: storageOf(ctx, member.id),
       canCancel: ctx.config.provider === 'dashscope',
       relayVersion: RELAY_VERSION,
     };
   });
+}
+
+/** The member's kept uploads against the quota (findings M4). */
+function storageOf(ctx: RelayContext, memberId: string) {
+  const usage = ctx.store.uploadUsage(memberId, ctx.now());
+  return {
+    usedBytes: usage.bytes,
+    limitBytes: ctx.config.memberStorageBytes,
+    uploads: usage.count,
+    maxUploads: ctx.config.memberMaxUploads,
+  };
 }

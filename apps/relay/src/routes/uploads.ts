@@ -47,7 +47,8 @@ export function toPublicUpload(u: UploadRecord): Upload {
 export const MAX_UPLOADS_IN_PROGRESS = 4;
 
 export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  const inProgress = new Map<string, number>();
+  // Per member: uploads in progress, and the bytes they may still add to the member's quota.
+  const inProgress = new Map<string, { uploads: number; bytes: number }>();
   app.register(async (scope) => {
     // Raw bodies stay streams here (constant memory); nothing else in the app sees this parser.
     scope.removeAllContentTypeParsers();
@@ -88,20 +89,43 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
           },
         );
       }
-      const running = inProgress.get(member.id) ?? 0;
-      if (running >= MAX_UPLOADS_IN_PROGRESS) {
+      const running = inProgress.get(member.id) ?? { uploads: 0, bytes: 0 };
+      if (running.uploads >= MAX_UPLOADS_IN_PROGRESS) {
         throw new ApiError(
           429,
           'rate_limited',
-          `You already have ${running} uploads in progress; wait for one to finish, then upload again.`,
+          `You already have ${running.uploads} uploads in progress; wait for one to finish, then upload again.`,
           { retryAfterMs: 5_000 },
         );
       }
-      inProgress.set(member.id, running + 1);
+      // The member's storage quota (findings M4), checked before a byte is stored: what is kept,
+      // plus what uploads in progress may still add, plus this one.
+      const usage = ctx.store.uploadUsage(member.id, ctx.now());
+      const room = ctx.config.memberStorageBytes - usage.bytes - running.bytes;
+      const declaredBytes = declared === undefined ? undefined : Number(declared);
+      if (
+        usage.count + running.uploads >= ctx.config.memberMaxUploads ||
+        room <= 0 ||
+        (declaredBytes ?? 0) > room
+      ) {
+        const freesAt =
+          usage.oldestExpiresAt === null
+            ? ''
+            : ` The oldest expires at ${new Date(usage.oldestExpiresAt).toISOString()}.`;
+        throw new ApiError(
+          413,
+          'storage_quota_exceeded',
+          `Your uploads already use ${usage.bytes} of your ${ctx.config.memberStorageBytes} bytes (${usage.count} of ${ctx.config.memberMaxUploads} files), so this one does not fit. Uploads expire ${ctx.config.uploadTtlHours} h after they are made.${freesAt}`,
+          { field: 'body', allowed: `at most ${Math.max(0, room)} more bytes` },
+        );
+      }
+      const reserved = Math.min(declaredBytes ?? maxBytes, maxBytes, room);
+      inProgress.set(member.id, { uploads: running.uploads + 1, bytes: running.bytes + reserved });
       // 'close' comes once the answer is sent or the connection is gone, whichever is first.
       reply.raw.once('close', () => {
-        const left = (inProgress.get(member.id) ?? 1) - 1;
-        if (left > 0) inProgress.set(member.id, left);
+        const now = inProgress.get(member.id) ?? { uploads: 1, bytes: reserved };
+        if (now.uploads > 1)
+          inProgress.set(member.id, { uploads: now.uploads - 1, bytes: now.bytes - reserved });
         else inProgress.delete(member.id);
       });
       const id = `upl_${randomBytes(12).toString('base64url')}`;
@@ -109,13 +133,21 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       let stored: { sizeBytes: number; sha256: string };
       try {
         stored = await ctx.storage.write(storageKey, request.body as IncomingMessage, {
-          maxBytes,
+          maxBytes: reserved,
           durable: false,
         });
       } catch (error) {
         // The rest of a refused body is never read: without closing, the client keeps sending into
         // a connection nobody reads and never sees the answer (a 507 on a full disk hung the client).
         if (!request.raw.readableEnded) reply.header('connection', 'close');
+        if (error instanceof TooLargeError && reserved < maxBytes) {
+          throw new ApiError(
+            413,
+            'storage_quota_exceeded',
+            `This upload does not fit in what is left of your storage quota (${reserved} bytes); wait for older uploads to expire (${ctx.config.uploadTtlHours} h after they were made).`,
+            { field: 'body', allowed: `at most ${reserved} bytes` },
+          );
+        }
         if (error instanceof TooLargeError) {
           throw new ApiError(413, 'payload_too_large', `A ${kind} upload may be at most ${maxBytes} bytes.`, {
             field: 'body',

@@ -143,6 +143,9 @@ export function createSqliteStore(file: string): RelayStore {
        VALUES (@id, @memberId, @kind, @filename, @storageKey, @sizeBytes, @sha256, @contentType, @mediaJson, @createdAt, @expiresAt)`,
     ),
     uploadById: db.prepare('SELECT * FROM uploads WHERE id = ?'),
+    uploadUsage: db.prepare(
+      'SELECT COALESCE(SUM(size_bytes), 0) AS bytes, COUNT(*) AS count, MIN(expires_at) AS oldest FROM uploads WHERE member_id = ? AND expires_at > ?',
+    ),
     expiredUploads: db.prepare('SELECT * FROM uploads WHERE expires_at <= ? LIMIT 500'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
     uploadReferenced: db.prepare(`SELECT 1 FROM jobs WHERE status IN ${LIVE} AND input_json LIKE ? LIMIT 1`),
@@ -212,6 +215,14 @@ export function createSqliteStore(file: string): RelayStore {
 
     createUpload: (u) => void stmt.insertUpload.run({ ...u, mediaJson: JSON.stringify(u.media) }),
     getUpload: (id) => one(stmt.uploadById, uploadFromRow, id),
+    uploadUsage: (memberId, now) => {
+      const r = stmt.uploadUsage.get(memberId, now) as {
+        bytes: number;
+        count: number;
+        oldest: number | null;
+      };
+      return { bytes: r.bytes, count: r.count, oldestExpiresAt: r.oldest };
+    },
     listExpiredUploads: (now) => (stmt.expiredUploads.all(now) as Row[]).map(uploadFromRow),
     deleteUpload: (id) => void stmt.deleteUpload.run(id),
     isUploadReferenced: (id) => stmt.uploadReferenced.get(`%"uploadId":"${id}"%`) !== undefined,

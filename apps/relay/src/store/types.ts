@@ -106,6 +106,11 @@ export interface RelayStore {
   createUpload(upload: UploadRecord): void;
   getUpload(id: string): UploadRecord | undefined;
   listExpiredUploads(now: number): UploadRecord[];
+  /** Bytes and count of this member's uploads that have not expired at `now`. */
+  uploadUsage(
+    memberId: string,
+    now: number,
+  ): { bytes: number; count: number; oldestExpiresAt: number | null };
   deleteUpload(id: string): void;
   isUploadReferenced(uploadId: string): boolean;
 

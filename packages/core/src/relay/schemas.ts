@@ -78,6 +78,18 @@ export const MeSchema = z.object({
   }),
   /** Largest upload body the relay accepts per kind, in bytes. */
   uploadMaxBytes: z.object({ video: z.number(), audio: z.number(), image: z.number() }),
+  /**
+   * This member's uploads kept now (not yet expired) against their quota; an upload past either
+   * limit is refused with `storage_quota_exceeded`. Absent on relays without quotas.
+   */
+  storage: z.optional(
+    z.object({
+      usedBytes: z.number().check(z.nonnegative()),
+      limitBytes: z.number().check(z.nonnegative()),
+      uploads: z.number().check(z.int(), z.nonnegative()),
+      maxUploads: z.number().check(z.int(), z.nonnegative()),
+    }),
+  ),
   /** Whether the provider can cancel a job (DashScope only while queued; EvoLink never). */
   canCancel: z.boolean(),
   relayVersion: z.string(),
@@ -322,6 +334,8 @@ export const RelayErrorCodeSchema = z.enum([
   'not_ready',
   /** The relay's data directory is out of space (HTTP 507); the relay admin must free some. */
   'storage_full',
+  /** This member's kept uploads reached their quota (HTTP 413); older uploads expire and free it. */
+  'storage_quota_exceeded',
   'internal',
 ]);
 export type RelayErrorCode = z.infer<typeof RelayErrorCodeSchema>;

@@ -1,0 +1,60 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURES, type Harness, keyLeaks, startRelay } from './harness.js';
+
+const MP4 = 'talking-640x640-25fps-3s.mp4';
+const MP4_BYTES = fs.statSync(path.join(FIXTURES, MP4)).size;
+
+describe('per-member storage quota (findings M4)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startRelay({ provider: 'evolink', env: { RETALK_MEMBER_STORAGE_MB: '1' } });
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it('shows the quota in /v1/me and refuses an upload past it before storing its body', async () => {
+    const fits = Math.floor((1024 * 1024) / MP4_BYTES);
+    for (let i = 0; i < fits; i++) await h.upload('video', MP4);
+    const me = await h.api('GET', '/v1/me');
+    expect(me.json.storage).toEqual({
+      usedBytes: fits * MP4_BYTES,
+      limitBytes: 1024 * 1024,
+      uploads: fits,
+      maxUploads: 1000,
+    });
+
+    const bytes = fs.readFileSync(path.join(FIXTURES, MP4));
+    const declared = await h.api('PUT', `/v1/uploads?kind=video&filename=${MP4}`, {
+      rawBody: bytes,
+      headers: { 'content-type': 'video/mp4' },
+    });
+    expect(declared.status).toBe(413);
+    expect(declared.json.error.code).toBe('storage_quota_exceeded');
+    expect(declared.json.error.message).toContain('expire');
+
+    // Without a Content-Length the body is cut off where the quota ends.
+    const chunked = await fetch(`${h.url}/v1/uploads?kind=video&filename=${MP4}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${h.token}`, 'content-type': 'video/mp4' },
+      body: new Blob([bytes]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe('storage_quota_exceeded');
+
+    expect((await h.api('GET', '/v1/me')).json.storage.uploads).toBe(fits);
+    expect(fs.readdirSync(path.join(h.dataDir, 'files', 'uploads'))).toHaveLength(fits);
+  });
+
+  it("does not count one member's uploads against another's", async () => {
+    const bob = h.addMember('bob');
+    expect(await h.upload('video', MP4, bob)).toMatch(/^upl_/);
+  });
+
+  it('never shows the provider key in any response or log line', () => {
+    expect(keyLeaks()).toEqual([]);
+  });
+});
