@@ -85,7 +85,6 @@ describe('the tracker', () => {
     for (const run of [one, hundred]) {
       expect(run.queries).toBeLessThanOrEqual(Math.ceil(run.trackedMs / POLL_MS) + 2);
     }
-    expect(hundred.queries).toBeLessThanOrEqual(Math.ceil(JOB_MS / POLL_MS) + 4);
     // And the 50 SSE watchers were really live: each saw the job's changes pushed.
     expect(hundred.sseEvents).toBeGreaterThanOrEqual(50 * 3);
   });
