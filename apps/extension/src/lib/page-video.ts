@@ -9,19 +9,38 @@ import {
 
 export type PagePoint = { x: number; y: number };
 
+/** Every `<video>` of the document, also inside open shadow roots (web-component players). */
+export function allVideos(root: Document | ShadowRoot): HTMLVideoElement[] {
+  const found = [...root.querySelectorAll('video')];
+  for (const element of root.querySelectorAll('*')) {
+    if (element.shadowRoot) found.push(...allVideos(element.shadowRoot));
+  }
+  return found;
+}
+
+/** The elements under a point, descending into open shadow roots (the document gives only their hosts). */
+function elementsAt(root: Document | ShadowRoot, point: PagePoint): Element[] {
+  const out: Element[] = [];
+  for (const element of root.elementsFromPoint(point.x, point.y)) {
+    if (element.shadowRoot && element.shadowRoot !== root) out.push(...elementsAt(element.shadowRoot, point));
+    out.push(element);
+  }
+  return out;
+}
+
 /** The `<video>` under a point, also when an overlay (custom player controls) covers it. */
 export function findVideoAt(
   doc: Document,
   point: PagePoint | null,
   preferSrc?: string,
 ): HTMLVideoElement | null {
-  const videos = [...doc.querySelectorAll('video')];
+  const videos = allVideos(doc);
   if (preferSrc) {
     const exact = videos.find((video) => video.currentSrc === preferSrc || video.src === preferSrc);
     if (exact) return exact;
   }
   if (point) {
-    const stacked = doc.elementsFromPoint(point.x, point.y).find((el) => el instanceof HTMLVideoElement);
+    const stacked = elementsAt(doc, point).find((el) => el instanceof HTMLVideoElement);
     if (stacked) return stacked as HTMLVideoElement;
     const boxed = videos.find((video) => {
       const r = video.getBoundingClientRect();

@@ -316,17 +316,17 @@ export async function openPicker(
   await page.goto(pageUrl);
   await page.bringToFront();
   if (options.ready) await page.waitForFunction(options.ready);
-  const target = new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video';
-  const src = await page.evaluate(async (selector) => {
-    const video = document.querySelector<HTMLVideoElement>(selector)!;
+  // Locators see into open shadow roots, as a member's pointer does.
+  const target = page.locator(new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video').first();
+  const src = await target.evaluate(async (video: HTMLVideoElement) => {
     if (video.readyState < 1 && !video.src.startsWith('blob:')) {
       await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
     }
     return video.currentSrc || video.src;
-  }, target);
+  });
   // A real right-click in the middle of the player; the pointer stays there, as it does while a
   // member picks the menu item.
-  const box = (await page.locator(target).boundingBox())!;
+  const box = (await target.boundingBox())!;
   await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2, { button: 'right' });
   const pickerOpened = session.context.waitForEvent('page', {
     predicate: (p) => p.url().includes('/picker.html'),

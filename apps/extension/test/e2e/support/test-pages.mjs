@@ -127,16 +127,44 @@ const PAGES = {
   '/stream': () => `<!doctype html><title>Live stream</title>${STYLE}
 <video id="v" muted></video>
 <script>const ms = new MediaSource(); document.getElementById('v').src = URL.createObjectURL(ms);</script>`,
-  // A streamed player as the big sites have: a page script appends fragmented MP4 (`?src=`, made
-  // at test time) `?repeat=` times end to end into a MediaSource, then stands at `?at=` seconds.
-  // `?protect=1` sets Clear Key media keys first, as a DRM player would. `window.playerReady`
-  // turns true once the stream is buffered and positioned.
+  // A streamed player as the big sites have (see mseScript).
   '/mse': (query) => `<!doctype html><title>${query.get('title') ?? 'Streamed talk'}</title>${STYLE}
 <h1>Streamed talk</h1>
 <video id="v" muted playsinline></video>
 <script type="module">
 const video = document.getElementById('v');
-if (${query.get('protect') === '1'}) {
+${mseScript(query)}</script>`,
+  // A web-component player: the Media Source video and the overlay over it live in an open shadow root.
+  '/shadow': (query) => `<!doctype html><title>Shadow player</title>${STYLE}
+<h1>Shadow player</h1>
+<div id="host"></div>
+<script type="module">
+const root = document.getElementById('host').attachShadow({ mode: 'open' });
+root.innerHTML = '<div style="position:relative;width:480px;height:360px"><video muted playsinline style="width:480px;height:360px;background:#000"></video><div style="position:absolute;inset:0"></div></div>';
+const video = root.querySelector('video');
+${mseScript(query)}</script>`,
+  // A whole file the page holds: fetched, then played from a blob: URL.
+  '/blob': () => `<!doctype html><title>Blob video</title>${STYLE}
+<h1>Blob video</h1>
+<video id="v" muted playsinline></video>
+<script type="module">
+const video = document.getElementById('v');
+const file = await (await fetch('/media/talking-640x640-25fps-3s.mp4')).blob();
+video.src = URL.createObjectURL(file);
+if (video.readyState < 2) await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
+window.playerReady = true;
+</script>`,
+};
+
+/**
+ * The player script of the stream pages, for a \`video\` already in scope: appends fragmented MP4
+ * (\`?src=\`, made at test time) \`?repeat=\` times end to end into a MediaSource, then stands at
+ * \`?at=\` seconds. \`?protect=1\` sets Clear Key media keys first, as a DRM player would.
+ * \`window.playerReady\` turns true once the stream is buffered and positioned.
+ * @param {URLSearchParams} query
+ */
+function mseScript(query) {
+  return `if (${query.get('protect') === '1'}) {
   const access = await navigator.requestMediaKeySystemAccess('org.w3.clearkey', [
     { initDataTypes: ['keyids'], videoCapabilities: [{ contentType: '${MSE_TYPE}' }] },
   ]);
@@ -161,8 +189,8 @@ if (at > 0) {
 }
 if (video.readyState < 2) await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
 window.playerReady = true;
-</script>`,
-};
+`;
+}
 
 /** The codec string of the fragmented test stream (H.264 High, as the fixture). */
 const MSE_TYPE = 'video/mp4; codecs="avc1.64001e"';
