@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   type ConnectedSetup,
   fixture,
@@ -8,7 +8,7 @@ import {
   openPopup,
   relayJobs,
   screenshot,
-  startConnectedSetup,
+  useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
 
@@ -17,26 +17,13 @@ let setup: ConnectedSetup;
 const PLAYER_READY = 'window.playerReady === true';
 
 describe('player gallery in headless Chromium against the relay', () => {
-  let setupError: unknown;
-  beforeAll(async () => {
-    try {
-      setup = await startConnectedSetup({
-        simJobMs: 300,
-        media: { 'talk-fragmented.mp4': await makeFragmentedTalk() },
-      });
-      await setup.options.close();
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  beforeEach(() => {
-    if (setupError) throw setupError;
-  });
-
-  afterAll(async () => {
-    await setup?.close();
-  });
+  useConnectedSetup(
+    async () => ({ simJobMs: 300, media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } }),
+    async (started) => {
+      setup = started;
+      await started.options.close();
+    },
+  );
 
   /** Chooses the 4 s audio, sends, and follows the new job to done in the popup. */
   async function lipSyncToDone(picker: Awaited<ReturnType<typeof openPicker>>, name: string): Promise<void> {

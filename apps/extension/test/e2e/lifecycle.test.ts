@@ -1,14 +1,13 @@
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type ConnectedSetup,
   type ExtensionSession,
   fixture,
   openPopup,
   type RelayProcess,
   screenshot,
-  startConnectedSetup,
   type startPageServer,
+  useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
 
@@ -21,7 +20,6 @@ type Budget = { reservedSeconds: number; remainingSeconds: number | null };
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
 let session: ExtensionSession;
-let setup: ConnectedSetup | undefined;
 
 async function relayGet<T>(path: string): Promise<T> {
   const response = await fetch(`${relay.url}${path}`, {
@@ -118,23 +116,12 @@ async function submitByAddress(src: string): Promise<string> {
 
 describe('extension job lifecycle in headless Chromium against the relay', () => {
   // A failed setup (e.g. no Chromium) must fail every test with its message, not skip them.
-  let setupError: unknown;
-  beforeAll(async () => {
-    try {
-      setup = await startConnectedSetup({ simJobMs: 1500 });
+  useConnectedSetup(
+    async () => ({ simJobMs: 1500 }),
+    (setup) => {
       ({ relay, pages, session, options: vantage } = setup);
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  beforeEach(() => {
-    if (setupError) throw setupError;
-  });
-
-  afterAll(async () => {
-    await setup?.close();
-  });
+    },
+  );
 
   it('draws a running job from storage at once after its service worker was stopped, and the restarted worker follows it to done', async () => {
     // `slow` makes the simulator take 10× longer, so the job is still running across the restart.

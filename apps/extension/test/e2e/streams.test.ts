@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  type ConnectedSetup,
   type ExtensionSession,
   fixture,
   makeFragmentedTalk,
@@ -9,8 +8,8 @@ import {
   type RelayProcess,
   relayJobs,
   screenshot,
-  startConnectedSetup,
   type startPageServer,
+  useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
 import { probeVideoBytes } from './support/media.js';
@@ -21,31 +20,16 @@ import { probeVideoBytes } from './support/media.js';
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
 let session: ExtensionSession;
-let setup: ConnectedSetup | undefined;
 const PLAYER_READY = 'window.playerReady === true';
 
 describe('streamed (MSE) videos in headless Chromium against the relay', () => {
-  let setupError: unknown;
-  beforeAll(async () => {
-    try {
-      setup = await startConnectedSetup({
-        simJobMs: 500,
-        media: { 'talk-fragmented.mp4': await makeFragmentedTalk() },
-      });
+  useConnectedSetup(
+    async () => ({ simJobMs: 500, media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } }),
+    async (setup) => {
       ({ relay, pages, session } = setup);
       await setup.options.close();
-    } catch (error) {
-      setupError = error;
-    }
-  });
-
-  beforeEach(() => {
-    if (setupError) throw setupError;
-  });
-
-  afterAll(async () => {
-    await setup?.close();
-  });
+    },
+  );
 
   it('records the chosen clip from the page’s own player, uploads it and follows the job to done', async () => {
     // A 12 s stream standing at 0:02 when the member right-clicks.

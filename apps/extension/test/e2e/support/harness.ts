@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, chromium, type Page, type Worker } from 'playwright-core';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const EXTENSION_ROOT = resolve(HERE, '../../..');
@@ -265,6 +266,32 @@ export async function startConnectedSetup(
       await relay.stop();
     },
   };
+}
+
+/**
+ * One connected setup for a whole test file: started before its tests (a failed start fails every
+ * test with its message, never skips them), handed to `ready`, closed after.
+ */
+export function useConnectedSetup(
+  options: () => Promise<Parameters<typeof startConnectedSetup>[0]>,
+  ready: (setup: ConnectedSetup) => void | Promise<void>,
+): void {
+  let setup: ConnectedSetup | undefined;
+  let setupError: unknown;
+  beforeAll(async () => {
+    try {
+      setup = await startConnectedSetup(await options());
+      await ready(setup);
+    } catch (error) {
+      setupError = error;
+    }
+  });
+  beforeEach(() => {
+    if (setupError) throw setupError;
+  });
+  afterAll(async () => {
+    await setup?.close();
+  });
 }
 
 // Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
