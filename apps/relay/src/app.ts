@@ -3,7 +3,13 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { type Client, createClient, DEFAULT_MAX_RESPONSE_BYTES, type LipSyncRequest } from '@retalk/core';
+import {
+  acceptsUpload,
+  type Client,
+  createClient,
+  DEFAULT_MAX_RESPONSE_BYTES,
+  type LipSyncRequest,
+} from '@retalk/core';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
@@ -246,7 +252,12 @@ export function buildRelay(options: RelayOptions): Relay {
       if (input.url !== undefined) return input.url;
       const upload = store.getUpload(input.uploadId as string);
       if (!upload) throw new Error(`upload ${input.uploadId} was deleted`);
-      if (config.inputRoute === 'provider') {
+      // The provider's storage only when it takes this kind of file: EvoLink's files API documents
+      // images only (audit row 3), so its video and audio go by relay link.
+      if (
+        config.inputRoute === 'provider' &&
+        acceptsUpload(rawClient.capabilities.upload, upload.contentType)
+      ) {
         // The provider's own storage (DashScope oss://, EvoLink files): a file-backed Blob keeps
         // memory flat while core uploads it.
         const blob = await fs.openAsBlob(storage.pathOf(upload.storageKey), { type: upload.contentType });

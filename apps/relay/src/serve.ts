@@ -123,7 +123,7 @@ function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): 
     warn(
       config.provider === 'dashscope'
         ? "RETALK_INPUT_ROUTE=provider: uploads go to DashScope's temporary storage (oss://, 48 h, meant for testing by Alibaba)."
-        : "RETALK_INPUT_ROUTE=provider: EvoLink's files API documents images only and 100 MB per file; video/audio uploads may be refused.",
+        : "RETALK_INPUT_ROUTE=provider: EvoLink's files API documents images only (100 MB per file), so only reference images go there; video and audio still need RETALK_PUBLIC_URL.",
     );
     return;
   }

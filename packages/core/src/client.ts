@@ -25,8 +25,10 @@ import {
   withJitter,
 } from './poll.js';
 import { hintFor } from './provider-errors.js';
+import { acceptsUpload, type ProviderCapabilities } from './providers/capabilities.js';
 import {
   DASHSCOPE_BASE_URL,
+  DASHSCOPE_CAPABILITIES,
   DASHSCOPE_UPLOAD_TTL_MS,
   DashscopeErrorBodySchema,
   DashscopeTaskSchema,
@@ -38,11 +40,16 @@ import {
 } from './providers/dashscope.js';
 import {
   EVOLINK_BASE_URL,
+  EVOLINK_CAPABILITIES,
   EVOLINK_FILES_BASE_URL,
+  EVOLINK_SUBMIT_RETRIES,
   EvolinkErrorBodySchema,
   EvolinkFileUploadResponseSchema,
   EvolinkTaskSchema,
+  evolinkIdempotencyHeaders,
   fromEvolinkTask,
+  isEvolinkSubmitRetryable,
+  newIdempotencyKey,
   toEvolinkCreateBody,
 } from './providers/evolink.js';
 import {
@@ -131,12 +138,28 @@ export interface ClientOptions {
   typicalJobMs?: number | undefined;
   /** DashScope: `X-DashScope-WorkSpace` sub-workspace id. Default none (the key's default workspace). */
   workspace?: string | undefined;
+  /**
+   * EvoLink: also send audio and video through the files API. Its docs accept images only
+   * (jpeg/png/gif/webp); EvoLink's own MCP client sends audio and video too (audit row 3). Default
+   * false: `uploadFile` refuses non-images with `not_supported` before anything is sent.
+   */
+  evolinkUploadMedia?: boolean | undefined;
 }
 
 /** Options of calls that make one request. */
 export interface CallOptions {
   /** Aborts the call (including a wait for its turn); it then rejects with code `aborted`. Default none. */
   signal?: AbortSignal | undefined;
+}
+
+/** Options of `submit`. */
+export interface SubmitOptions extends CallOptions {
+  /**
+   * EvoLink: the `Idempotency-Key` of this submit; a repeat with the same key answers the first
+   * task instead of creating (and billing) another. Default: a fresh random key per call. Keep one
+   * key per intent (e.g. the relay job id) to make a submit repeatable after a crash.
+   */
+  idempotencyKey?: string | undefined;
 }
 
 /** Options of `wait`, `watch` and `run`. */
@@ -168,6 +191,8 @@ export interface UploadedFile {
 /** A VideoRetalk client for one provider and key. Plain object; every method is safe to pass around. */
 export interface Client {
   readonly provider: Provider;
+  /** What this provider can do (cancel, task list, uploads, limits and their scope), as data. */
+  readonly capabilities: ProviderCapabilities;
   /** The resolved API base URL. */
   readonly baseUrl: string;
   /**
@@ -175,7 +200,7 @@ export interface Client {
    * Never silently repeated in a way that could bill twice.
    * @example const task = await client.submit({ video: 'https://…/in.mp4', audio: 'https://…/speech.wav' });
    */
-  submit(request: LipSyncRequest, options?: CallOptions): Promise<Task>;
+  submit(request: LipSyncRequest, options?: SubmitOptions): Promise<Task>;
   /** Reads a task once (retrying 429/5xx/network). */
   get(taskId: string, options?: CallOptions): Promise<Task>;
   /** Cancels a queued task (DashScope, PENDING only); `not_supported` on EvoLink. */
@@ -375,6 +400,12 @@ export function createClient(options: ClientOptions): Client {
       ? createRateLimiter({ perSecond: sps, burst: 1, clock })
       : undefined;
 
+  const base = provider === 'evolink' ? EVOLINK_CAPABILITIES : DASHSCOPE_CAPABILITIES;
+  const capabilities: ProviderCapabilities =
+    provider === 'evolink' && options.evolinkUploadMedia
+      ? { ...base, upload: { ...base.upload, mimeTypes: [...base.upload.mimeTypes, 'audio/*', 'video/*'] } }
+      : base;
+
   const memory = new Map<string, TaskMemory>();
   const remember = (id: string, patch: TaskMemory) => {
     const entry = memory.get(id) ?? {};
@@ -423,7 +454,7 @@ export function createClient(options: ClientOptions): Client {
     return fromDashscopeTask(parsed, { now, startedAt: memory.get(id)?.startedAt, typicalJobMs });
   };
 
-  const submit = async (request: LipSyncRequest, opts: CallOptions = {}): Promise<Task> => {
+  const submit = async (request: LipSyncRequest, opts: SubmitOptions = {}): Promise<Task> => {
     const req = parseLipSyncRequest(request);
     const urls = [req.video, req.audio, req.refImage];
     if (provider === 'evolink') {
@@ -437,14 +468,17 @@ export function createClient(options: ClientOptions): Client {
           },
         );
       }
+      const key = opts.idempotencyKey ?? newIdempotencyKey();
       const res = await call({
         method: 'POST',
         url: `${baseUrl}/v1/videos/generations`,
         kind: 'write',
         action: 'submit',
-        headers: { ...baseHeaders(), 'content-type': 'application/json' },
+        headers: { ...baseHeaders(), 'content-type': 'application/json', ...evolinkIdempotencyHeaders(key) },
         body: () => JSON.stringify(toEvolinkCreateBody(req)),
         signal: opts.signal,
+        retries: Math.min(EVOLINK_SUBMIT_RETRIES, transport.writeRetries),
+        retryOn: isEvolinkSubmitRetryable,
       });
       return toTask(res.body, 'submit');
     }
@@ -753,6 +787,7 @@ export function createClient(options: ClientOptions): Client {
 
   return {
     provider,
+    capabilities,
     baseUrl,
     submit,
     get: pacedGet,
@@ -778,6 +813,13 @@ export function createClient(options: ClientOptions): Client {
           field: 'contentType',
           allowed: 'a MIME type',
         });
+      }
+      if (!acceptsUpload(capabilities.upload, opts.contentType)) {
+        throw new NotSupportedError(
+          `${capabilities.displayName}'s storage takes ${capabilities.upload.mimeTypes.join(', ')}, not ${opts.contentType}: ` +
+            'pass a public URL instead (EvoLink documents images only; set evolinkUploadMedia to try audio and video anyway)',
+          { provider },
+        );
       }
       const blob =
         data instanceof Blob ? data : new Blob([data as Uint8Array<ArrayBuffer>], { type: opts.contentType });

@@ -3,6 +3,7 @@ export type {
   CallOptions,
   Client,
   ClientOptions,
+  SubmitOptions,
   UploadedFile,
   UploadOptions,
   WaitOptions,
@@ -92,6 +93,8 @@ export {
 } from './poll.js';
 export type { ProviderErrorEntry } from './provider-errors.js';
 export { PROVIDER_ERRORS } from './provider-errors.js';
+export type { ProviderCapabilities, ProviderLimits, UploadCapability } from './providers/capabilities.js';
+export { acceptsUpload } from './providers/capabilities.js';
 export type {
   DashscopeCreateBody,
   DashscopeErrorBody,
@@ -100,6 +103,7 @@ export type {
 } from './providers/dashscope.js';
 export {
   DASHSCOPE_BASE_URL,
+  DASHSCOPE_CAPABILITIES,
   DashscopeCreateBodySchema,
   DashscopeErrorBodySchema,
   DashscopeTaskSchema,
@@ -114,6 +118,7 @@ export type {
 } from './providers/evolink.js';
 export {
   EVOLINK_BASE_URL,
+  EVOLINK_CAPABILITIES,
   EVOLINK_FILES_BASE_URL,
   EvolinkCreateBodySchema,
   EvolinkErrorBodySchema,

@@ -53,6 +53,18 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
     task_not_found: { error: 'not_found', retryable: false, hint: 'Check the task id.' },
     rate_limit_exceeded: { error: 'rate_limited', retryable: true, hint: 'Slow down and retry shortly.' },
     internal_error: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    // A repeated Idempotency-Key with another body; and one whose first request is still in flight
+    // (EvoLink's MCP error-handler, audit §4.5).
+    idempotency_conflict: {
+      error: 'invalid_request',
+      retryable: false,
+      hint: 'This idempotency key was already used for a different request; submit with a new key.',
+    },
+    paid_outcome_unknown: {
+      error: 'provider_unavailable',
+      retryable: true,
+      hint: 'The first submit with this idempotency key is still being processed; retry with the same key shortly.',
+    },
     missing_required_params: {
       error: 'invalid_request',
       retryable: false,

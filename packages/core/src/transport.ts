@@ -63,6 +63,10 @@ export interface SendOptions {
    * `signal` aborts.
    */
   pace?: ((signal: AbortSignal | undefined) => Promise<void>) | undefined;
+  /** Overrides the retry count of `kind` (EvoLink submits: at most one, with the same idempotency key). */
+  retries?: number | undefined;
+  /** Overrides which failures `kind` may repeat. */
+  retryOn?: ((error: RetalkError) => boolean) | undefined;
 }
 
 /** A successful (2xx) answer. */
@@ -98,7 +102,8 @@ export function abortErrorFrom(signal: AbortSignal, action: string): RetalkError
 
 /** Sends one provider request with the retry rules of its {@link RequestKind}. */
 export async function send(t: TransportOptions, o: SendOptions): Promise<SendResult> {
-  const maxRetries = o.kind === 'read' ? t.readRetries : t.writeRetries;
+  const maxRetries = o.retries ?? (o.kind === 'read' ? t.readRetries : t.writeRetries);
+  const retryOn = o.retryOn ?? ((error: RetalkError) => mayRetry(o.kind, error));
   for (let attempt = 0; ; attempt++) {
     if (o.pace) {
       try {
@@ -115,7 +120,7 @@ export async function send(t: TransportOptions, o: SendOptions): Promise<SendRes
       failure = error;
     }
     if (failure.code === 'aborted' || failure.code === 'timeout' || attempt >= maxRetries) throw failure;
-    if (!mayRetry(o.kind, failure)) throw failure;
+    if (!retryOn(failure)) throw failure;
     const retryAfterMs = (failure as { retryAfterMs?: number }).retryAfterMs;
     const delay = Math.max(retryAfterMs ?? 0, retryDelayMs(attempt, t.random));
     try {
@@ -129,10 +134,11 @@ export async function send(t: TransportOptions, o: SendOptions): Promise<SendRes
 function mayRetry(kind: RequestKind, error: RetalkError): boolean {
   if (kind === 'read')
     return error.retryable && ['rate_limited', 'provider_unavailable', 'network'].includes(error.code);
-  // A write is repeated only when no task can exist: both providers document 429 as "refused,
-  // nothing created" (DashScope Throttling.RateQuota, EvoLink rate_limit_exceeded), and a
-  // connection that was never opened cannot have created anything. A 5xx, a reset or a timeout
-  // after the request went out may have created a task, so repeating it could bill twice.
+  // A write without an idempotency key is repeated only when no task can exist: DashScope documents
+  // 429 Throttling.RateQuota as a refused submit (1 submit/s), and a connection that was never
+  // opened cannot have created anything. A 5xx, a reset or a timeout after the request went out
+  // may have created a task, so repeating it could bill twice. (EvoLink submits carry an
+  // Idempotency-Key and pass their own rule, see providers/evolink.ts; audit row 2.)
   if (error.code === 'rate_limited') return true;
   return error.code === 'network' && isProvablyNotReceived(error.cause);
 }

@@ -149,7 +149,7 @@ describe('client.submit', () => {
     expect(calls).toHaveLength(2);
   });
 
-  it('gives up on 429 after submitRetries and reports rate_limited with retryAfterMs', async () => {
+  it('repeats an EvoLink submit at most once, with the same Idempotency-Key, and then reports rate_limited', async () => {
     const { client, calls } = evolink(() =>
       json(
         { error: { code: 'rate_limit_exceeded', message: 'Rate limit exceeded', type: 'evo_api_error' } },
@@ -159,7 +159,10 @@ describe('client.submit', () => {
     );
     const err = await caught(client.submit(REQ));
     expect(err).toMatchObject({ code: 'rate_limited', retryAfterMs: 2000, status: 429 });
-    expect(calls).toHaveLength(4);
+    expect(calls).toHaveLength(2);
+    const keys = calls.map((c) => c.headers['idempotency-key']);
+    expect(keys[0]).toMatch(/^retalk-[0-9a-f-]{36}$/);
+    expect(keys[1]).toBe(keys[0]);
   });
 
   it('stops at once, without a retry, when aborted mid-request', async () => {
@@ -619,26 +622,26 @@ describe('client.uploadFile', () => {
         msg: 'File uploaded successfully',
         data: {
           file_id: 'file_1',
-          file_url: 'https://files.evolink.ai/u/a.wav',
+          file_url: 'https://files.evolink.ai/u/a.png',
           expires_at: '2026-01-04T00:00:00+08:00',
         },
       });
     const official = evolink(answer);
     const up = await official.client.uploadFile(new Uint8Array([1]), {
-      filename: 'a.wav',
-      contentType: 'audio/wav',
+      filename: 'a.png',
+      contentType: 'image/png',
     });
-    expect(up).toEqual({ url: 'https://files.evolink.ai/u/a.wav', expiresAt: '2026-01-03T16:00:00.000Z' });
+    expect(up).toEqual({ url: 'https://files.evolink.ai/u/a.png', expiresAt: '2026-01-03T16:00:00.000Z' });
     expect(official.calls[0]!.url).toBe('https://files-api.evolink.ai/api/v1/files/upload/stream');
     expect(official.calls[0]!.headers.authorization).toBe('Bearer ek-secret');
     expect((official.calls[0]!.body as FormData).get('file')).toBeInstanceOf(Blob);
 
     const proxied = evolink(answer, { baseUrl: 'http://127.0.0.1:9/' });
-    await proxied.client.uploadFile(new Uint8Array([1]), { filename: 'a.wav', contentType: 'audio/wav' });
+    await proxied.client.uploadFile(new Uint8Array([1]), { filename: 'a.png', contentType: 'image/png' });
     expect(proxied.calls[0]!.url).toBe('http://127.0.0.1:9/api/v1/files/upload/stream');
 
     const split = evolink(answer, { baseUrl: 'http://127.0.0.1:9', filesBaseUrl: 'http://127.0.0.1:10' });
-    await split.client.uploadFile(new Uint8Array([1]), { filename: 'a.wav', contentType: 'audio/wav' });
+    await split.client.uploadFile(new Uint8Array([1]), { filename: 'a.png', contentType: 'image/png' });
     expect(split.calls[0]!.url).toBe('http://127.0.0.1:10/api/v1/files/upload/stream');
   });
 
@@ -647,8 +650,8 @@ describe('client.uploadFile', () => {
     expect(
       await caught(
         client.uploadFile(new Uint8Array([1]), {
-          filename: 'a.exe',
-          contentType: 'application/x-msdownload',
+          filename: 'a.gif',
+          contentType: 'image/gif',
         }),
       ),
     ).toMatchObject({

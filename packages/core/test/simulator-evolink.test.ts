@@ -6,8 +6,10 @@ import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simu
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallback } from '../src/callback.js';
 import { type ClientOptions, createClient } from '../src/client.js';
+import type { TaskFailedError } from '../src/errors.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
+import type { Task } from '../src/task.js';
 import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
 const STATUS = {
@@ -169,6 +171,72 @@ describe('EvoLink client against the simulator', () => {
     expect(sim.stats().submits).toBe(1);
   });
 
+  it('sends one Idempotency-Key per submit and repeats it on the one retry after a 429 (audit row 2)', async () => {
+    sim.resetStats();
+    await client().submit({ video: video('retry-after:0'), audio: sim.fixtureUrl(AUDIO) });
+    const keys = sim.stats().createRequests.map((r) => r.idempotencyKey);
+    expect(keys).toHaveLength(2);
+    expect(keys[0]).toMatch(/^retalk-/);
+    expect(keys[1]).toBe(keys[0]);
+    expect(sim.stats().submits).toBe(1);
+  });
+
+  it('stops after one retry when EvoLink keeps answering 429', async () => {
+    sim.resetStats();
+    const err = await caught(client().submit({ video: video('reject:429'), audio: sim.fixtureUrl(AUDIO) }));
+    expect(err).toMatchObject({ code: 'rate_limited' });
+    expect(sim.stats().requests['evolink.create']).toBe(2);
+  });
+
+  it('recovers a submit whose answer was lost by repeating it with the same key: one task, billed once', async () => {
+    sim.resetStats();
+    const task = await client().submit({ video: video('lost-answer'), audio: sim.fixtureUrl(AUDIO) });
+    expect(task.status).toBe('queued');
+    expect(sim.stats().submits).toBe(1);
+    expect(sim.stats().requests['evolink.create.replayed']).toBe(1);
+  });
+
+  it('repeats a submit with a caller key as the same task, and refuses the key for another request', async () => {
+    sim.resetStats();
+    const c = client();
+    const request = { video: video(), audio: sim.fixtureUrl(AUDIO) };
+    const first = await c.submit(request, { idempotencyKey: 'job-42' });
+    const again = await c.submit(request, { idempotencyKey: 'job-42' });
+    expect(again.id).toBe(first.id);
+    expect(sim.stats().submits).toBe(1);
+    const conflict = await caught(
+      c.submit({ ...request, videoExtension: true }, { idempotencyKey: 'job-42' }),
+    );
+    expect(conflict).toMatchObject({ code: 'invalid_request', providerCode: 'idempotency_conflict' });
+  });
+
+  it('ends a task EvoLink reports as cancelled instead of polling it forever (audit row 1)', async () => {
+    const own = await createSimulator({ jobMs: 100, evolinkCancelledStatus: 'cancelled' });
+    try {
+      const c = createClient({
+        provider: 'evolink',
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: own.url,
+        poll: { intervalMs: 20 },
+      });
+      const t = await c.submit({
+        video: `${own.fixtureUrl(VIDEO)}?sim=fail:request_cancelled`,
+        audio: own.fixtureUrl(AUDIO),
+      });
+      const err = (await caught(c.wait(t.id, { timeoutMs: 10_000 }))) as TaskFailedError;
+      expect(err).toMatchObject({
+        code: 'task_failed',
+        taskStatus: 'canceled',
+        providerCode: 'request_cancelled',
+      });
+      expect((err.task as Task).raw).toMatchObject({ status: 'cancelled' });
+      const callback = parseCallback(JSON.stringify((err.task as Task).raw), 'evolink');
+      expect(callback.status).toBe('canceled');
+    } finally {
+      await own.close();
+    }
+  });
+
   it('rides out 5xx bursts on queries', async () => {
     const task = await client().run({ video: video('flaky:2:502'), audio: sim.fixtureUrl(AUDIO) });
     expect(task.status).toBe('succeeded');
@@ -184,19 +252,46 @@ describe('EvoLink client against the simulator', () => {
     expect(await caught(c.cancel(stuck.id))).toMatchObject({ code: 'not_supported' });
   });
 
-  it('uploads local files through the files API and submits the returned URLs', async () => {
+  it('uploads a reference image through the files API and submits the returned URL', async () => {
     sim.resetStats();
     const c = client();
-    const audio = await c.uploadFile(await readFile(join(FIXTURES, AUDIO)), {
-      filename: AUDIO,
-      contentType: 'audio/wav',
-    });
-    expect(audio.url).toMatch(/^https?:\/\//);
-    expect(Date.parse(audio.expiresAt!) - Date.now()).toBeGreaterThan(71 * 3600_000);
-    const vid = await uploadFilePath(c, join(FIXTURES, VIDEO));
-    const task = await c.run({ video: vid.url, audio: audio.url });
+    const face = await uploadFilePath(c, join(FIXTURES, 'face.png'));
+    expect(face.url).toMatch(/^https?:\/\//);
+    expect(Date.parse(face.expiresAt!) - Date.now()).toBeGreaterThan(71 * 3600_000);
+    const task = await c.run({ video: video(), audio: sim.fixtureUrl(AUDIO), refImage: face.url });
     expect(task.status).toBe('succeeded');
-    expect(sim.stats().requests['evolink.files.upload']).toBe(2);
+    expect(sim.stats().requests['evolink.files.upload']).toBe(1);
+  });
+
+  it('refuses audio and video for the files API, which documents images only, before sending anything (audit row 3)', async () => {
+    sim.resetStats();
+    const c = client();
+    const err = await caught(
+      c.uploadFile(await readFile(join(FIXTURES, AUDIO)), { filename: AUDIO, contentType: 'audio/wav' }),
+    );
+    expect(err).toMatchObject({ code: 'not_supported', provider: 'evolink' });
+    expect(err.message).toContain('images only');
+    expect(await caught(uploadFilePath(c, join(FIXTURES, VIDEO)))).toMatchObject({ code: 'not_supported' });
+    expect(sim.stats().requests['evolink.files.upload']).toBeUndefined();
+  });
+
+  it('sends audio and video through the files API with evolinkUploadMedia where it takes them', async () => {
+    const media = await createSimulator({ jobMs: 150, evolinkFilesMimeTypes: 'media' });
+    try {
+      const c = createClient({
+        provider: 'evolink',
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: media.url,
+        poll: { intervalMs: 20 },
+        evolinkUploadMedia: true,
+      });
+      const audio = await uploadFilePath(c, join(FIXTURES, AUDIO));
+      const vid = await uploadFilePath(c, join(FIXTURES, VIDEO));
+      expect((await c.run({ video: vid.url, audio: audio.url })).status).toBe('succeeded');
+      expect(media.stats().requests['evolink.files.upload']).toBe(2);
+    } finally {
+      await media.close();
+    }
   });
 
   it('uses baseUrl for the files API when only baseUrl is overridden', () => {
@@ -214,10 +309,10 @@ describe('EvoLink client against the simulator', () => {
     const tight = await createSimulator({ jobMs: 150, evolinkFilesQuota: 1 });
     try {
       const c = createClient({ provider: 'evolink', apiKey: SIMULATOR_API_KEY, baseUrl: tight.url });
-      const bytes = await readFile(join(FIXTURES, AUDIO));
-      await c.uploadFile(bytes, { filename: 'a.wav', contentType: 'audio/wav' });
+      const bytes = await readFile(join(FIXTURES, 'face.png'));
+      await c.uploadFile(bytes, { filename: 'a.png', contentType: 'image/png' });
       expect(
-        await caught(c.uploadFile(bytes, { filename: 'b.wav', contentType: 'audio/wav' })),
+        await caught(c.uploadFile(bytes, { filename: 'b.png', contentType: 'image/png' })),
       ).toMatchObject({ code: 'quota' });
     } finally {
       await tight.close();

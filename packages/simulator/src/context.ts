@@ -30,6 +30,8 @@ export interface ResolvedOptions {
   callbackRetryDelaysMs: number[];
   callbackTimeoutMs: number;
   evolinkFilesMimeTypes: 'images' | 'media';
+  evolinkCancelledStatus: 'failed' | 'cancelled';
+  evolinkIdempotencyTtlMs: number;
   evolinkFilesQuota: number;
   evolinkFilesMaxBytes: number;
   mediaLimits: MediaLimits;
@@ -45,12 +47,30 @@ export interface CallbackAttempt {
   ok: boolean;
 }
 
+/** One create request as the simulator received it (before any validation). */
+export interface CreateRequestRecord {
+  provider: 'evolink' | 'dashscope';
+  /** The `Idempotency-Key` header, or null when there was none. */
+  idempotencyKey: string | null;
+}
+
 export interface SimStats {
   requests: Record<string, number>;
+  /** Every create request in arrival order, answered or not. */
+  createRequests: CreateRequestRecord[];
   tasks: Record<string, { queries: number }>;
   submits: number;
   throttled: number;
   callbacks: CallbackAttempt[];
+}
+
+/** An EvoLink create remembered under its `Idempotency-Key` (per key of the account). */
+export interface IdempotencyEntry {
+  /** The request body, canonical JSON: a repeat with another body is a conflict. */
+  body: string;
+  /** The original create answer, replayed as it was. */
+  answer: Record<string, unknown>;
+  at: number;
 }
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
@@ -62,6 +82,8 @@ export interface SimContext {
   engine: TaskEngine;
   oss: OssStore;
   evolinkFiles: EvolinkFileStore;
+  /** EvoLink's `Idempotency-Key` ledger, by `<api key>|<idempotency key>`. */
+  evolinkIdempotency: Map<string, IdempotencyEntry>;
   stats: SimStats;
   baseUrl(): string;
   count(endpoint: string): void;

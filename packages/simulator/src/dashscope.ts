@@ -162,6 +162,11 @@ export async function handleDashscopeCreate(
   res: ServerResponse,
 ): Promise<void> {
   ctx.count('dashscope.create');
+  const header = req.headers['idempotency-key'];
+  ctx.stats.createRequests.push({
+    provider: 'dashscope',
+    idempotencyKey: typeof header === 'string' && header !== '' ? header : null,
+  });
   const account = authorize(ctx, req, res);
   if (!account) return;
   if (String(req.headers['x-dashscope-async'] ?? '').toLowerCase() !== 'enable') {
@@ -279,6 +284,10 @@ export async function handleDashscopeCreate(
     faceThreshold: threshold,
   });
   ctx.startTask(task);
+  if (scenario.lostAnswer) {
+    res.destroy();
+    return;
+  }
   sendJson(res, 200, { output: { task_id: task.id, task_status: 'PENDING' }, request_id: task.requestId });
 }
 

@@ -161,14 +161,19 @@ function evolinkResultUrl(ctx: SimContext, task: TaskRecord): string {
 /** The task as GET /v1/tasks/{id} shows it (also the callback body). */
 export function evolinkTaskBody(ctx: SimContext, task: TaskRecord): Record<string, unknown> {
   const view = ctx.engine.view(task);
+  const cancelled =
+    view.phase === 'canceled' ||
+    (view.phase === 'failed' && (task.failure?.code ?? 'request_cancelled') === 'request_cancelled');
   const status =
     view.phase === 'succeeded'
       ? 'completed'
-      : view.phase === 'failed' || view.phase === 'canceled'
-        ? 'failed'
-        : view.phase === 'pending'
-          ? 'pending'
-          : 'processing';
+      : cancelled && ctx.options.evolinkCancelledStatus === 'cancelled'
+        ? 'cancelled'
+        : view.phase === 'failed' || view.phase === 'canceled'
+          ? 'failed'
+          : view.phase === 'pending'
+            ? 'pending'
+            : 'processing';
   const body: Record<string, unknown> = {
     created: Math.floor(task.createdAt / 1000),
     id: task.id,
@@ -199,12 +204,27 @@ function authorized(ctx: SimContext, req: IncomingMessage): string | undefined {
   return key !== undefined && ctx.options.apiKeys.includes(key) ? key : undefined;
 }
 
+/** Canonical JSON (sorted keys), so a repeat with the same fields in another order is the same request. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const IDEMPOTENCY_KEY_MAX = 255;
+
 export async function handleEvolinkCreate(
   ctx: SimContext,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
   ctx.count('evolink.create');
+  const header = req.headers['idempotency-key'];
+  const idempotencyKey = typeof header === 'string' && header !== '' ? header : undefined;
+  ctx.stats.createRequests.push({ provider: 'evolink', idempotencyKey: idempotencyKey ?? null });
   const account = authorized(ctx, req);
   if (!account) return sendEvolinkError(ctx, res, 401);
   let body: Record<string, unknown>;
@@ -218,6 +238,32 @@ export async function handleEvolinkCreate(
       return sendEvolinkError(ctx, res, 413, { code: 'request_too_large', message: error.message });
     }
     return sendEvolinkError(ctx, res, 400, { message: 'The request body must be a JSON object' });
+  }
+
+  // EvoLink's own client sends one Idempotency-Key per paid intent and reads `idempotency-replayed`
+  // (audit §4.5): a repeat of a create that went through answers the original task; the same key
+  // with another body is `idempotency_conflict` (its HTTP status is [inferred]).
+  let ledgerKey: string | undefined;
+  if (idempotencyKey !== undefined) {
+    if (idempotencyKey.length > IDEMPOTENCY_KEY_MAX) {
+      return sendEvolinkError(ctx, res, 400, {
+        message: `Idempotency-Key must be at most ${IDEMPOTENCY_KEY_MAX} characters`,
+        param: 'Idempotency-Key',
+      });
+    }
+    ledgerKey = `${account}|${idempotencyKey}`;
+    const seen = ctx.evolinkIdempotency.get(ledgerKey);
+    if (seen && ctx.clock.now() - seen.at < ctx.options.evolinkIdempotencyTtlMs) {
+      if (seen.body !== canonical(body)) {
+        return sendEvolinkError(ctx, res, 409, {
+          code: 'idempotency_conflict',
+          message: 'This Idempotency-Key was already used for a different request.',
+          type: 'invalid_request_error',
+        });
+      }
+      ctx.count('evolink.create.replayed');
+      return sendJson(res, 200, seen.answer, { 'idempotency-replayed': 'true' });
+    }
   }
 
   let scenario: ReturnType<SimContext['scenarioFor']>;
@@ -297,7 +343,7 @@ export async function handleEvolinkCreate(
     callbackUrl: body.callback_url,
   });
   ctx.startTask(task);
-  sendJson(res, 200, {
+  const answer = {
     created: Math.floor(now / 1000),
     id: task.id,
     model: 'videoretalk',
@@ -308,7 +354,15 @@ export async function handleEvolinkCreate(
     type: 'video',
     // The doc's example reserves 480 credits: 120 s (the longest input) at 4 credits/s [inferred].
     usage: { billing_rule: 'per_second', credits_reserved: 480, user_group: 'default' },
-  });
+  };
+  if (ledgerKey !== undefined) {
+    ctx.evolinkIdempotency.set(ledgerKey, { body: canonical(body), answer, at: now });
+  }
+  if (scenario.lostAnswer) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, 200, answer);
 }
 
 export function handleEvolinkQuery(ctx: SimContext, req: IncomingMessage, res: ServerResponse, id: string) {

@@ -1,4 +1,4 @@
-export type { CallbackAttempt, SimStats } from './context.js';
+export type { CallbackAttempt, CreateRequestRecord, SimStats } from './context.js';
 export { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
 export {
   DEFAULT_DASHSCOPE_PREFIXES,

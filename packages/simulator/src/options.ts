@@ -56,8 +56,19 @@ export interface SimulatorOptions {
   callbackRetryDelaysMs?: number[];
   /** Callback request timeout, ms. Default 10000. */
   callbackTimeoutMs?: number;
-  /** EvoLink files API allow-list: `'images'` (the docs) or `'media'` (+ audio/video, EvoLink's MCP). Default `'media'`. */
+  /**
+   * EvoLink files API allow-list: `'images'` (jpeg/png/gif/webp, as EvoLink's upload docs say) or
+   * `'media'` (+ audio/video, as EvoLink's own MCP client assumes). Default `'images'` (audit row 3).
+   */
   evolinkFilesMimeTypes?: 'images' | 'media';
+  /**
+   * How EvoLink shows a cancelled task: `'failed'` with `error.code: "request_cancelled"` (its
+   * query docs list four statuses) or `'cancelled'`, a status of its own (EvoLink's MCP client
+   * types; audit row 1). Default `'failed'`.
+   */
+  evolinkCancelledStatus?: 'failed' | 'cancelled';
+  /** How long EvoLink remembers an `Idempotency-Key`, in ms. Default 24 h **[inferred]**. */
+  evolinkIdempotencyTtlMs?: number;
   /** EvoLink files per key. Default 100. */
   evolinkFilesQuota?: number;
   /** EvoLink max bytes per file. Default 100 MiB. */
@@ -131,7 +142,9 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     allowInsecureCallbacks: o.allowInsecureCallbacks ?? false,
     callbackRetryDelaysMs: delays,
     callbackTimeoutMs: positive('callbackTimeoutMs', o.callbackTimeoutMs, 10_000),
-    evolinkFilesMimeTypes: o.evolinkFilesMimeTypes ?? 'media',
+    evolinkFilesMimeTypes: o.evolinkFilesMimeTypes ?? 'images',
+    evolinkCancelledStatus: o.evolinkCancelledStatus ?? 'failed',
+    evolinkIdempotencyTtlMs: positive('evolinkIdempotencyTtlMs', o.evolinkIdempotencyTtlMs, 24 * 3_600_000),
     evolinkFilesQuota: o.evolinkFilesQuota ?? 100,
     evolinkFilesMaxBytes: positive('evolinkFilesMaxBytes', o.evolinkFilesMaxBytes, 100 * 1024 * 1024),
     mediaLimits: { ...DEFAULT_MEDIA_LIMITS, ...o.mediaLimits },

@@ -53,7 +53,7 @@ const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DEFAULT_RESULT_FIXTURE = 'talking-640x640-25fps-3s.mp4';
 
 function emptyStats(): SimStats {
-  return { requests: {}, tasks: {}, submits: 0, throttled: 0, callbacks: [] };
+  return { requests: {}, createRequests: [], tasks: {}, submits: 0, throttled: 0, callbacks: [] };
 }
 
 /**
@@ -122,6 +122,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     engine,
     oss,
     evolinkFiles,
+    evolinkIdempotency: new Map(),
     get stats() {
       return stats;
     },

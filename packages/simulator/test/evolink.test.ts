@@ -257,3 +257,73 @@ describe('EvoLink task query', () => {
     expect(b.error.message).toContain('InvalidURL.ConnectionRefused');
   });
 });
+
+describe('EvoLink idempotent submits (audit row 2, §4.5)', () => {
+  it('answers a repeated Idempotency-Key with the first task and idempotency-replayed, creating nothing', async () => {
+    sim.resetStats();
+    const headers = { ...JSON_AUTH, 'idempotency-key': 'intent-1' };
+    const body = evolinkBody(sim);
+    const first = await evolinkCreate(sim, body, headers);
+    const again = await evolinkCreate(sim, { ...body }, headers);
+    expect(first.status).toBe(200);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotency-replayed')).toBe('true');
+    expect(again.body.id).toBe(first.body.id);
+    expect(sim.stats().submits).toBe(1);
+    expect(sim.stats().createRequests).toEqual([
+      { provider: 'evolink', idempotencyKey: 'intent-1' },
+      { provider: 'evolink', idempotencyKey: 'intent-1' },
+    ]);
+  });
+
+  it('answers 409 idempotency_conflict when the key comes back with another body', async () => {
+    const headers = { ...JSON_AUTH, 'idempotency-key': 'intent-2' };
+    await evolinkCreate(sim, evolinkBody(sim), headers);
+    const other = await evolinkCreate(sim, evolinkBody(sim, { video_extension: true }), headers);
+    expect(other.status).toBe(409);
+    expect(other.body.error).toMatchObject({ code: 'idempotency_conflict' });
+  });
+
+  it('keeps keys per API key: another key may use the same idempotency key', async () => {
+    const body = evolinkBody(sim);
+    const mine = await evolinkCreate(sim, body, { ...JSON_AUTH, 'idempotency-key': 'intent-3' });
+    const theirs = await evolinkCreate(sim, body, {
+      ...JSON_AUTH,
+      authorization: 'Bearer other-key',
+      'idempotency-key': 'intent-3',
+    });
+    expect(theirs.status).toBe(200);
+    expect(theirs.body.id).not.toBe(mine.body.id);
+  });
+
+  it('creates the task and then drops the connection under lost-answer; the keyed repeat finds it', async () => {
+    sim.resetStats();
+    const headers = { ...JSON_AUTH, 'idempotency-key': 'intent-4' };
+    const body = evolinkBody(sim, { video_url: `${sim.fixtureUrl(VIDEO)}?sim=lost-answer` });
+    await expect(evolinkCreate(sim, body, headers)).rejects.toThrow();
+    expect(sim.stats().submits).toBe(1);
+    const again = await evolinkCreate(sim, body, headers);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotency-replayed')).toBe('true');
+    expect(sim.stats().submits).toBe(1);
+  });
+});
+
+describe('EvoLink cancelled status (audit row 1)', () => {
+  it('shows a cancelled task as status cancelled when evolinkCancelledStatus says so', async () => {
+    const own = await createSimulator({ jobMs: 100, evolinkCancelledStatus: 'cancelled' });
+    try {
+      const created = await evolinkCreate(
+        own,
+        evolinkBody(own, { video_url: `${own.fixtureUrl(VIDEO)}?sim=fail:request_cancelled` }),
+      );
+      const done = await waitFor(
+        () => evolinkGet(own, created.body.id).then((r) => r.body),
+        (b) => b.status !== 'pending' && b.status !== 'processing',
+      );
+      expect(done).toMatchObject({ status: 'cancelled', progress: 0 });
+    } finally {
+      await own.close();
+    }
+  });
+});

@@ -24,6 +24,8 @@ beforeAll(async () => {
   sim = await createSimulator({
     jobMs: 150,
     apiKeys: ['sim-key', 'other'],
+    // Audio/video through the EvoLink files API, as EvoLink's MCP assumes (the default is images).
+    evolinkFilesMimeTypes: 'media',
     limits: {
       dashscopeSubmitsPerSecond: Number.POSITIVE_INFINITY,
       dashscopeQueriesPerSecond: Number.POSITIVE_INFINITY,
@@ -261,8 +263,8 @@ describe('EvoLink files API', () => {
     }
   });
 
-  it('accepts only images when the allow-list is set to images', async () => {
-    const own = await createSimulator({ jobMs: 100, evolinkFilesMimeTypes: 'images' });
+  it('accepts only images by default, as the EvoLink files docs say (audit row 3)', async () => {
+    const own = await createSimulator({ jobMs: 100 });
     try {
       const video = await call(`${own.url}/api/v1/files/upload/base64`, {
         headers: JSON_AUTH,

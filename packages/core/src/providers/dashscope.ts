@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { isRetryableTaskCode } from '../provider-errors.js';
 import type { LipSyncRequest, Task, TaskStatus } from '../task.js';
+import type { ProviderCapabilities } from './capabilities.js';
 
 /** Default DashScope API base (China (Beijing), the only region serving videoretalk). */
 export const DASHSCOPE_BASE_URL = 'https://dashscope.aliyuncs.com/api/v1';
@@ -13,6 +14,24 @@ export const DASHSCOPE_UPLOAD_TTL_MS = 48 * 60 * 60 * 1000;
  * ms). DashScope reports no progress, so progress and ETA are estimated against this.
  */
 export const DEFAULT_DASHSCOPE_TYPICAL_JOB_MS = 120_000;
+
+/** What DashScope can do for videoretalk (docs/providers.md B). */
+export const DASHSCOPE_CAPABILITIES: ProviderCapabilities = {
+  displayName: 'DashScope (Alibaba)',
+  cancel: 'queued',
+  taskList: true,
+  idempotentSubmit: false,
+  callbacks: false,
+  upload: { mimeTypes: ['video/*', 'audio/*', 'image/*'], ttlMs: DASHSCOPE_UPLOAD_TTL_MS },
+  limits: {
+    submitsPerSecond: 1,
+    concurrentTasks: 1,
+    queriesPerSecond: 20,
+    scope: 'account',
+    source: 'docs/providers.md B.7',
+  },
+  resultTtlMs: DASHSCOPE_RESULT_TTL_MS,
+};
 
 const CodeSchema = z.union([z.string(), z.number()]);
 // The policy table types numbers as strings while its example prints numbers (providers.md B.9).

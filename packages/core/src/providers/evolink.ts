@@ -1,6 +1,8 @@
 import { z } from 'zod';
+import type { RetalkError } from '../errors.js';
 import { isRetryableTaskCode } from '../provider-errors.js';
 import type { LipSyncRequest, Task, TaskStatus } from '../task.js';
+import type { ProviderCapabilities } from './capabilities.js';
 
 /** Default EvoLink API origin. */
 export const EVOLINK_BASE_URL = 'https://api.evolink.ai';
@@ -8,6 +10,45 @@ export const EVOLINK_BASE_URL = 'https://api.evolink.ai';
 export const EVOLINK_FILES_BASE_URL = 'https://files-api.evolink.ai';
 /** EvoLink result links stay valid this long after completion, in milliseconds (24 h). */
 export const EVOLINK_RESULT_TTL_MS = 24 * 60 * 60 * 1000;
+/** Files-API uploads live this long, in milliseconds (72 h). */
+export const EVOLINK_UPLOAD_TTL_MS = 72 * 60 * 60 * 1000;
+
+/**
+ * Repeats of one EvoLink submit after a 429, a 5xx or a lost connection: one, always with the same
+ * `Idempotency-Key`, as EvoLink's own client does (audit §4.5). No EvoLink doc says a 429 created
+ * nothing, so without the key no submit would be repeated at all (audit row 2).
+ */
+export const EVOLINK_SUBMIT_RETRIES = 1;
+
+/** A fresh idempotency key for one submit intent. */
+export function newIdempotencyKey(): string {
+  return `retalk-${globalThis.crypto.randomUUID()}`;
+}
+
+/** The headers of an EvoLink submit with idempotency key `key` (EvoLink's MCP sends both). */
+export function evolinkIdempotencyHeaders(key: string): Record<string, string> {
+  return { 'idempotency-key': key, 'x-evo-run-id': key };
+}
+
+/** Which failed EvoLink submits may be repeated with the same idempotency key. */
+export function isEvolinkSubmitRetryable(error: RetalkError): boolean {
+  return error.retryable && ['rate_limited', 'provider_unavailable', 'network'].includes(error.code);
+}
+
+/** The MIME types EvoLink's files API documents: images only (providers.md A.5, audit row 3). */
+export const EVOLINK_FILES_IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/gif', 'image/webp'] as const;
+
+/** What EvoLink can do (docs/providers.md A). */
+export const EVOLINK_CAPABILITIES: ProviderCapabilities = {
+  displayName: 'EvoLink',
+  cancel: 'never',
+  taskList: false,
+  idempotentSubmit: true,
+  callbacks: true,
+  upload: { mimeTypes: EVOLINK_FILES_IMAGE_TYPES, ttlMs: EVOLINK_UPLOAD_TTL_MS, maxBytes: 100 * 1024 * 1024 },
+  limits: { scope: 'unpublished', source: 'docs/providers.md A.6' },
+  resultTtlMs: EVOLINK_RESULT_TTL_MS,
+};
 
 // EvoLink's docs and its own MCP client disagree on the type of `error.code` (string vs HTTP
 // status number) — reference/providers.md A.2 — so both are accepted.
@@ -107,12 +148,16 @@ export function toEvolinkCreateBody(req: LipSyncRequest): EvolinkCreateBody {
 }
 
 /**
- * EvoLink status → Retalk status. Cancellation has no status of its own on EvoLink: it is
- * `failed` with `error.code: "request_cancelled"` (providers.md A.3). Unknown statuses are
- * treated as still running so polling goes on.
+ * EvoLink status → Retalk status. A cancelled task shows as `failed` with `error.code:
+ * "request_cancelled"` (the query docs' four statuses) or as `cancelled`, a status of its own in
+ * EvoLink's MCP client (audit row 1); both end as `canceled`. Unknown statuses are treated as
+ * still running so polling goes on.
  */
 export function toEvolinkStatus(status: string, errorCode?: string | number | null): TaskStatus {
   switch (status) {
+    case 'cancelled':
+    case 'canceled':
+      return 'canceled';
     case 'pending':
       return 'queued';
     case 'processing':
@@ -166,7 +211,12 @@ export function fromEvolinkTask(body: EvolinkTask, ctx: EvolinkTaskContext): Tas
   }
 
   if (status === 'failed' || status === 'canceled') {
-    const code = errorCode === undefined ? 'unknown_error' : String(errorCode);
+    const code =
+      errorCode !== undefined
+        ? String(errorCode)
+        : status === 'canceled'
+          ? 'request_cancelled'
+          : 'unknown_error';
     task.error = {
       code,
       message: body.error?.message ?? (status === 'canceled' ? 'The task was cancelled' : 'The task failed'),
