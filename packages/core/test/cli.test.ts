@@ -81,9 +81,12 @@ describe('retalk CLI (built, as a child process)', () => {
       '--base-url',
       sim.url,
       '--video',
-      join(FIXTURES, 'talking-640x640-25fps-3s.mp4'),
+      sim.fixtureUrl('talking-640x640-25fps-3s.mp4'),
       '--audio',
       sim.fixtureUrl('speech-5s.mp3'),
+      // A local image goes through EvoLink's files API (images only, audit row 3).
+      '--ref-image',
+      join(FIXTURES, 'face.png'),
       '--threshold',
       '150',
     ]);

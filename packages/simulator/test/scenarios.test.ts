@@ -251,7 +251,14 @@ describe('request counters', () => {
       expect(stats.submits).toBe(2);
       expect(stats.throttled).toBe(1);
       own.resetStats();
-      expect(own.stats()).toEqual({ requests: {}, tasks: {}, submits: 0, throttled: 0, callbacks: [] });
+      expect(own.stats()).toEqual({
+        requests: {},
+        createRequests: [],
+        tasks: {},
+        submits: 0,
+        throttled: 0,
+        callbacks: [],
+      });
     } finally {
       await own.close();
     }
