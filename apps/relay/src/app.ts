@@ -7,8 +7,8 @@ import {
   acceptsUpload,
   type Client,
   createClient,
-  DEFAULT_MAX_RESPONSE_BYTES,
   type LipSyncRequest,
+  type ProviderLimits,
 } from '@retalk/core';
 import Fastify, {
   type FastifyBaseLogger,
@@ -36,7 +36,7 @@ import { createUrlSigner, type UrlSigner } from './signing.js';
 import { createLocalStorage, type FileStorage } from './storage/local.js';
 import { createSqliteStore } from './store/sqlite.js';
 import type { JobRecord, MemberRecord, RelayStore } from './store/types.js';
-import { createTracker, type ListUpstreamTasks, type Tracker } from './tracker.js';
+import { createTracker, type Tracker } from './tracker.js';
 import { createGuardedFetch } from './url-guard.js';
 
 export const RELAY_VERSION = '0.1.0';
@@ -60,7 +60,10 @@ export interface RelayOptions {
   archiveRetryDelaysMs?: readonly number[] | undefined;
   /** SSE heartbeat period, in milliseconds. Default 15 000. */
   heartbeatMs?: number | undefined;
-  /** Minimum gap between submits, in milliseconds. Default 1100 on DashScope (1 submit/s), 100 on EvoLink. */
+  /**
+   * Minimum gap between submits, in milliseconds. Default from the provider's documented submit
+   * rate with 10 % headroom (DashScope 1 submit/s → 1100 ms), else 100 ms (EvoLink publishes none).
+   */
   submitIntervalMs?: number | undefined;
   /** Period of the retention sweep, in milliseconds. Default 1 h. */
   sweepIntervalMs?: number | undefined;
@@ -125,6 +128,13 @@ function scrubDeep(value: unknown, scrub: (s: string) => string, depth = 0): unk
 }
 
 const MEMBER_WINDOW_MS = 60_000;
+const DEFAULT_SUBMIT_INTERVAL_MS = 100;
+const DEFAULT_MAX_UPSTREAM_IN_FLIGHT = 32;
+
+function submitIntervalFor(limits: ProviderLimits): number {
+  const perSecond = limits.submitsPerSecond;
+  return perSecond === undefined ? DEFAULT_SUBMIT_INTERVAL_MS : Math.ceil((1000 / perSecond) * 1.1);
+}
 
 /** Builds the relay: Fastify app, store, storage, tracker and archiver. Never listens. */
 export function buildRelay(options: RelayOptions): Relay {
@@ -242,12 +252,9 @@ export function buildRelay(options: RelayOptions): Relay {
     fetch: guardedFetch,
   });
 
-  const listUpstreamTasks: ListUpstreamTasks | undefined =
-    config.provider === 'dashscope'
-      ? createDashscopeLister(rawClient.baseUrl, options.upstream.apiKey, metrics, now)
-      : undefined;
-
-  async function buildRequest(job: JobRecord): Promise<LipSyncRequest> {
+  // `submitAt` anchors the signed links, so rebuilding the request of one submit (recovery under
+  // the same idempotency key) gives byte-identical URLs.
+  async function buildRequest(job: JobRecord, submitAt: number): Promise<LipSyncRequest> {
     const toUrl = async (input: JobRecord['input']['video']): Promise<string> => {
       if (input.url !== undefined) return input.url;
       const upload = store.getUpload(input.uploadId as string);
@@ -269,7 +276,7 @@ export function buildRelay(options: RelayOptions): Relay {
       }
       const filePath = `/files/uploads/${upload.id}`;
       // Valid long enough for the provider to start the task after any queueing upstream.
-      return `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000).query}`;
+      return `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000, submitAt).query}`;
     };
     const request: LipSyncRequest = {
       video: await toUrl(job.input.video),
@@ -278,26 +285,26 @@ export function buildRelay(options: RelayOptions): Relay {
     if (job.input.refImage) request.refImage = await toUrl(job.input.refImage);
     if (job.input.videoExtension) request.videoExtension = true;
     if (job.input.faceThreshold !== undefined) request.faceThreshold = job.input.faceThreshold;
-    // EvoLink calls back only to public https URLs; the token in the path is unguessable per job.
-    if (config.provider === 'evolink' && publicUrl().startsWith('https://')) {
+    // Callbacks go only to public https URLs (EvoLink); the token in the path is unguessable per job.
+    if (rawClient.capabilities.callbacks && publicUrl().startsWith('https://')) {
       request.callbackUrl = `${publicUrl()}/v1/callbacks/${job.callbackToken}`;
     }
     return request;
   }
 
+  const limits = rawClient.capabilities.limits;
   const tracker = createTracker({
     store,
     writer,
     client,
-    provider: config.provider,
     log: app.log,
     now,
     pollIntervalMs: config.pollIntervalMs,
-    submitIntervalMs: options.submitIntervalMs ?? (config.provider === 'dashscope' ? 1_100 : 100),
-    maxUpstreamInFlight: config.provider === 'dashscope' ? 1 : 32,
+    submitIntervalMs: options.submitIntervalMs ?? submitIntervalFor(limits),
+    // A provider that runs one task at a time (DashScope) gets one in flight; the rest wait here.
+    maxUpstreamInFlight: limits.concurrentTasks ?? DEFAULT_MAX_UPSTREAM_IN_FLIGHT,
     buildRequest,
     onSucceeded: (job) => archiver.enqueue(job.id),
-    listUpstreamTasks,
   });
 
   const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
@@ -428,70 +435,8 @@ function instrumentClient(client: Client, metrics: Metrics, now: () => number): 
     submit: timed('submit', client.submit),
     get: timed('get', client.get),
     cancel: timed('cancel', client.cancel),
+    recoverSubmit: timed('recover', client.recoverSubmit),
   };
-}
-
-/** Beijing time `YYYYMMDDhhmmss`, the format of DashScope's task list filters (providers.md B.4). */
-function dashscopeTime(ms: number): string {
-  const d = new Date(ms + 8 * 3_600_000);
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`;
-}
-
-// Core's client has no task list, so the relay reads DashScope's `GET /tasks` itself (thin wrapper).
-function createDashscopeLister(
-  baseUrl: string,
-  apiKey: string,
-  metrics: Metrics,
-  now: () => number,
-): ListUpstreamTasks {
-  return async (sinceMs, signal) => {
-    const out: { taskId: string; createdAt: number }[] = [];
-    for (let page = 1; page <= 10; page++) {
-      const query = new URLSearchParams({
-        model_name: 'videoretalk',
-        start_time: dashscopeTime(sinceMs),
-        end_time: dashscopeTime(now() + 60_000),
-        page_no: String(page),
-        page_size: '100',
-      });
-      const response = await fetch(`${baseUrl}/tasks?${query}`, {
-        headers: { authorization: `Bearer ${apiKey}` },
-        signal: AbortSignal.any([signal, AbortSignal.timeout(15_000)]),
-      });
-      metrics.inc('retalk_upstream_requests_total', { op: 'list', outcome: response.ok ? 'ok' : 'error' });
-      if (!response.ok) {
-        await response.body?.cancel().catch(() => undefined);
-        throw new Error(`task list answered HTTP ${response.status}`);
-      }
-      const body = (await readJsonCapped(response, DEFAULT_MAX_RESPONSE_BYTES)) as {
-        data?: { task_id?: string; gmt_create?: number }[];
-        total_page?: number;
-      };
-      for (const row of body.data ?? []) {
-        if (typeof row.task_id === 'string')
-          out.push({ taskId: row.task_id, createdAt: Number(row.gmt_create ?? 0) });
-      }
-      if (!body.total_page || page >= body.total_page) break;
-    }
-    return out.filter((t) => !t.createdAt || t.createdAt >= sinceMs);
-  };
-}
-
-/** Parses a JSON answer of at most `maxBytes`; a larger one is not read past the limit (findings M5). */
-async function readJsonCapped(response: Response, maxBytes: number): Promise<unknown> {
-  if (Number(response.headers.get('content-length') ?? 0) > maxBytes || !response.body) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new Error(`the answer is larger than ${maxBytes} bytes or empty`);
-  }
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-    total += chunk.byteLength;
-    if (total > maxBytes) throw new Error(`the answer is larger than ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
 const FASTIFY_ERRORS: Record<string, { status: number; code: ApiError['code']; message: string }> = {

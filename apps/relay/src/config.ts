@@ -1,15 +1,16 @@
 import path from 'node:path';
+import { PROVIDERS, type Provider } from '@retalk/core';
 import { z } from 'zod';
 
 /** The upstream a relay forwards to. `simulator` = the built-in fake, speaking `simulatorProtocol`. */
-export type UpstreamKind = 'evolink' | 'dashscope' | 'simulator';
+export type UpstreamKind = Provider | 'simulator';
 
 /** How files uploaded to the relay reach the provider. */
 export type InputRoute = 'relay' | 'provider';
 
 export interface RelayConfig {
   /** Which protocol the relay speaks upstream (the simulator speaks one of the two). */
-  provider: 'evolink' | 'dashscope';
+  provider: Provider;
   simulator: boolean;
   apiKey: string | undefined;
   baseUrl: string | undefined;
@@ -81,12 +82,12 @@ const httpUrl = (name: string) =>
 
 const EnvSchema = z.object({
   RETALK_PROVIDER: z
-    .enum(['evolink', 'dashscope', 'simulator'], {
-      error: 'RETALK_PROVIDER must be evolink, dashscope or simulator',
+    .enum([...PROVIDERS, 'simulator'], {
+      error: `RETALK_PROVIDER must be ${PROVIDERS.join(', ')} or simulator`,
     })
     .optional(),
   RETALK_SIMULATOR_PROTOCOL: z
-    .enum(['evolink', 'dashscope'], { error: 'RETALK_SIMULATOR_PROTOCOL must be evolink or dashscope' })
+    .enum(PROVIDERS, { error: `RETALK_SIMULATOR_PROTOCOL must be ${PROVIDERS.join(' or ')}` })
     .optional(),
   RETALK_API_KEY: z.string().optional(),
   RETALK_BASE_URL: httpUrl('RETALK_BASE_URL').optional(),
@@ -169,10 +170,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     problems.push('RETALK_HEADERS_TIMEOUT_MS must not be larger than RETALK_REQUEST_TIMEOUT_MS');
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const provider: 'evolink' | 'dashscope' =
-    e.RETALK_PROVIDER === 'evolink' || e.RETALK_PROVIDER === 'dashscope'
-      ? e.RETALK_PROVIDER
-      : (e.RETALK_SIMULATOR_PROTOCOL ?? 'dashscope');
+  const provider: Provider =
+    e.RETALK_PROVIDER === undefined || e.RETALK_PROVIDER === 'simulator'
+      ? (e.RETALK_SIMULATOR_PROTOCOL ?? 'dashscope')
+      : e.RETALK_PROVIDER;
   return {
     provider,
     simulator,

@@ -1,3 +1,4 @@
+import { PROVIDER_CAPABILITIES } from '@retalk/core';
 import type { Job, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
 import type { JobRecord, RelayStore } from './store/types.js';
@@ -8,10 +9,12 @@ function inputView(input: JobInput): JobInput {
   return input.url !== undefined ? { url: input.url } : { uploadId: input.uploadId as string };
 }
 
-/** Whether a cancel can work now: in the relay's own queue always; upstream only on DashScope while queued. */
+/** Whether a cancel can work now: in the relay's own queue always; upstream as the provider allows (DashScope: while queued). */
 export function isCancelable(job: JobRecord): boolean {
   if (job.status === 'received') return job.submitStartedAt === null;
-  if (job.provider === 'dashscope') return job.status === 'submitted' || job.status === 'queued';
+  if (PROVIDER_CAPABILITIES[job.provider].cancel === 'queued') {
+    return job.status === 'submitted' || job.status === 'queued';
+  }
   return false;
 }
 

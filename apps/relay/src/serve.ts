@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
+import { acceptsUpload, PROVIDER_CAPABILITIES } from '@retalk/core';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
 import { buildRelay, createMember, demoTokenFile, markSimulatorMember, type Relay } from './app.js';
 import { isLoopbackHost, type RelayConfig } from './config.js';
@@ -30,10 +31,8 @@ export async function serveRelay(
   let upstream: { apiKey: string; baseUrl?: string | undefined; filesBaseUrl?: string | undefined };
   if (config.simulator) {
     simulator = await createSimulator({ host: '127.0.0.1', port: 0, jobMs: config.simulatorJobMs });
-    upstream = {
-      apiKey: SIMULATOR_API_KEY,
-      baseUrl: config.provider === 'dashscope' ? simulator.dashscopeUrl : simulator.url,
-    };
+    // One origin serves both protocols; each adapter adds its own path (DashScope `/api/v1`).
+    upstream = { apiKey: SIMULATOR_API_KEY, baseUrl: simulator.url };
   } else {
     upstream = {
       apiKey: config.apiKey as string,
@@ -119,13 +118,15 @@ export function metricsExposureWarning(
 
 /** The provider must fetch uploads from RETALK_PUBLIC_URL; say so when that cannot work. */
 function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): void {
+  const { displayName, upload } = PROVIDER_CAPABILITIES[config.provider];
+  const takesMedia = acceptsUpload(upload, 'video/mp4') && acceptsUpload(upload, 'audio/wav');
   if (config.inputRoute === 'provider') {
     warn(
-      config.provider === 'dashscope'
-        ? "RETALK_INPUT_ROUTE=provider: uploads go to DashScope's temporary storage (oss://, 48 h, meant for testing by Alibaba)."
-        : "RETALK_INPUT_ROUTE=provider: EvoLink's files API documents images only (100 MB per file), so only reference images go there; video and audio still need RETALK_PUBLIC_URL.",
+      takesMedia
+        ? `RETALK_INPUT_ROUTE=provider: uploads go to ${displayName}'s own storage (${Math.round(upload.ttlMs / 3_600_000)} h; DashScope's is meant for testing by Alibaba).`
+        : `RETALK_INPUT_ROUTE=provider: ${displayName}'s storage takes ${upload.mimeTypes.join(', ')} only, so only reference images go there; video and audio still need RETALK_PUBLIC_URL.`,
     );
-    return;
+    if (takesMedia) return;
   }
   if (!config.publicUrl) {
     warn(
@@ -141,7 +142,7 @@ function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): 
   }
   if (!config.publicUrl.startsWith('https://')) {
     warn(
-      'RETALK_PUBLIC_URL is not https: EvoLink callbacks are off and file links travel unencrypted. Put TLS in front of the relay.',
+      `RETALK_PUBLIC_URL is not https: ${PROVIDER_CAPABILITIES[config.provider].callbacks ? `${displayName} callbacks are off and ` : ''}file links travel unencrypted. Put TLS in front of the relay.`,
     );
   }
 }

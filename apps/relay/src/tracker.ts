@@ -1,20 +1,21 @@
-import { type Client, isRetalkError, type LipSyncRequest, type RetalkError, type Task } from '@retalk/core';
+import {
+  type Client,
+  isRetalkError,
+  type LipSyncRequest,
+  type RetalkError,
+  type SubmitRecovery,
+  type Task,
+} from '@retalk/core';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { JobPatch, JobWriter } from './jobs.js';
 import type { JobRecord, RelayStore } from './store/types.js';
 
-/** Lists DashScope tasks created at or after `sinceMs` (for reconciling an interrupted submit). */
-export type ListUpstreamTasks = (
-  sinceMs: number,
-  signal: AbortSignal,
-) => Promise<{ taskId: string; createdAt: number }[]>;
-
 export interface TrackerOptions {
   store: RelayStore;
   writer: JobWriter;
+  /** The provider client; its `capabilities` decide cancel and recovery, never the provider's name. */
   client: Client;
-  provider: 'evolink' | 'dashscope';
   log: FastifyBaseLogger;
   now: () => number;
   /** Delay between two polls of one job, in milliseconds. */
@@ -23,11 +24,21 @@ export interface TrackerOptions {
   submitIntervalMs: number;
   /** Jobs allowed upstream at once (DashScope runs one task per account; others wait in the relay's queue). */
   maxUpstreamInFlight: number;
-  /** Builds the provider request (signed URLs for uploads, callback URL). */
-  buildRequest: (job: JobRecord) => Promise<LipSyncRequest>;
+  /**
+   * Builds the provider request (signed URLs for uploads, callback URL) of the submit that began at
+   * `submitAt`; the same job and `submitAt` must give the same request.
+   */
+  buildRequest: (job: JobRecord, submitAt: number) => Promise<LipSyncRequest>;
   /** Called once the provider reports success (the archiver copies the result). */
   onSucceeded: (job: JobRecord) => void;
-  listUpstreamTasks?: ListUpstreamTasks | undefined;
+}
+
+/**
+ * The idempotency key of a job's submit: the same for every attempt of one job, so a repeat after a
+ * crash answers the first task where the provider honours keys (EvoLink) instead of billing twice.
+ */
+export function submitKeyOf(jobId: string): string {
+  return `retalk-${jobId}`;
 }
 
 export interface Tracker {
@@ -316,9 +327,10 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   async function submit(job: JobRecord): Promise<void> {
+    const submitAt = o.now();
     let request: LipSyncRequest;
     try {
-      request = await o.buildRequest(job);
+      request = await o.buildRequest(job, submitAt);
     } catch (error) {
       fail(
         job,
@@ -331,7 +343,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     // The marker is durable before the provider hears of the job: a crash from here until the
     // upstream id is stored is detected at start and reconciled, never blindly resubmitted.
     try {
-      o.writer.update(job.id, { submitStartedAt: o.now() });
+      o.writer.update(job.id, { submitStartedAt: submitAt });
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       // Nothing was sent: the job simply waits for its next turn.
@@ -343,16 +355,27 @@ export function createTracker(o: TrackerOptions): Tracker {
     inFlight.add(job.id);
     let task: Task;
     try {
-      task = await o.client.submit(request, { signal: controller.signal });
+      task = await o.client.submit(request, {
+        signal: controller.signal,
+        idempotencyKey: submitKeyOf(job.id),
+      });
     } catch (error) {
       inFlight.delete(job.id);
       if (stopped) return;
       const code = isRetalkError(error) ? error.code : 'internal';
+      const after = (error as { retryAfterMs?: number }).retryAfterMs ?? o.submitIntervalMs * 2;
+      if (code === 'rate_limited' && o.client.capabilities.idempotentSubmit) {
+        // No EvoLink doc says a 429 created nothing (audit row 2): the job keeps its marker and is
+        // recovered under its idempotency key once the provider lets us in again.
+        lastSubmitAt = o.now() + after - o.submitIntervalMs;
+        const timer = setTimeout(() => track(reconcile(job.id)), after);
+        timers.set(`reconcile:${job.id}`, timer);
+        return;
+      }
       if (code === 'rate_limited') {
         // A 429 provably created nothing: put the job back at the head of the queue.
         o.writer.update(job.id, { submitStartedAt: null });
         queue.unshift(job.id);
-        const after = (error as { retryAfterMs?: number }).retryAfterMs ?? o.submitIntervalMs * 2;
         lastSubmitAt = o.now() + after - o.submitIntervalMs;
         schedulePump(after);
         return;
@@ -393,54 +416,70 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   /**
-   * A submit whose outcome is unknown (crash or lost answer). DashScope: look for a task created
-   * since the marker that no job owns; adopt it if there is exactly one, resubmit if there is none.
-   * EvoLink has no task list, so the job fails with a retryable error rather than risk paying twice.
+   * A submit whose outcome is unknown (crash or lost answer), recovered through the provider's
+   * adapter: a repeat under the job's idempotency key where the provider honours keys (EvoLink),
+   * else its task list (DashScope; EvoLink past the key window): adopt the one task no job owns,
+   * resubmit when there is none, and fail with a retryable error when it cannot tell.
    */
   async function reconcile(jobId: string): Promise<void> {
     const job = o.store.getJob(jobId);
     if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return;
-    if (!o.listUpstreamTasks) {
+    let request: LipSyncRequest;
+    try {
+      request = await o.buildRequest(job, job.submitStartedAt);
+    } catch (error) {
       fail(
         job,
-        'submit_interrupted',
-        'The relay lost contact with the provider while sending this job, so it was not sent again (that could bill twice). Check the provider dashboard, then submit it again.',
+        'input_unavailable',
+        `An input of this job is no longer available (${messageOf(error)}). Upload it again.`,
         true,
       );
       return;
     }
-    let tasks: { taskId: string; createdAt: number }[];
+    let recovery: SubmitRecovery;
     try {
-      tasks = await o.listUpstreamTasks(job.submitStartedAt - 5_000, controller.signal);
+      recovery = await o.client.recoverSubmit(request, {
+        idempotencyKey: submitKeyOf(jobId),
+        startedAt: job.submitStartedAt,
+        isKnown: (taskId) => o.store.findJobByUpstreamId(taskId) !== undefined,
+        signal: controller.signal,
+      });
     } catch (error) {
       if (stopped) return;
-      o.log.warn({ jobId, err: messageOf(error) }, 'listing provider tasks failed; will retry the reconcile');
+      if (isRetalkError(error) && !error.retryable) {
+        fail(job, errorCode(error), `The provider refused the job: ${messageOf(error)}`, false);
+        return;
+      }
+      o.log.warn({ jobId, err: messageOf(error) }, 'recovering the interrupted submit failed; will retry');
       const timer = setTimeout(() => track(reconcile(jobId)), Math.max(o.pollIntervalMs, 1000));
       timers.set(`reconcile:${jobId}`, timer);
       return;
     }
-    const orphans = tasks.filter((t) => !o.store.findJobByUpstreamId(t.taskId));
-    if (orphans.length === 1) {
-      const orphan = orphans[0] as { taskId: string };
+    if (recovery.outcome === 'found') {
+      const task = recovery.task;
       o.log.info(
-        { jobId, upstreamId: orphan.taskId },
+        { jobId, upstreamId: task.id, via: recovery.via },
         'reconciled an interrupted submit: adopted the provider task',
       );
-      o.writer.update(jobId, { upstreamId: orphan.taskId, status: 'submitted', submittedAt: o.now() });
+      o.writer.update(jobId, { upstreamId: task.id, status: 'submitted', submittedAt: o.now() });
       follow(jobId, 0);
       return;
     }
-    if (orphans.length === 0) {
+    if (recovery.outcome === 'absent') {
       o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
       o.writer.update(jobId, { submitStartedAt: null });
       queue.unshift(jobId);
       schedulePump(0);
       return;
     }
+    o.log.warn(
+      { jobId, reason: recovery.reason },
+      'an interrupted submit cannot be matched to a provider task',
+    );
     fail(
       job,
       'submit_interrupted',
-      'The relay was interrupted while sending this job and cannot tell which provider task is its own, so it was not sent again. Submit it again.',
+      `The relay was interrupted while sending this job and cannot tell which provider task is its own (${recovery.reason}), so it was not sent again (that could bill twice). Check the provider dashboard, then submit it again.`,
       true,
     );
   }
@@ -468,11 +507,11 @@ export function createTracker(o: TrackerOptions): Tracker {
         'The job is being sent to the provider right now; try the cancel again in a few seconds.',
       );
     }
-    if (o.provider !== 'dashscope' || !job.upstreamId) {
+    if (o.client.capabilities.cancel === 'never' || !job.upstreamId) {
       throw new ApiError(
         409,
         'not_cancelable',
-        'EvoLink cannot cancel a job once it has been sent; it will finish on its own.',
+        `${o.client.capabilities.displayName} cannot cancel a job once it has been sent; it will finish on its own.`,
       );
     }
     try {

@@ -5,11 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, keyLeaks, PROVIDER_KEY, type Simulator, startRelay, tempDir } from './harness.js';
 
 /** Rewinds a submitted job to "submit started, upstream id never recorded" — what a crash leaves. */
-function simulateCrashBeforeIdWasStored(dataDir: string, jobId: string): void {
+function simulateCrashBeforeIdWasStored(dataDir: string, jobId: string, submitStartedAt?: number): void {
   const db = new Database(path.join(dataDir, 'relay.db'));
   db.prepare(`UPDATE jobs SET upstream_id = NULL, status = 'received', submitted_at = NULL WHERE id = ?`).run(
     jobId,
   );
+  if (submitStartedAt !== undefined) {
+    db.prepare('UPDATE jobs SET submit_started_at = ? WHERE id = ?').run(submitStartedAt, jobId);
+  }
   db.close();
 }
 
@@ -34,7 +37,11 @@ describe('a relay restarted on the same data', () => {
    * Submits one job, stops the relay once the provider has it, optionally rewinds the store to "id
    * never recorded", and starts a second relay on the same data and port.
    */
-  async function submitThenRestart(provider: 'evolink' | 'dashscope', crashBeforeIdStored: boolean) {
+  async function submitThenRestart(
+    provider: 'evolink' | 'dashscope',
+    crashBeforeIdStored: boolean,
+    submitStartedAt?: number,
+  ) {
     sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
     const dataDir = tempDir();
     const first = await startRelay({ provider, sim, dataDir });
@@ -42,7 +49,7 @@ describe('a relay restarted on the same data', () => {
     const created = await first.api('POST', '/v1/jobs', { body: inputsAt(sim) });
     const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
     await first.stopRelay();
-    if (crashBeforeIdStored) simulateCrashBeforeIdWasStored(dataDir, created.json.id);
+    if (crashBeforeIdStored) simulateCrashBeforeIdWasStored(dataDir, created.json.id, submitStartedAt);
     const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });
     open.push(second);
     const waitFor = (done: Parameters<Harness['waitForJob']>[1]) =>
@@ -68,13 +75,23 @@ describe('a relay restarted on the same data', () => {
     expect(sim.stats().requests['dashscope.list']).toBeGreaterThanOrEqual(1);
   });
 
-  it('fails an interrupted EvoLink submit with a retryable error instead of risking a double bill', async () => {
-    const { first, second, waitFor } = await submitThenRestart('evolink', true);
-    const failed = await waitFor((j) => j.status === 'failed');
-    expect(failed.error).toMatchObject({ code: 'submit_interrupted', retryable: true });
+  it('adopts the EvoLink task of a submit interrupted before its id was stored (same Idempotency-Key), never submitting twice', async () => {
+    const { submitted, waitFor } = await submitThenRestart('evolink', true);
+    const done = await waitFor((j) => j.status === 'succeeded');
+    expect(done.upstreamId).toBe(submitted.upstreamId);
     expect(sim.stats().submits).toBe(1);
-    const me = await second.api('GET', '/v1/me', { token: first.token });
-    expect(me.json.budget.reservedSeconds).toBe(0);
+    expect(sim.stats().requests['evolink.create.replayed']).toBe(1);
+    const keys = sim.stats().createRequests.map((r) => r.idempotencyKey);
+    expect(keys).toEqual([`retalk-${submitted.id}`, `retalk-${submitted.id}`]);
+  });
+
+  it('adopts an interrupted EvoLink submit through its task list once the key may be forgotten (GET /v1/tasks)', async () => {
+    // The interrupted submit began 20 min ago: past the idempotency window, so the list decides.
+    const { submitted, waitFor } = await submitThenRestart('evolink', true, Date.now() - 20 * 60_000);
+    const done = await waitFor((j) => j.status === 'succeeded');
+    expect(done.upstreamId).toBe(submitted.upstreamId);
+    expect(sim.stats().submits).toBe(1);
+    expect(sim.stats().requests['evolink.list']).toBeGreaterThanOrEqual(1);
   });
 
   it('resubmits a job whose interrupted DashScope submit never reached the provider', async () => {

@@ -1,5 +1,5 @@
-import { InvalidRequestError, ResponseValidationError } from './errors.js';
-import { EvolinkTaskSchema, fromEvolinkTask } from './providers/evolink.js';
+import { ResponseValidationError } from './errors.js';
+import { readProviderCallback } from './providers/index.js';
 import type { Provider, Task } from './task.js';
 
 /**
@@ -12,28 +12,14 @@ import type { Provider, Task } from './task.js';
  * if (isTerminalStatus(task.status)) tracker.wake(task.id);
  */
 export function parseCallback(body: unknown, provider: Provider, now: number = Date.now()): Task {
-  if (provider !== 'evolink') {
-    throw new InvalidRequestError(`${provider} does not send callbacks`, {
-      field: 'provider',
-      allowed: 'evolink',
-    });
-  }
   let value = body;
   if (typeof body === 'string' || body instanceof Uint8Array) {
     const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
     try {
       value = JSON.parse(text);
     } catch (cause) {
-      throw new ResponseValidationError('The EvoLink callback body is not JSON', { provider, cause });
+      throw new ResponseValidationError(`The ${provider} callback body is not JSON`, { provider, cause });
     }
   }
-  const parsed = EvolinkTaskSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ResponseValidationError(
-      `The EvoLink callback body is not a task (${issue ? `${issue.path.join('.')}: ${issue.message}` : 'unreadable'})`,
-      { provider, cause: parsed.error },
-    );
-  }
-  return fromEvolinkTask(parsed.data, { now, completedAt: now });
+  return readProviderCallback(provider, value, now);
 }

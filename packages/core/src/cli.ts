@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { type Client, createClient } from './client.js';
 import { isRetalkError, NetworkError, type RetalkErrorCode } from './errors.js';
 import { createKeepAliveFetch, uploadFilePath } from './node/index.js';
+import { acceptsUpload, PROVIDER_CAPABILITIES } from './providers/capabilities.js';
 import { type LipSyncRequest, PROVIDERS, type Provider, type Task } from './task.js';
 
 /** Exit status per outcome, so scripts can branch without parsing text. */
@@ -348,9 +349,13 @@ async function commandDemo(argv: string[], io: Io, signal: AbortSignal): Promise
     const args: RunArgs = {
       provider,
       apiKey: sim.SIMULATOR_API_KEY,
-      baseUrl: provider === 'dashscope' ? server.dashscopeUrl : server.url,
+      // One origin serves both protocols; each adapter adds its own path.
+      baseUrl: server.url,
       video: server.fixtureUrl('talking-640x640-25fps-3s.mp4'),
-      audio: join(fixtures, 'speech-4s.wav'),
+      // A local file shows the upload path where the provider's storage takes audio (not EvoLink's).
+      audio: acceptsUpload(PROVIDER_CAPABILITIES[provider].upload, 'audio/wav')
+        ? join(fixtures, 'speech-4s.wav')
+        : server.fixtureUrl('speech-4s.wav'),
       extend: true,
       typicalJobMs: jobMs,
       out,

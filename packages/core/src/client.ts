@@ -1,80 +1,42 @@
 import type { z } from 'zod';
+import { parseCallback } from './callback.js';
+import { type Clock, systemClock } from './clock.js';
 import {
   AbortError,
   InvalidRequestError,
   NotSupportedError,
-  QuotaError,
   ResponseValidationError,
   type RetalkError,
-  RetalkError as RetalkErrorClass,
   TaskFailedError,
-  TimeoutError,
 } from './errors.js';
+import { type PollSchedule, pollTask } from './poll.js';
+import { hintFor } from './provider-errors.js';
+import type {
+  AdapterIO,
+  ListTasksOptions,
+  ProviderAdapter,
+  TaskSummary,
+  UploadedFile,
+} from './providers/adapter.js';
+import { acceptsUpload, type ProviderCapabilities } from './providers/capabilities.js';
+import { createDashscopeAdapter } from './providers/dashscope.js';
+import { createEvolinkAdapter } from './providers/evolink.js';
 import {
-  type Clock,
-  createRateLimiter,
+  type AccountPacing,
+  createAccountPacing,
   DASHSCOPE_QUERIES_PER_SECOND,
   DASHSCOPE_SUBMITS_PER_SECOND,
-  DEFAULT_POLL_SCHEDULE,
-  DEFAULT_READ_RETRIES,
-  DEFAULT_SUBMIT_RETRIES,
-  type PollSchedule,
-  pollDelayMs,
-  type RateLimiter,
-  systemClock,
-  withJitter,
-} from './poll.js';
-import { hintFor } from './provider-errors.js';
-import { acceptsUpload, type ProviderCapabilities } from './providers/capabilities.js';
-import {
-  DASHSCOPE_BASE_URL,
-  DASHSCOPE_CAPABILITIES,
-  DASHSCOPE_UPLOAD_TTL_MS,
-  DashscopeErrorBodySchema,
-  DashscopeTaskSchema,
-  DashscopeUploadPolicySchema,
-  fromDashscopeTask,
-  isOssUrl,
-  parseDashscopeTime,
-  toDashscopeCreateBody,
-} from './providers/dashscope.js';
-import {
-  EVOLINK_BASE_URL,
-  EVOLINK_CAPABILITIES,
-  EVOLINK_FILES_BASE_URL,
-  EVOLINK_SUBMIT_RETRIES,
-  EvolinkErrorBodySchema,
-  EvolinkFileUploadResponseSchema,
-  EvolinkTaskSchema,
-  evolinkIdempotencyHeaders,
-  fromEvolinkTask,
-  isEvolinkSubmitRetryable,
-  newIdempotencyKey,
-  toEvolinkCreateBody,
-} from './providers/evolink.js';
-import {
-  isTerminalStatus,
-  type LipSyncRequest,
-  PROVIDERS,
-  type Provider,
-  parseLipSyncRequest,
-  type Task,
-} from './task.js';
-import {
-  abortErrorFrom,
-  type ErrorDetails,
-  type FetchLike,
-  type SendOptions,
-  send,
-  type TransportOptions,
-} from './transport.js';
+} from './rate-limiter.js';
+import { DEFAULT_READ_RETRIES, DEFAULT_SUBMIT_RETRIES } from './retry.js';
+import { type LipSyncRequest, PROVIDERS, type Provider, parseLipSyncRequest, type Task } from './task.js';
+import { type FetchLike, send, type TransportOptions } from './transport.js';
+
+export type { ListTasksOptions, TaskSummary, UploadedFile } from './providers/adapter.js';
 
 /** Per-request time limit, in milliseconds (default 30 000 ms). */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Largest provider answer a client reads, in bytes (1 MiB; a task status is a few KB). */
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
-/** How many consecutive failed polls `wait`/`watch` tolerate before giving up (default 8). */
-export const DEFAULT_MAX_POLL_FAILURES = 8;
 
 /** Options of {@link createClient}. */
 export interface ClientOptions {
@@ -102,9 +64,10 @@ export interface ClientOptions {
   /** Random source in [0, 1) for jitter. Default `Math.random`. */
   random?: (() => number) | undefined;
   /**
-   * Default polling cadence of `wait`/`watch`/`run` (durations in ms); fields left out keep their
-   * default. Default {@link DEFAULT_POLL_SCHEDULE}: 3 polls 1000 ms apart, then ×1.5 per poll up
-   * to 10 000 ms, each delay ±20 % jitter.
+   * Polling cadence of `wait`/`watch`/`run` (durations in ms); fields left out keep the
+   * provider's default: 3 polls 1000 ms apart, then ×1.5 per poll up to 15 000 ms on DashScope
+   * (the Qwen platform's advice for videoretalk) or 8 000 ms on EvoLink (its own client's
+   * cadence), each delay ±20 % jitter. Query counts per job: `pnpm bench`.
    */
   poll?: Partial<PollSchedule> | undefined;
   /**
@@ -134,6 +97,12 @@ export interface ClientOptions {
    * that still comes back (another client on the same key) is retried as before.
    */
   submitsPerSecond?: number | undefined;
+  /**
+   * DashScope: the account's pacing, shared by the clients of every key of one Alibaba Cloud
+   * account (its limits are per account, audit row 6); see {@link createAccountPacing}. Default:
+   * a pacing of this client's own from `queriesPerSecond` and `submitsPerSecond`.
+   */
+  pacing?: AccountPacing | undefined;
   /** DashScope: expected running time of a task, in milliseconds, for estimated progress. Default 120 000 ms. */
   typicalJobMs?: number | undefined;
   /** DashScope: `X-DashScope-WorkSpace` sub-workspace id. Default none (the key's default workspace). */
@@ -166,7 +135,11 @@ export interface SubmitOptions extends CallOptions {
 export interface WaitOptions extends CallOptions {
   /** Gives up after this many milliseconds with a `timeout` error (`run`: submit included). Default: no deadline. */
   timeoutMs?: number | undefined;
-  /** Delay of the first polls, in milliseconds; later polls back off from it. Default the client's `poll.intervalMs` (1000 ms). */
+  /**
+   * Delay of the first polls, in milliseconds; later polls back off from it. When given, it wins
+   * over the provider's ETA hint (EvoLink `estimated_time`). Default the client's `poll.intervalMs`
+   * (1000 ms).
+   */
   intervalMs?: number | undefined;
   /** Called with every changed task (status, progress, ETA), the terminal one included. Default none. */
   onUpdate?: ((task: Task) => void) | undefined;
@@ -178,14 +151,6 @@ export interface UploadOptions extends CallOptions {
   filename: string;
   /** MIME type (`video/mp4`, `audio/wav`, `image/png`). Required. */
   contentType: string;
-}
-
-/** A stored input file. */
-export interface UploadedFile {
-  /** URL to pass as `video`/`audio`/`refImage` (`oss://…` on DashScope, https on EvoLink). */
-  url: string;
-  /** When the file stops being available, ISO 8601 (DashScope 48 h, EvoLink 72 h). */
-  expiresAt?: string;
 }
 
 /** A VideoRetalk client for one provider and key. Plain object; every method is safe to pass around. */
@@ -203,7 +168,7 @@ export interface Client {
   submit(request: LipSyncRequest, options?: SubmitOptions): Promise<Task>;
   /** Reads a task once (retrying 429/5xx/network). */
   get(taskId: string, options?: CallOptions): Promise<Task>;
-  /** Cancels a queued task (DashScope, PENDING only); `not_supported` on EvoLink. */
+  /** Cancels a queued task (`capabilities.cancel`: DashScope while PENDING); `not_supported` where the provider cannot. */
   cancel(taskId: string, options?: CallOptions): Promise<Task>;
   /**
    * Polls until the task ends. Resolves with the succeeded task; rejects with `TaskFailedError`
@@ -229,44 +194,51 @@ export interface Client {
    * @example const { url } = await client.uploadFile(bytes, { filename: 'a.wav', contentType: 'audio/wav' });
    */
   uploadFile(data: Blob | Uint8Array, options: UploadOptions): Promise<UploadedFile>;
+  /**
+   * Lists the tasks created since `sinceMs` (`capabilities.taskList`), newest first; `not_supported`
+   * where the provider has no task list.
+   */
+  listTasks(options: ListTasksOptions): Promise<TaskSummary[]>;
+  /**
+   * Finds what became of a submit whose answer was lost (a crash, a timeout): repeats it with
+   * the same idempotency key where the provider honours one and the key is recent, else looks for
+   * tasks created since the submit began that `isKnown` does not claim. Never creates a second
+   * task for one key; see {@link SubmitRecovery} for the outcomes.
+   */
+  recoverSubmit(request: LipSyncRequest, options: RecoverSubmitOptions): Promise<SubmitRecovery>;
+  /**
+   * Reads a provider callback body (`capabilities.callbacks`) into a task. Callbacks are unsigned:
+   * treat it as a hint and re-read the task with `get()` before acting on it.
+   */
+  readCallback(body: unknown): Task;
 }
 
-interface TaskMemory {
-  estimatedTimeSec?: number;
-  credits?: number;
-  startedAt?: number;
-  completedAt?: number;
+/** Options of {@link Client.recoverSubmit}. */
+export interface RecoverSubmitOptions extends CallOptions {
+  /** The idempotency key the lost submit was sent with (`submit(…, { idempotencyKey })`). */
+  idempotencyKey: string;
+  /** When the lost submit began, in ms since the epoch. */
+  startedAt: number;
+  /** True for a provider task id already owned by another job (so it is not adopted twice). */
+  isKnown(taskId: string): boolean;
 }
 
-const MEMORY_LIMIT = 1000;
+/**
+ * What {@link Client.recoverSubmit} found:
+ * - `found`: the submit's task (repeated under the same key, or the one new task in the list);
+ * - `absent`: the provider has no task from it, so submitting again cannot bill twice;
+ * - `unknown`: it cannot tell (several candidates, or no way to look); do not submit again blindly.
+ */
+export type SubmitRecovery =
+  | { outcome: 'found'; task: Task; via: 'idempotency' | 'task_list' }
+  | { outcome: 'absent' }
+  | { outcome: 'unknown'; reason: string };
 
-function trimSlash(url: string): string {
-  return url.replace(/\/+$/, '');
-}
-
-function checkBaseUrl(url: string, field: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch (cause) {
-    throw new InvalidRequestError(`${field} "${url}" is not a URL`, {
-      field,
-      allowed: 'an http(s) URL',
-      cause,
-    });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new InvalidRequestError(`${field} must use http or https`, { field, allowed: 'an http(s) URL' });
-  }
-  return trimSlash(url);
-}
-
-function resolveBaseUrl(provider: Provider, baseUrl: string | undefined): string {
-  if (baseUrl === undefined) return provider === 'evolink' ? EVOLINK_BASE_URL : DASHSCOPE_BASE_URL;
-  const url = checkBaseUrl(baseUrl, 'baseUrl');
-  if (provider === 'evolink') return url.replace(/\/v1$/, '');
-  return new URL(url).pathname.replace(/\/+$/, '') === '' ? `${url}/api/v1` : url;
-}
+/**
+ * How long after a submit began a repeat under the same idempotency key is trusted to answer the
+ * first task (10 min). EvoLink publishes no retention for its keys; past this the task list decides.
+ */
+export const IDEMPOTENCY_WINDOW_MS = 10 * 60_000;
 
 function rate(field: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
@@ -279,56 +251,34 @@ function rate(field: string, value: number | undefined, fallback: number): numbe
   return v;
 }
 
-function readEvolinkError(body: unknown): ErrorDetails {
-  const parsed = EvolinkErrorBodySchema.safeParse(body);
-  if (parsed.success) {
-    const e = parsed.data.error;
-    return { code: e.code ?? undefined, message: e.message ?? undefined, param: e.param ?? undefined };
-  }
-  // The files API answers errors in its own envelope `{success:false, code, msg}`.
-  const envelope = EvolinkFileUploadResponseSchema.partial().safeParse(body);
-  if (envelope.success && (envelope.data.msg || envelope.data.code != null)) {
-    const msg = envelope.data.msg ?? undefined;
-    // The envelope's code is the HTTP status; a used-up file quota is told only by the message.
-    const code = msg && /quota/i.test(msg) ? 'quota_exceeded' : (envelope.data.code ?? undefined);
-    return { code, message: msg };
-  }
-  return {};
-}
-
-function readDashscopeError(body: unknown): ErrorDetails {
-  const parsed = DashscopeErrorBodySchema.safeParse(body);
-  if (parsed.success) {
-    return {
-      code: parsed.data.code ?? undefined,
-      message: parsed.data.message ?? undefined,
-      requestId: parsed.data.request_id ?? undefined,
-    };
-  }
-  // The OSS upload host answers XML: <Error><Code>…</Code><Message>…</Message></Error>.
-  if (typeof body === 'string') {
-    const code = /<Code>([^<]*)<\/Code>/.exec(body)?.[1];
-    const message = /<Message>([^<]*)<\/Message>/.exec(body)?.[1];
-    return { code, message };
-  }
-  return {};
-}
-
-function parseWith<S extends z.ZodType>(
-  schema: S,
-  body: unknown,
-  provider: Provider,
-  action: string,
-): z.infer<S> {
-  const parsed = schema.safeParse(body);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unreadable body';
-  throw new ResponseValidationError(`${provider} ${action}: unexpected answer (${where})`, {
-    provider,
-    cause: parsed.error,
-  });
-}
+// The one place a provider name picks code: which adapter to build.
+const ADAPTERS: Record<
+  Provider,
+  (io: AdapterIO, o: ClientOptions, submitRetries: number) => ProviderAdapter
+> = {
+  evolink: (io, o, submitRetries) =>
+    createEvolinkAdapter({
+      io,
+      baseUrl: o.baseUrl,
+      filesBaseUrl: o.filesBaseUrl,
+      uploadMedia: o.evolinkUploadMedia,
+      submitRetries,
+    }),
+  dashscope: (io, o) =>
+    createDashscopeAdapter({
+      io,
+      baseUrl: o.baseUrl,
+      pacing:
+        o.pacing ??
+        createAccountPacing({
+          queriesPerSecond: rate('queriesPerSecond', o.queriesPerSecond, DASHSCOPE_QUERIES_PER_SECOND),
+          submitsPerSecond: rate('submitsPerSecond', o.submitsPerSecond, DASHSCOPE_SUBMITS_PER_SECOND),
+          clock: io.clock,
+        }),
+      typicalJobMs: o.typicalJobMs,
+      workspace: o.workspace,
+    }),
+};
 
 /**
  * Creates a VideoRetalk client for EvoLink or DashScope. Configuration is validated here, once.
@@ -353,13 +303,6 @@ export function createClient(options: ClientOptions): Client {
       allowed: 'a non-empty string',
     });
   }
-  const baseUrl = resolveBaseUrl(provider, options.baseUrl);
-  const filesBaseUrl =
-    options.filesBaseUrl !== undefined
-      ? checkBaseUrl(options.filesBaseUrl, 'filesBaseUrl')
-      : options.baseUrl !== undefined
-        ? baseUrl
-        : EVOLINK_FILES_BASE_URL;
   const fetchImpl: FetchLike | undefined =
     options.fetch ?? (globalThis.fetch?.bind(globalThis) as FetchLike | undefined);
   if (!fetchImpl) {
@@ -368,13 +311,13 @@ export function createClient(options: ClientOptions): Client {
       allowed: 'a fetch function',
     });
   }
-  const clock = options.clock ?? systemClock;
+  const clock: Clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
-  const schedule: PollSchedule = { ...DEFAULT_POLL_SCHEDULE, ...options.poll };
-  const typicalJobMs = options.typicalJobMs;
   const apiKey = options.apiKey.trim();
   const auth = `Bearer ${apiKey}`;
 
+  // The adapter is built below; the transport reads its errors through this late-bound reference.
+  let adapter: ProviderAdapter;
   const transport: TransportOptions = {
     provider,
     fetch: fetchImpl,
@@ -385,130 +328,18 @@ export function createClient(options: ClientOptions): Client {
     requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
     maxResponseBytes: options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES,
     dispatcher: options.dispatcher,
-    readError: provider === 'evolink' ? readEvolinkError : readDashscopeError,
+    readError: (body) => adapter.readError(body),
     secret: apiKey,
   };
-  const qps = rate('queriesPerSecond', options.queriesPerSecond, DASHSCOPE_QUERIES_PER_SECOND);
-  const queryLimiter: RateLimiter | undefined =
-    provider === 'dashscope' && Number.isFinite(qps)
-      ? createRateLimiter({ perSecond: qps, clock })
-      : undefined;
-  const sps = rate('submitsPerSecond', options.submitsPerSecond, DASHSCOPE_SUBMITS_PER_SECOND);
-  // One bucket of one token: submits of this client start at least 1000 / sps ms apart.
-  const submitLimiter: RateLimiter | undefined =
-    provider === 'dashscope' && Number.isFinite(sps)
-      ? createRateLimiter({ perSecond: sps, burst: 1, clock })
-      : undefined;
-
-  const base = provider === 'evolink' ? EVOLINK_CAPABILITIES : DASHSCOPE_CAPABILITIES;
-  const capabilities: ProviderCapabilities =
-    provider === 'evolink' && options.evolinkUploadMedia
-      ? { ...base, upload: { ...base.upload, mimeTypes: [...base.upload.mimeTypes, 'audio/*', 'video/*'] } }
-      : base;
-
-  const memory = new Map<string, TaskMemory>();
-  const remember = (id: string, patch: TaskMemory) => {
-    const entry = memory.get(id) ?? {};
-    memory.delete(id);
-    memory.set(id, { ...entry, ...patch });
-    if (memory.size > MEMORY_LIMIT) memory.delete(memory.keys().next().value as string);
+  const io: AdapterIO = {
+    call: (o) => send(transport, o),
+    headers: () => ({ authorization: auth }),
+    parse: (schema, body, action) => parseWith(schema, body, provider, action),
+    clock,
   };
-
-  const baseHeaders = (): Record<string, string> => {
-    const h: Record<string, string> = { authorization: auth };
-    if (provider === 'dashscope' && options.workspace) h['x-dashscope-workspace'] = options.workspace;
-    return h;
-  };
-
-  const call = (o: SendOptions) => send(transport, o);
-
-  const toTask = (body: unknown, action: string): Task => {
-    const now = clock.now();
-    if (provider === 'evolink') {
-      const parsed = parseWith(EvolinkTaskSchema, body, provider, action);
-      const mem = memory.get(parsed.id) ?? {};
-      if (typeof parsed.task_info?.estimated_time === 'number') {
-        remember(parsed.id, { estimatedTimeSec: parsed.task_info.estimated_time });
-      }
-      const credits = parsed.usage?.credits ?? parsed.usage?.credits_reserved;
-      if (typeof credits === 'number') remember(parsed.id, { credits });
-      if (parsed.status === 'completed' && mem.completedAt === undefined)
-        remember(parsed.id, { completedAt: now });
-      return fromEvolinkTask(parsed, {
-        now,
-        estimatedTimeSec: mem.estimatedTimeSec,
-        completedAt: memory.get(parsed.id)?.completedAt,
-        credits: memory.get(parsed.id)?.credits,
-      });
-    }
-    const parsed = parseWith(DashscopeTaskSchema, body, provider, action);
-    const id = parsed.output.task_id;
-    const status = parsed.output.task_status;
-    if (status !== 'PENDING' && memory.get(id)?.startedAt === undefined) {
-      // A task first seen mid-run (e.g. after a restart) starts from its scheduled_time when that
-      // is plausible, so its estimated progress does not fall back to the start.
-      const scheduled = parseDashscopeTime(parsed.output.scheduled_time);
-      const plausible = scheduled !== undefined && scheduled <= now && now - scheduled < 6 * 3600_000;
-      remember(id, { startedAt: plausible ? scheduled : now });
-    }
-    return fromDashscopeTask(parsed, { now, startedAt: memory.get(id)?.startedAt, typicalJobMs });
-  };
-
-  const submit = async (request: LipSyncRequest, opts: SubmitOptions = {}): Promise<Task> => {
-    const req = parseLipSyncRequest(request);
-    const urls = [req.video, req.audio, req.refImage];
-    if (provider === 'evolink') {
-      const oss = (['video', 'audio', 'refImage'] as const).find((f) => isOssUrl(req[f]));
-      if (oss) {
-        throw new InvalidRequestError(
-          `${oss}: oss:// URLs work only with DashScope; use client.uploadFile() on EvoLink`,
-          {
-            field: oss,
-            allowed: 'a public http(s) URL',
-          },
-        );
-      }
-      const key = opts.idempotencyKey ?? newIdempotencyKey();
-      const res = await call({
-        method: 'POST',
-        url: `${baseUrl}/v1/videos/generations`,
-        kind: 'write',
-        action: 'submit',
-        headers: { ...baseHeaders(), 'content-type': 'application/json', ...evolinkIdempotencyHeaders(key) },
-        body: () => JSON.stringify(toEvolinkCreateBody(req)),
-        signal: opts.signal,
-        retries: Math.min(EVOLINK_SUBMIT_RETRIES, transport.writeRetries),
-        retryOn: isEvolinkSubmitRetryable,
-      });
-      return toTask(res.body, 'submit');
-    }
-    if (req.callbackUrl !== undefined) {
-      throw new InvalidRequestError(
-        'callbackUrl: DashScope has no callbacks; drop it and use wait()/watch()',
-        {
-          field: 'callbackUrl',
-          allowed: 'nothing on DashScope (EvoLink only)',
-        },
-      );
-    }
-    const headers: Record<string, string> = {
-      ...baseHeaders(),
-      'content-type': 'application/json',
-      'x-dashscope-async': 'enable',
-    };
-    if (urls.some(isOssUrl)) headers['x-dashscope-ossresourceresolve'] = 'enable';
-    const res = await call({
-      method: 'POST',
-      url: `${baseUrl}/services/aigc/image2video/video-synthesis/`,
-      kind: 'write',
-      action: 'submit',
-      headers,
-      body: () => JSON.stringify(toDashscopeCreateBody(req)),
-      signal: opts.signal,
-      pace: submitLimiter ? (signal) => submitLimiter.take(signal) : undefined,
-    });
-    return toTask(res.body, 'submit');
-  };
+  adapter = ADAPTERS[provider](io, options, transport.writeRetries);
+  const { capabilities } = adapter;
+  const schedule: PollSchedule = { ...adapter.pollSchedule, ...options.poll };
 
   const checkId = (taskId: string) => {
     if (typeof taskId !== 'string' || taskId.trim() === '') {
@@ -517,159 +348,36 @@ export function createClient(options: ClientOptions): Client {
         allowed: 'the id returned by submit()',
       });
     }
-    return encodeURIComponent(taskId);
   };
+
+  const submit = async (request: LipSyncRequest, opts: SubmitOptions = {}): Promise<Task> =>
+    adapter.submit(parseLipSyncRequest(request), opts);
 
   const get = async (taskId: string, opts: CallOptions = {}): Promise<Task> => {
-    const id = checkId(taskId);
-    const action = `query task ${taskId}`;
-    if (provider === 'evolink') {
-      const res = await call({
-        method: 'GET',
-        url: `${baseUrl}/v1/tasks/${id}`,
-        kind: 'read',
-        action,
-        headers: baseHeaders(),
-        signal: opts.signal,
-      });
-      return toTask(res.body, action);
-    }
-    const res = await call({
-      method: 'GET',
-      url: `${baseUrl}/tasks/${id}`,
-      kind: 'read',
-      action,
-      headers: baseHeaders(),
-      signal: opts.signal,
-    });
-    return toTask(res.body, action);
-  };
-
-  // Every DashScope query of this client, from any wait or get, passes the shared limiter.
-  const pacedGet = async (taskId: string, opts: CallOptions = {}): Promise<Task> => {
-    if (queryLimiter) {
-      try {
-        await queryLimiter.take(opts.signal);
-      } catch {
-        throw opts.signal ? abortErrorFrom(opts.signal, `query task ${taskId}`) : new AbortError('aborted');
-      }
-    }
-    return get(taskId, opts);
+    checkId(taskId);
+    return adapter.get(taskId, opts);
   };
 
   const cancel = async (taskId: string, opts: CallOptions = {}): Promise<Task> => {
-    const id = checkId(taskId);
-    if (provider === 'evolink') {
-      throw new NotSupportedError(
-        'EvoLink has no cancel API for videoretalk (task_info.can_cancel is false); let the task finish or ignore it',
-        { provider },
-      );
-    }
-    await call({
-      method: 'POST',
-      url: `${baseUrl}/tasks/${id}/cancel`,
-      kind: 'read',
-      action: `cancel task ${taskId}`,
-      headers: baseHeaders(),
-      signal: opts.signal,
-    });
-    return pacedGet(taskId, opts);
+    checkId(taskId);
+    await adapter.cancel(taskId, opts);
+    return adapter.get(taskId, opts);
   };
 
-  // `first` is a task already read (run's submit answer); `budgetMs` is the caller's whole
-  // timeout when part of it was spent before polling began (for the message).
-  async function* poll(
-    taskId: string,
-    opts: WaitOptions,
-    first?: Task,
-    budgetMs?: number,
-  ): AsyncGenerator<Task, void, undefined> {
-    const controller = new AbortController();
-    const onAbort = () =>
-      controller.abort(
-        new AbortError(`Waiting for task ${taskId} was aborted`, { cause: opts.signal?.reason }),
-      );
-    if (opts.signal?.aborted) onAbort();
-    else opts.signal?.addEventListener('abort', onAbort, { once: true });
-    const startedAt = clock.now();
-    const deadline = opts.timeoutMs === undefined ? undefined : startedAt + opts.timeoutMs;
-    let last: Task | undefined;
-    const timeoutError = () =>
-      new TimeoutError(
-        `Task ${taskId} did not finish within ${budgetMs ?? opts.timeoutMs} ms (last status: ${last?.status ?? 'unknown'}); ` +
-          'call wait() again or raise timeoutMs',
-        { provider },
-      );
-    // A real timer as well as clock checks: a hung request must be cut at the deadline too.
-    const deadlineTimer =
-      opts.timeoutMs === undefined
-        ? undefined
-        : setTimeout(() => controller.abort(timeoutError()), opts.timeoutMs);
-    const signal = controller.signal;
-    const sched: PollSchedule =
-      opts.intervalMs === undefined ? schedule : { ...schedule, intervalMs: opts.intervalMs };
-    try {
-      let attempt = 0;
-      let failures = 0;
-      let pending: Task | undefined = first;
-      while (true) {
-        let task: Task | undefined = pending;
-        pending = undefined;
-        let retryAfterMs: number | undefined;
-        if (!task) {
-          try {
-            task = await pacedGet(taskId, { signal });
-            failures = 0;
-          } catch (error) {
-            if (signal.aborted) throw abortErrorFrom(signal, `wait for task ${taskId}`);
-            const retalk = error instanceof RetalkErrorClass ? error : undefined;
-            if (!retalk?.retryable || ++failures >= DEFAULT_MAX_POLL_FAILURES) throw error;
-            retryAfterMs = (retalk as { retryAfterMs?: number }).retryAfterMs;
-          }
-        }
-        if (task) {
-          if (last && !isTerminalStatus(task.status) && task.status === last.status) {
-            task.progress = Math.max(task.progress, last.progress);
-          }
-          const changed =
-            !last ||
-            last.status !== task.status ||
-            last.progress !== task.progress ||
-            last.etaMs !== task.etaMs ||
-            last.resultUrl !== task.resultUrl;
-          last = task;
-          if (changed) {
-            opts.onUpdate?.(task);
-            yield task;
-          }
-          if (isTerminalStatus(task.status)) return;
-        }
-        let delay = withJitter(pollDelayMs(attempt++, sched), sched.jitterRatio, random);
-        // EvoLink tells how long the task should take: no point polling much faster than a
-        // quarter of what is left.
-        if (provider === 'evolink' && task?.etaMs !== undefined) {
-          delay = Math.min(sched.maxIntervalMs, Math.max(delay, Math.round(task.etaMs / 4)));
-        }
-        if (retryAfterMs !== undefined) delay = Math.max(delay, retryAfterMs);
-        if (deadline !== undefined) {
-          const left = deadline - clock.now();
-          if (left <= 0) throw timeoutError();
-          delay = Math.min(delay, left);
-        }
-        try {
-          await clock.sleep(delay, signal);
-        } catch {
-          throw abortErrorFrom(signal, `wait for task ${taskId}`);
-        }
-        if (deadline !== undefined && clock.now() >= deadline) throw timeoutError();
-      }
-    } finally {
-      if (deadlineTimer !== undefined) clearTimeout(deadlineTimer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      // Cut any request or limiter wait still in flight on early exit (a consumer's `break`).
-      if (!controller.signal.aborted) controller.abort(new AbortError('polling stopped'));
-    }
-  }
+  const poll = (taskId: string, opts: WaitOptions, first?: Task, budgetMs?: number) =>
+    pollTask(
+      {
+        provider,
+        clock,
+        random,
+        // An explicit intervalMs is the caller's choice: it wins over the provider's ETA hint.
+        schedule: opts.intervalMs === undefined ? schedule : { ...schedule, intervalMs: opts.intervalMs },
+        floorMs: opts.intervalMs === undefined ? (task) => adapter.pollFloorMs(task) : undefined,
+        get: (id, signal) => adapter.get(id, { signal }),
+      },
+      taskId,
+      { signal: opts.signal, timeoutMs: opts.timeoutMs, onUpdate: opts.onUpdate, first, budgetMs },
+    );
 
   const failure = (task: Task): RetalkError => {
     const code = task.error?.code ?? task.status;
@@ -691,12 +399,8 @@ export function createClient(options: ClientOptions): Client {
     });
   };
 
-  const waitFor = async (
-    taskId: string,
-    opts: WaitOptions = {},
-    first?: Task,
-    budgetMs?: number,
-  ): Promise<Task> => {
+  const waitFor = async (taskId: string, opts: WaitOptions = {}, first?: Task, budgetMs?: number) => {
+    checkId(taskId);
     let last: Task | undefined;
     for await (const task of poll(taskId, opts, first, budgetMs)) last = task;
     if (!last) throw new AbortError(`Waiting for task ${taskId} ended without an answer`);
@@ -704,96 +408,25 @@ export function createClient(options: ClientOptions): Client {
     return last;
   };
 
-  const uploadToDashscope = async (blob: Blob, o: UploadOptions): Promise<UploadedFile> => {
-    const res = await call({
-      method: 'GET',
-      url: `${baseUrl}/uploads?action=getPolicy&model=videoretalk`,
-      kind: 'read',
-      action: 'get upload policy',
-      headers: baseHeaders(),
-      signal: o.signal,
-    });
-    const policy = parseWith(DashscopeUploadPolicySchema, res.body, provider, 'get upload policy').data;
-    const maxMb = Number(policy.max_file_size_mb);
-    if (Number.isFinite(maxMb) && maxMb > 0 && blob.size > maxMb * 1024 * 1024) {
-      throw new InvalidRequestError(
-        `${o.filename} is ${(blob.size / 1048576).toFixed(1)} MB; DashScope accepts at most ${maxMb} MB`,
-        {
-          field: 'data',
-          allowed: `at most ${maxMb} MB`,
-        },
-      );
+  const listTasks = async (opts: ListTasksOptions): Promise<TaskSummary[]> => {
+    if (!capabilities.taskList) {
+      throw new NotSupportedError(`${capabilities.displayName} has no task list`, { provider });
     }
-    const key = `${policy.upload_dir.replace(/\/+$/, '')}/${safeFilename(o.filename)}`;
-    await call({
-      method: 'POST',
-      url: policy.upload_host,
-      kind: 'write',
-      action: `upload ${o.filename}`,
-      body: () => {
-        const form = new FormData();
-        form.append('OSSAccessKeyId', policy.oss_access_key_id);
-        form.append('Signature', policy.signature);
-        form.append('policy', policy.policy);
-        form.append('key', key);
-        form.append('x-oss-object-acl', policy.x_oss_object_acl ?? 'private');
-        form.append('x-oss-forbid-overwrite', policy.x_oss_forbid_overwrite ?? 'true');
-        form.append('success_action_status', '200');
-        form.append('x-oss-content-type', o.contentType);
-        // OSS PostObject requires the file to be the last field.
-        form.append('file', blob, o.filename);
-        return form;
-      },
-      signal: o.signal,
-    });
-    return { url: `oss://${key}`, expiresAt: new Date(clock.now() + DASHSCOPE_UPLOAD_TTL_MS).toISOString() };
-  };
-
-  const uploadToEvolink = async (blob: Blob, o: UploadOptions): Promise<UploadedFile> => {
-    const res = await call({
-      method: 'POST',
-      url: `${filesBaseUrl}/api/v1/files/upload/stream`,
-      kind: 'write',
-      action: `upload ${o.filename}`,
-      headers: baseHeaders(),
-      body: () => {
-        const form = new FormData();
-        form.append('file_name', safeFilename(o.filename));
-        form.append('file', blob, o.filename);
-        return form;
-      },
-      signal: o.signal,
-    });
-    const body = parseWith(EvolinkFileUploadResponseSchema, res.body, provider, 'upload');
-    if (!body.success || !body.data) {
-      const text = `EvoLink refused the upload of ${o.filename}: ${body.msg ?? 'no reason given'}`;
-      if (/quota|limit|exceed/i.test(body.msg ?? '') || body.code === 402) {
-        throw new QuotaError(`${text}. Delete old files or wait for them to expire (72 h).`, {
-          provider,
-          providerCode: body.code == null ? undefined : String(body.code),
-        });
-      }
-      throw new InvalidRequestError(`${text}.`, {
-        provider,
-        field: 'data',
-        providerCode: body.code == null ? undefined : String(body.code),
-      });
-    }
-    const out: UploadedFile = { url: body.data.file_url };
-    const expires = body.data.expires_at ? Date.parse(body.data.expires_at) : Number.NaN;
-    if (!Number.isNaN(expires)) out.expiresAt = new Date(expires).toISOString();
-    return out;
+    return adapter.listTasks(opts);
   };
 
   return {
     provider,
     capabilities,
-    baseUrl,
+    baseUrl: adapter.baseUrl,
     submit,
-    get: pacedGet,
+    get,
     cancel,
     wait: (taskId, opts) => waitFor(taskId, opts),
-    watch: (taskId, opts = {}) => ({ [Symbol.asyncIterator]: () => poll(taskId, opts) }),
+    watch: (taskId, opts = {}) => {
+      checkId(taskId);
+      return { [Symbol.asyncIterator]: () => poll(taskId, opts) };
+    },
     async run(request, opts = {}) {
       const started = clock.now();
       const task = await submit(request, { signal: opts.signal });
@@ -823,12 +456,56 @@ export function createClient(options: ClientOptions): Client {
       }
       const blob =
         data instanceof Blob ? data : new Blob([data as Uint8Array<ArrayBuffer>], { type: opts.contentType });
-      return provider === 'dashscope' ? uploadToDashscope(blob, opts) : uploadToEvolink(blob, opts);
+      return adapter.upload(blob, opts);
     },
+    listTasks,
+    async recoverSubmit(request, opts) {
+      const req = parseLipSyncRequest(request);
+      if (capabilities.idempotentSubmit && clock.now() - opts.startedAt < IDEMPOTENCY_WINDOW_MS) {
+        // The same key answers the first task if it exists and creates it if it does not: one task either way.
+        try {
+          const task = await adapter.submit(req, {
+            idempotencyKey: opts.idempotencyKey,
+            signal: opts.signal,
+          });
+          return { outcome: 'found', task, via: 'idempotency' };
+        } catch (error) {
+          if ((error as RetalkError).providerCode !== 'idempotency_conflict') throw error;
+          return { outcome: 'unknown', reason: 'the request differs from the one first sent under its key' };
+        }
+      }
+      if (!capabilities.taskList) {
+        return { outcome: 'unknown', reason: `${capabilities.displayName} has no task list to look in` };
+      }
+      // Tasks from a little before the marker too: the provider's clock may run behind ours.
+      const rows = await adapter.listTasks({ sinceMs: opts.startedAt - 5_000, signal: opts.signal });
+      const orphans = rows.filter((row) => !opts.isKnown(row.id));
+      if (orphans.length === 0) return { outcome: 'absent' };
+      if (orphans.length > 1) {
+        return {
+          outcome: 'unknown',
+          reason: `${orphans.length} tasks no job owns were created since the submit`,
+        };
+      }
+      const task = await adapter.get((orphans[0] as TaskSummary).id, { signal: opts.signal });
+      return { outcome: 'found', task, via: 'task_list' };
+    },
+    readCallback: (body) => parseCallback(body, provider, clock.now()),
   };
 }
 
-function safeFilename(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? 'file';
-  return base.replace(/[^\w.-]+/g, '_').slice(-120) || 'file';
+function parseWith<S extends z.ZodType>(
+  schema: S,
+  body: unknown,
+  provider: Provider,
+  action: string,
+): z.infer<S> {
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'unreadable body';
+  throw new ResponseValidationError(`${provider} ${action}: unexpected answer (${where})`, {
+    provider,
+    cause: parsed.error,
+  });
 }

@@ -3,17 +3,23 @@ export type {
   CallOptions,
   Client,
   ClientOptions,
+  ListTasksOptions,
+  RecoverSubmitOptions,
   SubmitOptions,
+  SubmitRecovery,
+  TaskSummary,
   UploadedFile,
   UploadOptions,
   WaitOptions,
 } from './client.js';
 export {
   createClient,
-  DEFAULT_MAX_POLL_FAILURES,
   DEFAULT_MAX_RESPONSE_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  IDEMPOTENCY_WINDOW_MS,
 } from './client.js';
+export type { Clock } from './clock.js';
+export { sleep, systemClock } from './clock.js';
 export type {
   ClipRange,
   ConformOptions,
@@ -72,29 +78,27 @@ export type {
 export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS } from './limits.js';
 export type { MediaMeta } from './media-meta.js';
 export { MediaMetaSchema } from './media-meta.js';
-export type { Clock, PollSchedule, RateLimiter, RateLimiterOptions } from './poll.js';
+export type { PollSchedule } from './poll.js';
 export {
-  createRateLimiter,
-  DASHSCOPE_QUERIES_PER_SECOND,
-  DASHSCOPE_SUBMITS_PER_SECOND,
   DEFAULT_JITTER_RATIO,
+  DEFAULT_MAX_POLL_FAILURES,
   DEFAULT_POLL_BACKOFF_FACTOR,
   DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_POLL_MAX_INTERVAL_MS,
   DEFAULT_POLL_QUICK_CHECKS,
   DEFAULT_POLL_SCHEDULE,
-  DEFAULT_READ_RETRIES,
-  DEFAULT_RETRY_BASE_MS,
-  DEFAULT_RETRY_MAX_MS,
-  DEFAULT_SUBMIT_RETRIES,
-  parseRetryAfterMs,
   pollDelayMs,
-  systemClock,
 } from './poll.js';
 export type { ProviderErrorEntry } from './provider-errors.js';
 export { PROVIDER_ERRORS } from './provider-errors.js';
+export type { ProviderAdapter } from './providers/adapter.js';
 export type { ProviderCapabilities, ProviderLimits, UploadCapability } from './providers/capabilities.js';
-export { acceptsUpload } from './providers/capabilities.js';
+export {
+  acceptsUpload,
+  DASHSCOPE_CAPABILITIES,
+  EVOLINK_CAPABILITIES,
+  PROVIDER_CAPABILITIES,
+} from './providers/capabilities.js';
 export type {
   DashscopeCreateBody,
   DashscopeErrorBody,
@@ -103,7 +107,7 @@ export type {
 } from './providers/dashscope.js';
 export {
   DASHSCOPE_BASE_URL,
-  DASHSCOPE_CAPABILITIES,
+  DASHSCOPE_POLL_SCHEDULE,
   DashscopeCreateBodySchema,
   DashscopeErrorBodySchema,
   DashscopeTaskSchema,
@@ -118,13 +122,26 @@ export type {
 } from './providers/evolink.js';
 export {
   EVOLINK_BASE_URL,
-  EVOLINK_CAPABILITIES,
   EVOLINK_FILES_BASE_URL,
+  EVOLINK_POLL_SCHEDULE,
   EvolinkCreateBodySchema,
   EvolinkErrorBodySchema,
   EvolinkFileUploadResponseSchema,
   EvolinkTaskSchema,
 } from './providers/evolink.js';
+export type { RateLimiter, RateLimiterOptions } from './rate-limiter.js';
+export {
+  createRateLimiter,
+  DASHSCOPE_QUERIES_PER_SECOND,
+  DASHSCOPE_SUBMITS_PER_SECOND,
+} from './rate-limiter.js';
+export {
+  DEFAULT_READ_RETRIES,
+  DEFAULT_RETRY_BASE_MS,
+  DEFAULT_RETRY_MAX_MS,
+  DEFAULT_SUBMIT_RETRIES,
+  parseRetryAfterMs,
+} from './retry.js';
 export type { LipSyncRequest, Provider, Task, TaskStatus } from './task.js';
 export {
   isTerminalStatus,

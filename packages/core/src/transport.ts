@@ -1,3 +1,4 @@
+import type { Clock } from './clock.js';
 import {
   AbortError,
   isRetalkError,
@@ -6,8 +7,8 @@ import {
   type RetalkError,
   RetalkError as RetalkErrorClass,
 } from './errors.js';
-import { type Clock, parseRetryAfterMs, retryDelayMs } from './poll.js';
 import { toProviderError } from './provider-errors.js';
+import { parseRetryAfterMs, retryDelayMs } from './retry.js';
 import type { Provider } from './task.js';
 
 /** The `fetch` signature Retalk needs (the global one, undici's, or a test double). */

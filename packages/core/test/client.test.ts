@@ -448,8 +448,8 @@ describe('client.wait', () => {
       ),
     );
     await client.wait('task-unified-1-abcdefgh');
-    // 90 s estimate, 80 % left → a quarter is 18 s, capped at the 10 s maximum interval.
-    expect(clock.sleeps[0]).toBe(10_000);
+    // 90 s estimate, 80 % left → a quarter is 18 s, capped at EvoLink's 8 s maximum interval.
+    expect(clock.sleeps[0]).toBe(8_000);
   });
 
   it('rejects with timeout (not aborted) when the deadline passes', async () => {

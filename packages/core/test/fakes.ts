@@ -1,4 +1,4 @@
-import type { Clock } from '../src/poll.js';
+import type { Clock } from '../src/clock.js';
 
 /** A clock whose sleeps return at once and move time forward; every sleep is recorded. */
 export function createFakeClock(start = Date.UTC(2026, 0, 1)) {

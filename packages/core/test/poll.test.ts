@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  createRateLimiter,
-  DEFAULT_POLL_SCHEDULE,
-  parseRetryAfterMs,
-  pollDelayMs,
-  retryDelayMs,
-  systemClock,
-  withJitter,
-} from '../src/poll.js';
+import { systemClock } from '../src/clock.js';
+import { DEFAULT_POLL_SCHEDULE, pollDelayMs, withJitter } from '../src/poll.js';
+import { createRateLimiter } from '../src/rate-limiter.js';
+import { parseRetryAfterMs, retryDelayMs } from '../src/retry.js';
 import { createFakeClock } from './fakes.js';
 
 describe('pollDelayMs', () => {

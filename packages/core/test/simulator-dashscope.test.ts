@@ -7,6 +7,7 @@ import { checkMedia } from '../src/limits.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
 import { parseDashscopeTime } from '../src/providers/dashscope.js';
+import { createAccountPacing } from '../src/rate-limiter.js';
 import { createClockDriver, createManualClock } from './fakes.js';
 import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
@@ -306,6 +307,37 @@ describe('DashScope limits against the simulator', () => {
       for (let i = 1; i < n; i++) expect(submittedAt[i]! - submittedAt[i - 1]!).toBeGreaterThanOrEqual(1000);
     } finally {
       await paced.close();
+    }
+  });
+
+  it('shares one pacing between the keys of one Alibaba Cloud account: no 429, and each sees the other’s tasks (audit row 6)', async () => {
+    const clock = createManualClock(Date.now());
+    const account = await createSimulator({
+      jobMs: 300,
+      now: clock.now,
+      apiKeys: ['key-a', 'key-b'],
+      dashscopeAccounts: [['key-a', 'key-b']],
+    });
+    try {
+      const pacing = createAccountPacing({ clock });
+      const on = (apiKey: string) =>
+        createClient({ provider: 'dashscope', apiKey, baseUrl: account.url, clock, pacing });
+      const [a, b] = [on('key-a'), on('key-b')];
+      const req = { video: account.fixtureUrl(VIDEO), audio: account.fixtureUrl(AUDIO) };
+      let settled = false;
+      const submits = Promise.all([a.submit(req), b.submit(req), a.submit(req)]).finally(() => {
+        settled = true;
+      });
+      for (let moves = 0; !settled; ) {
+        await new Promise((r) => setTimeout(r, 2));
+        const arrived = account.stats().requests['dashscope.create'] ?? 0;
+        if (!settled && clock.pending > 0 && arrived > moves) moves += clock.next() ? 1 : 0;
+      }
+      const [fromA] = await submits;
+      expect(account.stats()).toMatchObject({ submits: 3, throttled: 0 });
+      expect((await b.get(fromA!.id)).status).not.toBe('expired');
+    } finally {
+      await account.close();
     }
   });
 

@@ -6,6 +6,7 @@ import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simu
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseCallback } from '../src/callback.js';
 import { type ClientOptions, createClient } from '../src/client.js';
+import { systemClock } from '../src/clock.js';
 import type { TaskFailedError } from '../src/errors.js';
 import { uploadFilePath } from '../src/node/index.js';
 import { PROVIDER_ERRORS } from '../src/provider-errors.js';
@@ -208,6 +209,52 @@ describe('EvoLink client against the simulator', () => {
       c.submit({ ...request, videoExtension: true }, { idempotencyKey: 'job-42' }),
     );
     expect(conflict).toMatchObject({ code: 'invalid_request', providerCode: 'idempotency_conflict' });
+  });
+
+  it('recovers a lost submit by repeating it under its key within the idempotency window', async () => {
+    sim.resetStats();
+    const c = client();
+    const request = { video: video(), audio: sim.fixtureUrl(AUDIO) };
+    const sent = await c.submit(request, { idempotencyKey: 'job-recover-1' });
+    const found = await c.recoverSubmit(request, {
+      idempotencyKey: 'job-recover-1',
+      startedAt: Date.now() - 1000,
+      isKnown: () => false,
+    });
+    expect(found).toMatchObject({ outcome: 'found', via: 'idempotency', task: { id: sent.id } });
+    expect(sim.stats().submits).toBe(1);
+  });
+
+  it('recovers a lost submit through GET /v1/tasks once the key may be forgotten (audit §4.7)', async () => {
+    const own = await createSimulator({ jobMs: 150 });
+    try {
+      // The client's clock runs 20 min ahead, past the idempotency window of the "lost" submit.
+      const later = { now: () => Date.now() + 20 * 60_000, sleep: systemClock.sleep };
+      const c = createClient({
+        provider: 'evolink',
+        apiKey: SIMULATOR_API_KEY,
+        baseUrl: own.url,
+        clock: later,
+      });
+      const request = { video: own.fixtureUrl(VIDEO), audio: own.fixtureUrl(AUDIO) };
+      const startedAt = Date.now() - 2000;
+      const recover = (isKnown: (id: string) => boolean) =>
+        c.recoverSubmit(request, { idempotencyKey: 'job-recover-2', startedAt, isKnown });
+      expect(await recover(() => false)).toEqual({ outcome: 'absent' });
+      const lost = await c.submit(request);
+      const found = await recover(() => false);
+      expect(found).toMatchObject({ outcome: 'found', via: 'task_list', task: { id: lost.id } });
+      const other = await c.submit(request);
+      expect(await recover((id) => id === 'nobody')).toMatchObject({ outcome: 'unknown' });
+      expect(await recover((id) => id === other.id)).toMatchObject({
+        outcome: 'found',
+        task: { id: lost.id },
+      });
+      expect((await c.listTasks({ sinceMs: startedAt })).map((t) => t.id)).toEqual([other.id, lost.id]);
+      expect(own.stats().submits).toBe(2);
+    } finally {
+      await own.close();
+    }
   });
 
   it('ends a task EvoLink reports as cancelled instead of polling it forever (audit row 1)', async () => {

@@ -13,6 +13,8 @@ export interface ResolvedOptions {
   host: string;
   port: number;
   apiKeys: string[];
+  /** The DashScope account a key belongs to (the key itself unless `dashscopeAccounts` groups it). */
+  dashscopeAccountOf(key: string): string;
   jobMs: number;
   fetchInputs: boolean;
   refusePrivateInputs: boolean;

@@ -68,7 +68,7 @@ export function sendDashscopeError(
   );
 }
 
-/** 401 InvalidApiKey with the message for a missing or a wrong key; returns the account. */
+/** 401 InvalidApiKey with the message for a missing or a wrong key; returns the key's Alibaba Cloud account. */
 function authorize(ctx: SimContext, req: IncomingMessage, res: ServerResponse): string | undefined {
   const key = bearerToken(req);
   if (key === undefined) {
@@ -79,7 +79,7 @@ function authorize(ctx: SimContext, req: IncomingMessage, res: ServerResponse): 
     sendDashscopeError(res, 401, 'InvalidApiKey', 'Invalid API-key provided.');
     return undefined;
   }
-  return key;
+  return ctx.options.dashscopeAccountOf(key);
 }
 
 const STATUS_OF: Record<TaskPhase, string> = {
@@ -271,6 +271,7 @@ export async function handleDashscopeCreate(
   const now = ctx.clock.now();
   const task = newTaskRecord({
     provider: 'dashscope',
+    rules: { failsWithoutFace: false, accountQueue: true },
     id: uuid(),
     requestId: uuid(),
     account,

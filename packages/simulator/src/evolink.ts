@@ -329,6 +329,7 @@ export async function handleEvolinkCreate(
   const now = ctx.clock.now();
   const task = newTaskRecord({
     provider: 'evolink',
+    rules: { failsWithoutFace: true, accountQueue: false },
     id: evolinkTaskId(now),
     requestId: uuid(),
     account,
@@ -466,4 +467,57 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
     if (!ok && delay !== undefined) ctx.setTimer(() => void attempt(n + 1), delay);
   };
   void attempt(1);
+}
+
+/**
+ * GET /v1/tasks?status&type&model&page&page_size: the key's recent tasks, newest first, without
+ * result links (EvoLink's MCP client `listTasks`; not in the public docs, audit §4.7).
+ */
+export function handleEvolinkList(ctx: SimContext, req: IncomingMessage, res: ServerResponse, url: URL) {
+  ctx.count('evolink.list');
+  const account = authorized(ctx, req);
+  if (!account) return sendEvolinkError(ctx, res, 401);
+  const q = url.searchParams;
+  const intParam = (name: string, fallback: number, max: number): number | undefined => {
+    const raw = q.get(name);
+    if (raw === null || raw === '') return fallback;
+    const n = Number(raw);
+    return Number.isInteger(n) && n >= 1 && n <= max ? n : undefined;
+  };
+  const page = intParam('page', 1, 1_000_000);
+  const pageSize = intParam('page_size', 20, 100);
+  if (page === undefined || pageSize === undefined) {
+    return sendEvolinkError(ctx, res, 400, {
+      code: 'invalid_parameters',
+      message: 'page must be an integer ≥ 1 and page_size an integer from 1 to 100',
+      param: page === undefined ? 'page' : 'page_size',
+    });
+  }
+  const status = q.get('status');
+  const model = q.get('model');
+  const rows: Record<string, unknown>[] = [];
+  const tasks = [...ctx.engine.all()].sort((a, b) => b.createdAt - a.createdAt);
+  for (const t of tasks) {
+    if (t.provider !== 'evolink' || t.account !== account) continue;
+    if (model && t.request.model !== model) continue;
+    const body = evolinkTaskBody(ctx, t);
+    if (status && body.status !== status) continue;
+    rows.push({
+      id: t.id,
+      model: t.request.model,
+      type: 'video',
+      status: body.status,
+      progress: body.progress,
+      created_at: Math.floor(t.createdAt / 1000),
+      has_results: body.status === 'completed',
+      result_count: body.status === 'completed' ? 1 : 0,
+      has_error: body.error !== undefined,
+    });
+  }
+  sendJson(res, 200, {
+    data: rows.slice((page - 1) * pageSize, page * pageSize),
+    total: rows.length,
+    page,
+    page_size: pageSize,
+  });
 }

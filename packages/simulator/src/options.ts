@@ -24,6 +24,12 @@ export interface SimulatorOptions {
   port?: number;
   /** Accepted Bearer keys; default `[SIMULATOR_API_KEY]`. Tasks belong to the key that made them. */
   apiKeys?: string[];
+  /**
+   * DashScope: keys of one Alibaba Cloud account. Keys of one account see each other's tasks
+   * (query, cancel, list, `oss://` files) and share its limits (1 submit/s, 1 running task,
+   * 20 queries/s), as the task-management docs say (audit row 6). Default: each key its own account.
+   */
+  dashscopeAccounts?: string[][];
   /** Time from create to terminal state of one task, in ms. Default 8000; tests use ~100–300. */
   jobMs?: number;
   /** Clock in epoch ms. Default `Date.now`; `advanceTime(ms)` jumps it forward. */
@@ -98,8 +104,19 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   );
   const apiKeys = o.apiKeys ?? [SIMULATOR_API_KEY];
   if (apiKeys.length === 0) throw new RangeError('createSimulator: apiKeys must list at least one key');
+  const accountOfKey = new Map<string, string>();
+  for (const [i, keys] of (o.dashscopeAccounts ?? []).entries()) {
+    for (const key of keys) {
+      if (!apiKeys.includes(key))
+        throw new RangeError(`createSimulator: dashscopeAccounts lists "${key}", which is not in apiKeys`);
+      if (accountOfKey.has(key))
+        throw new RangeError(`createSimulator: "${key}" is in two dashscopeAccounts`);
+      accountOfKey.set(key, `account-${i + 1}`);
+    }
+  }
   return {
     host: o.host ?? '127.0.0.1',
+    dashscopeAccountOf: (key: string) => accountOfKey.get(key) ?? key,
     port: o.port ?? 0,
     apiKeys,
     jobMs,

@@ -118,7 +118,9 @@ export function handleGetPolicy(ctx: SimContext, req: IncomingMessage, res: Serv
       code: 'InvalidParameter',
       message: 'Field required: model',
     });
-  if (!ctx.takeRate(`dashscope.getPolicy|${key}|${model}`, ctx.options.dashscopeGetPolicyPerSecond)) {
+  // getPolicy is limited per account and model (docs/providers.md B.9); files are bound to both.
+  const account = ctx.options.dashscopeAccountOf(key);
+  if (!ctx.takeRate(`dashscope.getPolicy|${account}|${model}`, ctx.options.dashscopeGetPolicyPerSecond)) {
     ctx.stats.throttled++;
     return sendJson(res, 429, {
       request_id: uuid(),
@@ -127,7 +129,7 @@ export function handleGetPolicy(ctx: SimContext, req: IncomingMessage, res: Serv
     });
   }
   const now = ctx.clock.now();
-  const uploadDir = `dashscope-instant/${createHmac('md5', 'sim').update(key).digest('hex')}/${toBeijingDate(now)}/${uuid()}`;
+  const uploadDir = `dashscope-instant/${createHmac('md5', 'sim').update(account).digest('hex')}/${toBeijingDate(now)}/${uuid()}`;
   const expiresAt = now + POLICY_TTL_MS;
   const policy = Buffer.from(
     JSON.stringify({
@@ -139,7 +141,7 @@ export function handleGetPolicy(ctx: SimContext, req: IncomingMessage, res: Serv
       ],
     }),
   ).toString('base64');
-  ctx.oss.policies.set(policy, { account: key, model, uploadDir, expiresAt });
+  ctx.oss.policies.set(policy, { account, model, uploadDir, expiresAt });
   sendJson(res, 200, {
     request_id: uuid(),
     data: {

@@ -20,6 +20,7 @@ import {
   deliverEvolinkCallback,
   evolinkTaskErrorMessage,
   handleEvolinkCreate,
+  handleEvolinkList,
   handleEvolinkQuery,
   handleEvolinkResult,
   sendEvolinkError,
@@ -87,7 +88,8 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     failureMessage: (code) =>
       evolinkTaskErrorMessage(code) ?? dashscopeFailureMessage(code) ?? `Simulated failure ${code}.`,
     onTerminal: (task) => {
-      if (task.provider === 'evolink') deliverEvolinkCallback(ctx, task);
+      // Only EvoLink requests carry a callback_url.
+      if (task.request.callbackUrl) deliverEvolinkCallback(ctx, task);
     },
   });
 
@@ -219,6 +221,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     engine.tick();
 
     if (path === '/v1/videos/generations' && method === 'POST') return handleEvolinkCreate(ctx, req, res);
+    if (path === '/v1/tasks' && method === 'GET') return handleEvolinkList(ctx, req, res, url);
     const evolinkTask = /^\/v1\/tasks\/([^/]+)$/.exec(path);
     if (evolinkTask && method === 'GET')
       return handleEvolinkQuery(ctx, req, res, decodeURIComponent(evolinkTask[1] ?? ''));

@@ -26,8 +26,17 @@ export interface TaskFailure extends InputFailure {
   source: 'input' | 'scenario' | 'noface';
 }
 
+/** How a provider runs its tasks (set by its simulator module; the engine never tests provider names). */
+export interface TaskRules {
+  /** A video without a face fails (EvoLink's page); DashScope keeps the original frames (B.5). */
+  failsWithoutFace: boolean;
+  /** Tasks wait in one queue per account for `dashscopeConcurrentTasks` slots (DashScope B.7). */
+  accountQueue: boolean;
+}
+
 export interface TaskRecord {
   provider: Provider;
+  rules: TaskRules;
   id: string;
   requestId: string;
   account: string;
@@ -53,6 +62,7 @@ export interface TaskRecord {
 /** What a create request decided; the rest of a new task's record is the same for both providers. */
 export interface NewTask {
   provider: Provider;
+  rules: TaskRules;
   id: string;
   requestId: string;
   account: string;
@@ -72,6 +82,7 @@ export function newTaskRecord(t: NewTask): TaskRecord {
   const { scenario } = t;
   const task: TaskRecord = {
     provider: t.provider,
+    rules: t.rules,
     id: t.id,
     requestId: t.requestId,
     account: t.account,
@@ -160,8 +171,8 @@ export function createTaskEngine(options: TaskEngineOptions) {
       };
     }
     // EvoLink's page: "the video must contain a human face, otherwise the task fails". DashScope
-    // keeps the original frames instead (B.5), so only EvoLink fails here.
-    if (t.provider === 'evolink' && (t.scenario.noface || t.inputs.video.face === 'none')) {
+    // keeps the original frames instead (B.5).
+    if (t.rules.failsWithoutFace && (t.scenario.noface || t.inputs.video.face === 'none')) {
       return {
         at,
         kind: 'fail',
@@ -191,7 +202,7 @@ export function createTaskEngine(options: TaskEngineOptions) {
     options.onTerminal(t);
   }
 
-  function tickEvolink(t: TaskRecord, now: number): void {
+  function tickAlone(t: TaskRecord, now: number): void {
     if (t.startedAt === undefined && now >= t.createdAt + pendingMs(t))
       t.startedAt = t.createdAt + pendingMs(t);
     const end = plannedEnd(t);
@@ -237,7 +248,7 @@ export function createTaskEngine(options: TaskEngineOptions) {
     const now = clock.now();
     const byAccount = new Map<string, TaskRecord[]>();
     for (const t of active) {
-      if (t.provider === 'evolink') tickEvolink(t, now);
+      if (!t.rules.accountQueue) tickAlone(t, now);
       else {
         const list = byAccount.get(t.account) ?? [];
         list.push(t);

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../src/index.js';
-import { dsBody, dsCreate, dsGet, type Json, waitFor } from './sim-requests.js';
+import { DS_HEADERS, dsBody, dsCreate, dsGet, type Json, waitFor } from './sim-requests.js';
 
 let sim: Simulator | undefined;
 afterEach(async () => {
@@ -131,5 +131,28 @@ describe('DashScope rate limits', () => {
     } finally {
       await open.close();
     }
+  });
+
+  it('lets the keys of one Alibaba Cloud account share tasks and limits (audit row 6)', async () => {
+    const frozen = Date.now();
+    sim = await createSimulator({
+      jobMs: 200,
+      // A stopped clock: the three submits fall in one second however slow the machine is.
+      now: () => frozen,
+      apiKeys: ['k1', 'k2', 'k3'],
+      dashscopeAccounts: [['k1', 'k2']],
+    });
+    const as = (key: string) => ({ ...DS_HEADERS, authorization: `Bearer ${key}` });
+    const first = await dsCreate(sim, dsBody(sim), as('k1'));
+    expect(first.status).toBe(200);
+    // Same account, same second: the account's 1 submit/s is used up.
+    expect((await dsCreate(sim, dsBody(sim), as('k2'))).status).toBe(429);
+    // Another account has its own.
+    expect((await dsCreate(sim, dsBody(sim), as('k3'))).status).toBe(200);
+    const id = first.body.output.task_id;
+    const seen = await dsGet(sim, id, sim.dashscopeUrl, { authorization: 'Bearer k2' });
+    expect(seen.body.output.task_status).not.toBe('UNKNOWN');
+    const stranger = await dsGet(sim, id, sim.dashscopeUrl, { authorization: 'Bearer k3' });
+    expect(stranger.body.output.task_status).toBe('UNKNOWN');
   });
 });

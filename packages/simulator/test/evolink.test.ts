@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSimulator, type Simulator } from '../src/index.js';
 import {
+  call,
   closedPortUrl,
   evolinkBody,
   evolinkCreate,
@@ -322,6 +323,29 @@ describe('EvoLink cancelled status (audit row 1)', () => {
         (b) => b.status !== 'pending' && b.status !== 'processing',
       );
       expect(done).toMatchObject({ status: 'cancelled', progress: 0 });
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+describe('EvoLink task list (audit §4.7)', () => {
+  it('lists the key’s tasks newest first with paging, and never another key’s', async () => {
+    const own = await createSimulator({ jobMs: 100, apiKeys: ['sim-key', 'other-key'] });
+    try {
+      const a = await evolinkCreate(own, evolinkBody(own));
+      const b = await evolinkCreate(own, evolinkBody(own));
+      await evolinkCreate(own, evolinkBody(own), { ...JSON_AUTH, authorization: 'Bearer other-key' });
+      const list = await call(`${own.url}/v1/tasks?model=videoretalk&page=1&page_size=10`);
+      expect(list.status).toBe(200);
+      expect(list.body).toMatchObject({ total: 2, page: 1, page_size: 10 });
+      expect(list.body.data.map((r: Json) => r.id)).toEqual([b.body.id, a.body.id]);
+      expect(list.body.data[0]).toMatchObject({ model: 'videoretalk', type: 'video' });
+      expect(typeof list.body.data[0].created_at).toBe('number');
+      const second = await call(`${own.url}/v1/tasks?page=2&page_size=1`);
+      expect(second.body.data.map((r: Json) => r.id)).toEqual([a.body.id]);
+      const bad = await call(`${own.url}/v1/tasks?page_size=500`);
+      expect(bad.status).toBe(400);
     } finally {
       await own.close();
     }

@@ -1,3 +1,4 @@
+import { PROVIDER_CAPABILITIES } from '@retalk/core';
 import type { Me } from '@retalk/core/relay';
 import { createExtensionError } from './errors.js';
 import { createRelayConnection } from './relay-connection.js';
@@ -38,6 +39,6 @@ export function describeBudget(me: Me): string {
 }
 
 export function providerName(me: Me): string {
-  const name = me.provider === 'dashscope' ? 'DashScope (Alibaba)' : 'EvoLink';
+  const name = PROVIDER_CAPABILITIES[me.provider].displayName;
   return me.simulator ? `${name} — offline simulator` : name;
 }

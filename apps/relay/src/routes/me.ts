@@ -24,7 +24,7 @@ export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void 
       limits: { video: { ...limits.video }, audio: { ...limits.audio }, image: { ...limits.image } },
       uploadMaxBytes: maxBytes,
       storage: storageOf(ctx, member.id),
-      canCancel: ctx.config.provider === 'dashscope',
+      canCancel: ctx.client.capabilities.cancel !== 'never',
       relayVersion: RELAY_VERSION,
     };
   });

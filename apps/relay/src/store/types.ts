@@ -1,3 +1,4 @@
+import type { Provider } from '@retalk/core';
 import type { BudgetPeriod, JobError, JobInput, JobStatus, MediaKind, UploadMedia } from '@retalk/core/relay';
 
 /** Times are epoch milliseconds inside the relay; the API turns them into ISO strings. */
@@ -41,7 +42,7 @@ export interface JobRecord {
   status: JobStatus;
   progress: number;
   etaMs: number | null;
-  provider: 'evolink' | 'dashscope';
+  provider: Provider;
   upstreamId: string | null;
   title: string | null;
   sourcePageUrl: string | null;

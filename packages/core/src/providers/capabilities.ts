@@ -1,4 +1,5 @@
 // Zod-free on purpose: the relay, the extension and docs read capabilities without bundling schemas.
+import type { Provider } from '../task.js';
 
 /** A documented limit and who shares it. */
 export interface ProviderLimits {
@@ -58,3 +59,52 @@ export function acceptsUpload(capability: UploadCapability, contentType: string)
     (m) => m === type || (m.endsWith('/*') && type.startsWith(m.slice(0, -1))),
   );
 }
+
+const HOUR_MS = 60 * 60 * 1000;
+
+/** What EvoLink can do (docs/providers.md A). */
+export const EVOLINK_CAPABILITIES: ProviderCapabilities = {
+  displayName: 'EvoLink',
+  cancel: 'never',
+  taskList: true,
+  idempotentSubmit: true,
+  callbacks: true,
+  // The files API documents images only (audit row 3); 72 h; 100 MB per file (EvoLink's MCP skill).
+  upload: {
+    mimeTypes: ['image/jpeg', 'image/png', 'image/gif', 'image/webp'],
+    ttlMs: 72 * HOUR_MS,
+    maxBytes: 100 * 1024 * 1024,
+  },
+  limits: { scope: 'unpublished', source: 'docs/providers.md A.6' },
+  resultTtlMs: 24 * HOUR_MS,
+};
+
+/** What DashScope can do for videoretalk (docs/providers.md B). */
+export const DASHSCOPE_CAPABILITIES: ProviderCapabilities = {
+  displayName: 'DashScope (Alibaba)',
+  cancel: 'queued',
+  taskList: true,
+  idempotentSubmit: false,
+  callbacks: false,
+  // Temporary oss:// storage: any input kind, 48 h, bound to the model and the account.
+  upload: { mimeTypes: ['video/*', 'audio/*', 'image/*'], ttlMs: 48 * HOUR_MS },
+  limits: {
+    submitsPerSecond: 1,
+    concurrentTasks: 1,
+    queriesPerSecond: 20,
+    scope: 'account',
+    source: 'docs/providers.md B.7',
+  },
+  resultTtlMs: 24 * HOUR_MS,
+};
+
+/**
+ * Each provider's capabilities, by name: the one table the relay and the extension read instead of
+ * testing provider names. Zod-free, so a page can read it without bundling schemas.
+ *
+ * @example if (PROVIDER_CAPABILITIES[job.provider].cancel === 'queued') showCancelButton();
+ */
+export const PROVIDER_CAPABILITIES: Readonly<Record<Provider, ProviderCapabilities>> = {
+  evolink: EVOLINK_CAPABILITIES,
+  dashscope: DASHSCOPE_CAPABILITIES,
+};
