@@ -323,7 +323,11 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         }
       });
   });
-  server.keepAliveTimeout = 5000;
+  // Longer than any client keeps an idle connection (undici: the server's hint less 2 s), so a client
+  // never sends a request on a connection this side is closing at that moment. At 5 s, a submit on
+  // a loaded machine could go out on a socket the simulator was just closing and fail as
+  // submit_interrupted.
+  server.keepAliveTimeout = 65_000;
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

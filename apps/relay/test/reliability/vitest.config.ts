@@ -11,7 +11,8 @@ export default defineConfig({
     include: ['test/reliability/**/*.spec.ts', ...(full ? ['test/reliability/**/*.full.ts'] : [])],
     globalSetup: ['test/reliability/global-setup.ts'],
     testTimeout: full ? 1_200_000 : 150_000,
-    hookTimeout: 60_000,
+    // A cap, not a wait: starting a stack (simulator, proxy, relay) takes long on a loaded machine.
+    hookTimeout: 120_000,
     // Every file drives real child processes; two at a time fit the 2-core machine.
     maxWorkers: 2,
     reporters: ['default', 'json'],
