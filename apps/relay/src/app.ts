@@ -91,6 +91,8 @@ export interface RelayContext {
   heartbeatMs: number;
   /** Enders of open SSE streams (closed before the server, which would otherwise wait for them). */
   openStreams: Set<() => void>;
+  /** The same enders by member, oldest first (revocation and the per-member cap end them). */
+  memberStreams: Map<string, Set<() => void>>;
   /** Public origin of this relay (config, else the address it listens on). */
   publicUrl(): string;
   /** Authenticates the member of a request or throws the matching 401/429. */
@@ -372,6 +374,7 @@ export function buildRelay(options: RelayOptions): Relay {
     guardedFetch,
     heartbeatMs: options.heartbeatMs ?? 15_000,
     openStreams: new Set(),
+    memberStreams: new Map(),
     publicUrl,
     requireMember,
   };

@@ -55,6 +55,8 @@ export interface Tracker {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** Callbacks wake a job's poll at most this often; more are folded into one (findings L8). */
+const WAKE_MIN_GAP_MS = 1_000;
 
 function errorCode(error: unknown): string {
   if (isRetalkError(error)) return (error as RetalkError).providerCode ?? error.code;
@@ -126,6 +128,8 @@ export function createTracker(o: TrackerOptions): Tracker {
   const inFlight = new Set<string>();
   const queue: string[] = [];
   const failures = new Map<string, number>();
+  const lastWakeAt = new Map<string, number>();
+  const wakeTimers = new Map<string, NodeJS.Timeout>();
   const controller = new AbortController();
   const pending = new Set<Promise<unknown>>();
   let lastSubmitAt = 0;
@@ -155,6 +159,9 @@ export function createTracker(o: TrackerOptions): Tracker {
     timers.delete(jobId);
     inFlight.delete(jobId);
     failures.delete(jobId);
+    clearTimeout(wakeTimers.get(jobId));
+    wakeTimers.delete(jobId);
+    lastWakeAt.delete(jobId);
     schedulePump(0);
   }
 
@@ -318,6 +325,20 @@ export function createTracker(o: TrackerOptions): Tracker {
         const jobId = queue.shift() as string;
         const job = o.store.getJob(jobId);
         if (job?.status !== 'received' || job.submitStartedAt !== null) continue;
+        if (o.store.getMember(job.memberId)?.revokedAt != null) {
+          // Revoked before the provider heard of it: nothing is spent on a member who lost access.
+          o.writer.update(job.id, {
+            status: 'canceled',
+            etaMs: null,
+            finishedAt: o.now(),
+            error: {
+              code: 'member_revoked',
+              message: 'Your member token was revoked before this job was sent; it was not submitted.',
+              retryable: false,
+            },
+          });
+          continue;
+        }
         lastSubmitAt = o.now();
         await submit(job);
       }
@@ -547,14 +568,24 @@ export function createTracker(o: TrackerOptions): Tracker {
       schedulePump(0);
     },
     wake(jobId) {
-      if (inFlight.has(jobId)) schedule(jobId, 0);
+      if (!inFlight.has(jobId) || wakeTimers.has(jobId)) return;
+      const wait = (lastWakeAt.get(jobId) ?? Number.NEGATIVE_INFINITY) + WAKE_MIN_GAP_MS - o.now();
+      const run = () => {
+        wakeTimers.delete(jobId);
+        if (!inFlight.has(jobId)) return;
+        lastWakeAt.set(jobId, o.now());
+        schedule(jobId, 0);
+      };
+      if (wait <= 0) run();
+      else wakeTimers.set(jobId, setTimeout(run, wait));
     },
     cancel,
     async stop() {
       stopped = true;
       controller.abort(new Error('relay stopping'));
-      for (const timer of timers.values()) clearTimeout(timer);
+      for (const timer of [...timers.values(), ...wakeTimers.values()]) clearTimeout(timer);
       timers.clear();
+      wakeTimers.clear();
       if (pumpTimer) clearTimeout(pumpTimer);
       await Promise.allSettled([...pending]);
     },

@@ -47,6 +47,26 @@ describe('provider callbacks', () => {
     expect(h.sim.stats().tasks[upstreamId]?.queries).toBe(2);
   });
 
+  it('folds a flood of callbacks into at most one upstream read per second (findings L8)', async () => {
+    const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    const audio = await h.upload('audio', 'speech-4s.wav');
+    const created = await h.api('POST', '/v1/jobs', {
+      body: { video: { uploadId: video }, audio: { uploadId: audio } },
+    });
+    const submitted = await h.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    const upstreamId = submitted.upstreamId as string;
+    const token = h.relay.context.store.getJob(created.json.id)?.callbackToken as string;
+    const queries = () => h.sim.stats().tasks[upstreamId]?.queries ?? 0;
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => h.api('POST', `/v1/callbacks/${token}`, { token: null, body: {} })),
+    );
+    expect(answers.every((a) => a.status === 204)).toBe(true);
+    // One read at once, one more after the gap for everything that came meanwhile.
+    while (queries() < 2) await new Promise((r) => setTimeout(r, 20));
+    expect(queries()).toBe(2);
+    await h.waitForJob(created.json.id, (j) => j.status === 'succeeded' || j.status === 'running', 5_000);
+  });
+
   it('never shows the provider key in any response or log line', () => {
     expect(keyLeaks()).toEqual([]);
   });

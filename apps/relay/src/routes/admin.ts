@@ -4,6 +4,7 @@ import { ApiError, fromZodError } from '../api-error.js';
 import { createMember, type RelayContext } from '../app.js';
 import { isAdmin } from '../auth.js';
 import { budgetOf } from '../budget.js';
+import { endMemberStreams } from './events.js';
 
 export const MemberNameSchema = z
   .string()
@@ -77,11 +78,13 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): vo
   app.post('/admin/members/:name/revoke', async (request) => {
     requireAdmin(ctx, request);
     const name = z.object({ name: z.string() }).parse(request.params).name;
+    const member = ctx.store.getMemberByName(name);
     if (!ctx.store.revokeMember(name, ctx.now())) {
       throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
         field: 'name',
       });
     }
+    if (member) endMemberStreams(ctx, member.id);
     return { name, revoked: true };
   });
 }

@@ -3,6 +3,13 @@ import type { RelayContext } from '../app.js';
 import type { BusEvent } from '../event-bus.js';
 
 const REPLAY_LIMIT = 1000;
+/** Open event streams one member may have; a new one beyond it closes the oldest (findings L7). */
+export const MAX_STREAMS_PER_MEMBER = 10;
+
+/** Ends every open event stream of a member (revocation, findings L1). */
+export function endMemberStreams(ctx: RelayContext, memberId: string): void {
+  for (const end of [...(ctx.memberStreams.get(memberId) ?? [])]) end();
+}
 
 /** `GET /v1/events`: Server-Sent Events of the member's job changes, resumable with Last-Event-ID. */
 export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): void {
@@ -45,13 +52,21 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
 
     if (lastSeen !== undefined) {
       const oldest = ctx.store.oldestEventSeq();
-      const events = ctx.store.eventsAfter(member.id, lastSeen, REPLAY_LIMIT);
-      if ((oldest !== undefined && lastSeen < oldest - 1) || events.length === REPLAY_LIMIT) {
+      const latest = ctx.store.latestEventSeq(member.id) ?? 0;
+      const events = lastSeen > latest ? [] : ctx.store.eventsAfter(member.id, lastSeen, REPLAY_LIMIT);
+      if (lastSeen > latest) {
+        // A resume point the relay never issued (a restored database, a buggy client) would mute
+        // the stream until the sequence caught up (findings L9): start over from the real latest.
+        res.write(
+          `event: reset\ndata: ${JSON.stringify({ reason: 'resume point unknown to this relay; refetch GET /v1/jobs' })}\n\n`,
+        );
+        sent = latest;
+      } else if ((oldest !== undefined && lastSeen < oldest - 1) || events.length === REPLAY_LIMIT) {
         res.write(
           `event: reset\ndata: ${JSON.stringify({ reason: 'resume point too old; refetch GET /v1/jobs' })}\n\n`,
         );
-        const latest = ctx.store.eventsAfter(member.id, lastSeen, Number.MAX_SAFE_INTEGER).at(-1);
-        if (latest) sent = latest.seq;
+        // Only the latest sequence number is needed, not the member's whole history (findings L5).
+        sent = latest;
       } else {
         for (const e of events) send({ seq: e.seq, payload: e.payload });
       }
@@ -60,14 +75,30 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
     for (const e of buffered) send(e);
     res.write(`event: ready\ndata: ${JSON.stringify({ lastEventId: sent > 0 ? String(sent) : null })}\n\n`);
 
-    const heartbeat = setInterval(() => res.write(': ping\n\n'), ctx.heartbeatMs);
+    const heartbeat = setInterval(() => {
+      // A member revoked elsewhere (the CLI, another process) loses the stream at the next beat.
+      if (ctx.store.getMember(member.id)?.revokedAt !== null) end();
+      else res.write(': ping\n\n');
+    }, ctx.heartbeatMs);
+    let mine = ctx.memberStreams.get(member.id);
+    if (!mine) {
+      mine = new Set();
+      ctx.memberStreams.set(member.id, mine);
+    }
+    const streams = mine;
     const end = () => {
       clearInterval(heartbeat);
       unsubscribe();
       ctx.openStreams.delete(end);
+      streams.delete(end);
+      if (streams.size === 0 && ctx.memberStreams.get(member.id) === streams)
+        ctx.memberStreams.delete(member.id);
       if (!res.writableEnded) res.end();
     };
     ctx.openStreams.add(end);
+    streams.add(end);
+    // The oldest streams go first: a client that reconnects without closing leaks only its own.
+    for (const oldest of [...streams].slice(0, Math.max(0, streams.size - MAX_STREAMS_PER_MEMBER))) oldest();
     request.raw.on('close', end);
     res.on('error', end);
   });

@@ -173,6 +173,7 @@ export function createSqliteStore(file: string): RelayStore {
     ),
     eventsAfter: db.prepare('SELECT * FROM events WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
     oldestEvent: db.prepare('SELECT MIN(seq) AS seq FROM events'),
+    latestEvent: db.prepare('SELECT MAX(seq) AS seq FROM events WHERE member_id = ?'),
     pruneEvents: db.prepare('DELETE FROM events WHERE created_at < ?'),
     getMeta: db.prepare('SELECT value FROM meta WHERE key = ?'),
     setMeta: db.prepare(
@@ -294,6 +295,7 @@ export function createSqliteStore(file: string): RelayStore {
         }),
       ),
     oldestEventSeq: () => (stmt.oldestEvent.get() as { seq: number | null }).seq ?? undefined,
+    latestEventSeq: (memberId) => (stmt.latestEvent.get(memberId) as { seq: number | null }).seq ?? undefined,
     pruneEvents: (before) => void stmt.pruneEvents.run(before),
 
     getMeta: (key) => (stmt.getMeta.get(key) as { value: string } | undefined)?.value,

@@ -133,6 +133,8 @@ export interface RelayStore {
   appendEvent(memberId: string, jobId: string, payload: string, at: number): number;
   eventsAfter(memberId: string, seq: number, limit: number): EventRecord[];
   oldestEventSeq(): number | undefined;
+  /** The member's newest event sequence number, if any. */
+  latestEventSeq(memberId: string): number | undefined;
   pruneEvents(before: number): void;
 
   getMeta(key: string): string | undefined;
