@@ -170,7 +170,14 @@ export function buildRelay(options: RelayOptions): Relay {
         },
       },
       formatters: {
-        log: (object: Record<string, unknown>) => scrubDeep(object, scrub) as Record<string, unknown>,
+        // `req`/`res` are Fastify's objects, whose fields are getters: scrubbing copies would lose
+        // them before the serializers run (findings L3: every access log line was empty).
+        log: ({ req, res, ...rest }: Record<string, unknown>) => {
+          const out = scrubDeep(rest, scrub) as Record<string, unknown>;
+          if (req !== undefined) out.req = req;
+          if (res !== undefined) out.res = res;
+          return out;
+        },
       },
       hooks: {
         logMethod(args: unknown[], method: (...a: unknown[]) => void) {
@@ -317,6 +324,11 @@ export function buildRelay(options: RelayOptions): Relay {
     const auth = authenticate(request.headers.authorization);
     if (!auth.ok) {
       const wait = authFailureLimiter.hit(request.ip);
+      // Attributable, never the token itself (findings L3).
+      request.log.warn(
+        { remoteAddress: request.ip, reason: auth.reason, limited: wait > 0 },
+        'failed sign-in',
+      );
       if (wait > 0) {
         reply.header('retry-after', String(Math.ceil(wait / 1000)));
         throw new ApiError(

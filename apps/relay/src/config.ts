@@ -37,8 +37,12 @@ export interface RelayConfig {
   /** Input hosts (`host:port`) allowed even though private (e.g. a media server on the LAN). */
   allowedInputHosts: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Whether to accept `X-Forwarded-*` from a TLS proxy in front. */
-  trustProxy: boolean;
+  /**
+   * Proxies whose `X-Forwarded-*` the relay believes: none (`false`), or addresses/CIDRs (`true`
+   * means loopback only, the proxy on the same machine). Only the hop a trusted proxy appended
+   * counts, so a client cannot pick its own address (findings L2).
+   */
+  trustProxy: false | string[];
   /** Bytes of unexpired uploads one member may keep. */
   memberStorageBytes: number;
   /** Unexpired uploads one member may keep. */
@@ -122,7 +126,13 @@ const EnvSchema = z.object({
       error: 'RETALK_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     })
     .optional(),
-  RETALK_TRUST_PROXY: bool('RETALK_TRUST_PROXY').optional(),
+  RETALK_TRUST_PROXY: z
+    .string()
+    .regex(/^(1|0|true|false|yes|no|[0-9A-Fa-f.:/]+(,[0-9A-Fa-f.:/]+)*)$/, {
+      error:
+        'RETALK_TRUST_PROXY must be true (a proxy on this machine), false, or a comma-separated list of proxy addresses or CIDRs',
+    })
+    .optional(),
   RETALK_MEMBER_STORAGE_MB: int('RETALK_MEMBER_STORAGE_MB', 1, 10_000_000).optional(),
   RETALK_MEMBER_MAX_UPLOADS: int('RETALK_MEMBER_MAX_UPLOADS', 1, 1_000_000).optional(),
   RETALK_IDLE_TIMEOUT_MS: int('RETALK_IDLE_TIMEOUT_MS', 100, 3_600_000).optional(),
@@ -198,7 +208,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     maxUploadBytes: e.RETALK_MAX_UPLOAD_MB === undefined ? undefined : e.RETALK_MAX_UPLOAD_MB * 1024 * 1024,
     allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
-    trustProxy: e.RETALK_TRUST_PROXY ?? false,
+    trustProxy: parseTrustProxy(e.RETALK_TRUST_PROXY),
     memberStorageBytes: (e.RETALK_MEMBER_STORAGE_MB ?? 1024) * 1024 * 1024,
     memberMaxUploads: e.RETALK_MEMBER_MAX_UPLOADS ?? 1000,
     idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,
@@ -211,4 +221,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || h === '::ffff:127.0.0.1';
+}
+
+function parseTrustProxy(value: string | undefined): false | string[] {
+  if (value === undefined || ['0', 'false', 'no'].includes(value)) return false;
+  if (['1', 'true', 'yes'].includes(value)) return ['loopback'];
+  return value.split(',');
 }
