@@ -47,6 +47,8 @@ export interface RelayConfig {
   memberStorageBytes: number;
   /** Unexpired uploads one member may keep. */
   memberMaxUploads: number;
+  /** Open event streams one member may have; a new one beyond it closes the oldest. */
+  maxStreamsPerMember: number;
   /** A connection with no bytes moving either way for this long is closed, in milliseconds. */
   idleTimeoutMs: number;
   /** Time a client has to send its headers, in milliseconds. */
@@ -54,6 +56,9 @@ export interface RelayConfig {
   /** Time a client has to send a whole request (headers and body), in milliseconds. */
   requestTimeoutMs: number;
 }
+
+/** Open event streams per member unless RETALK_MAX_STREAMS_PER_MEMBER says otherwise (findings L7). */
+export const DEFAULT_MAX_STREAMS_PER_MEMBER = 10;
 
 /** Thrown when the environment holds bad values; `problems` has one readable line per bad variable. */
 export class ConfigError extends Error {
@@ -135,6 +140,7 @@ const EnvSchema = z.object({
     .optional(),
   RETALK_MEMBER_STORAGE_MB: int('RETALK_MEMBER_STORAGE_MB', 1, 10_000_000).optional(),
   RETALK_MEMBER_MAX_UPLOADS: int('RETALK_MEMBER_MAX_UPLOADS', 1, 1_000_000).optional(),
+  RETALK_MAX_STREAMS_PER_MEMBER: int('RETALK_MAX_STREAMS_PER_MEMBER', 1, 10_000).optional(),
   RETALK_IDLE_TIMEOUT_MS: int('RETALK_IDLE_TIMEOUT_MS', 100, 3_600_000).optional(),
   RETALK_HEADERS_TIMEOUT_MS: int('RETALK_HEADERS_TIMEOUT_MS', 100, 600_000).optional(),
   RETALK_REQUEST_TIMEOUT_MS: int('RETALK_REQUEST_TIMEOUT_MS', 100, 86_400_000).optional(),
@@ -211,6 +217,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     trustProxy: parseTrustProxy(e.RETALK_TRUST_PROXY),
     memberStorageBytes: (e.RETALK_MEMBER_STORAGE_MB ?? 1024) * 1024 * 1024,
     memberMaxUploads: e.RETALK_MEMBER_MAX_UPLOADS ?? 1000,
+    maxStreamsPerMember: e.RETALK_MAX_STREAMS_PER_MEMBER ?? DEFAULT_MAX_STREAMS_PER_MEMBER,
     idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,
     headersTimeoutMs,
     requestTimeoutMs,

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_STREAMS_PER_MEMBER } from '../src/routes/events.js';
+import { DEFAULT_MAX_STREAMS_PER_MEMBER as MAX_STREAMS_PER_MEMBER } from '../src/config.js';
 import { type Harness, keyLeaks, startRelay } from './harness.js';
 
 const ADMIN = 'admin-token-for-event-stream-tests-0001';

@@ -11,7 +11,8 @@ describe('the tracker', () => {
       provider: 'evolink',
       jobMs: JOB_MS,
       pollIntervalMs: POLL_MS,
-      env: { RETALK_RATE_LIMIT_PER_MINUTE: '100000' },
+      // 50 live streams of one member: above the default cap of 10 (findings L7).
+      env: { RETALK_RATE_LIMIT_PER_MINUTE: '100000', RETALK_MAX_STREAMS_PER_MEMBER: '100' },
     });
   });
   afterAll(async () => {

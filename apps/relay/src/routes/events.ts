@@ -3,8 +3,6 @@ import type { RelayContext } from '../app.js';
 import type { BusEvent } from '../event-bus.js';
 
 const REPLAY_LIMIT = 1000;
-/** Open event streams one member may have; a new one beyond it closes the oldest (findings L7). */
-export const MAX_STREAMS_PER_MEMBER = 10;
 
 /** Ends every open event stream of a member (revocation, findings L1). */
 export function endMemberStreams(ctx: RelayContext, memberId: string): void {
@@ -98,7 +96,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
     ctx.openStreams.add(end);
     streams.add(end);
     // The oldest streams go first: a client that reconnects without closing leaks only its own.
-    for (const oldest of [...streams].slice(0, Math.max(0, streams.size - MAX_STREAMS_PER_MEMBER))) oldest();
+    for (const oldest of [...streams].slice(0, Math.max(0, streams.size - ctx.config.maxStreamsPerMember)))
+      oldest();
     request.raw.on('close', end);
     res.on('error', end);
   });
