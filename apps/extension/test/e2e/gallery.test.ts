@@ -62,4 +62,16 @@ describe('player gallery in headless Chromium against the relay', () => {
     expect(await picker.getByTestId('video-meta').textContent()).toContain('640×640');
     await lipSyncToDone(picker, 'shadow');
   });
+
+  it('a Media Source player in an iframe is recorded from inside that frame', async () => {
+    const inner = encodeURIComponent('/mse?repeat=2&title=Embedded');
+    const picker = await openPicker(setup.session, `${setup.pages.url}/frame?inner=${inner}`, VIDEO_MENU_ID, {
+      ready: PLAYER_READY,
+      inFrame: true,
+    });
+    await picker.getByTestId('record-hint').waitFor();
+    // The frame comes from the element itself, so a video in a frame gets one too.
+    await picker.getByAltText('Preview frame of the chosen video').waitFor();
+    await lipSyncToDone(picker, 'iframe-stream');
+  });
 });

@@ -303,11 +303,21 @@ export async function runMenuAction(
   pageUrl: string,
   menuItemId: string,
   srcUrl?: string,
+  frameUrl?: string,
 ): Promise<void> {
   await session.worker.evaluate(
-    async ([pageUrl, itemId, srcUrl, videoMenuId]) => {
+    async ([pageUrl, itemId, srcUrl, videoMenuId, frameUrl]) => {
       const tabs = await chrome.tabs.query({});
       const tab = tabs.find((t) => t.url === pageUrl);
+      // A click inside a frame: the browser names that frame (its id, as scripting reports it).
+      let frameId = 0;
+      if (frameUrl && tab?.id !== undefined) {
+        const frames = await chrome.scripting.executeScript({
+          target: { tabId: tab.id, allFrames: true },
+          func: () => location.href,
+        });
+        frameId = frames.find((f) => f.result === frameUrl)?.frameId ?? 0;
+      }
       const hooks = (
         globalThis as unknown as {
           __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
@@ -318,13 +328,14 @@ export async function runMenuAction(
           menuItemId: itemId,
           editable: false,
           pageUrl,
-          frameId: 0,
+          frameId,
+          ...(frameUrl ? { frameUrl } : {}),
           ...(itemId === videoMenuId && srcUrl ? { srcUrl } : {}),
         },
         tab,
       );
     },
-    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID] as const,
+    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID, frameUrl ?? ''] as const,
   );
 }
 
@@ -337,14 +348,21 @@ export async function openPicker(
   session: ExtensionSession,
   pageUrl: string,
   menuItemId: string,
-  options: { ready?: string } = {},
+  options: { ready?: string; inFrame?: boolean } = {},
 ): Promise<Page> {
   const page = await session.context.newPage();
   await page.goto(pageUrl);
   await page.bringToFront();
-  if (options.ready) await page.waitForFunction(options.ready);
+  // `inFrame`: the player is in the page's first iframe.
+  const frame = options.inFrame
+    ? await (await page.locator('iframe').first().elementHandle())!.contentFrame()
+    : null;
+  if (options.ready) await (frame ?? page).waitForFunction(options.ready);
   // Locators see into open shadow roots, as a member's pointer does.
-  const target = page.locator(new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video').first();
+  const selector = new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video';
+  const target = (
+    frame ? page.frameLocator('iframe').first().locator(selector) : page.locator(selector)
+  ).first();
   const src = await target.evaluate(async (video: HTMLVideoElement) => {
     if (video.readyState < 1 && !video.src.startsWith('blob:')) {
       await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
@@ -358,7 +376,7 @@ export async function openPicker(
   const pickerOpened = session.context.waitForEvent('page', {
     predicate: (p) => p.url().includes('/picker.html'),
   });
-  await runMenuAction(session, page.url(), menuItemId, src);
+  await runMenuAction(session, page.url(), menuItemId, src, frame?.url());
   const picker = await pickerOpened;
   await picker.waitForLoadState();
   await picker.setViewportSize({ width: 520, height: 760 });

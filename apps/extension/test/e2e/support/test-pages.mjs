@@ -143,6 +143,10 @@ const root = document.getElementById('host').attachShadow({ mode: 'open' });
 root.innerHTML = '<div style="position:relative;width:480px;height:360px"><video muted playsinline style="width:480px;height:360px;background:#000"></video><div style="position:absolute;inset:0"></div></div>';
 const video = root.querySelector('video');
 ${mseScript(query)}</script>`,
+  // Another page's player embedded in an iframe: \`?inner=\` is its path (same origin).
+  '/frame': (query) => `<!doctype html><title>Embedding page</title>${STYLE}
+<h1>Embedding page</h1>
+<iframe src="${query.get('inner') ?? '/watch'}" width="520" height="480" style="border:1px solid #999"></iframe>`,
   // A whole file the page holds: fetched, then played from a blob: URL.
   '/blob': () => `<!doctype html><title>Blob video</title>${STYLE}
 <h1>Blob video</h1>
