@@ -36,6 +36,10 @@ for (const [net, prefix] of [
   ['ff00::', 8],
   ['2001:db8::', 32],
   ['64:ff9b::', 96],
+  // Local-use NAT64 (RFC 8215), deprecated site-local, and the discard prefix (findings L10).
+  ['64:ff9b:1::', 48],
+  ['fec0::', 10],
+  ['100::', 64],
 ] as const) {
   blocked.addSubnet(net, prefix, 'ipv6');
 }
@@ -56,9 +60,55 @@ export function isPrivateAddress(address: string): boolean {
       const lo = Number.parseInt(mapped[2] as string, 16);
       return isPrivateAddress(`${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`);
     }
+    const embedded = embeddedIpv4(lower);
+    if (embedded.some((v4) => isPrivateAddress(v4))) return true;
     return blocked.check(address, 'ipv6');
   }
   return true;
+}
+
+/** The eight 16-bit words of an IPv6 address (a trailing dotted quad allowed), or undefined. */
+function ipv6Words(address: string): number[] | undefined {
+  let text = address;
+  const quad = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (quad) {
+    const [a, b, c, d] = quad.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, quad.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((w) => Number.parseInt(w, 16)));
+  const left = parse(head);
+  const right = tail === undefined ? [] : parse(tail);
+  const words =
+    tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill(0), ...right];
+  return words.length === 8 && words.every((w) => Number.isInteger(w) && w >= 0 && w <= 0xffff)
+    ? words
+    : undefined;
+}
+
+const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+
+/**
+ * IPv4 addresses carried inside an IPv6 one that can route to them (findings L10): IPv4-translated
+ * (`::ffff:0:a.b.c.d`), 6to4 (`2002:AABB:CCDD::`) and Teredo (server, and the client XOR 0xffff).
+ */
+function embeddedIpv4(address: string): string[] {
+  const w = ipv6Words(address);
+  if (!w) return [];
+  const [w0, w1, w2, w3, w4, w5, w6, w7] = w as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  if (w0 === 0 && w1 === 0 && w2 === 0 && w3 === 0 && w4 === 0xffff && w5 === 0) return [v4(w6, w7)];
+  if (w0 === 0x2002) return [v4(w1, w2)];
+  if (w0 === 0x2001 && w1 === 0) return [v4(w2, w3), v4(w6 ^ 0xffff, w7 ^ 0xffff)];
+  return [];
 }
 
 export interface UrlGuardOptions {

@@ -50,6 +50,24 @@ describe('checkInputUrl', () => {
     expect(isPrivateAddress('192.168.0.1')).toBe(true);
     expect(isPrivateAddress('::ffff:10.0.0.1')).toBe(true);
   });
+
+  it.each([
+    '::ffff:0:7f00:1',
+    '::ffff:0:a9fe:a9fe',
+    '64:ff9b:1::a9fe:a9fe',
+    '2002:7f00:1::1',
+    '2002:a9fe:a9fe::1',
+    '2001:0:4136:e378:8000:63bf:80ff:fffe',
+    'fec0::1',
+    '100::1',
+  ])('refuses %s, an IPv6 form that can reach a private IPv4 or is reserved (findings L10)', (address) => {
+    expect(isPrivateAddress(address)).toBe(true);
+  });
+
+  it('keeps public 6to4 and Teredo addresses public', () => {
+    expect(isPrivateAddress('2002:808:808::1')).toBe(false);
+    expect(isPrivateAddress('2001:0:808:808::f7f7:f7f7')).toBe(false);
+  });
 });
 
 /** A loopback server answering from `handle`; counts the requests it got. */
