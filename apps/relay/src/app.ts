@@ -206,6 +206,34 @@ export function buildRelay(options: RelayOptions): Relay {
       return () => `${prefix}${(++n).toString(36)}`;
     })(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Errors the router raises before any route runs get the same envelope (findings L16).
+    frameworkErrors: (error, request, reply) => {
+      const code = (error as { code?: string }).code;
+      const api =
+        code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError(
+              414,
+              'invalid_request',
+              'A part of the request path is longer than 200 characters.',
+              {
+                field: 'path',
+              },
+            )
+          : new ApiError(
+              400,
+              'invalid_request',
+              'The request URL is not valid (check its percent-encoding).',
+              {
+                field: 'path',
+              },
+            );
+      const answer = reply as unknown as FastifyReply;
+      closeIfBodyUnread(request as unknown as FastifyRequest, answer);
+      answer
+        .code(api.statusCode)
+        .type('application/json')
+        .send(api.toBody(String(request.id)));
+    },
   });
 
   const store = createSqliteStore(path.join(config.dataDir, 'relay.db'));

@@ -739,6 +739,22 @@ describe('the relay refuses bad requests', () => {
       code: 'result_not_ready',
     },
     {
+      name: 'a path segment over 200 characters, refused by the router (findings L16)',
+      method: 'GET',
+      path: `/v1/jobs/${'a'.repeat(300)}`,
+      status: 414,
+      code: 'invalid_request',
+      field: 'path',
+    },
+    {
+      name: 'a broken percent-encoding in the path, refused by the router (findings L16)',
+      method: 'GET',
+      path: '/v1/jobs/%ff',
+      status: 400,
+      code: 'invalid_request',
+      field: 'path',
+    },
+    {
       name: 'an SSE resume from a forged id',
       method: 'GET',
       path: '/v1/events',
