@@ -10,7 +10,7 @@ import {
   TaskFailedError,
 } from './errors.js';
 import { type PollSchedule, pollTask } from './poll.js';
-import { hintFor } from './provider-errors.js';
+import { taskHintFor } from './provider-errors.js';
 import type {
   AdapterIO,
   ListTasksOptions,
@@ -381,7 +381,7 @@ export function createClient(options: ClientOptions): Client {
 
   const failure = (task: Task): RetalkError => {
     const code = task.error?.code ?? task.status;
-    const hint = hintFor(provider, code);
+    const hint = taskHintFor(provider, code);
     const message =
       task.status === 'expired'
         ? `Task ${task.id} expired: ${provider} no longer knows it (results and tasks are kept about 24 h)`

@@ -27,6 +27,14 @@ export interface ProviderErrorEntry {
 }
 
 const FIX_INPUT = 'Fix the input and submit again.';
+const REGION_HINT =
+  'videoretalk is served by the China (Beijing) region only: use https://dashscope.aliyuncs.com/api/v1 with a Beijing-region key, or a reseller that offers videoretalk.';
+
+const TOP_UP_EVOLINK = 'The EvoLink account balance is too low: top it up in the EvoLink console.';
+const KEY_LIMIT_EVOLINK =
+  "This EvoLink key's own spending limit is used up (not the account balance): raise it in the EvoLink console or use another key.";
+const KEY_DAILY_EVOLINK =
+  "This EvoLink key's daily limit is used up; it resets at midnight, or raise it in the EvoLink console.";
 const TRY_LATER = 'This is on the provider side; try again in a few minutes.';
 
 /**
@@ -43,7 +51,33 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
     },
     unauthorized: { error: 'auth', retryable: false, hint: 'Check RETALK_API_KEY / the apiKey option.' },
     quota_exceeded: { error: 'quota', retryable: false, hint: 'Top up the EvoLink account.' },
-    insufficient_quota: { error: 'quota', retryable: false, hint: 'Top up the EvoLink account.' },
+    // 402 sub-codes (EvoLink's MCP error-handler, audit §4.6): the account balance, the key's own
+    // limit, the key's daily limit; and key states.
+    insufficient_quota: { error: 'quota', retryable: false, hint: TOP_UP_EVOLINK },
+    insufficient_user_quota: { error: 'quota', retryable: false, hint: TOP_UP_EVOLINK },
+    quota_not_enough: { error: 'quota', retryable: false, hint: TOP_UP_EVOLINK },
+    account_balance_insufficient: { error: 'quota', retryable: false, hint: TOP_UP_EVOLINK },
+    insufficient_token_quota: { error: 'quota', retryable: false, hint: KEY_LIMIT_EVOLINK },
+    key_quota_exhausted: { error: 'quota', retryable: false, hint: KEY_LIMIT_EVOLINK },
+    token_daily_quota_exceeded: { error: 'quota', retryable: false, hint: KEY_DAILY_EVOLINK },
+    key_daily_quota_exhausted: { error: 'quota', retryable: false, hint: KEY_DAILY_EVOLINK },
+    key_disabled: {
+      error: 'auth',
+      retryable: false,
+      hint: 'This EvoLink key is disabled: enable it in the EvoLink console or use another key.',
+    },
+    key_expired: {
+      error: 'auth',
+      retryable: false,
+      hint: 'This EvoLink key has expired: extend it in the EvoLink console or use another key.',
+    },
+    key_model_not_allowed: {
+      error: 'permission',
+      retryable: false,
+      hint: "This key may not use videoretalk: add it to the key's model list in the EvoLink console.",
+    },
+    no_available_channel: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    model_unavailable: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
     permission_denied: {
       error: 'permission',
       retryable: false,
@@ -115,7 +149,37 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
       retryable: true,
       hint: 'videoretalk accepts 1 submit/s and 20 queries/s; retry shortly.',
     },
-    'Throttling.AllocationQuota': { error: 'rate_limited', retryable: true, hint: 'Retry shortly.' },
+    // Billing and free-tier answers (audit row 4): a 403/429 that waiting cannot fix, so never
+    // retried, and the hint says what to do in the console.
+    'Throttling.AllocationQuota': {
+      error: 'quota',
+      retryable: false,
+      hint: 'The free quota of videoretalk is used up and pay-as-you-go is not on: turn it on (or buy a plan) in the Model Studio console.',
+    },
+    'AllocationQuota.FreeTierOnly': {
+      error: 'quota',
+      retryable: false,
+      hint: 'The free tier is used up and the key is set to "free tier only": turn that off in the Model Studio console to pay as you go.',
+    },
+    PrepaidBillOverdue: {
+      error: 'quota',
+      retryable: false,
+      hint: 'The Alibaba Cloud account has an overdue prepaid bill: settle it in the billing console.',
+    },
+    PostpaidBillOverdue: {
+      error: 'quota',
+      retryable: false,
+      hint: 'The Alibaba Cloud account has an overdue bill: top it up in the billing console.',
+    },
+    CommodityNotPurchased: {
+      error: 'quota',
+      retryable: false,
+      hint: 'videoretalk is not activated for this account: activate it in the Model Studio console.',
+    },
+    // The error page lists the 500 form; an older table listed 408 (audit row 13). Both are retried.
+    RequestTimeOut: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
+    'BadRequest.IllegalInput': { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
+    'BadRequest.TooLarge': { error: 'invalid_request', retryable: false, hint: FIX_INPUT },
     'InvalidURL.ConnectionRefused': {
       error: 'invalid_request',
       retryable: false,
@@ -197,11 +261,7 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
       retryable: false,
       hint: 'Activate videoretalk in Model Studio.',
     },
-    ModelNotFound: {
-      error: 'not_found',
-      retryable: false,
-      hint: 'videoretalk runs in China (Beijing) only.',
-    },
+    ModelNotFound: { error: 'not_found', retryable: false, hint: REGION_HINT },
     InternalError: { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
     'InternalError.Algo': { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
     'InternalError.Timeout': { error: 'provider_unavailable', retryable: true, hint: TRY_LATER },
@@ -211,6 +271,8 @@ export const PROVIDER_ERRORS: Record<Provider, Record<string, ProviderErrorEntry
 
 /** The Retalk code for an HTTP status when the provider's code is unknown or numeric. */
 export function errorCodeForStatus(status: number): ProviderErrorEntry['error'] {
+  // 408 Request Timeout: the provider gave up waiting, nothing was refused (audit row 13).
+  if (status === 408) return 'provider_unavailable';
   if (status === 401) return 'auth';
   if (status === 402) return 'quota';
   if (status === 403) return 'permission';
@@ -227,9 +289,40 @@ export function lookupProviderError(provider: Provider, code: string | number | 
   return Object.hasOwn(table, String(code)) ? table[String(code)] : undefined;
 }
 
+/**
+ * Codes whose meaning differs when a task fails with them from when an HTTP call answers them.
+ * EvoLink lists `quota_exceeded` and `resource_not_found` among its task errors with their own
+ * advice ("rate limit or quota exceeded, retry later"; "task id invalid or expired"), while the
+ * same `quota_exceeded` on HTTP 402 means the balance (audit row 8).
+ */
+export const TASK_ERRORS: Partial<
+  Record<Provider, Record<string, Pick<ProviderErrorEntry, 'retryable' | 'hint'>>>
+> = {
+  evolink: {
+    quota_exceeded: {
+      retryable: true,
+      hint: 'EvoLink hit a rate limit or quota while running it: submit again in a few minutes, and check the balance if it repeats.',
+    },
+    resource_not_found: {
+      retryable: false,
+      hint: 'EvoLink no longer knows the task (its id is invalid or expired): submit again.',
+    },
+  },
+};
+
+function lookupTaskError(provider: Provider, code: string) {
+  const table = TASK_ERRORS[provider];
+  return table && Object.hasOwn(table, code) ? table[code] : lookupProviderError(provider, code);
+}
+
 /** Whether a failed task with this provider code is worth submitting again. Unknown codes: no. */
 export function isRetryableTaskCode(provider: Provider, code: string): boolean {
-  return lookupProviderError(provider, code)?.retryable ?? false;
+  return lookupTaskError(provider, code)?.retryable ?? false;
+}
+
+/** What the user should do about a task that failed with this provider code, or undefined. */
+export function taskHintFor(provider: Provider, code: string): string | undefined {
+  return lookupTaskError(provider, code)?.hint;
 }
 
 /** What the user should do about a provider code, or undefined. */
@@ -254,9 +347,28 @@ export interface ProviderErrorInput {
   action: string;
 }
 
+/**
+ * Answers whose code is too broad to advise on, told apart by their message: DashScope answers
+ * an unknown or unavailable model as 400 `InvalidParameter` "Model not exist." (audit row 5).
+ */
+const BY_MESSAGE: Partial<
+  Record<Provider, Array<{ code: string; pattern: RegExp; entry: ProviderErrorEntry }>>
+> = {
+  dashscope: [
+    {
+      code: 'InvalidParameter',
+      pattern: /model not exist|model can ?not be found/i,
+      entry: { error: 'invalid_request', retryable: false, hint: REGION_HINT },
+    },
+  ],
+};
+
 /** Turns a provider's HTTP error answer into the right {@link RetalkError} subclass, table-driven. */
 export function toProviderError(input: ProviderErrorInput): RetalkError {
-  const entry = lookupProviderError(input.provider, input.code);
+  const special = BY_MESSAGE[input.provider]?.find(
+    (m) => m.code === String(input.code) && m.pattern.test(input.message ?? ''),
+  );
+  const entry = special?.entry ?? lookupProviderError(input.provider, input.code);
   const kind = entry?.error ?? errorCodeForStatus(input.status);
   const hint = entry?.hint ?? defaultHint(kind);
   const codeText = input.code === undefined ? '' : ` ${input.code}`;

@@ -38,8 +38,13 @@ export const TaskSchema = z.object({
     .object({
       /** Seconds of output video billed (DashScope `usage.video_duration`). */
       videoSeconds: z.number().optional(),
-      /** EvoLink credits (reserved at create, as reported). */
+      /**
+       * EvoLink credits charged: `usage.credits_used` (or `cost.credits`) once EvoLink reports it,
+       * else the reservation while the task may still succeed; none for a refunded failure.
+       */
       credits: z.number().optional(),
+      /** EvoLink credits reserved at create (`usage.credits_reserved`), an upper estimate. */
+      creditsReserved: z.number().optional(),
     })
     .optional(),
   error: z.object({ code: z.string(), message: z.string(), retryable: z.boolean() }).optional(),

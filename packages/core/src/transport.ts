@@ -209,7 +209,13 @@ async function sendOnce(t: TransportOptions, o: SendOptions): Promise<SendResult
         status: response.status,
         code: details.code,
         message: details.message,
-        requestId: details.requestId,
+        // EvoLink names the request in a header (x-request-id, or x-oneapi-request-id behind its
+        // gateway), DashScope in the body (audit row 21).
+        requestId:
+          details.requestId ??
+          response.headers.get('x-request-id') ??
+          response.headers.get('x-oneapi-request-id') ??
+          undefined,
         param: details.param,
         retryAfterMs: parseRetryAfterMs(response.headers.get('retry-after'), t.clock.now()),
         action: o.action,

@@ -669,3 +669,120 @@ describe('client.uploadFile', () => {
     ).toMatchObject({ field: 'contentType' });
   });
 });
+
+describe('provider answers the audit found misread', () => {
+  it('never retries DashScope billing and free-tier answers and says what to do (audit row 4)', async () => {
+    for (const [status, code, words] of [
+      [429, 'Throttling.AllocationQuota', /pay-as-you-go/],
+      [403, 'AllocationQuota.FreeTierOnly', /free tier only/],
+      [429, 'PostpaidBillOverdue', /overdue/],
+      [429, 'CommodityNotPurchased', /activate/],
+    ] as const) {
+      const { client, calls } = dashscope(() => json({ request_id: 'r', code, message: 'x' }, status));
+      const err = await caught(client.submit(REQ));
+      expect(err).toMatchObject({ code: 'quota', retryable: false, providerCode: code });
+      expect(err.message).toMatch(words);
+      expect(calls).toHaveLength(1);
+    }
+  });
+
+  it('gives the region hint for DashScope’s 400 InvalidParameter "Model not exist." (audit row 5)', async () => {
+    const { client } = dashscope(() =>
+      json({ request_id: 'r', code: 'InvalidParameter', message: 'Model not exist.' }, 400),
+    );
+    const err = await caught(client.submit(REQ));
+    expect(err).toMatchObject({ code: 'invalid_request' });
+    expect(err.message).toContain('China (Beijing)');
+  });
+
+  it('retries a DashScope RequestTimeOut query, at 408 or 500 (audit row 13)', async () => {
+    for (const status of [408, 500]) {
+      const { client, calls } = dashscope((_, i) =>
+        i === 0
+          ? json({ request_id: 'r', code: 'RequestTimeOut', message: 'Request timed out' }, status)
+          : json(dashscopeTask('RUNNING')),
+      );
+      expect((await client.get(TASK_ID)).status).toBe('running');
+      expect(calls).toHaveLength(2);
+    }
+  });
+
+  it('reads every DashScope error body form: flat, msg, an error envelope, snake_case codes (audit row 14)', async () => {
+    for (const body of [
+      { request_id: 'r1', code: 'InvalidApiKey', message: 'Invalid API-key provided.' },
+      { request_id: 'r1', code: 'InvalidApiKey', msg: 'Invalid API-key provided.' },
+      { error: { code: 'invalid_api_key', message: 'Invalid API-key provided.', request_id: 'r1' } },
+    ]) {
+      const { client } = dashscope(() => json(body, 401));
+      const err = await caught(client.get(TASK_ID));
+      expect(err).toMatchObject({ code: 'auth', providerCode: 'InvalidApiKey', requestId: 'r1' });
+      expect(err.message).toContain('Invalid API-key provided.');
+    }
+  });
+
+  it('always sends parameters.video_extension to DashScope (audit row 18)', async () => {
+    const { client, calls } = dashscope(() => json(dashscopeTask('PENDING')));
+    await client.submit(REQ);
+    expect((calls[0]!.body as { parameters: unknown }).parameters).toEqual({ video_extension: false });
+  });
+
+  it('captures EvoLink request ids from x-request-id (audit row 21)', async () => {
+    const { client } = evolink(() =>
+      json({ error: { code: 'task_not_found', message: 'gone' } }, 404, { 'x-request-id': 'req-9' }),
+    );
+    expect(await caught(client.get('task-unified-1-abcdefgh'))).toMatchObject({ requestId: 'req-9' });
+  });
+
+  it('tells EvoLink balance, key-limit and key-state answers apart (audit §4.6)', async () => {
+    for (const [code, kind, words] of [
+      ['account_balance_insufficient', 'quota', /balance/],
+      ['key_quota_exhausted', 'quota', /key's own spending limit/],
+      ['key_daily_quota_exhausted', 'quota', /midnight/],
+      ['key_disabled', 'auth', /disabled/],
+      ['key_model_not_allowed', 'permission', /model list/],
+    ] as const) {
+      const { client } = evolink(() => json({ error: { code, message: 'x' } }, 402));
+      const err = await caught(client.get('task-unified-1-abcdefgh'));
+      expect(err).toMatchObject({ code: kind, providerCode: code });
+      expect(err.message).toMatch(words);
+    }
+  });
+
+  it('reports EvoLink’s actual charge, and none for a refunded failure (audit row 9)', async () => {
+    const done = evolinkTask({
+      status: 'completed',
+      progress: 100,
+      results: ['https://r'],
+      usage: { credits_reserved: 480, credits_used: 36 },
+    });
+    const { client } = evolink(() => json(done));
+    expect((await client.get('task-unified-1-abcdefgh')).usage).toMatchObject({
+      credits: 36,
+      creditsReserved: 480,
+    });
+    const viaCost = evolink(() => json({ ...done, usage: { credits_reserved: 480, cost: { credits: 40 } } }));
+    expect((await viaCost.client.get('task-unified-1-abcdefgh')).usage?.credits).toBe(40);
+    const failed = evolink(() =>
+      json(
+        evolinkTask({
+          status: 'failed',
+          progress: 0,
+          usage: { credits_reserved: 480 },
+          error: { code: 'service_error' },
+        }),
+      ),
+    );
+    const task = await failed.client.get('task-unified-1-abcdefgh');
+    expect(task.usage?.credits).toBeUndefined();
+    expect(task.usage?.creditsReserved).toBe(480);
+  });
+
+  it('advises a retry for an EvoLink task that failed with quota_exceeded (audit row 8)', async () => {
+    const { client } = evolink(() =>
+      json(evolinkTask({ status: 'failed', progress: 0, error: { code: 'quota_exceeded', message: 'x' } })),
+    );
+    const err = await caught(client.wait('task-unified-1-abcdefgh'));
+    expect(err).toMatchObject({ code: 'task_failed', retryable: true, providerCode: 'quota_exceeded' });
+    expect(err.message).toMatch(/submit again in a few minutes/);
+  });
+});

@@ -10,7 +10,7 @@ import {
   TaskFailedError,
   TimeoutError,
 } from '../src/errors.js';
-import { PROVIDER_ERRORS, toProviderError } from '../src/provider-errors.js';
+import { PROVIDER_ERRORS, TASK_ERRORS, toProviderError } from '../src/provider-errors.js';
 import { fromDashscopeTask } from '../src/providers/dashscope.js';
 import { fromEvolinkTask } from '../src/providers/evolink.js';
 
@@ -190,7 +190,9 @@ describe('PROVIDER_ERRORS', () => {
         { now: 0 },
       );
       expect(task.status).toBe(code === 'request_cancelled' ? 'canceled' : 'failed');
-      expect(task.error).toEqual({ code, message: 'm', retryable: entry.retryable });
+      // A task-level meaning (TASK_ERRORS, audit row 8) wins over the HTTP-level entry.
+      const retryable = (TASK_ERRORS.evolink?.[code] ?? entry).retryable;
+      expect(task.error).toEqual({ code, message: 'm', retryable });
     }
     for (const [code, entry] of Object.entries(PROVIDER_ERRORS.dashscope)) {
       const task = fromDashscopeTask(

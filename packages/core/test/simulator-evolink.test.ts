@@ -9,7 +9,7 @@ import { type ClientOptions, createClient } from '../src/client.js';
 import { systemClock } from '../src/clock.js';
 import type { TaskFailedError } from '../src/errors.js';
 import { uploadFilePath } from '../src/node/index.js';
-import { PROVIDER_ERRORS } from '../src/provider-errors.js';
+import { PROVIDER_ERRORS, TASK_ERRORS } from '../src/provider-errors.js';
 import type { Task } from '../src/task.js';
 import { AUDIO, caught, FIXTURES, VIDEO } from './support.js';
 
@@ -105,7 +105,7 @@ describe('EvoLink client against the simulator', () => {
         code: 'task_failed',
         providerCode: code,
         taskStatus: code === 'request_cancelled' ? 'canceled' : 'failed',
-        retryable: table[code]!.retryable,
+        retryable: (TASK_ERRORS.evolink?.[code] ?? table[code]!).retryable,
       });
     });
   });

@@ -108,15 +108,18 @@ export function isOssUrl(url: string | undefined): boolean {
   return url?.toLowerCase().startsWith('oss://') ?? false;
 }
 
-/** Builds the DashScope create body from a validated request. */
+/**
+ * Builds the DashScope create body from a validated request. `parameters` always carries
+ * `video_extension`, as the official samples do: an empty `parameters` may count as the
+ * `BadRequest.EmptyParameters` the error page lists (audit row 18).
+ */
 export function toDashscopeCreateBody(req: LipSyncRequest): DashscopeCreateBody {
   const body: DashscopeCreateBody = {
     model: 'videoretalk',
     input: { video_url: req.video, audio_url: req.audio },
-    parameters: {},
+    parameters: { video_extension: req.videoExtension ?? false },
   };
   if (req.refImage !== undefined) body.input.ref_image_url = req.refImage;
-  if (req.videoExtension !== undefined) body.parameters.video_extension = req.videoExtension;
   if (req.faceThreshold !== undefined) body.parameters.query_face_threshold = req.faceThreshold;
   return body;
 }
@@ -313,6 +316,7 @@ export interface DashscopeAdapterOptions extends AdapterOptions {
 
 const LIST_PAGE_SIZE = 100;
 const LIST_MAX_PAGES = 10;
+const LIST_MAX_WINDOW_MS = 24 * 3_600_000;
 const MEMORY_LIMIT = 1000;
 
 function safeFilename(name: string): string {
@@ -468,11 +472,15 @@ export function createDashscopeAdapter(options: DashscopeAdapterOptions): Provid
 
     async listTasks(o) {
       const out: TaskSummary[] = [];
+      // The list takes at most 24 h between start_time and end_time (audit row 19), and tasks are
+      // kept about 24 h anyway.
+      const end = clock.now() + 60_000;
+      const start = Math.max(o.sinceMs, end - LIST_MAX_WINDOW_MS);
       for (let page = 1; page <= LIST_MAX_PAGES; page++) {
         const query = new URLSearchParams({
           model_name: 'videoretalk',
-          start_time: toDashscopeCompactTime(o.sinceMs),
-          end_time: toDashscopeCompactTime(clock.now() + 60_000),
+          start_time: toDashscopeCompactTime(start),
+          end_time: toDashscopeCompactTime(end),
           page_no: String(page),
           page_size: String(LIST_PAGE_SIZE),
         });

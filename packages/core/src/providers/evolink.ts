@@ -86,6 +86,9 @@ export const EvolinkTaskSchema = z.looseObject({
       billing_rule: z.string().nullish(),
       credits_reserved: z.number().nullish(),
       credits: z.number().nullish(),
+      /** What the task was charged once finished (EvoLink's MCP reads it first, audit row 9). */
+      credits_used: z.number().nullish(),
+      cost: z.looseObject({ credits: z.number().nullish() }).nullish(),
       user_group: z.string().nullish(),
     })
     .nullish(),
@@ -195,11 +198,21 @@ export function fromEvolinkTask(body: EvolinkTask, ctx: EvolinkTaskContext): Tas
     task.resultExpiresAt = new Date((ctx.completedAt ?? ctx.now) + EVOLINK_RESULT_TTL_MS).toISOString();
   }
 
-  const credits = body.usage?.credits ?? body.usage?.credits_reserved ?? ctx.credits;
+  // The charge once known (credits_used, or cost.credits); until then the reservation made at
+  // create. A failed or canceled task is refunded, so without a charge it reports none (row 9).
+  const charged = body.usage?.credits_used ?? body.usage?.cost?.credits ?? body.usage?.credits ?? undefined;
+  const reserved = body.usage?.credits_reserved ?? ctx.credits;
+  const refunded = status === 'failed' || status === 'canceled' || status === 'expired';
+  const credits = charged ?? (refunded ? undefined : reserved);
   const seconds = body.task_info?.video_duration;
-  if (typeof credits === 'number' || (typeof seconds === 'number' && seconds > 0)) {
+  if (
+    typeof credits === 'number' ||
+    typeof reserved === 'number' ||
+    (typeof seconds === 'number' && seconds > 0)
+  ) {
     task.usage = {};
     if (typeof credits === 'number') task.usage.credits = credits;
+    if (typeof reserved === 'number') task.usage.creditsReserved = reserved;
     if (typeof seconds === 'number' && seconds > 0) task.usage.videoSeconds = seconds;
   }
 
