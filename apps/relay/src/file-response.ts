@@ -16,10 +16,12 @@ export function sendStoredFile(
   reply.header('cache-control', 'private, max-age=0');
   reply.header('x-content-type-options', 'nosniff');
   if (file.downloadName) {
-    const ascii = file.downloadName.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'result.mp4';
+    // A title may hold bidi overrides or controls; they must not reach the client's file name (findings L15).
+    const name = file.downloadName.replace(/[\p{Cc}\p{Cf}\u2028\u2029]/gu, '');
+    const ascii = name.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'result.mp4';
     reply.header(
       'content-disposition',
-      `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(file.downloadName)}`,
+      `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`,
     );
   }
   let start = 0;

@@ -18,6 +18,9 @@ export function uploadMaxBytes(config: RelayConfig): { video: number; audio: num
   return { video: o ?? 300 * mb, audio: o ?? 30 * mb, image: o ?? 10 * mb };
 }
 
+/** Characters never allowed in names: controls, format characters (bidi overrides) and line/paragraph separators. */
+export const UNSAFE_NAME_CHARACTERS = /[\p{Cc}\p{Cf}\u2028\u2029]/u;
+
 const FILENAME_ALLOWED = 'a plain file name (no / \\ or .., at most 200 characters)';
 
 const UploadQuerySchema = z
@@ -59,7 +62,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       const query = UploadQuerySchema.safeParse(request.query);
       if (!query.success) throw fromZodError(query.error, 'query');
       const { kind, filename } = query.data;
-      const hasControl = [...filename].some((ch) => ch.charCodeAt(0) < 0x20);
+      // Control, format (bidi overrides) and separator characters spoof how a name reads (findings L15).
+      const hasControl = UNSAFE_NAME_CHARACTERS.test(filename);
       if (hasControl || /[/\\]/.test(filename) || filename === '.' || filename.includes('..')) {
         throw new ApiError(400, 'invalid_request', `filename must be ${FILENAME_ALLOWED}.`, {
           field: 'filename',
