@@ -8,6 +8,7 @@ import type { ErrorDetails } from '../transport.js';
 import type { AdapterOptions, ProviderAdapter, TaskSummary } from './adapter.js';
 import { checkBaseUrl } from './base-url.js';
 import { DASHSCOPE_CAPABILITIES } from './capabilities.js';
+import { safeFilename } from './file-name.js';
 
 /** Default DashScope API base (China (Beijing), the only region serving videoretalk). */
 export const DASHSCOPE_BASE_URL = 'https://dashscope.aliyuncs.com/api/v1';
@@ -318,11 +319,6 @@ const LIST_PAGE_SIZE = 100;
 const LIST_MAX_PAGES = 10;
 const LIST_MAX_WINDOW_MS = 24 * 3_600_000;
 const MEMORY_LIMIT = 1000;
-
-function safeFilename(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? 'file';
-  return base.replace(/[^\w.-]+/g, '_').slice(-120) || 'file';
-}
 
 /** The DashScope adapter: `input`/`parameters` body, async header, paced submits and queries, `oss://` uploads. */
 export function createDashscopeAdapter(options: DashscopeAdapterOptions): ProviderAdapter {

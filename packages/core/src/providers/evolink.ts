@@ -13,6 +13,7 @@ import type { ErrorDetails } from '../transport.js';
 import type { AdapterOptions, ProviderAdapter, TaskSummary, UploadedFile } from './adapter.js';
 import { checkBaseUrl } from './base-url.js';
 import { EVOLINK_CAPABILITIES, type ProviderCapabilities } from './capabilities.js';
+import { safeFilename } from './file-name.js';
 
 /** Default EvoLink API origin. */
 export const EVOLINK_BASE_URL = 'https://api.evolink.ai';
@@ -323,11 +324,6 @@ interface EvolinkMemory {
 }
 
 const MEMORY_LIMIT = 1000;
-
-function safeFilename(name: string): string {
-  const base = name.split(/[\\/]/).pop() ?? 'file';
-  return base.replace(/[^\w.-]+/g, '_').slice(-120) || 'file';
-}
 
 /** The EvoLink adapter: flat create body, `task-unified-…` ids, idempotent submits, files API. */
 export function createEvolinkAdapter(options: EvolinkAdapterOptions): ProviderAdapter {
