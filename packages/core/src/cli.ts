@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 import { createWriteStream } from 'node:fs';
-import { rename, unlink } from 'node:fs/promises';
+import { mkdtemp, rename, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { type Client, createClient } from './client.js';
+import type { ClipRange } from './conform/plan.js';
+import type { MediaKind } from './conform/probed-media.js';
+import { createConformProgress } from './conform-progress.js';
 import { isRetalkError, NetworkError, type RetalkErrorCode } from './errors.js';
 import { createKeepAliveFetch, uploadFilePath } from './node/index.js';
 import { acceptsUpload, PROVIDER_CAPABILITIES } from './providers/capabilities.js';
@@ -45,7 +48,12 @@ run options:
   --provider <name>     evolink or dashscope (required)
   --video <url|path>    input video; a local path is uploaded through the provider's storage
   --audio <url|path>    new speech; a local path is uploaded the same way
+  --start <s> --end <s>  use only this part of the video (seconds; local file)
+  --audio-start <s> --audio-end <s>  use only this part of the audio (seconds; local file)
   --ref-image <url|path> image of the face to re-lip when several people are visible
+  --no-conform          upload local files as they are (by default each is first made to fit
+                        the provider's limits: trimmed, scaled, re-timed, converted to H.264 MP4
+                        or WAV, with every change printed)
   --extend              make the output as long as the audio (video extension)
   --threshold <N>       face match strictness, integer 120–200 (default 170)
   --base-url <URL>      API base (DashScope reseller prefix, proxy, or the simulator)
@@ -61,7 +69,7 @@ Environment:
 
 Exit codes: 0 ok · 2 invalid input · 3 auth/permission · 4 quota · 5 rate limited ·
   6 task failed · 7 timeout · 8 network/provider down · 9 not found · 10 bad provider answer ·
-  11 not supported · 130 interrupted · 1 anything else
+  11 not supported · 12 media cannot be made to fit · 130 interrupted · 1 anything else
 `;
 
 interface Io {
@@ -119,6 +127,67 @@ function createProgress(stream: NodeJS.WriteStream) {
   };
 }
 
+/** One local input to make fit. */
+interface LocalInput {
+  key: 'video' | 'audio' | 'refImage';
+  path: string;
+  kind: MediaKind;
+  clip: ClipRange | undefined;
+}
+
+/**
+ * Makes local inputs fit the provider's limits (see planConform) and returns the path to upload
+ * for each: the file itself when nothing needs changing, otherwise a converted copy in `workDir`.
+ * Every input is planned before any is converted, so a refusal costs no conversion time.
+ */
+async function conformInputs(
+  inputs: LocalInput[],
+  provider: Provider,
+  workDir: string,
+  io: Io,
+  signal: AbortSignal,
+): Promise<Map<LocalInput['key'], string>> {
+  // Loaded only here: FFmpeg's libraries are large and most commands never need them.
+  const { conformFile, planFile } = await import('./media/node.js');
+  const plans = [];
+  for (const input of inputs) {
+    const { plan } = await planFile(resolve(input.path), input.kind, { provider, clip: input.clip, signal });
+    plans.push({ input, plan });
+  }
+  const paths = new Map<LocalInput['key'], string>();
+  for (const { input, plan } of plans) {
+    const source = resolve(input.path);
+    if (plan.passthrough) {
+      io.stderr.write(`${input.path} fits ${provider}'s limits as it is.\n`);
+      paths.set(input.key, source);
+      continue;
+    }
+    io.stderr.write(`Conforming ${input.path} to ${provider}'s limits:\n`);
+    for (const change of plan.changes) io.stderr.write(`  - ${change}\n`);
+    const ext = plan.output.container === 'wav' ? '.wav' : plan.output.container === 'jpeg' ? '.jpg' : '.mp4';
+    const out = join(workDir, `${input.key}-${basename(input.path, extname(input.path))}${ext}`);
+    const progress = createConformProgress(io.stderr, basename(input.path));
+    try {
+      const result = await conformFile(source, out, input.kind, {
+        provider,
+        clip: input.clip,
+        signal,
+        onProgress: (f) => progress.update(f),
+      });
+      progress.done();
+      const o = result.output;
+      const shape = o.video ? `${o.video.width}×${o.video.height} ${o.video.fps} fps ${o.video.codec}, ` : '';
+      io.stderr.write(
+        `  → ${shape}${o.durationSec?.toFixed(1)} s, ${(result.sizeBytes / 1024).toFixed(0)} KB ${o.container}\n`,
+      );
+    } finally {
+      progress.done();
+    }
+    paths.set(input.key, out);
+  }
+  return paths;
+}
+
 function isUrl(value: string): boolean {
   return /^(https?|oss):\/\//i.test(value);
 }
@@ -170,6 +239,12 @@ interface RunArgs {
   video: string;
   audio: string;
   refImage?: string | undefined;
+  /** Part of the video to use (local files). */
+  videoClip?: ClipRange | undefined;
+  /** Part of the audio to use (local files). */
+  audioClip?: ClipRange | undefined;
+  /** Make local inputs fit the provider's limits before uploading (default true). */
+  conform?: boolean | undefined;
   extend: boolean;
   threshold?: number | undefined;
   baseUrl?: string | undefined;
@@ -183,7 +258,28 @@ interface RunArgs {
 async function runJob(args: RunArgs, io: Io, signal: AbortSignal): Promise<Task> {
   const keepAlive = createKeepAliveFetch();
   const progress = createProgress(io.stderr);
+  let workDir: string | undefined;
   try {
+    if (args.conform !== false) {
+      const inputs: LocalInput[] = [];
+      if (!isUrl(args.video))
+        inputs.push({ key: 'video', path: args.video, kind: 'video', clip: args.videoClip });
+      if (!isUrl(args.audio))
+        inputs.push({ key: 'audio', path: args.audio, kind: 'audio', clip: args.audioClip });
+      if (args.refImage !== undefined && !isUrl(args.refImage)) {
+        inputs.push({ key: 'refImage', path: args.refImage, kind: 'image', clip: undefined });
+      }
+      if (inputs.length > 0) {
+        workDir = await mkdtemp(join(tmpdir(), 'retalk-conform-'));
+        const paths = await conformInputs(inputs, args.provider, workDir, io, signal);
+        args = {
+          ...args,
+          video: paths.get('video') ?? args.video,
+          audio: paths.get('audio') ?? args.audio,
+          refImage: paths.get('refImage') ?? args.refImage,
+        };
+      }
+    }
     const client = createClient({
       provider: args.provider,
       apiKey: args.apiKey,
@@ -222,6 +318,7 @@ async function runJob(args: RunArgs, io: Io, signal: AbortSignal): Promise<Task>
   } finally {
     progress.done();
     await keepAlive.close();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
   }
 }
 
@@ -256,6 +353,28 @@ function parseNumber(name: string, value: string | undefined): number | undefine
   return n;
 }
 
+/** `--start`/`--end` (or `--audio-start`/`--audio-end`) as a clip; they need a local file to cut. */
+function parseClip(
+  prefix: '' | 'audio-',
+  start: string | undefined,
+  end: string | undefined,
+  input: string,
+  noConform: boolean,
+): ClipRange | undefined {
+  if (start === undefined && end === undefined) return undefined;
+  const flags = `--${prefix}start/--${prefix}end`;
+  if (noConform) throw new UsageError(`${flags} cut the file before upload, which --no-conform turns off`);
+  if (isUrl(input)) {
+    throw new UsageError(`${flags} need a local file to cut; download ${input} first and pass its path`);
+  }
+  const clip: ClipRange = {};
+  const startSec = parseNumber(`--${prefix}start`, start);
+  const endSec = parseNumber(`--${prefix}end`, end);
+  if (startSec !== undefined) clip.startSec = startSec;
+  if (endSec !== undefined) clip.endSec = endSec;
+  return clip;
+}
+
 async function commandRun(argv: string[], io: Io, signal: AbortSignal): Promise<number> {
   const { values } = parseArgs({
     args: argv,
@@ -264,6 +383,11 @@ async function commandRun(argv: string[], io: Io, signal: AbortSignal): Promise<
       video: { type: 'string' },
       audio: { type: 'string' },
       'ref-image': { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      'audio-start': { type: 'string' },
+      'audio-end': { type: 'string' },
+      'no-conform': { type: 'boolean', default: false },
       extend: { type: 'boolean', default: false },
       threshold: { type: 'string' },
       'base-url': { type: 'string' },
@@ -284,12 +408,23 @@ async function commandRun(argv: string[], io: Io, signal: AbortSignal): Promise<
   const apiKey = process.env.RETALK_API_KEY;
   if (!apiKey) throw new UsageError('RETALK_API_KEY is not set: export your provider API key first');
   const timeoutSec = parseNumber('--timeout', values.timeout);
+  const videoClip = parseClip('', values.start, values.end, values.video, values['no-conform']);
+  const audioClip = parseClip(
+    'audio-',
+    values['audio-start'],
+    values['audio-end'],
+    values.audio,
+    values['no-conform'],
+  );
   const args: RunArgs = {
     provider,
     apiKey,
     video: values.video,
     audio: values.audio,
     refImage: values['ref-image'],
+    videoClip,
+    audioClip,
+    conform: !values['no-conform'],
     extend: values.extend,
     threshold: parseNumber('--threshold', values.threshold),
     baseUrl: values['base-url'],

@@ -4,7 +4,7 @@ import { FilePathSource, FilePathTarget } from 'mediabunny';
 import type { ConformOptions, ConformPlan } from '../conform/plan.js';
 import { planConform } from '../conform/plan.js';
 import type { MediaKind, ProbedMedia } from '../conform/probed-media.js';
-import { ConformError } from '../errors.js';
+import { ConformError, InvalidRequestError } from '../errors.js';
 import { checkMedia, MEDIA_LIMITS } from '../limits.js';
 import type { ByteSource } from './byte-source.js';
 import { executePlan } from './execute.js';
@@ -35,7 +35,18 @@ export function useNodeCodecs(options: NodeCodecsOptions = {}): void {
 
 /** A {@link ByteSource} over a file on disk (reads through one handle per read, no whole-file buffer). */
 export async function fileByteSource(path: string): Promise<ByteSource> {
-  const { size } = await stat(path);
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error('not a file');
+    size = info.size;
+  } catch (cause) {
+    throw new InvalidRequestError(`Cannot read ${path}: ${(cause as Error).message}`, {
+      field: 'path',
+      allowed: 'a readable local file',
+      cause,
+    });
+  }
   return {
     size,
     async read(offset, length) {
@@ -83,6 +94,32 @@ export interface ConformFileResult {
   passthrough: boolean;
 }
 
+/** What {@link planFile} found and decided. */
+export interface PlannedFile {
+  media: ProbedMedia;
+  plan: ConformPlan;
+}
+
+/**
+ * Probes a file on disk and plans its conform, without writing anything: show `plan.changes`
+ * before spending time on them, and skip {@link conformFile} when `plan.passthrough`.
+ *
+ * @throws {ConformError} the refusal (with `reason`, `field` and what to do), or a probe failure.
+ */
+export async function planFile(
+  path: string,
+  kind: MediaKind,
+  options: ConformOptions & ProbeOptions,
+): Promise<PlannedFile> {
+  const media = await probeFile(path, kind, options);
+  const result = planConform(media, options);
+  if (!result.ok) {
+    const { code, message, field, allowed } = result.refusal;
+    throw new ConformError(code, message, { field, allowed });
+  }
+  return { media, plan: result.plan };
+}
+
 /** Slack between the planned and the measured length of a result, in seconds. */
 const LENGTH_SLACK_SEC = 0.3;
 
@@ -107,13 +144,7 @@ export async function conformFile(
   kind: MediaKind,
   options: ConformFileOptions,
 ): Promise<ConformFileResult> {
-  const media = await probeFile(inputPath, kind, options);
-  const result = planConform(media, options);
-  if (!result.ok) {
-    const { code, message, field, allowed } = result.refusal;
-    throw new ConformError(code, message, { field, allowed });
-  }
-  const plan = result.plan;
+  const { media, plan } = await planFile(inputPath, kind, options);
   if (plan.passthrough) {
     await copyFile(inputPath, outputPath);
     options.onProgress?.(1);
