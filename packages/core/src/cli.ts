@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rename, rm, unlink } from 'node:fs/promises';
+import { mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -11,7 +11,7 @@ import { type Client, createClient } from './client.js';
 import type { ClipRange } from './conform/plan.js';
 import type { MediaKind } from './conform/probed-media.js';
 import { createConformProgress } from './conform-progress.js';
-import { isRetalkError, NetworkError, type RetalkErrorCode } from './errors.js';
+import { InvalidRequestError, isRetalkError, NetworkError, type RetalkErrorCode } from './errors.js';
 import { createKeepAliveFetch, uploadFilePath } from './node/index.js';
 import { acceptsUpload, PROVIDER_CAPABILITIES } from './providers/capabilities.js';
 import { type LipSyncRequest, PROVIDERS, type Provider, type Task } from './task.js';
@@ -147,7 +147,16 @@ async function conformInputs(
   io: Io,
   signal: AbortSignal,
 ): Promise<Map<LocalInput['key'], string>> {
-  // Loaded only here: FFmpeg's libraries are large and most commands never need them.
+  for (const input of inputs) {
+    const info = await stat(resolve(input.path)).catch(() => undefined);
+    if (!info?.isFile()) {
+      throw new InvalidRequestError(`Cannot read ${input.path}: no such file`, {
+        field: input.key,
+        allowed: 'a readable local file or a URL',
+      });
+    }
+  }
+  // Loaded only now: FFmpeg's libraries are large and most commands never need them.
   const { conformFile, planFile } = await import('./media/node.js');
   const plans = [];
   for (const input of inputs) {
