@@ -14,7 +14,7 @@ import {
   VideoSampleSource,
   WebMOutputFormat,
 } from 'mediabunny';
-import { conformFile, useNodeCodecs } from '../dist/media/node.js';
+import { useNodeCodecs } from '../dist/media/node.js';
 
 const WIDTH = 1920;
 const HEIGHT = 1080;
