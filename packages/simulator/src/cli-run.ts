@@ -1,14 +1,19 @@
 import { parseArgs } from 'node:util';
 import { SIMULATOR_API_KEY } from './options.js';
+import { RESULT_MODES, type ResultMode } from './result-media.js';
 import { createSimulator, type Simulator } from './server.js';
 
 export const CLI_USAGE = `retalk-sim: an offline fake of the EvoLink and DashScope VideoRetalk APIs
 
-Usage: retalk-sim [--port 8790] [--host 127.0.0.1] [--job-ms 8000] [--no-fetch-inputs] [--quiet]
+Usage: retalk-sim [--port 8790] [--host 127.0.0.1] [--job-ms 8000] [--result mux|echo]
+                  [--no-fetch-inputs] [--quiet]
 
   --port N           port to listen on (default 8790; 0 picks a free one)
   --host H           interface to bind (default 127.0.0.1)
   --job-ms N         time one task takes from create to finished, in ms (default 8000)
+  --result M         what a finished task returns: mux (the video with the submitted audio,
+                     at the documented length; default, or RETALK_SIM_RESULT_MODE) or echo
+                     (the submitted video's bytes, no transcoding)
   --no-fetch-inputs  do not download input URLs; take metadata from sim_* URL params
   --quiet            do not print one line per request
 `;
@@ -28,6 +33,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<Simulator | num
     port?: string | undefined;
     host?: string | undefined;
     'job-ms'?: string | undefined;
+    result?: string | undefined;
     'no-fetch-inputs'?: boolean | undefined;
     quiet?: boolean | undefined;
     help?: boolean | undefined;
@@ -39,6 +45,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<Simulator | num
         port: { type: 'string' },
         host: { type: 'string' },
         'job-ms': { type: 'string' },
+        result: { type: 'string' },
         'no-fetch-inputs': { type: 'boolean' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -59,6 +66,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<Simulator | num
   if (!Number.isFinite(jobMs) || jobMs <= 0) {
     return fail(`--job-ms must be a positive number of milliseconds, got ${values['job-ms']}`);
   }
+  const result = values.result;
+  if (result !== undefined && !RESULT_MODES.includes(result as ResultMode)) {
+    return fail(`--result must be one of ${RESULT_MODES.join(', ')}, got ${result}`);
+  }
   let sim: Simulator;
   try {
     sim = await createSimulator({
@@ -66,6 +77,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<Simulator | num
       port,
       jobMs,
       fetchInputs: !values['no-fetch-inputs'],
+      ...(result === undefined ? {} : { resultMode: result as ResultMode }),
       ...(values.quiet ? {} : { logger: (line: string) => io.out(`  ${line}\n`) }),
     });
   } catch (error) {

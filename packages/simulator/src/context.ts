@@ -4,6 +4,7 @@ import type { EvolinkFileStore } from './evolink-files.js';
 import type { LocalFile } from './inputs.js';
 import type { MediaLimits } from './media-limits.js';
 import type { OssStore } from './oss.js';
+import type { ResultMode } from './result-media.js';
 import type { Scenario } from './scenario.js';
 import type { Shutdown } from './shutdown.js';
 import type { TaskEngine, TaskRecord } from './task-engine.js';
@@ -37,6 +38,7 @@ export interface ResolvedOptions {
   evolinkFilesQuota: number;
   evolinkFilesMaxBytes: number;
   mediaLimits: MediaLimits;
+  resultMode: ResultMode;
 }
 
 export interface CallbackAttempt {

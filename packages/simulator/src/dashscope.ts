@@ -6,6 +6,7 @@ import { applyQueryFault, cutResultDownload } from './faults.js';
 import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson } from './http-io.js';
 import { uuid } from './ids.js';
 import { sendOssError } from './oss.js';
+import { documentedLength } from './result-media.js';
 import { requestScenarios, ScenarioError } from './scenario.js';
 import { newTaskRecord, type TaskPhase, type TaskRecord } from './task-engine.js';
 
@@ -100,15 +101,10 @@ const round3 = (n: number) => Math.round(n * 1000) / 1000;
 function usageOf(task: TaskRecord): Record<string, unknown> | undefined {
   if (!task.inputs?.ok) return undefined;
   const { video, audio } = task.inputs;
-  const v = video.durationSec;
-  const a = audio.durationSec;
   // Output = min(video, audio); with video_extension the video is stretched to the audio (B.5).
-  const seconds = task.request.videoExtension
-    ? a
-    : v !== undefined && a !== undefined
-      ? Math.min(v, a)
-      : (v ?? a);
-  const usage: Record<string, unknown> = { video_duration: round3(seconds ?? 0), video_ratio: 'standard' };
+  // The muxed result is exactly this long.
+  const seconds = documentedLength(video.durationSec, audio.durationSec, task.request.videoExtension);
+  const usage: Record<string, unknown> = { video_duration: round3(seconds), video_ratio: 'standard' };
   if (video.width !== undefined && video.height !== undefined) usage.size = `${video.width}*${video.height}`;
   if (video.fps !== undefined) usage.fps = Math.round(video.fps);
   return usage;

@@ -6,5 +6,6 @@ export {
   type SimulatorLimits,
   type SimulatorOptions,
 } from './options.js';
+export { RESULT_MODE_ENV, type ResultMode } from './result-media.js';
 export { parseScenario, SCENARIO_GRAMMAR, type Scenario, ScenarioError } from './scenario.js';
 export { createSimulator, type Simulator } from './server.js';

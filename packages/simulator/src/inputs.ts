@@ -5,6 +5,7 @@ import { connectionRefused, downloadToFile, isInputFailure } from './input-fetch
 import { checkAudio, checkImage, checkVideo, type InputFailure, type MediaLimits } from './media-limits.js';
 import { type MediaKind, type MediaMeta, metaFromUrl, probeFile } from './media-probe.js';
 import { isPrivateHost } from './net-address.js';
+import { documentedLength, muxResult, type ResultMode } from './result-media.js';
 import type { Shutdown } from './shutdown.js';
 
 export interface TaskInputUrls {
@@ -13,8 +14,22 @@ export interface TaskInputUrls {
   refImageUrl?: string;
 }
 
+/** What the simulator reads of a task: its input URLs and the one parameter that shapes the result. */
+export interface TaskInputs extends TaskInputUrls {
+  videoExtension: boolean;
+}
+
 export type InputsOutcome =
-  | { ok: true; video: MediaMeta; audio: MediaMeta; refImage?: MediaMeta; resultPath: string }
+  | {
+      ok: true;
+      video: MediaMeta;
+      audio: MediaMeta;
+      refImage?: MediaMeta;
+      /** The MP4 served as the result. */
+      resultPath: string;
+      /** `mux`: the video with the new audio at the documented length; `echo`: the input video's bytes. */
+      result: ResultMode;
+    }
   | { ok: false; failure: InputFailure };
 
 /** A file the simulator already holds (a temporary `oss://` upload). */
@@ -33,7 +48,9 @@ export interface InputContext {
   resolveLocal(url: string): LocalFile | undefined;
   /** The MP4 served as the result when the input video's bytes were never fetched. */
   defaultResultPath: string;
+  resultMode: ResultMode;
   shutdown: Shutdown;
+  log(line: string): void;
 }
 
 // Used when fetchInputs is off and the URL carries no sim_* metadata: values inside every limit.
@@ -111,14 +128,15 @@ async function gather(url: string, kind: MediaKind, ctx: InputContext): Promise<
 
 /**
  * Fetches and probes a task's inputs the way the real service does during PRE-PROCESSING,
- * then checks them against the limits. The video's bytes become the task's result.
+ * then checks them against the limits and makes the result: with `resultMode: 'mux'` the video
+ * with the new audio at the documented length, else (or when that cannot be made) the video's bytes.
  */
-export async function prepareInputs(urls: TaskInputUrls, ctx: InputContext): Promise<InputsOutcome> {
+export async function prepareInputs(task: TaskInputs, ctx: InputContext): Promise<InputsOutcome> {
   const jobs: Array<Promise<Gathered | InputFailure>> = [
-    gather(urls.videoUrl, 'video', ctx),
-    gather(urls.audioUrl, 'audio', ctx),
+    gather(task.videoUrl, 'video', ctx),
+    gather(task.audioUrl, 'audio', ctx),
   ];
-  if (urls.refImageUrl) jobs.push(gather(urls.refImageUrl, 'image', ctx));
+  if (task.refImageUrl) jobs.push(gather(task.refImageUrl, 'image', ctx));
   const [video, audio, image] = await Promise.all(jobs);
   const discard = async (g: Gathered | InputFailure | undefined) => {
     if (g && !('code' in g) && g.owned && g.path) await rm(g.path, { force: true }).catch(() => {});
@@ -133,12 +151,14 @@ export async function prepareInputs(urls: TaskInputUrls, ctx: InputContext): Pro
       checkAudio(a.meta, ctx.limits) ??
       (image ? checkImage((image as Gathered).meta, ctx.limits) : undefined);
     if (failure) return { ok: false, failure };
-    keepVideo = true;
+    const muxed = await makeResult(task, v, a, ctx);
+    keepVideo = muxed === undefined;
     const outcome: InputsOutcome = {
       ok: true,
       video: v.meta,
       audio: a.meta,
-      resultPath: v.path ?? ctx.defaultResultPath,
+      resultPath: muxed ?? v.path ?? ctx.defaultResultPath,
+      result: muxed ? 'mux' : 'echo',
     };
     if (image) outcome.refImage = (image as Gathered).meta;
     return outcome;
@@ -146,5 +166,38 @@ export async function prepareInputs(urls: TaskInputUrls, ctx: InputContext): Pro
     if (!keepVideo) await discard(video);
     await discard(audio);
     await discard(image);
+  }
+}
+
+/** The muxed result's path, or undefined when the task serves the input video instead. */
+async function makeResult(
+  task: TaskInputs,
+  video: Gathered,
+  audio: Gathered,
+  ctx: InputContext,
+): Promise<string | undefined> {
+  if (ctx.resultMode !== 'mux' || !video.path || !audio.path) return undefined;
+  const outPath = join(await ctx.workDir(), `result-${randomUUID()}.mp4`);
+  const abort = ctx.shutdown.link();
+  try {
+    await muxResult({
+      videoPath: video.path,
+      audioPath: audio.path,
+      lengthSec: documentedLength(video.meta.durationSec, audio.meta.durationSec, task.videoExtension),
+      extend: task.videoExtension,
+      outPath,
+      signal: abort.signal,
+    });
+    return outPath;
+  } catch (error) {
+    await rm(outPath, { force: true }).catch(() => {});
+    if (!abort.signal.aborted) {
+      ctx.log(
+        `result: could not put the audio on the video (${error instanceof Error ? error.message : String(error)}); serving the input video instead`,
+      );
+    }
+    return undefined;
+  } finally {
+    abort.release();
   }
 }

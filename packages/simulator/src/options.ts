@@ -1,5 +1,6 @@
 import type { ResolvedOptions } from './context.js';
 import { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
+import { RESULT_MODE_ENV, RESULT_MODES, type ResultMode } from './result-media.js';
 
 /** The key the simulator accepts unless `apiKeys` says otherwise. */
 export const SIMULATOR_API_KEY = 'sim-key';
@@ -79,8 +80,27 @@ export interface SimulatorOptions {
   evolinkFilesQuota?: number;
   /** EvoLink max bytes per file. Default 100 MiB. */
   evolinkFilesMaxBytes?: number;
-  /** Receives one line per request (method, path, status, ms). Keys are never logged. */
+  /**
+   * What a succeeded task returns. `'mux'`: the submitted video with the submitted audio, at the
+   * documented length (re-encoded only for `video_extension`). `'echo'`: the submitted video's
+   * bytes, at no cost, for tests that never look at the result. Default: the
+   * `RETALK_SIM_RESULT_MODE` environment variable, else `'mux'`.
+   */
+  resultMode?: ResultMode;
+  /** Receives one line per request (method, path, status, ms) and notes about results. Keys are never logged. */
   logger?: (line: string) => void;
+}
+
+function resultModeOf(option: ResultMode | undefined): ResultMode {
+  const fromEnv = process.env[RESULT_MODE_ENV];
+  const value = option ?? (fromEnv === undefined || fromEnv === '' ? 'mux' : fromEnv);
+  if (!RESULT_MODES.includes(value as ResultMode)) {
+    const source = option === undefined ? RESULT_MODE_ENV : 'resultMode';
+    throw new RangeError(
+      `createSimulator: ${source} must be one of ${RESULT_MODES.join(', ')}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value as ResultMode;
 }
 
 function positive(name: string, value: number | undefined, fallback: number, allowInfinity = false): number {
@@ -165,5 +185,6 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     evolinkFilesQuota: o.evolinkFilesQuota ?? 100,
     evolinkFilesMaxBytes: positive('evolinkFilesMaxBytes', o.evolinkFilesMaxBytes, 100 * 1024 * 1024),
     mediaLimits: { ...DEFAULT_MEDIA_LIMITS, ...o.mediaLimits },
+    resultMode: resultModeOf(o.resultMode),
   };
 }

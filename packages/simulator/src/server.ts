@@ -74,6 +74,9 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   const timers = new Set<NodeJS.Timeout>();
   const shutdown = createShutdown();
   let workDirPromise: Promise<string> | undefined;
+  // Input downloads and result muxes in flight; close() waits for them (they stop at its abort)
+  // before it removes the files they write.
+  const preparingTasks = new Set<Promise<unknown>>();
   let baseUrl = '';
   let wakeTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -172,7 +175,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       engine.add(task);
       stats.submits++;
       stats.tasks[task.id] = { queries: 0 };
-      void prepareInputs(task.request, {
+      const preparing = prepareInputs(task.request, {
         fetchInputs: opts.fetchInputs,
         refusePrivateInputs: opts.refusePrivateInputs,
         inputTimeoutMs: opts.inputTimeoutMs,
@@ -180,7 +183,9 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         workDir: ctx.workDir,
         resolveLocal: (url) => oss.resolveLocal(url),
         defaultResultPath: join(FIXTURES_DIR, DEFAULT_RESULT_FIXTURE),
+        resultMode: opts.resultMode,
         shutdown,
+        log: ctx.log,
       })
         .catch((error: unknown) => ({
           ok: false as const,
@@ -193,7 +198,9 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
           if (closed) return;
           engine.inputsReady(task, outcome);
           reschedule();
-        });
+        })
+        .finally(() => preparingTasks.delete(preparing));
+      preparingTasks.add(preparing);
       reschedule();
     },
     resolveLocal: (url) => oss.resolveLocal(url),
@@ -368,6 +375,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         server.close(() => resolve());
         server.closeAllConnections();
       });
+      await Promise.allSettled(preparingTasks);
       if (workDirPromise) {
         const dir = await workDirPromise.catch(() => undefined);
         if (dir) await rm(dir, { recursive: true, force: true });

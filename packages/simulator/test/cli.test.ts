@@ -43,7 +43,7 @@ describe('retalk-sim CLI', () => {
   });
 
   it('exits with 2 and the usage on a bad argument', async () => {
-    for (const args of [['--port', 'abc'], ['--job-ms', '-1'], ['--bogus']]) {
+    for (const args of [['--port', 'abc'], ['--job-ms', '-1'], ['--result', 'copy'], ['--bogus']]) {
       const { io, err } = capture();
       expect(await runCli(args, io)).toBe(2);
       expect(err.join('')).toContain('Usage: retalk-sim');
