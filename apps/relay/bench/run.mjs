@@ -311,7 +311,8 @@ async function queriesPerJob(results) {
   // (2) In one process: the simulator counts upstream queries per task.
   const JOB_MS = 3000;
   const POLL_MS = 250;
-  const sim = await createSimulator({ jobMs: JOB_MS });
+  // Only queries are counted here: the result's content does not matter ('echo' costs nothing).
+  const sim = await createSimulator({ jobMs: JOB_MS, resultMode: 'echo' });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retalk-bench-q-'));
   const config = loadConfig(
     {

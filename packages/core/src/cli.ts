@@ -447,7 +447,7 @@ async function commandRun(argv: string[], io: Io, signal: AbortSignal): Promise<
 }
 
 interface SimulatorModule {
-  createSimulator(options: { jobMs?: number }): Promise<{
+  createSimulator(options: { jobMs?: number; resultMode?: 'mux' | 'echo' }): Promise<{
     url: string;
     dashscopeUrl: string;
     fixtureUrl(name: string): string;
@@ -485,7 +485,8 @@ async function commandDemo(argv: string[], io: Io, signal: AbortSignal): Promise
         'Run "pnpm install && pnpm build" in the repository first.',
     );
   }
-  const server = await sim.createSimulator({ jobMs });
+  // The real result: the demo video with the demo voice on it, as long as the provider makes it.
+  const server = await sim.createSimulator({ jobMs, resultMode: 'mux' });
   const fixtures = join(dirname(fileURLToPath(import.meta.resolve(`${specifier}/package.json`))), 'fixtures');
   io.stderr.write(`Simulator (${provider}) on ${server.url}, jobs take ~${(jobMs / 1000).toFixed(1)} s\n`);
   try {

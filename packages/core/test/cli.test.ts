@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simulator';
+import { ALL_FORMATS, FilePathSource, Input } from 'mediabunny';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES } from './support.js';
 
@@ -195,5 +196,18 @@ describe('retalk CLI (built, as a child process)', () => {
     expect(res.stderr).toContain('Simulator (dashscope)');
     expect(res.stdout).toContain('succeeded');
     expect((await stat(out)).size).toBeGreaterThan(1000);
+    // A new video (even under RETALK_SIM_RESULT_MODE=echo): the 3 s clip extended to the 4 s voice,
+    // which replaces the clip's own sound.
+    const input = new Input({ formats: ALL_FORMATS, source: new FilePathSource(out) });
+    try {
+      expect(await input.computeDuration()).toBeCloseTo(4, 2);
+      const audio = await input.getPrimaryAudioTrack();
+      expect(audio?.codec).toBe('aac');
+      // 4 s of sound: the voice; the clip's own sound lasts 3 s.
+      expect(await audio?.computeDuration()).toBeCloseTo(4, 2);
+      expect(await (await input.getPrimaryVideoTrack())?.computeDuration()).toBeCloseTo(4, 2);
+    } finally {
+      input.dispose();
+    }
   });
 });

@@ -13,6 +13,9 @@ export default defineConfig({
     testTimeout: full ? 1_200_000 : 150_000,
     // A cap, not a wait: starting a stack (simulator, proxy, relay) takes long on a loaded machine.
     hookTimeout: 120_000,
+    // The simulator returns the input video's bytes unless a test asks for the real result
+    // (resultMode: 'mux'), which costs a transcode per task.
+    env: { RETALK_SIM_RESULT_MODE: 'echo' },
     // Every file drives real child processes; two at a time fit the 2-core machine.
     maxWorkers: 2,
     reporters: ['default', 'json'],
