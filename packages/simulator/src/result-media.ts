@@ -121,11 +121,12 @@ export function pingPongOrder(count: number): number[] {
   return order;
 }
 
-async function readPacketList(sink: EncodedPacketSink, signal: AbortSignal | undefined) {
-  const list: Array<FrameSlot & { sequence: number; key: boolean }> = [];
+/** Timing of every packet of a track, in decode order, without reading their data. */
+async function readPacketTimes(sink: EncodedPacketSink, signal: AbortSignal | undefined) {
+  const list: FrameSlot[] = [];
   for await (const p of sink.packets(undefined, undefined, { metadataOnly: true })) {
     checkAborted(signal);
-    list.push({ timestamp: p.timestamp, duration: p.duration, sequence: list.length, key: p.type === 'key' });
+    list.push({ timestamp: p.timestamp, duration: p.duration });
   }
   return list;
 }
@@ -265,12 +266,85 @@ async function encodePingPong(
   return { packets, loopSec: at };
 }
 
+/** A video track of the result: its codec, its packet count, and how to write its packets. */
+interface VideoPlan {
+  codec: NonNullable<InputVideoTrack['codec']>;
+  packetCount: number;
+  write(source: EncodedVideoPacketSource): Promise<void>;
+}
+
+/** The input's own packets, cut at (or, its last frame held, stretched to) `lengthSec`. */
+async function copiedVideo(
+  track: InputVideoTrack,
+  codec: VideoPlan['codec'],
+  times: FrameSlot[],
+  start: number,
+  lengthSec: number,
+  signal: AbortSignal | undefined,
+): Promise<VideoPlan> {
+  const decoderConfig = await track.getDecoderConfig();
+  if (!decoderConfig) throw new Error('the video track has no decoder config');
+  // `hold`: a video a little shorter than the result (its own sound ran longer) shows its last
+  // frame until the audio ends.
+  const kept = cutPackets(
+    times.map((p) => ({ ...p, timestamp: p.timestamp - start })),
+    lengthSec,
+    true,
+  );
+  return {
+    codec,
+    packetCount: kept.length,
+    async write(source) {
+      let i = 0;
+      for await (const packet of new EncodedPacketSink(track).packets()) {
+        const slot = kept[i];
+        if (!slot) break;
+        checkAborted(signal);
+        await source.add(
+          packet.clone({ timestamp: slot.timestamp, duration: slot.duration }),
+          i === 0 ? { decoderConfig } : undefined,
+        );
+        i++;
+      }
+    },
+  };
+}
+
+/** The forward-and-back loop, encoded once and repeated up to `lengthSec`. */
+async function extendedVideo(
+  track: InputVideoTrack,
+  frames: FrameSlot[],
+  lengthSec: number,
+  signal: AbortSignal | undefined,
+): Promise<VideoPlan> {
+  const loop = await encodePingPong(track, frames, lengthSec, signal);
+  const meta = loop.packets[0]?.meta;
+  if (!meta?.decoderConfig) throw new Error('the H.264 encoder gave no decoder config');
+  const repeated: PacketSlot[] = [];
+  for (let offset = 0; offset < lengthSec - 1e-6; offset += loop.loopSec) {
+    for (const { packet } of loop.packets) {
+      repeated.push({ timestamp: packet.timestamp + offset, duration: packet.duration, packet });
+    }
+  }
+  const kept = cutPackets(repeated, lengthSec, true);
+  return {
+    codec: 'avc',
+    packetCount: kept.length,
+    async write(source) {
+      for (const [i, slot] of kept.entries()) {
+        checkAborted(signal);
+        await source.add(fromSlot(slot), i === 0 ? meta : undefined);
+      }
+    },
+  };
+}
+
 /**
  * Writes the task result: the video's frames (copied, or re-encoded once for the forward-and-back
- * extension) with the audio encoded to AAC, both exactly `lengthSec` long, as a fast-start MP4.
- * Returns the result's length in seconds. Throws when either input cannot be read or coded.
+ * extension) with the audio encoded to AAC, both `lengthSec` long, as a fast-start MP4. Throws
+ * when either input cannot be read or coded.
  */
-export function muxResult(request: MuxRequest): Promise<number> {
+export function muxResult(request: MuxRequest): Promise<void> {
   return serialized(async () => {
     const { signal, lengthSec } = request;
     checkAborted(signal);
@@ -280,71 +354,25 @@ export function muxResult(request: MuxRequest): Promise<number> {
     try {
       const track = await input.getPrimaryVideoTrack();
       if (!track?.codec) throw new Error('the video has no readable video track');
-      const sink = new EncodedPacketSink(track);
-      const list = await readPacketList(sink, signal);
-      const frames = [...list].sort((a, b) => a.timestamp - b.timestamp);
-      const start = frames[0]?.timestamp ?? 0;
-      const lastFrame = frames.at(-1);
-      const videoEnd = lastFrame ? lastFrame.timestamp + lastFrame.duration : 0;
-      if (!lastFrame) throw new Error('the video has no frames');
-
-      const videoSource = new EncodedVideoPacketSource(
-        request.extend && videoEnd < lengthSec - 1e-3 ? 'avc' : track.codec,
-      );
-      let writeVideo: () => Promise<void>;
-      let videoPacketCount: number;
-      if (request.extend && videoEnd < lengthSec - 1e-3) {
-        const loop = await encodePingPong(track, frames, lengthSec, signal);
-        const first = loop.packets[0];
-        if (!first?.meta?.decoderConfig) throw new Error('the H.264 encoder gave no decoder config');
-        const meta = first.meta;
-        const repeated: Array<PacketSlot> = [];
-        for (let offset = 0; offset < lengthSec - 1e-6; offset += loop.loopSec) {
-          for (const { packet } of loop.packets) {
-            repeated.push({ timestamp: packet.timestamp + offset, duration: packet.duration, packet });
-          }
-        }
-        const kept = cutPackets(repeated, lengthSec, true);
-        videoPacketCount = kept.length;
-        writeVideo = async () => {
-          for (const [i, s] of kept.entries()) {
-            checkAborted(signal);
-            await videoSource.add(fromSlot(s), i === 0 ? meta : undefined);
-          }
-        };
-      } else {
-        const decoderConfig = await track.getDecoderConfig();
-        if (!decoderConfig) throw new Error('the video track has no decoder config');
-        const kept = cutPackets(
-          list.map((p) => ({ ...p, timestamp: p.timestamp - start })),
-          lengthSec,
-          // A video a little shorter than the result (its own audio track was longer): hold
-          // the last frame so both tracks end together.
-          true,
-        );
-        videoPacketCount = kept.length;
-        writeVideo = async () => {
-          let i = 0;
-          for await (const packet of sink.packets()) {
-            const slot = kept[i];
-            if (!slot) break;
-            checkAborted(signal);
-            await videoSource.add(
-              packet.clone({ timestamp: slot.timestamp, duration: slot.duration }),
-              i === 0 ? { decoderConfig } : undefined,
-            );
-            i++;
-          }
-        };
-      }
+      const times = await readPacketTimes(new EncodedPacketSink(track), signal);
+      const frames = [...times].sort((a, b) => a.timestamp - b.timestamp);
+      const first = frames[0];
+      const last = frames.at(-1);
+      if (!first || !last) throw new Error('the video has no frames');
+      const videoEnd = last.timestamp + last.duration - first.timestamp;
+      const video =
+        request.extend && videoEnd < lengthSec - 1e-3
+          ? await extendedVideo(track, frames, lengthSec, signal)
+          : await copiedVideo(track, track.codec, times, first.timestamp, lengthSec, signal);
 
       const output = new Output({
         format: new Mp4OutputFormat({ fastStart: 'reserve' }),
         target: new FilePathTarget(request.outPath),
       });
+      const videoSource = new EncodedVideoPacketSource(video.codec);
       output.addVideoTrack(videoSource, {
         rotation: await track.getRotation(),
-        maximumPacketCount: videoPacketCount,
+        maximumPacketCount: video.packetCount,
       });
       const audioSource = new EncodedAudioPacketSource('aac');
       output.addAudioTrack(audioSource, { maximumPacketCount: audio.packets.length });
@@ -359,13 +387,12 @@ export function muxResult(request: MuxRequest): Promise<number> {
             );
           }
         };
-        await Promise.all([writeVideo(), writeAudio()]);
+        await Promise.all([video.write(videoSource), writeAudio()]);
         await output.finalize();
       } catch (error) {
         await output.cancel().catch(() => undefined);
         throw error;
       }
-      return lengthSec;
     } finally {
       input.dispose();
     }
