@@ -204,7 +204,7 @@ describe('result media through the simulator (resultMode: mux)', () => {
     const done = await waitFor(
       () => dsGet(sim, body.output.task_id).then((r) => r.body),
       (b: Json) => ['SUCCEEDED', 'FAILED'].includes(b.output.task_status),
-      { timeoutMs: 15_000, intervalMs: 100 },
+      { timeoutMs: 50_000, intervalMs: 100 },
     );
     expect(done.output.task_status).toBe('SUCCEEDED');
     const res = await fetch(done.output.video_url);
@@ -267,7 +267,7 @@ describe('result media through the simulator (resultMode: mux)', () => {
     const done = await waitFor(
       () => evolinkGet(sim, body.id).then((r) => r.body),
       (b: Json) => b.status === 'completed' || b.status === 'failed',
-      { timeoutMs: 15_000, intervalMs: 100 },
+      { timeoutMs: 50_000, intervalMs: 100 },
     );
     expect(done.status).toBe('completed');
     const media = await probe(new Uint8Array(await (await fetch(done.results[0])).arrayBuffer()));
@@ -283,7 +283,7 @@ describe('result media through the simulator (resultMode: mux)', () => {
     const done = await waitFor(
       () => dsGet(sim, body.output.task_id).then((r) => r.body),
       (b: Json) => ['SUCCEEDED', 'FAILED'].includes(b.output.task_status),
-      { timeoutMs: 15_000, intervalMs: 100 },
+      { timeoutMs: 50_000, intervalMs: 100 },
     );
     expect(done.output.task_status).toBe('SUCCEEDED');
     const bytes = Buffer.from(await (await fetch(done.output.video_url)).arrayBuffer());
