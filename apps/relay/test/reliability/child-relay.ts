@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Job } from '@retalk/core/relay';
@@ -17,6 +18,18 @@ export function tempDir(prefix = 'retalk-rel-'): string {
 
 export function fixture(name: string): Buffer {
   return fs.readFileSync(path.join(FIXTURES, name));
+}
+
+/** A free loopback port, for a relay whose log level hides the line that names its own. */
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface ChildRelayOptions {
@@ -97,14 +110,16 @@ function readRssKb(pid: number): number | undefined {
 /** Runs `node dist/main.js` as a real child process on the given data dir and waits until it answers. */
 export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay> {
   const dataDir = o.dataDir ?? tempDir();
-  // A first start listens on a port the kernel picks (a port chosen beforehand could be taken by
-  // another suite's process before this one binds it); a restart reuses its port, as its signed
-  // links name it.
+  // A first start listens on a port the kernel picks and the harness reads it from the relay's
+  // "listening at" log line (a port chosen beforehand could be taken by another suite's process
+  // before this one binds it); a restart reuses its port, as its signed links name it. A relay
+  // whose log level hides that info line gets a port chosen beforehand.
+  const quiet = ['warn', 'error', 'fatal', 'silent'].includes(o.env?.RETALK_LOG_LEVEL ?? 'info');
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? os.tmpdir(),
     HOST: '127.0.0.1',
-    PORT: String(o.port ?? 0),
+    PORT: String(o.port ?? (quiet ? await freePort() : 0)),
     RETALK_PROVIDER: o.provider,
     RETALK_API_KEY: PROVIDER_KEY,
     RETALK_BASE_URL: o.baseUrl,
@@ -151,8 +166,8 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
 
   // Start-up is slow on a loaded 2-core machine; these are caps, the relay is used as soon as it answers.
   const deadline = Date.now() + 60_000;
-  let port = o.port;
-  while (port === undefined || port === 0) {
+  let port = Number(env.PORT) || undefined;
+  while (port === undefined) {
     if (exitValue !== undefined) {
       throw new Error(`the relay exited (${exitValue}) at start:\n${logs.slice(-20).join('\n')}`);
     }
