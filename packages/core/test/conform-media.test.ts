@@ -1,10 +1,10 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canEncodeVideo } from 'mediabunny';
+import { ALL_FORMATS, canEncodeVideo, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClipRange, checkMedia, type MediaKind, PROVIDERS, type ProbedMedia } from '../src/index.js';
-import { conformFile, probeFile, useNodeCodecs } from '../src/media/node.js';
+import { conformFile, H264_ENCODER_OPTIONS, probeFile, useNodeCodecs } from '../src/media/node.js';
 import { fixtureDir, makeAudio, makeVideo } from './media-fixtures.js';
 import { caught } from './support.js';
 
@@ -49,6 +49,20 @@ async function conform(path: string, kind: MediaKind, clip?: ClipRange) {
   return { ...result, probed, out };
 }
 
+/** Presentation times of a file's video packets, in the order they are stored (decode order). */
+async function packetTimesInDecodeOrder(path: string): Promise<number[]> {
+  const input = new Input({ source: new FilePathSource(path), formats: ALL_FORMATS });
+  try {
+    const track = await input.getPrimaryVideoTrack();
+    if (!track) throw new Error(`${path} has no video track`);
+    const times: number[] = [];
+    for await (const packet of new EncodedPacketSink(track).packets()) times.push(packet.timestamp);
+    return times;
+  } finally {
+    input.dispose();
+  }
+}
+
 describe('conformFile: video', () => {
   it('turns a 360p VP9 WebM with sound into a 1138×640 H.264 MP4 without sound', SLOW, async () => {
     const src = await makeVideo({
@@ -60,7 +74,7 @@ describe('conformFile: video', () => {
       durationSec: 2.4,
       audio: 'opus',
     });
-    const { plan, probed } = await conform(src, 'video');
+    const { plan, probed, out } = await conform(src, 'video');
     expect(plan.changes).toEqual([
       'scaled 640×360 → 1138×640',
       'converted VP9 → H.264',
@@ -73,6 +87,12 @@ describe('conformFile: video', () => {
     });
     expect(probed.audio).toBeUndefined();
     expect(probed.durationSec).toBeCloseTo(2.4, 1);
+    // Encoded with x264's low-memory settings (zerolatency): no B-frames, so the frames are
+    // stored in the order they are shown. x264's default (medium) reorders them.
+    expect(H264_ENCODER_OPTIONS).toMatchObject({ tune: 'zerolatency' });
+    const times = await packetTimesInDecodeOrder(out);
+    expect(times.length).toBeGreaterThan(30);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
   });
 
   it('downscales a source larger than 2048 px', SLOW, async () => {
