@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimClock } from './clock.js';
+import type { DashscopeErrorForm } from './dashscope.js';
 import type { EvolinkFileStore } from './evolink-files.js';
 import type { LocalFile } from './inputs.js';
 import type { MediaLimits } from './media-limits.js';
@@ -35,6 +36,9 @@ export interface ResolvedOptions {
   evolinkFilesMimeTypes: 'images' | 'media';
   evolinkCancelledStatus: 'failed' | 'cancelled';
   evolinkIdempotencyTtlMs: number;
+  evolinkChargeReport: 'none' | 'credits_used' | 'cost';
+  evolinkRequestIdHeader: 'x-request-id' | 'x-oneapi-request-id' | 'none';
+  dashscopeErrorForm: DashscopeErrorForm;
   evolinkFilesQuota: number;
   evolinkFilesMaxBytes: number;
   mediaLimits: MediaLimits;

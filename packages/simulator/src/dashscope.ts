@@ -15,7 +15,7 @@ const HTTP_ERRORS: Record<number, { code: string; message: string }> = {
   400: { code: 'InvalidParameter', message: 'The request parameter is invalid.' },
   401: { code: 'InvalidApiKey', message: 'Invalid API-key provided.' },
   403: { code: 'AccessDenied', message: 'Access denied.' },
-  404: { code: 'ModelNotFound', message: 'Model not exist.' },
+  404: { code: 'ModelNotFound', message: 'Model can not be found.' },
   429: { code: 'Throttling', message: 'Requests throttling triggered.' },
   500: { code: 'InternalError', message: 'An internal error has occured, please try again later.' },
   503: { code: 'ModelUnavailable', message: 'Model is unavailable, please try again later.' },
@@ -48,6 +48,27 @@ export function dashscopeFailureMessage(code: string): string | undefined {
 
 export const RATE_QUOTA_MESSAGE = 'Requests rate limit exceeded, please try again later.';
 const TASK_TTL_MS = 24 * HOUR_MS;
+const LIST_WINDOW_MS = 24 * HOUR_MS;
+
+/** The forms DashScope error bodies come in (audit row 14; `dashscopeErrorForm`). */
+export type DashscopeErrorForm = 'flat' | 'msg' | 'envelope' | 'snake_case';
+
+// The error page pairs these codes with snake_case aliases ("401-InvalidApiKey/invalid_api_key").
+const SNAKE_CASE_CODES: Record<string, string> = {
+  InvalidApiKey: 'invalid_api_key',
+  AccessDenied: 'access_denied',
+  ModelNotFound: 'model_not_found',
+  DataInspectionFailed: 'data_inspection_failed',
+};
+
+// The form is the simulator's, set once per DashScope request by the router (`useErrorForm`), so
+// the many places that answer an error need not carry the options.
+const errorForms = new WeakMap<ServerResponse, DashscopeErrorForm>();
+
+/** Makes every DashScope error answered on `res` take `form`. */
+export function useErrorForm(res: ServerResponse, form: DashscopeErrorForm): void {
+  errorForms.set(res, form);
+}
 
 export function sendDashscopeError(
   res: ServerResponse,
@@ -57,16 +78,19 @@ export function sendDashscopeError(
   headers: Record<string, string> = {},
 ): void {
   const base = HTTP_ERRORS[status] ?? (status >= 500 ? HTTP_ERRORS[500] : HTTP_ERRORS[400]);
-  sendJson(
-    res,
-    status,
-    {
-      request_id: uuid(),
-      code: code ?? base?.code,
-      message: message ?? (code ? FAILURE_MESSAGES[code] : undefined) ?? base?.message,
-    },
-    headers,
-  );
+  const theCode = code ?? base?.code;
+  const text = message ?? (code ? FAILURE_MESSAGES[code] : undefined) ?? base?.message;
+  const requestId = uuid();
+  const form = errorForms.get(res) ?? 'flat';
+  const body =
+    form === 'msg'
+      ? { request_id: requestId, code: theCode, msg: text }
+      : form === 'envelope'
+        ? { error: { code: theCode, message: text, request_id: requestId } }
+        : form === 'snake_case'
+          ? { request_id: requestId, code: SNAKE_CASE_CODES[theCode ?? ''] ?? theCode, message: text }
+          : { request_id: requestId, code: theCode, message: text };
+  sendJson(res, status, body, headers);
 }
 
 /** 401 InvalidApiKey with the message for a missing or a wrong key; returns the key's Alibaba Cloud account. */
@@ -197,7 +221,10 @@ export async function handleDashscopeCreate(
   const invalid = (message: string) =>
     sendDashscopeError(res, 400, 'InvalidParameter', `The request parameter is invalid. ${message}`);
   if (body.model === undefined || body.model === '') return required('model');
-  if (body.model !== 'videoretalk') return sendDashscopeError(res, 404, 'ModelNotFound', 'Model not exist.');
+  // The error page lists "Model not exist." under 400 InvalidParameter, and field notes saw it on
+  // this path (audit row 5); 404 ModelNotFound "Model can not be found." is another endpoint's.
+  if (body.model !== 'videoretalk')
+    return sendDashscopeError(res, 400, 'InvalidParameter', 'Model not exist.');
   if (typeof body.input !== 'object' || body.input === null) return required('input');
   for (const field of ['video_url', 'audio_url'] as const) {
     if (input[field] === undefined || input[field] === '') return required(`input.${field}`);
@@ -364,12 +391,24 @@ export function handleDashscopeList(ctx: SimContext, req: IncomingMessage, res: 
     if (raw === null || raw === '') return undefined;
     return parseCompactBeijingTime(raw) ?? `${name} must be formatted YYYYMMDDhhmmss, e.g. 20230420000000`;
   };
-  const start = timeParam('start_time');
-  const end = timeParam('end_time');
-  if (typeof start === 'string') return sendDashscopeError(res, 400, 'InvalidParameter', start);
-  if (typeof end === 'string') return sendDashscopeError(res, 400, 'InvalidParameter', end);
+  const startParam = timeParam('start_time');
+  const endParam = timeParam('end_time');
+  if (typeof startParam === 'string') return sendDashscopeError(res, 400, 'InvalidParameter', startParam);
+  if (typeof endParam === 'string') return sendDashscopeError(res, 400, 'InvalidParameter', endParam);
+  // B.4 / audit row 19: the window defaults to the 24 h before end_time (end_time: now) and may
+  // not span more than 24 h.
+  const end = endParam ?? ctx.clock.now();
+  const start = startParam ?? end - LIST_WINDOW_MS;
+  if (start > end || end - start > LIST_WINDOW_MS) {
+    return sendDashscopeError(
+      res,
+      400,
+      'InvalidParameter',
+      'start_time must be before end_time and at most 24 hours earlier',
+    );
+  }
   const status = q.get('status')?.toUpperCase();
-  const allowedStatus = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED'];
+  const allowedStatus = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELED', 'UNKNOWN'];
   if (status && !allowedStatus.includes(status)) {
     return sendDashscopeError(
       res,
@@ -378,29 +417,32 @@ export function handleDashscopeList(ctx: SimContext, req: IncomingMessage, res: 
       `status must be one of ${allowedStatus.join(', ')}`,
     );
   }
+  const taskId = q.get('task_id');
   const model = q.get('model_name');
   const rows: Record<string, unknown>[] = [];
   for (const t of ctx.engine.all()) {
     if (t.provider !== 'dashscope' || t.account !== account || isExpired(ctx, t)) continue;
     if (model && t.request.model !== model) continue;
-    if (start !== undefined && t.createdAt < start) continue;
-    if (end !== undefined && t.createdAt > end) continue;
+    if (taskId && t.id !== taskId) continue;
+    if (t.createdAt < start || t.createdAt > end) continue;
     const listStatus = LIST_STATUS[ctx.engine.view(t).phase];
     if (status && listStatus !== status) continue;
-    rows.push({
+    // The docs' RUNNING example leaves end_time out rather than sending null.
+    const row: Record<string, unknown> = {
       api_key_id: `ak-${account.length}`,
       caller_parent_id: '1000000000000000',
       caller_uid: '1000000000000000',
-      end_time: t.endedAt ?? null,
       gmt_create: t.createdAt,
       model_name: t.request.model,
       region: 'cn-beijing',
       request_id: t.requestId,
-      start_time: t.startedAt ?? null,
       status: listStatus,
       task_id: t.id,
       user_api_unique_key: `apikey:v1:${t.request.model}:sim`,
-    });
+    };
+    if (t.startedAt !== undefined) row.start_time = t.startedAt;
+    if (t.endedAt !== undefined) row.end_time = t.endedAt;
+    rows.push(row);
   }
   rows.sort((a, b) => (b.gmt_create as number) - (a.gmt_create as number));
   const total = rows.length;

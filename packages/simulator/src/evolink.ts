@@ -7,6 +7,7 @@ import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson, sendText 
 import { EVOLINK_TASK_ID_PREFIX, evolinkTaskId, uuid } from './ids.js';
 import { isPrivateHost } from './net-address.js';
 import { outbound } from './outbound.js';
+import { documentedLength } from './result-media.js';
 import { ScenarioError } from './scenario.js';
 import { newTaskRecord, type TaskRecord } from './task-engine.js';
 
@@ -158,6 +159,18 @@ function evolinkResultUrl(ctx: SimContext, task: TaskRecord): string {
   return `${ctx.baseUrl()}/cdn/evolink/${task.id}.mp4`;
 }
 
+// The doc's example reserves 480 credits: 120 s (the longest input) at 4 credits/s [inferred].
+const CREDITS_PER_SECOND = 4;
+const CREDITS_RESERVED = 120 * CREDITS_PER_SECOND;
+
+/** What a succeeded task costs: its documented output length at 4 credits/s, rounded up. */
+function chargeOf(task: TaskRecord): number | undefined {
+  if (!task.inputs?.ok) return undefined;
+  const { video, audio } = task.inputs;
+  const seconds = documentedLength(video.durationSec, audio.durationSec, task.request.videoExtension);
+  return Math.ceil(seconds * CREDITS_PER_SECOND);
+}
+
 /** The task as GET /v1/tasks/{id} shows it (also the callback body). */
 export function evolinkTaskBody(ctx: SimContext, task: TaskRecord): Record<string, unknown> {
   const view = ctx.engine.view(task);
@@ -188,6 +201,14 @@ export function evolinkTaskBody(ctx: SimContext, task: TaskRecord): Record<strin
         : { can_cancel: false },
   };
   if (status === 'completed') body.results = [evolinkResultUrl(ctx, task)];
+  const charge = status === 'completed' ? chargeOf(task) : status === 'failed' ? 0 : undefined;
+  if (ctx.options.evolinkChargeReport !== 'none' && charge !== undefined) {
+    // Audit row 9: EvoLink's MCP reads `usage.credits_used ?? usage.cost.credits` as what was charged.
+    const usage: Record<string, unknown> = { billing_rule: 'per_second', credits_reserved: CREDITS_RESERVED };
+    if (ctx.options.evolinkChargeReport === 'credits_used') usage.credits_used = charge;
+    else usage.cost = { credits: charge };
+    body.usage = usage;
+  }
   if (status === 'failed') {
     const failure = task.failure ?? { code: 'request_cancelled', message: 'The request was cancelled.' };
     // Upstream input problems surface through EvoLink as its own parameter error [inferred].
@@ -353,8 +374,7 @@ export async function handleEvolinkCreate(
     status: 'pending',
     task_info: { can_cancel: false, estimated_time: ctx.options.evolinkEstimatedTimeSec, video_duration: 0 },
     type: 'video',
-    // The doc's example reserves 480 credits: 120 s (the longest input) at 4 credits/s [inferred].
-    usage: { billing_rule: 'per_second', credits_reserved: 480, user_group: 'default' },
+    usage: { billing_rule: 'per_second', credits_reserved: CREDITS_RESERVED, user_group: 'default' },
   };
   if (ledgerKey !== undefined) {
     ctx.evolinkIdempotency.set(ledgerKey, { body: canonical(body), answer, at: now });

@@ -1,4 +1,5 @@
 import type { ResolvedOptions } from './context.js';
+import type { DashscopeErrorForm } from './dashscope.js';
 import { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
 import { RESULT_MODE_ENV, RESULT_MODES, type ResultMode } from './result-media.js';
 
@@ -76,6 +77,25 @@ export interface SimulatorOptions {
   evolinkCancelledStatus?: 'failed' | 'cancelled';
   /** How long EvoLink remembers an `Idempotency-Key`, in ms. Default 24 h **[inferred]**. */
   evolinkIdempotencyTtlMs?: number;
+  /**
+   * What a finished EvoLink task reports as its actual charge (audit row 9): `'none'` (the query
+   * docs have no `usage`), `'credits_used'` (`usage.credits_used`) or `'cost'` (`usage.cost.credits`),
+   * both as EvoLink's MCP client reads them: 4 credits per output second, 0 for a failed (refunded)
+   * task. Default `'none'`.
+   */
+  evolinkChargeReport?: 'none' | 'credits_used' | 'cost';
+  /**
+   * The response header carrying EvoLink's request id (audit row 21; EvoLink's MCP reads
+   * `x-request-id`, then `x-oneapi-request-id`), or `'none'`. Default `'x-request-id'`.
+   */
+  evolinkRequestIdHeader?: 'x-request-id' | 'x-oneapi-request-id' | 'none';
+  /**
+   * The form of DashScope's HTTP error bodies (audit row 14): `'flat'` `{request_id, code,
+   * message}` (the VideoRetalk page), `'msg'` (`msg` for `message`, read by the Python SDK),
+   * `'envelope'` (`{error:{code, message, request_id}}`, field notes) or `'snake_case'` (flat, with
+   * the error page's aliases such as `invalid_api_key`). Default `'flat'`.
+   */
+  dashscopeErrorForm?: DashscopeErrorForm;
   /** EvoLink files per key. Default 100. */
   evolinkFilesQuota?: number;
   /** EvoLink max bytes per file. Default 100 MiB. */
@@ -182,6 +202,9 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     evolinkFilesMimeTypes: o.evolinkFilesMimeTypes ?? 'images',
     evolinkCancelledStatus: o.evolinkCancelledStatus ?? 'failed',
     evolinkIdempotencyTtlMs: positive('evolinkIdempotencyTtlMs', o.evolinkIdempotencyTtlMs, 24 * 3_600_000),
+    evolinkChargeReport: o.evolinkChargeReport ?? 'none',
+    evolinkRequestIdHeader: o.evolinkRequestIdHeader ?? 'x-request-id',
+    dashscopeErrorForm: o.dashscopeErrorForm ?? 'flat',
     evolinkFilesQuota: o.evolinkFilesQuota ?? 100,
     evolinkFilesMaxBytes: positive('evolinkFilesMaxBytes', o.evolinkFilesMaxBytes, 100 * 1024 * 1024),
     mediaLimits: { ...DEFAULT_MEDIA_LIMITS, ...o.mediaLimits },

@@ -15,6 +15,7 @@ import {
   handleDashscopeQuery,
   handleDashscopeResult,
   sendDashscopeError,
+  useErrorForm,
 } from './dashscope.js';
 import {
   deliverEvolinkCallback,
@@ -27,6 +28,7 @@ import {
 } from './evolink.js';
 import { createEvolinkFileStore, handleEvolinkFiles, handleEvolinkFileUrl } from './evolink-files.js';
 import { contentTypeFor, sendFile, sendJson } from './http-io.js';
+import { uuid } from './ids.js';
 import { prepareInputs } from './inputs.js';
 import { resolveOptions, type SimulatorOptions } from './options.js';
 import { createOssStore, handleGetPolicy, handleOssUpload } from './oss.js';
@@ -227,6 +229,9 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     const path = url.pathname;
     engine.tick();
 
+    // Audit row 21: EvoLink's gateway names each answer in a header (EvoLink's MCP reads it).
+    if (path.startsWith('/v1/') && opts.evolinkRequestIdHeader !== 'none')
+      res.setHeader(opts.evolinkRequestIdHeader, uuid());
     if (path === '/v1/videos/generations' && method === 'POST') return handleEvolinkCreate(ctx, req, res);
     if (path === '/v1/tasks' && method === 'GET') return handleEvolinkList(ctx, req, res, url);
     const evolinkTask = /^\/v1\/tasks\/([^/]+)$/.exec(path);
@@ -250,6 +255,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
 
     const ds = dashscopeRoute(path);
     if (ds) {
+      useErrorForm(res, opts.dashscopeErrorForm);
       const rest = ds.rest;
       if (rest.replace(/\/$/, '') === '/services/aigc/image2video/video-synthesis' && method === 'POST') {
         return handleDashscopeCreate(ctx, req, res);

@@ -38,7 +38,7 @@ describe('DashScope rate limits', () => {
     ];
     expect(malformed.map((r) => [r.status, r.body.code])).toEqual([
       [400, 'InvalidParameter'],
-      [404, 'ModelNotFound'],
+      [400, 'InvalidParameter'],
       [400, 'InvalidParameter'],
       [400, 'InvalidParameter'],
     ]);

@@ -74,6 +74,28 @@ describe('DashScope headers and auth', () => {
     const query = await dsGet(sim, '00000000-0000-0000-0000-000000000000', sim.dashscopeUrl, {});
     expect(query.body).toMatchObject({ code: 'InvalidApiKey', message: 'No API-key provided.' });
   });
+
+  it('answers errors in every documented body form when asked (audit row 14)', async () => {
+    const wrongKey = { ...DS_HEADERS, authorization: 'Bearer wrong' };
+    const expected = {
+      flat: { code: 'InvalidApiKey', message: 'Invalid API-key provided.' },
+      msg: { code: 'InvalidApiKey', msg: 'Invalid API-key provided.' },
+      envelope: { error: { code: 'InvalidApiKey', message: 'Invalid API-key provided.' } },
+      snake_case: { code: 'invalid_api_key', message: 'Invalid API-key provided.' },
+    } as const;
+    for (const [form, body] of Object.entries(expected)) {
+      const own = await createSimulator({ dashscopeErrorForm: form as keyof typeof expected });
+      try {
+        const res = await dsCreate(own, dsBody(own), wrongKey);
+        expect(res.status).toBe(401);
+        expect(res.body).toMatchObject(body);
+        const requestId = form === 'envelope' ? res.body.error.request_id : res.body.request_id;
+        expect(requestId).toMatch(UUID);
+      } finally {
+        await own.close();
+      }
+    }
+  });
 });
 
 describe('DashScope create', () => {
@@ -117,8 +139,9 @@ describe('DashScope create', () => {
     expect(local.status).toBe(400);
     expect(local.body.message).toContain('input.video_url');
     const model = await dsCreate(sim, { ...dsBody(sim), model: 'wanx' });
-    expect(model.status).toBe(404);
-    expect(model.body.code).toBe('ModelNotFound');
+    // Audit row 5: the error page lists "Model not exist." under 400 InvalidParameter.
+    expect(model.status).toBe(400);
+    expect(model.body).toMatchObject({ code: 'InvalidParameter', message: 'Model not exist.' });
   });
 
   it('answers DataInspectionFailed as an HTTP 400 at submit when asked to', async () => {
@@ -476,6 +499,41 @@ describe('DashScope cancel and list', () => {
       const bad = await call(`${lister.dashscopeUrl}/tasks?start_time=yesterday`);
       expect(bad.status).toBe(400);
       expect(bad.body.message).toContain('YYYYMMDDhhmmss');
+    } finally {
+      await lister.close();
+    }
+  });
+
+  it('keeps the list window to 24 h, filters by task_id, knows UNKNOWN and leaves out unset times (audit row 19)', async () => {
+    const lister = await createSimulator({
+      jobMs: 60_000,
+      limits: UNLIMITED,
+      now: () => Date.UTC(2030, 0, 2),
+    });
+    try {
+      const compact = (ms: number) =>
+        new Date(ms + 8 * HOUR_MS).toISOString().replace(/[-:T]/g, '').slice(0, 14);
+      const now = Date.UTC(2030, 0, 2);
+      const running = (await dsCreate(lister, dsBody(lister))).body.output.task_id as string;
+      await dsCreate(lister, dsBody(lister));
+      // No times: the last 24 h. The running task has no end_time key at all (the docs' example).
+      const all = await call(`${lister.dashscopeUrl}/tasks`);
+      expect(all.body.total).toBe(2);
+      const row = all.body.data.find((r: Json) => r.task_id === running);
+      expect(row).toBeDefined();
+      expect('end_time' in row).toBe(false);
+      const one = await call(`${lister.dashscopeUrl}/tasks?task_id=${running}`);
+      expect(one.body.data.map((r: Json) => r.task_id)).toEqual([running]);
+      expect((await call(`${lister.dashscopeUrl}/tasks?status=UNKNOWN`)).status).toBe(200);
+      const wide = await call(
+        `${lister.dashscopeUrl}/tasks?start_time=${compact(now - 25 * HOUR_MS)}&end_time=${compact(now)}`,
+      );
+      expect(wide.status).toBe(400);
+      expect(wide.body).toMatchObject({ code: 'InvalidParameter' });
+      expect(wide.body.message).toContain('24 hours');
+      // end_time alone: the 24 h before it, which the tasks created "now" are not in.
+      const before = await call(`${lister.dashscopeUrl}/tasks?end_time=${compact(now - 2 * HOUR_MS)}`);
+      expect(before.body.total).toBe(0);
     } finally {
       await lister.close();
     }

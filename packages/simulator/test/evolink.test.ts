@@ -351,3 +351,61 @@ describe('EvoLink task list (audit §4.7)', () => {
     }
   });
 });
+
+describe('EvoLink charge and request ids (audit rows 9, 21)', () => {
+  it('reports the actual charge as credits_used or cost.credits when asked, 0 for a failed task', async () => {
+    for (const form of ['credits_used', 'cost'] as const) {
+      const charged = await createSimulator({ jobMs: 100, evolinkChargeReport: form });
+      try {
+        const ok = (await evolinkCreate(charged, evolinkBody(charged))).body.id as string;
+        const bad = (
+          await evolinkCreate(charged, evolinkBody(charged), {
+            ...JSON_AUTH,
+            'x-sim-scenario': 'fail:service_error',
+          })
+        ).body.id as string;
+        const done = await waitFor(
+          () => evolinkGet(charged, ok).then((r) => r.body),
+          (b) => b.status === 'completed',
+        );
+        const failed = await waitFor(
+          () => evolinkGet(charged, bad).then((r) => r.body),
+          (b) => b.status === 'failed',
+        );
+        // 3 s clip with 4 s speech: 3 s of output at 4 credits/s; the reservation stays 480.
+        const used = (b: Json) => (form === 'credits_used' ? b.usage.credits_used : b.usage.cost.credits);
+        expect(done.usage.credits_reserved).toBe(480);
+        expect(used(done)).toBe(12);
+        expect(used(failed)).toBe(0);
+      } finally {
+        await charged.close();
+      }
+    }
+  });
+
+  it('sends no usage on queries by default, as the query docs show', async () => {
+    const id = (await evolinkCreate(sim, evolinkBody(sim))).body.id as string;
+    const done = await waitFor(
+      () => evolinkGet(sim, id).then((r) => r.body),
+      (b) => b.status === 'completed',
+    );
+    expect(done.usage).toBeUndefined();
+  });
+
+  it('names every answer in x-request-id, or the header chosen, or none', async () => {
+    const created = await evolinkCreate(sim, evolinkBody(sim));
+    expect(created.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    const missing = await evolinkGet(sim, 'task-unified-1-nosuchid');
+    expect(missing.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    for (const header of ['x-oneapi-request-id', 'none'] as const) {
+      const other = await createSimulator({ jobMs: 100, evolinkRequestIdHeader: header });
+      try {
+        const res = await evolinkCreate(other, evolinkBody(other));
+        expect(res.headers.get('x-request-id')).toBeNull();
+        expect(res.headers.get('x-oneapi-request-id') !== null).toBe(header === 'x-oneapi-request-id');
+      } finally {
+        await other.close();
+      }
+    }
+  });
+});
