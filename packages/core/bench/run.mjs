@@ -2,7 +2,7 @@
 // cost of polling.
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { createClient, DEFAULT_POLL_SCHEDULE, pollDelayMs } from '../dist/index.js';
+import { createClient, DASHSCOPE_POLL_SCHEDULE, EVOLINK_POLL_SCHEDULE, pollDelayMs } from '../dist/index.js';
 
 const TARGET_BYTES = 15 * 1024;
 const JOB_MS = 60_000;
@@ -71,22 +71,44 @@ try {
   simulatorModule = undefined;
 }
 
-function scheduleQueries(jobMs) {
-  // `run` reuses the submit answer, then polls on the schedule until the job is over.
+/** Queries a client makes for a job of `jobMs` when poll number i waits `delayOf(i)` ms (no jitter). */
+function queriesFor(jobMs, delayOf) {
   let t = 0;
   let n = 0;
-  for (let attempt = 0; t < jobMs; attempt++) {
-    t += pollDelayMs(attempt, DEFAULT_POLL_SCHEDULE);
+  while (t < jobMs) {
+    t += delayOf(n);
     n++;
   }
   return n;
 }
 
+const SCHEDULES = { dashscope: DASHSCOPE_POLL_SCHEDULE, evolink: EVOLINK_POLL_SCHEDULE };
+
+function scheduleQueries(provider, jobMs) {
+  // `run` reuses the submit answer, then polls on the schedule until the job is over.
+  return queriesFor(jobMs, (attempt) => pollDelayMs(attempt, SCHEDULES[provider]));
+}
+
+// The official guidance each default is chosen against (audit §4.1, docs/providers.md "Polling").
+// The first baseline of a provider is the one its cap follows.
+const BASELINES = {
+  dashscope: [
+    ['the Qwen platform page for videoretalk: every 15 s', () => 15_000],
+    [
+      'the DashScope Python SDK wait(): 1 s, doubling every 3 polls, up to 5 s',
+      (i) => Math.min(5_000, 1_000 * 2 ** Math.floor(i / 3)),
+    ],
+  ],
+  evolink: [["EvoLink's own MCP client for video: every 8 s", () => 8_000]],
+};
+
 if (!simulatorModule) {
   console.log(
-    `\nQueries for a ${JOB_MS / 1000} s job: simulator not built; computed from the poll schedule (no jitter):`,
+    `\nQueries for a ${JOB_MS / 1000} s job: simulator not built; computed from each provider's poll schedule (no jitter):`,
   );
-  console.log(`  ${scheduleQueries(JOB_MS)} queries`);
+  for (const provider of Object.keys(SCHEDULES)) {
+    console.log(`  ${provider.padEnd(10)} ${scheduleQueries(provider, JOB_MS)} queries`);
+  }
 } else {
   const { createSimulator, SIMULATOR_API_KEY } = simulatorModule;
   console.log(
@@ -122,11 +144,17 @@ if (!simulatorModule) {
       console.log(
         `  ${provider.padEnd(10)} ${String(queries).padStart(3)} queries, terminal state seen after ${((clock.now() - started) / 1000).toFixed(1)} s (${task.status})`,
       );
+      for (const [name, delayOf] of BASELINES[provider]) {
+        const baseline = queriesFor(JOB_MS, delayOf);
+        console.log(
+          `  ${''.padEnd(10)} = ${(queries / baseline).toFixed(2)} × ${name} (${baseline} queries)`,
+        );
+      }
     } finally {
       await sim.close();
     }
   }
   console.log(
-    `  (schedule alone, without EvoLink's estimated_time hint: ${scheduleQueries(JOB_MS)} queries)`,
+    `  (the schedules alone, no jitter and no estimated_time floor: dashscope ${scheduleQueries('dashscope', JOB_MS)}, evolink ${scheduleQueries('evolink', JOB_MS)} queries)`,
   );
 }
