@@ -2,6 +2,7 @@ import { formatClock } from '@retalk/core';
 import type { Job, Me } from '@retalk/core/relay';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
+import { cutClip } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
 import { cropToPng, faceCropAround, loadImage, videoRectInCapture } from '../lib/face-crop.js';
@@ -13,13 +14,13 @@ import {
   probeVideoFile,
 } from '../lib/media-checks.js';
 import { PROTECTION_ADVICE } from '../lib/page-recorder.js';
-import { readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
+import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
 import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
 import { formatBytes, formatSeconds } from '../lib/time-format.js';
-import { videoFilename } from '../lib/video-source.js';
+import { takesClip, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
@@ -153,13 +154,15 @@ export function PickerApp(props: { request: PickRequest | null }) {
     videoFile?.checked.meta ?? (target ? { width: target.width, height: target.height } : null);
   const canSubmit = !!connection && verdict.ready && !submitting && !submitted;
   const recording = intake === 'record-from-page';
+  // Streams: only the chosen clip of the video is sent.
+  const clipped = takesClip(intake);
   // The whole video's length (the clip is shown in its own section).
-  const wholeVideoSec = recording ? target?.durationSec : videoSec;
+  const wholeVideoSec = clipped ? target?.durationSec : videoSec;
   const audioSec = audio.state === 'ready' ? audio.checked.meta.durationSec : undefined;
 
   // The proposed clip follows the audio's length until the member moves it.
   useEffect(() => {
-    if (!recording || clipTouched) return;
+    if (!clipped || clipTouched) return;
     setClip(
       defaultClip({
         ...(target?.durationSec !== undefined && { durationSec: target.durationSec }),
@@ -167,7 +170,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
         ...(audioSec !== undefined && { audioSec }),
       }),
     );
-  }, [recording, clipTouched, target, audioSec]);
+  }, [clipped, clipTouched, target, audioSec]);
 
   async function chooseAudio(choice: AudioChoice) {
     const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
@@ -196,15 +199,36 @@ export function PickerApp(props: { request: PickRequest | null }) {
     let video: SubmitPlan['video'];
     if (videoFile) video = { from: 'file', file: videoFile.file };
     else if (intake === 'by-url' && target) video = { from: 'url', url: target.src };
-    else if (intake === 'record-from-page' && clip) {
-      video = {
-        from: 'recording',
-        record: (onProgress) =>
-          recordVideoFromPage({ tabId: request.tabId, frameId: request.frameId }, clip, {
-            onProgress,
-            signal: controller.signal,
-          }),
-      };
+    else if (clipped && clip) {
+      const page = { tabId: request.tabId, frameId: request.frameId };
+      const record: Extract<SubmitPlan['video'], { from: 'recording' }>['record'] = (onProgress) =>
+        recordVideoFromPage(page, clip, { onProgress, signal: controller.signal });
+      const manifests = target?.hlsManifests ?? [];
+      video =
+        intake === 'hls-from-page'
+          ? {
+              from: 'stream',
+              record,
+              fetch: async (onStep) => {
+                const label = 'Fetching the clip from the stream';
+                const fetched = await fetchHlsClipFromPage(
+                  page,
+                  { manifests, ...clip },
+                  {
+                    signal: controller.signal,
+                    onProgress: (loadedBytes) =>
+                      onStep({ step: 'fetch-video', label, loadedBytes, totalBytes: 0 }),
+                  },
+                );
+                onStep({ step: 'cut-video', label: 'Cutting the clip', loadedBytes: 0, totalBytes: 0 });
+                return cutClip(
+                  fetched.blob,
+                  { fromSec: clip.startSec - fetched.startSec, lengthSec: clip.endSec - clip.startSec },
+                  controller.signal,
+                );
+              },
+            }
+          : { from: 'recording', record };
     } else if (target) {
       video = {
         from: 'page',
@@ -309,6 +333,13 @@ export function PickerApp(props: { request: PickRequest | null }) {
             ), so it is read from the page and uploaded through your relay.
           </p>
         )}
+        {!videoFile && intake === 'hls-from-page' && (
+          <p class="hint" data-testid="hls-hint">
+            This video is streamed (HLS), so Retalk fetches just the clip you choose below from the stream the
+            page plays, and cuts it in this browser: no waiting for it to play. If the stream cannot be read,
+            the clip is recorded from the page instead, in real time.
+          </p>
+        )}
         {!videoFile && recording && (
           <p class="hint" data-testid="record-hint">
             This video is streamed, so Retalk records the clip you choose below from the page while it plays.{' '}
@@ -380,7 +411,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
         <ProblemList title="The video cannot be used as it is:" problems={verdict.videoProblems} />
       </section>
 
-      {!videoFile && recording && clip && (
+      {!videoFile && clipped && clip && (
         <section aria-labelledby="clip-heading" class="section">
           <h2 id="clip-heading">Clip</h2>
           <p class="hint">
@@ -518,7 +549,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label="Recording" />
             </div>
           ) : (
-            <div key={step.step} class="step">
+            <div key={step.step} class="step" data-step={step.step}>
               <div class="row">
                 <span class="grow">{step.label}</span>
                 {step.totalBytes > 0 && (

@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineContentScript } from 'wxt/utils/define-content-script';
 import { findClickedVideo } from '../lib/clicked-video.js';
+import { FETCH_HLS_PORT, type FetchHlsRequest, streamHlsRange } from '../lib/page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
 import { describeVideo, FETCH_VIDEO_PORT, type PagePoint, streamVideoBytes } from '../lib/page-video.js';
 
@@ -53,6 +54,26 @@ export default defineContentScript({
     });
 
     browser.runtime.onConnect.addListener((port) => {
+      if (port.name === FETCH_HLS_PORT) {
+        // Closing the port (Cancel, or the picker window closed) stops the fetches.
+        const controller = new AbortController();
+        port.onDisconnect.addListener(() => controller.abort(new Error('canceled')));
+        port.onMessage.addListener((message: unknown) => {
+          const request = message as FetchHlsRequest;
+          if (request.type !== 'fetch-hls' || !Array.isArray(request.manifests)) return;
+          void streamHlsRange(
+            {
+              manifests: request.manifests.filter((m): m is string => typeof m === 'string'),
+              startSec: Number(request.startSec),
+              endSec: Number(request.endSec),
+              ...(described?.videoHeight && { pictureHeight: described.videoHeight }),
+            },
+            (out) => port.postMessage(out),
+            controller.signal,
+          );
+        });
+        return;
+      }
       if (port.name === RECORD_VIDEO_PORT) {
         // Closing the port (Cancel, or the picker window closed) stops the recording.
         const controller = new AbortController();

@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
 import { createExtensionError } from './errors.js';
+import { FETCH_HLS_PORT, type FetchHlsRequest } from './page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoMessage } from './page-recorder.js';
 import { FETCH_VIDEO_PORT, type FetchVideoMessage } from './page-video.js';
 
@@ -116,4 +117,36 @@ export function recordVideoFromPage(
     },
     options.signal,
   );
+}
+
+/**
+ * Has the page fetch the segments of `[startSec, endSec)` from the HLS stream it plays (with its
+ * cookies) and hands back the init segment and those segments as one fragmented MP4, with where on
+ * the stream's timeline it begins. Progress counts bytes fetched; aborting stops the fetches.
+ */
+export async function fetchHlsClipFromPage(
+  target: PageTarget,
+  request: Omit<FetchHlsRequest, 'type'>,
+  options: { onProgress?: (loadedBytes: number) => void; signal?: AbortSignal } = {},
+): Promise<{ blob: Blob; startSec: number }> {
+  let startSec = 0;
+  const blob = await collectFromPage<FetchVideoMessage>(
+    target,
+    {
+      name: FETCH_HLS_PORT,
+      request: { type: 'fetch-hls', ...request },
+      doing: 'Fetching the clip',
+      closed: 'the clip is fetched',
+    },
+    (message, finish) => {
+      if (message.type === 'start') {
+        startSec = message.startSec ?? 0;
+        finish.setType(message.contentType);
+      } else if (message.type === 'chunk') options.onProgress?.(message.loadedBytes);
+      else if (message.type === 'done') finish.resolve();
+      else if (message.type === 'error') finish.fail(message.message);
+    },
+    options.signal,
+  );
+  return { blob, startSec };
 }

@@ -1,3 +1,4 @@
+import { loadedPlaylists } from './page-hls.js';
 import {
   classifySourceUrl,
   type SourceKind,
@@ -134,7 +135,11 @@ export async function describeVideo(video: HTMLVideoElement): Promise<VideoTarge
   const r = video.getBoundingClientRect();
   const protection = videoProtection(video);
   const frame = grabFrame(video);
+  // A stream a player script plays: the HLS playlists the page loaded tell where its segments are.
+  const hlsManifests =
+    kind === 'stream' ? loadedPlaylists(performance.getEntriesByType('resource'), src) : [];
   return {
+    ...(hlsManifests.length > 0 && { hlsManifests }),
     ...(frame && { frame }),
     src,
     kind,
@@ -153,7 +158,14 @@ export async function describeVideo(video: HTMLVideoElement): Promise<VideoTarge
 
 /** Messages on the `retalk:fetch-video` port, page → picker. */
 export type FetchVideoMessage =
-  | { type: 'start'; totalBytes: number; contentType: string }
+  | {
+      type: 'start';
+      totalBytes: number;
+      contentType: string;
+      /** HLS: where on the stream's timeline the bytes begin, and how many seconds they hold. */
+      startSec?: number;
+      plannedSec?: number;
+    }
   | { type: 'chunk'; base64: string; loadedBytes: number }
   | { type: 'done' }
   | { type: 'error'; message: string };

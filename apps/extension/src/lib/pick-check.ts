@@ -1,11 +1,11 @@
 import { type ClipRange, estimateOutputSeconds, type MediaMeta, type MediaProblem } from '@retalk/core';
 import type { Me } from '@retalk/core/relay';
 import { check } from './media-checks.js';
-import { chooseVideoIntake, type VideoIntake, type VideoTarget } from './video-source.js';
+import { chooseVideoIntake, takesClip, type VideoIntake, type VideoTarget } from './video-source.js';
 
 export type PickInputs = {
   target: VideoTarget | null;
-  /** The part of the page's video to use; it is what gets recorded from a stream. */
+  /** The part of the page's video to use; it is what gets fetched or recorded from a stream. */
   clip?: ClipRange;
   /** A video file the member chose instead of the page's video. */
   videoFileMeta?: MediaMeta;
@@ -40,11 +40,11 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
       ? inputs.sendBy
       : suggested;
   const pageMeta = inputs.target ? videoMetaOf(inputs.target) : undefined;
-  // A recording holds exactly the clip: its length is what the provider gets and what is checked.
+  // A stream's clip is all that is sent: its length is what the provider gets and what is checked.
   const clipSec = inputs.clip ? clipLength(inputs.clip) : undefined;
   const videoMeta =
     inputs.videoFileMeta ??
-    (pageMeta && intake === 'record-from-page'
+    (pageMeta && takesClip(intake)
       ? { ...pageMeta, ...(clipSec !== undefined && { durationSec: clipSec }) }
       : pageMeta);
   const video = videoMeta ? check(videoMeta, provider) : undefined;
@@ -71,7 +71,7 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
     ready:
       inputs.me !== null &&
       intake !== 'unavailable' &&
-      (intake !== 'record-from-page' || clipSec !== undefined) &&
+      (!takesClip(intake) || clipSec !== undefined) &&
       audio !== undefined &&
       videoProblems.length === 0 &&
       audioProblems.length === 0 &&

@@ -1,4 +1,5 @@
 import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core/relay';
+import { toErrorMessage } from './errors.js';
 import { mergeJobs, updateJobs } from './job-store.js';
 import type { RelayConnection } from './relay-connection.js';
 
@@ -8,6 +9,8 @@ export type SubmitPlan = {
     | { from: 'url'; url: string }
     | { from: 'page'; read: ReadPageVideo; filename: string }
     | { from: 'recording'; record: RecordPageVideo }
+    /** An HLS stream's clip fetched by its segments, recorded from the page if that fails. */
+    | { from: 'stream'; fetch: FetchStreamClip; record: RecordPageVideo }
     | { from: 'file'; file: File };
   audio: { from: 'url'; url: string } | { from: 'file'; file: File };
   face?: Blob;
@@ -21,9 +24,20 @@ export type ReadPageVideo = (onProgress: (loadedBytes: number, totalBytes: numbe
 /** Records the chosen clip from the page's element in real time; progress in seconds of video. */
 export type RecordPageVideo = (onProgress: (recordedSec: number, totalSec: number) => void) => Promise<Blob>;
 
+/** Fetches a stream's clip and cuts it in the browser, telling each step. */
+export type FetchStreamClip = (onStep: (step: SubmitStep) => void) => Promise<Blob>;
+
 /** One step of a submit, with byte counts where there are bytes (seconds of video for a recording). */
 export type SubmitStep = {
-  step: 'record-video' | 'read-video' | 'upload-video' | 'upload-audio' | 'upload-face' | 'create';
+  step:
+    | 'fetch-video'
+    | 'cut-video'
+    | 'record-video'
+    | 'read-video'
+    | 'upload-video'
+    | 'upload-audio'
+    | 'upload-face'
+    | 'create';
   label: string;
   loadedBytes: number;
   totalBytes: number;
@@ -62,10 +76,8 @@ export async function submitJob(
   // The page's video comes first: a recording takes real time and may be canceled, and nothing
   // should be uploaded for a job that will not be created.
   let videoFile: { blob: Blob; filename: string } | undefined;
-  if (plan.video.from === 'file') {
-    videoFile = { blob: plan.video.file, filename: plan.video.file.name };
-  } else if (plan.video.from === 'recording') {
-    const blob = await plan.video.record((recordedSec, totalSec) =>
+  const record = async (recordClip: RecordPageVideo) => {
+    const blob = await recordClip((recordedSec, totalSec) =>
       options.onStep?.({
         step: 'record-video',
         label: 'Recording',
@@ -74,7 +86,26 @@ export async function submitJob(
         unit: 'seconds',
       }),
     );
-    videoFile = { blob, filename: blob.type.includes('webm') ? 'recording.webm' : 'recording.mp4' };
+    return { blob, filename: blob.type.includes('webm') ? 'recording.webm' : 'recording.mp4' };
+  };
+  if (plan.video.from === 'file') {
+    videoFile = { blob: plan.video.file, filename: plan.video.file.name };
+  } else if (plan.video.from === 'recording') {
+    videoFile = await record(plan.video.record);
+  } else if (plan.video.from === 'stream') {
+    try {
+      videoFile = { blob: await plan.video.fetch((step) => options.onStep?.(step)), filename: 'clip.mp4' };
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      // The stream's segments could not be had or cut: the page's own player still plays it.
+      options.onStep?.({
+        step: 'fetch-video',
+        label: `${toErrorMessage(error)} Recording the clip from the page instead.`,
+        loadedBytes: 0,
+        totalBytes: 0,
+      });
+      videoFile = await record(plan.video.record);
+    }
   } else if (plan.video.from === 'page') {
     const blob = await plan.video.read((loadedBytes, totalBytes) =>
       options.onStep?.({

@@ -23,6 +23,8 @@ export type VideoTarget = {
   protection?: VideoProtection;
   /** The frame the element showed at the right-click, at the video's resolution (JPEG data URL). */
   frame?: string;
+  /** HLS playlists the page loaded for a stream, newest first: its clip can be fetched by segments. */
+  hlsManifests?: string[];
   /** True when a stream has no picture loaded yet (nothing to record until it plays). */
   notLoaded?: true;
 };
@@ -39,10 +41,21 @@ export type SourceKind = 'url' | 'page-file' | 'stream' | 'none';
 
 /**
  * How the picker should send the video to the relay: by its address; read as a whole file by the
- * page and uploaded; recorded from the page's own element for the chosen clip (streams: MSE, DASH,
- * HLS through a player script), then uploaded; or not at all.
+ * page and uploaded; an HLS stream's segments for the chosen clip, fetched by the page, cut in the
+ * browser and uploaded (falling back to recording); recorded from the page's own element for the
+ * chosen clip (other streams: MSE, DASH), then uploaded; or not at all.
  */
-export type VideoIntake = 'by-url' | 'upload-from-page' | 'record-from-page' | 'unavailable';
+export type VideoIntake =
+  | 'by-url'
+  | 'upload-from-page'
+  | 'hls-from-page'
+  | 'record-from-page'
+  | 'unavailable';
+
+/** The intakes that take a clip of the video (the chosen range), not the whole of it. */
+export function takesClip(intake: VideoIntake | 'file'): boolean {
+  return intake === 'hls-from-page' || intake === 'record-from-page';
+}
 
 const PRIVATE_HOST = [
   /^localhost$/i,
@@ -69,15 +82,18 @@ export function isPrivateHost(hostname: string): boolean {
 }
 
 /**
- * Public http(s) sources go by URL; page-only files and private addresses are uploaded; streams are
- * recorded from the page's element unless it is protected or tainted.
+ * Public http(s) sources go by URL; page-only files and private addresses are uploaded; HLS streams
+ * are fetched by their segments; other streams are recorded from the page's element; protected or
+ * tainted ones not at all.
  */
 export function chooseVideoIntake(
-  target: Pick<VideoTarget, 'src' | 'kind' | 'protection' | 'notLoaded'>,
+  target: Pick<VideoTarget, 'src' | 'kind' | 'protection' | 'notLoaded' | 'hlsManifests'>,
 ): VideoIntake {
   if (target.kind === 'none') return 'unavailable';
-  if (target.kind === 'stream')
-    return target.protection || target.notLoaded ? 'unavailable' : 'record-from-page';
+  if (target.kind === 'stream') {
+    if (target.protection || target.notLoaded) return 'unavailable';
+    return target.hlsManifests?.length ? 'hls-from-page' : 'record-from-page';
+  }
   if (target.kind === 'page-file') return 'upload-from-page';
   try {
     const url = new URL(target.src);
@@ -92,6 +108,8 @@ export function chooseVideoIntake(
 export function classifySourceUrl(src: string): SourceKind | 'probe-blob' {
   if (!src) return 'none';
   if (src.startsWith('blob:')) return 'probe-blob';
+  // A playlist, not a file (Safari and recent Chromium play HLS natively).
+  if (/^https?:[^?#]*\.m3u8(?:[?#]|$)/i.test(src)) return 'stream';
   if (src.startsWith('http:') || src.startsWith('https:') || src.startsWith('data:')) return 'url';
   if (src.startsWith('mediastream:')) return 'stream';
   return 'none';

@@ -1,8 +1,10 @@
+import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import {
   type ConnectedSetup,
   fixture,
   makeFragmentedTalk,
+  makeHlsStream,
   OVERLAY_MENU_ID,
   openPicker,
   openPopup,
@@ -11,6 +13,7 @@ import {
   useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
+import { makeToneWav, probeVideoBytes } from './support/media.js';
 
 // The kinds of players people meet, each to a finished job: one relay and one browser for all.
 let setup: ConnectedSetup;
@@ -18,32 +21,65 @@ const PLAYER_READY = 'window.playerReady === true';
 
 describe('player gallery in headless Chromium against the relay', () => {
   useConnectedSetup(
-    async () => ({ simJobMs: 300, media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } }),
+    async () => {
+      const fragmented = await makeFragmentedTalk();
+      // A 72 s HLS stream: the 3 s clip 24 times, as 3 s fragmented-MP4 segments.
+      return {
+        simJobMs: 300,
+        media: {
+          'talk-fragmented.mp4': fragmented,
+          ...makeHlsStream(fragmented, { count: 24 }),
+          // Its playlists answer once (signed addresses that expire): the player has them, the extension not.
+          ...makeHlsStream(fragmented, { name: 'hls-once', count: 4 }),
+        },
+      };
+    },
     async (started) => {
       setup = started;
       await started.options.close();
     },
   );
 
-  /** Chooses the 4 s audio, sends, and follows the new job to done in the popup. */
-  async function lipSyncToDone(picker: Awaited<ReturnType<typeof openPicker>>, name: string): Promise<void> {
-    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
-    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+  /** Chooses the 4 s audio, sends, and follows the new job to done in the popup; returns its result's bytes. */
+  async function lipSyncToDone(
+    picker: Page,
+    name: string,
+    hooks: {
+      /** Another audio than the 4 s speech, and how its length reads. */
+      audio?: { name: string; mimeType: string; buffer: Buffer; reads: string };
+      beforeSend?: () => Promise<void>;
+      afterSubmit?: () => Promise<void>;
+    } = {},
+  ): Promise<Uint8Array> {
+    await picker.setInputFiles('#audio-file', hooks.audio ?? fixture('speech-4s.wav'));
+    await picker
+      .getByTestId('audio-status')
+      .filter({ hasText: hooks.audio?.reads ?? '4.0 s' })
+      .waitFor();
+    await hooks.beforeSend?.();
     await screenshot(picker, `picker-${name}`);
     await picker.emulateMedia({ colorScheme: 'dark' });
     await screenshot(picker, `picker-${name}-dark`);
     await picker.emulateMedia({ colorScheme: 'light' });
     const before = (await relayJobs(setup.relay)).length;
+    const clicked = Date.now();
     await picker.getByRole('button', { name: /^Lip-sync/ }).click();
-    await picker.getByTestId('submitted').waitFor({ timeout: 60_000 });
+    await picker.getByTestId('submitted').waitFor({ timeout: 120_000 });
+    console.info(
+      `${name}: the video reached the relay and the job started ${Date.now() - clicked} ms after the click`,
+    );
+    await hooks.afterSubmit?.();
     const jobs = await relayJobs(setup.relay);
     expect(jobs.length).toBe(before + 1);
     const popup = await openPopup(setup.session);
-    await popup
-      .locator(`li[data-job-id="${jobs[0]!.id}"][data-status="succeeded"]`)
-      .waitFor({ timeout: 60_000 });
+    const card = popup.locator(`li[data-job-id="${jobs[0]!.id}"][data-status="succeeded"]`);
+    await card.waitFor({ timeout: 60_000 });
+    await card.getByRole('button', { name: 'Preview' }).click();
+    const href = (await card.locator('a.result-link').getAttribute('href'))!;
+    const result = new Uint8Array(await (await fetch(href)).arrayBuffer());
     await popup.close();
     await picker.close();
+    return result;
   }
 
   it('a whole file the page plays from a blob: address is read by the page and uploaded', async () => {
@@ -73,5 +109,59 @@ describe('player gallery in headless Chromium against the relay', () => {
     // The frame comes from the element itself, so a video in a frame gets one too.
     await picker.getByAltText('Preview frame of the chosen video').waitFor();
     await lipSyncToDone(picker, 'iframe-stream');
+  });
+
+  it('an HLS stream played by hls.js: just the clip’s segments are fetched by the page and cut in the browser', async () => {
+    // The player stands at 0:31.2 of the 72 s stream (between key frames); the clip is 30 s from there.
+    const picker = await openPicker(setup.session, `${setup.pages.url}/hls?at=31.2`, VIDEO_MENU_ID, {
+      ready: PLAYER_READY,
+    });
+    await picker.getByTestId('hls-hint').waitFor();
+    expect(await picker.getByTestId('video-meta').textContent()).toContain('640×640');
+    // A 30 s audio: the clip follows its length.
+    const audio = {
+      name: 'tone-30s.wav',
+      mimeType: 'audio/wav',
+      buffer: Buffer.from(makeToneWav(30)),
+      reads: '30 s',
+    };
+    const result = await lipSyncToDone(picker, 'hls', {
+      audio,
+      beforeSend: async () => {
+        await picker.getByTestId('clip-summary').filter({ hasText: '0:31.2 – 1:01.2' }).waitFor();
+        expect(await picker.getByTestId('cost').textContent()).toContain('30 s');
+      },
+      afterSubmit: async () => {
+        // Fetched and cut, not recorded, and no fallback to recording.
+        await picker.locator('[data-step="cut-video"]').waitFor();
+        expect(await picker.getByTestId('recording').count()).toBe(0);
+        expect(await picker.locator('[data-step="fetch-video"]').textContent()).toContain(
+          'Fetching the clip',
+        );
+      },
+    });
+    // The simulator's result is the uploaded video with the audio: the 30 s clip, at the stream's size.
+    const clip = await probeVideoBytes(result);
+    expect(clip).toMatchObject({ format: 'MP4', width: 640, height: 640 });
+    expect(clip.durationSec).toBeGreaterThan(29.8);
+    expect(clip.durationSec).toBeLessThan(30.2);
+  });
+
+  it('an HLS stream whose playlist the site no longer hands out is recorded from the page instead', async () => {
+    const picker = await openPicker(
+      setup.session,
+      `${setup.pages.url}/hls?src=hls-once-master.m3u8&title=Signed`,
+      VIDEO_MENU_ID,
+      { ready: PLAYER_READY },
+    );
+    await picker.getByTestId('hls-hint').waitFor();
+    await lipSyncToDone(picker, 'hls-fallback', {
+      afterSubmit: async () => {
+        expect(await picker.locator('[data-step="fetch-video"]').textContent()).toMatch(
+          /HTTP 403.*Recording the clip from the page instead/,
+        );
+        expect(await picker.getByTestId('recording').textContent()).toContain('/ 0:04');
+      },
+    });
   });
 });

@@ -138,7 +138,7 @@ export async function startRelay(options: { simJobMs?: number } = {}): Promise<R
 
 import { startPageServer } from './test-pages.mjs';
 
-export { makeFragmentedTalk, startPageServer } from './test-pages.mjs';
+export { makeFragmentedTalk, makeHlsStream, startPageServer } from './test-pages.mjs';
 
 export type ExtensionSession = {
   context: BrowserContext;

@@ -18,3 +18,29 @@ export async function probeVideoBytes(
     input.dispose();
   }
 }
+
+/** A mono 16-bit PCM WAV of a 220 Hz tone, `seconds` long: audio of any length for a clip. */
+export function makeToneWav(seconds: number, sampleRate = 16_000): Uint8Array {
+  const samples = Math.round(seconds * sampleRate);
+  const bytes = new Uint8Array(44 + samples * 2);
+  const view = new DataView(bytes.buffer);
+  const text = (at: number, value: string) => {
+    for (let i = 0; i < value.length; i++) bytes[at + i] = value.charCodeAt(i);
+  };
+  text(0, 'RIFF');
+  view.setUint32(4, 36 + samples * 2, true);
+  text(8, 'WAVEfmt ');
+  view.setUint32(16, 16, true);
+  view.setUint16(20, 1, true);
+  view.setUint16(22, 1, true);
+  view.setUint32(24, sampleRate, true);
+  view.setUint32(28, sampleRate * 2, true);
+  view.setUint16(32, 2, true);
+  view.setUint16(34, 16, true);
+  text(36, 'data');
+  view.setUint32(40, samples * 2, true);
+  for (let i = 0; i < samples; i++) {
+    view.setInt16(44 + i * 2, Math.round(8000 * Math.sin((2 * Math.PI * 220 * i) / sampleRate)), true);
+  }
+  return bytes;
+}

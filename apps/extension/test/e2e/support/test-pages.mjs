@@ -3,6 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -43,12 +44,113 @@ export async function makeFragmentedTalk() {
   return new Uint8Array(/** @type {ArrayBuffer} */ (target.buffer));
 }
 
+/**
+ * The top-level boxes of an MP4, as `[type, start, end]` byte offsets.
+ * @param {Uint8Array} bytes
+ * @param {number} [from]
+ * @param {number} [to]
+ * @returns {Array<[string, number, number]>}
+ */
+function boxes(bytes, from = 0, to = bytes.length) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** @type {Array<[string, number, number]>} */
+  const out = [];
+  for (let at = from; at + 8 <= to; ) {
+    let size = view.getUint32(at);
+    if (size === 1) size = Number(view.getBigUint64(at + 8));
+    if (size === 0) size = to - at;
+    out.push([String.fromCharCode(...bytes.subarray(at + 4, at + 8)), at, at + size]);
+    at += size;
+  }
+  return out;
+}
+
+/**
+ * Cuts fragmented MP4 into an HLS stream as a CDN serves one: the init segment (`ftyp` + `moov`)
+ * and `count` media segments of `pieceSec` each, segment i being the fixture's fragments with their
+ * decode times (`tfdt`) moved on by i × pieceSec, so the stream plays the 3 s clip end to end.
+ * Returns the files by name: `<name>.m3u8` (the media playlist), `<name>-master.m3u8` (one variant,
+ * as players start from), `<name>-init.mp4` and `<name>-<i>.m4s`.
+ * @param {Uint8Array} fragmented
+ * @param {{ name?: string; count: number; pieceSec?: number; width?: number; height?: number }} options
+ * @returns {Record<string, Uint8Array>}
+ */
+export function makeHlsStream(fragmented, options) {
+  const name = options.name ?? 'hls-talk';
+  const pieceSec = options.pieceSec ?? 3;
+  const top = boxes(fragmented);
+  const firstFragment = top.findIndex(([type]) => type === 'moof');
+  const init = fragmented.subarray(0, top[firstFragment][1]);
+  const moov = top.find(([type]) => type === 'moov');
+  const timescale = mdhdTimescale(fragmented, moov);
+  const fragments = top.filter(([type]) => type === 'moof' || type === 'mdat');
+  const body = fragmented.subarray(fragments[0][1], fragments.at(-1)[2]);
+  /** @type {Record<string, Uint8Array>} */
+  const files = { [`${name}-init.mp4`]: init };
+  const lines = ['#EXTM3U', '#EXT-X-VERSION:7', `#EXT-X-TARGETDURATION:${Math.ceil(pieceSec)}`];
+  lines.push('#EXT-X-PLAYLIST-TYPE:VOD', '#EXT-X-MEDIA-SEQUENCE:0', `#EXT-X-MAP:URI="${name}-init.mp4"`);
+  for (let i = 0; i < options.count; i++) {
+    const segment = new Uint8Array(body);
+    const view = new DataView(segment.buffer);
+    const shift = BigInt(Math.round(i * pieceSec * timescale));
+    for (const [type, start, end] of boxes(segment)) {
+      if (type !== 'moof') continue;
+      for (const [child, cStart, cEnd] of boxes(segment, start + 8, end)) {
+        if (child !== 'traf') continue;
+        for (const [leaf, at] of boxes(segment, cStart + 8, cEnd)) {
+          if (leaf !== 'tfdt') continue;
+          if (segment[at + 8] === 1) view.setBigUint64(at + 12, view.getBigUint64(at + 12) + shift);
+          else view.setUint32(at + 12, view.getUint32(at + 12) + Number(shift));
+        }
+      }
+    }
+    files[`${name}-${i}.m4s`] = segment;
+    lines.push(`#EXTINF:${pieceSec.toFixed(3)},`, `${name}-${i}.m4s`);
+  }
+  lines.push('#EXT-X-ENDLIST', '');
+  const encoder = new TextEncoder();
+  files[`${name}.m3u8`] = encoder.encode(lines.join('\n'));
+  files[`${name}-master.m3u8`] = encoder.encode(
+    [
+      '#EXTM3U',
+      `#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=${options.width ?? 640}x${options.height ?? 640},CODECS="avc1.64001e"`,
+      `${name}.m3u8`,
+      '',
+    ].join('\n'),
+  );
+  return files;
+}
+
+/**
+ * The timescale of the first track's `mdhd` inside `moov`.
+ * @param {Uint8Array} bytes
+ * @param {[string, number, number] | undefined} moov
+ */
+function mdhdTimescale(bytes, moov) {
+  if (!moov) throw new Error('no moov box in the fragmented MP4');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** @param {number} start @param {number} end @param {string[]} path @returns {number} */
+  const find = (start, end, path) => {
+    const box = boxes(bytes, start, end).find(([type]) => type === path[0]);
+    if (!box) throw new Error(`no ${path[0]} box in the fragmented MP4`);
+    if (path.length > 1) return find(box[1] + 8, box[2], path.slice(1));
+    const version = bytes[box[1] + 8];
+    return view.getUint32(box[1] + (version === 1 ? 28 : 20));
+  };
+  return find(moov[1] + 8, moov[2], ['trak', 'mdia', 'mdhd']);
+}
+
+/** hls.js as a page loads it from its own server. */
+const HLS_JS = createRequire(import.meta.url).resolve('hls.js');
+
 /** @type {Record<string, string>} */
 const TYPES = {
   '.mp4': 'video/mp4',
   '.wav': 'audio/wav',
   '.mp3': 'audio/mpeg',
   '.png': 'image/png',
+  '.m3u8': 'application/vnd.apple.mpegurl',
+  '.m4s': 'video/iso.segment',
 };
 
 /**
@@ -56,13 +158,26 @@ const TYPES = {
  * test time (served next to the fixtures under `/media/<name>`).
  */
 export async function startPageServer(options = {}) {
+  // Playlists named `*-once*.m3u8` answer only their first request, as signed addresses that expire.
+  const servedOnce = new Set();
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname === '/vendor/hls.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(await readFile(HLS_JS));
+      return;
+    }
     if (url.pathname.startsWith('/media/')) {
       const name = decodeURIComponent(url.pathname.slice('/media/'.length));
       if (!/^[\w.-]+$/.test(name)) {
         res.writeHead(400).end();
         return;
+      }
+      if (/-once.*\.m3u8$/.test(name)) {
+        if (servedOnce.has(name)) {
+          res.writeHead(403).end();
+          return;
+        }
+        servedOnce.add(name);
       }
       const made = options.media?.[name];
       const bytes = made ? Buffer.from(made) : await readFile(fixture(name)).catch(() => null);
@@ -155,6 +270,26 @@ ${mseScript(query)}</script>`,
 const video = document.getElementById('v');
 const file = await (await fetch('/media/talking-640x640-25fps-3s.mp4')).blob();
 video.src = URL.createObjectURL(file);
+if (video.readyState < 2) await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
+window.playerReady = true;
+</script>`,
+  // An HLS stream played by hls.js (a page script feeding Media Source), as many sites and embeds do:
+  // \`?src=\` is the playlist the player starts from (the master playlist), \`?at=\` where it stands.
+  '/hls': (query) => `<!doctype html><title>${query.get('title') ?? 'HLS talk'}</title>${STYLE}
+<h1>HLS talk</h1>
+<video id="v" muted playsinline></video>
+<script src="/vendor/hls.js"></script>
+<script type="module">
+const video = document.getElementById('v');
+const hls = new Hls();
+hls.loadSource('/media/${query.get('src') ?? 'hls-talk-master.m3u8'}');
+hls.attachMedia(video);
+await new Promise((done) => hls.once(Hls.Events.FRAG_BUFFERED, done));
+const at = ${Number(query.get('at') ?? 0)};
+if (at > 0) {
+  video.currentTime = at;
+  await new Promise((done) => video.addEventListener('seeked', done, { once: true }));
+}
 if (video.readyState < 2) await new Promise((done) => video.addEventListener('loadeddata', done, { once: true }));
 window.playerReady = true;
 </script>`,
