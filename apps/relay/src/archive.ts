@@ -1,5 +1,6 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { sleep } from '@retalk/core';
 import type { FastifyBaseLogger } from 'fastify';
 import type { JobWriter } from './jobs.js';
 import type { Metrics } from './metrics.js';
@@ -64,20 +65,6 @@ export function createArchiver(o: ArchiverOptions): Archiver {
   const active = new Map<string, Promise<void>>();
   const controller = new AbortController();
   const doFetch = o.fetch ?? globalThis.fetch;
-
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      controller.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
-  }
 
   async function attempt(
     jobId: string,
@@ -205,7 +192,8 @@ export function createArchiver(o: ArchiverOptions): Archiver {
           'archiving the result failed',
         );
         const delay = o.retryDelaysMs[i];
-        if (delay !== undefined) await sleep(delay);
+        // Ends early (without an error) when the archiver stops; no listener outlives the wait.
+        if (delay !== undefined) await sleep(delay, controller.signal).catch(() => undefined);
       }
     }
     // Out of retries: the job is done upstream, so it succeeds; downloads are redirected to the

@@ -1,4 +1,5 @@
 import type * as z from 'zod/mini';
+import { sleep } from '../clock.js';
 import {
   AbortError,
   AuthError,
@@ -437,7 +438,7 @@ async function* streamEvents(
       } catch (error) {
         if (signal?.aborted) return;
         if (options.reconnect === false) throw toTransportError(error, signal, undefined, 'GET /v1/events');
-        await sleep(delayMs, signal);
+        await pause(delayMs, signal);
         continue;
       }
       if (response.status !== 200 || !response.body) {
@@ -450,7 +451,7 @@ async function* streamEvents(
         }
         const error = relayErrorFromResponse(response.status, json, response.headers.get('retry-after'));
         if (!error.retryable || options.reconnect === false) throw error;
-        await sleep(delayMs, signal);
+        await pause(delayMs, signal);
         continue;
       }
       for await (const message of parseEventStream(response.body)) {
@@ -468,7 +469,7 @@ async function* streamEvents(
       signal?.removeEventListener('abort', onAbort);
       local.abort();
     }
-    await sleep(delayMs, signal);
+    await pause(delayMs, signal);
   }
 }
 
@@ -549,18 +550,7 @@ export async function* parseEventStream(body: ReadableStream<Uint8Array>): Async
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** Waits before reconnecting; an abort ends the wait quietly (the loop then sees `signal.aborted`). */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return sleep(ms, signal).catch(() => undefined);
 }
