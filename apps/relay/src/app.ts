@@ -46,6 +46,8 @@ export interface UpstreamTarget {
   apiKey: string;
   baseUrl?: string | undefined;
   filesBaseUrl?: string | undefined;
+  /** Retries of a failed provider read inside one call (default: the core client's). */
+  readRetries?: number | undefined;
 }
 
 export interface RelayOptions {
@@ -255,6 +257,7 @@ export function buildRelay(options: RelayOptions): Relay {
     apiKey: options.upstream.apiKey,
     baseUrl: options.upstream.baseUrl,
     filesBaseUrl: options.upstream.filesBaseUrl,
+    readRetries: options.upstream.readRetries,
     typicalJobMs: config.simulator ? config.simulatorJobMs : undefined,
   });
   const client = instrumentClient(rawClient, metrics, now);

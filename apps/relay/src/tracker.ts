@@ -55,6 +55,11 @@ export interface Tracker {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+
+/** The wait after the `n`-th failure in a row: the poll interval doubled per failure, at most a minute. */
+function backoffMs(pollIntervalMs: number, n: number): number {
+  return n === 0 ? pollIntervalMs : Math.min(MAX_BACKOFF_MS, pollIntervalMs * 2 ** Math.min(n, 10));
+}
 /** Callbacks wake a job's poll at most this often; more are folded into one (findings L8). */
 const WAKE_MIN_GAP_MS = 1_000;
 
@@ -130,6 +135,12 @@ export function createTracker(o: TrackerOptions): Tracker {
   const failures = new Map<string, number>();
   const lastWakeAt = new Map<string, number>();
   const wakeTimers = new Map<string, NodeJS.Timeout>();
+  // Interrupted submits waiting for reconciliation: one shared pass for all of them, backed off as a
+  // whole while the provider fails (findings L4: one loop per job hit a failing provider N times a second).
+  const reconcileQueue = new Set<string>();
+  let reconcileFailures = 0;
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  let reconciling = false;
   const controller = new AbortController();
   const pending = new Set<Promise<unknown>>();
   let lastSubmitAt = 0;
@@ -265,11 +276,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       schedule(jobId, 0);
       return;
     }
-    const n = failures.get(jobId) ?? 0;
-    schedule(
-      jobId,
-      n === 0 ? o.pollIntervalMs : Math.min(MAX_BACKOFF_MS, o.pollIntervalMs * 2 ** Math.min(n, 10)),
-    );
+    schedule(jobId, backoffMs(o.pollIntervalMs, failures.get(jobId) ?? 0));
   }
 
   /** Retries a job write while the store is locked by another connection past its busy timeout. */
@@ -389,8 +396,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         // No EvoLink doc says a 429 created nothing (audit row 2): the job keeps its marker and is
         // recovered under its idempotency key once the provider lets us in again.
         lastSubmitAt = o.now() + after - o.submitIntervalMs;
-        const timer = setTimeout(() => track(reconcile(job.id)), after);
-        timers.set(`reconcile:${job.id}`, timer);
+        requestReconcile(job.id, after);
         return;
       }
       if (code === 'rate_limited') {
@@ -408,7 +414,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         code === 'response_validation'
       ) {
         o.log.warn({ jobId: job.id, code }, 'submit outcome unknown; reconciling with the provider');
-        track(reconcile(job.id));
+        requestReconcile(job.id, 0);
         return;
       }
       const retryable = isRetalkError(error) ? error.retryable : false;
@@ -436,15 +442,61 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (current.cancelRequested) track(cancel(job.id).catch(() => undefined));
   }
 
+  function requestReconcile(jobId: string, delayMs: number): void {
+    reconcileQueue.add(jobId);
+    scheduleReconcile(delayMs);
+  }
+
+  function scheduleReconcile(delayMs: number): void {
+    // A running pass picks up jobs added meanwhile (a Set iterates what is added during the loop).
+    if (stopped || reconciling || reconcileTimer) return;
+    reconcileTimer = setTimeout(() => {
+      reconcileTimer = undefined;
+      track(reconcilePass());
+    }, delayMs);
+  }
+
+  /**
+   * Reconciles the waiting jobs one after the other. The first failure the provider may recover
+   * from ends the pass: the rest wait with it, and the next pass comes after the shared backoff.
+   */
+  async function reconcilePass(): Promise<void> {
+    if (reconciling || stopped) return;
+    reconciling = true;
+    let retryInMs: number | undefined;
+    try {
+      for (const jobId of reconcileQueue) {
+        if (stopped) return;
+        const failure = await reconcile(jobId);
+        if (stopped) return;
+        if (failure !== undefined) {
+          reconcileFailures++;
+          retryInMs = backoffMs(o.pollIntervalMs, reconcileFailures);
+          o.log.warn(
+            { jobId, jobs: reconcileQueue.size, err: failure, attempt: reconcileFailures, retryInMs },
+            'recovering interrupted submits failed; will retry',
+          );
+          return;
+        }
+        reconcileQueue.delete(jobId);
+      }
+      reconcileFailures = 0;
+    } finally {
+      reconciling = false;
+      if (retryInMs !== undefined) scheduleReconcile(retryInMs);
+    }
+  }
+
   /**
    * A submit whose outcome is unknown (crash or lost answer), recovered through the provider's
    * adapter: a repeat under the job's idempotency key where the provider honours keys (EvoLink),
    * else its task list (DashScope; EvoLink past the key window): adopt the one task no job owns,
    * resubmit when there is none, and fail with a retryable error when it cannot tell.
+   * Answers the error when the provider could not be asked and the job should be tried again.
    */
-  async function reconcile(jobId: string): Promise<void> {
+  async function reconcile(jobId: string): Promise<string | undefined> {
     const job = o.store.getJob(jobId);
-    if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return;
+    if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return undefined;
     let request: LipSyncRequest;
     try {
       request = await o.buildRequest(job, job.submitStartedAt);
@@ -455,7 +507,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         `An input of this job is no longer available (${messageOf(error)}). Upload it again.`,
         true,
       );
-      return;
+      return undefined;
     }
     let recovery: SubmitRecovery;
     try {
@@ -466,15 +518,12 @@ export function createTracker(o: TrackerOptions): Tracker {
         signal: controller.signal,
       });
     } catch (error) {
-      if (stopped) return;
+      if (stopped) return undefined;
       if (isRetalkError(error) && !error.retryable) {
         fail(job, errorCode(error), `The provider refused the job: ${messageOf(error)}`, false);
-        return;
+        return undefined;
       }
-      o.log.warn({ jobId, err: messageOf(error) }, 'recovering the interrupted submit failed; will retry');
-      const timer = setTimeout(() => track(reconcile(jobId)), Math.max(o.pollIntervalMs, 1000));
-      timers.set(`reconcile:${jobId}`, timer);
-      return;
+      return messageOf(error);
     }
     if (recovery.outcome === 'found') {
       const task = recovery.task;
@@ -484,14 +533,14 @@ export function createTracker(o: TrackerOptions): Tracker {
       );
       o.writer.update(jobId, { upstreamId: task.id, status: 'submitted', submittedAt: o.now() });
       follow(jobId, 0);
-      return;
+      return undefined;
     }
     if (recovery.outcome === 'absent') {
       o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
       o.writer.update(jobId, { submitStartedAt: null });
       queue.unshift(jobId);
       schedulePump(0);
-      return;
+      return undefined;
     }
     o.log.warn(
       { jobId, reason: recovery.reason },
@@ -503,6 +552,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       `The relay was interrupted while sending this job and cannot tell which provider task is its own (${recovery.reason}), so it was not sent again (that could bill twice). Check the provider dashboard, then submit it again.`,
       true,
     );
+    return undefined;
   }
 
   async function cancel(jobId: string): Promise<JobRecord> {
@@ -558,7 +608,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       for (const job of o.store.listLiveJobs()) {
         if (job.upstreamResultUrl !== null) o.onSucceeded(job);
         else if (job.upstreamId !== null) follow(job.id, 0);
-        else if (job.submitStartedAt !== null) track(reconcile(job.id));
+        else if (job.submitStartedAt !== null) requestReconcile(job.id, 0);
         else queue.push(job.id);
       }
       schedulePump(0);
@@ -587,8 +637,13 @@ export function createTracker(o: TrackerOptions): Tracker {
       timers.clear();
       wakeTimers.clear();
       if (pumpTimer) clearTimeout(pumpTimer);
+      clearTimeout(reconcileTimer);
       await Promise.allSettled([...pending]);
     },
-    stats: () => ({ tracked: timers.size + polling.size, queued: queue.length, inFlight: inFlight.size }),
+    stats: () => ({
+      tracked: timers.size + polling.size + reconcileQueue.size,
+      queued: queue.length,
+      inFlight: inFlight.size,
+    }),
   };
 }

@@ -34,6 +34,8 @@ export interface HarnessOptions {
   archiveRetryDelaysMs?: number[];
   /** Listen port; a restarted relay reuses its port, as its public URL would stay the same. */
   port?: number;
+  /** Retries of a failed provider read inside one client call (default: the core client's). */
+  readRetries?: number;
 }
 
 export interface Harness {
@@ -114,7 +116,7 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
   );
   const relay = buildRelay({
     config,
-    upstream: { apiKey: PROVIDER_KEY, baseUrl: config.baseUrl },
+    upstream: { apiKey: PROVIDER_KEY, baseUrl: config.baseUrl, readRetries: options.readRetries },
     logStream: logSink(),
     allowedInputHosts: [new URL(sim.url).host],
     archiveRetryDelaysMs: options.archiveRetryDelaysMs ?? [20, 50, 100],
