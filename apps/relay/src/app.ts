@@ -23,6 +23,7 @@ import type { RelayConfig } from './config.js';
 import { createEventBus, type EventBus } from './event-bus.js';
 import { createJobWriter, type JobWriter } from './jobs.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { ensurePrivateDir } from './private-files.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
@@ -145,7 +146,7 @@ export function buildRelay(options: RelayOptions): Relay {
   const { config } = options;
   const now = options.now ?? Date.now;
   const scrub = createScrubber([options.upstream.apiKey]);
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
 
   const app = Fastify({
     logger: {

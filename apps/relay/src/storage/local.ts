@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ensurePrivateDir, PRIVATE_FILE_MODE } from '../private-files.js';
 
 /** Thrown while writing when the body grows past `maxBytes`; nothing is left behind. */
 export class TooLargeError extends Error {
@@ -52,8 +53,9 @@ const KEY_PATTERN = /^(uploads|results)\/[A-Za-z0-9_-]{1,80}(\.[a-z0-9]{1,5})?$/
 export function createLocalStorage(root: string): FileStorage {
   const tmpDir = path.join(root, '.tmp');
   const trashDir = path.join(root, '.trash');
+  ensurePrivateDir(root);
   for (const dir of [tmpDir, trashDir, path.join(root, 'uploads'), path.join(root, 'results')]) {
-    fs.mkdirSync(dir, { recursive: true });
+    ensurePrivateDir(dir);
   }
   // Leftovers of writes (or discards) interrupted by a crash: never served under a key; delete them.
   for (const dir of [tmpDir, trashDir]) {
@@ -71,7 +73,7 @@ export function createLocalStorage(root: string): FileStorage {
     async write(key, source, options = {}) {
       const finalPath = pathOf(key);
       const tmpPath = path.join(tmpDir, `${randomBytes(12).toString('hex')}.part`);
-      const handle = await fsp.open(tmpPath, 'wx');
+      const handle = await fsp.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
       const sink = createFileSink(handle, options.maxBytes ?? Number.POSITIVE_INFINITY);
       try {
         await pipeline(source, sink.stream, options.signal ? { signal: options.signal } : {});

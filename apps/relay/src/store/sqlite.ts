@@ -1,6 +1,6 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { ensurePrivateDir, ensurePrivateFile, restrictFile } from '../private-files.js';
 import { MIGRATIONS } from './migrations.js';
 import type { EventRecord, JobRecord, MemberRecord, RelayStore, UploadRecord } from './types.js';
 
@@ -113,7 +113,11 @@ function jobFromRow(r: Row): JobRecord {
 
 /** Opens (creating and migrating) the relay's SQLite database at `file`, in WAL mode. */
 export function createSqliteStore(file: string): RelayStore {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
+  ensurePrivateDir(path.dirname(file));
+  // SQLite creates the -wal and -shm files with the database's own mode (unix VFS), so a 0600
+  // database keeps its journal private too; leftovers of an older relay are tightened here.
+  ensurePrivateFile(file);
+  for (const suffix of ['-wal', '-shm']) restrictFile(`${file}${suffix}`);
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
