@@ -1,6 +1,6 @@
-import { open } from 'node:fs/promises';
 import type { MediaKind, UploadMedia } from '@retalk/core/relay';
 import { ALL_FORMATS, FilePathSource, Input, UrlSource } from 'mediabunny';
+import { decodeImage, IMAGE_FORMATS } from './image-decode.js';
 import { UrlRefusedError } from './url-guard.js';
 
 /** Why a file was not accepted as the declared kind. */
@@ -8,25 +8,8 @@ export interface ProbeProblem {
   message: string;
   /** Set when the URL guard refused a hop of the probe (a redirect to a private address, too many redirects). */
   urlRefused?: true;
-}
-
-const IMAGE_SIGNATURES: { format: string; contentType: string; test: (b: Buffer) => boolean }[] = [
-  {
-    format: 'png',
-    contentType: 'image/png',
-    test: (b) => b.subarray(0, 8).equals(Buffer.from('89504e470d0a1a0a', 'hex')),
-  },
-  { format: 'jpeg', contentType: 'image/jpeg', test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
-  {
-    format: 'webp',
-    contentType: 'image/webp',
-    test: (b) => b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP',
-  },
-  { format: 'bmp', contentType: 'image/bmp', test: (b) => b.toString('latin1', 0, 2) === 'BM' },
-];
-
-function pngSize(b: Buffer): { width: number; height: number } | undefined {
-  return b.length >= 24 ? { width: b.readUInt32BE(16), height: b.readUInt32BE(20) } : undefined;
+  /** What the relay accepts instead, when that is a short list (image formats). */
+  allowed?: string[];
 }
 
 const FORMAT_NAMES: Record<string, string> = {
@@ -54,18 +37,11 @@ export async function probeMedia(
   kind: MediaKind,
   sizeBytes: number,
 ): Promise<{ media: UploadMedia; contentType: string } | ProbeProblem> {
-  const head = Buffer.alloc(32);
-  const handle = await open(filePath, 'r');
-  try {
-    await handle.read(head, 0, 32, 0);
-  } finally {
-    await handle.close();
-  }
   if (kind === 'image') {
-    const sig = IMAGE_SIGNATURES.find((s) => s.test(head));
-    if (!sig) return { message: 'is not a PNG, JPEG, WebP or BMP image' };
-    const dims = sig.format === 'png' ? pngSize(head) : undefined;
-    return { media: { kind, sizeBytes, format: sig.format, ...(dims ?? {}) }, contentType: sig.contentType };
+    const image = await decodeImage(filePath);
+    if ('message' in image) return { message: image.message, allowed: [...IMAGE_FORMATS] };
+    const { format, contentType, width, height } = image;
+    return { media: { kind, sizeBytes, format, width, height }, contentType };
   }
   const input = new Input({ source: new FilePathSource(filePath), formats: ALL_FORMATS });
   try {

@@ -191,6 +191,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         await ctx.storage.discard(storageKey);
         throw new ApiError(422, 'media_rejected', `The uploaded ${kind} ${probed.message}.`, {
           field: 'body',
+          ...(probed.allowed ? { allowed: probed.allowed } : {}),
         });
       }
       const problems = checkMedia(probed.media, ctx.config.provider);
