@@ -6,6 +6,7 @@ import {
   type SubmitRecovery,
   type Task,
 } from '@retalk/core';
+import { isTerminalJobStatus } from '@retalk/core/status';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from './api-error.js';
 import type { JobPatch, JobWriter } from './jobs.js';
@@ -302,7 +303,7 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   function isTerminal(job: JobRecord): boolean {
-    return job.status === 'succeeded' || job.status === 'failed' || job.status === 'canceled';
+    return isTerminalJobStatus(job.status);
   }
 
   function follow(jobId: string, delayMs: number): void {

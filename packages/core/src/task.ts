@@ -1,25 +1,18 @@
 import { z } from 'zod';
 import { InvalidRequestError } from './errors.js';
+import { PROVIDERS, TASK_STATUSES } from './status.js';
 
-/** The providers Retalk speaks to. */
-export const PROVIDERS = ['evolink', 'dashscope'] as const;
-/** `'evolink'` (api.evolink.ai, aggregator) or `'dashscope'` (Alibaba Model Studio, native). */
-export type Provider = (typeof PROVIDERS)[number];
+export {
+  isTerminalStatus,
+  PROVIDERS,
+  type Provider,
+  TASK_STATUSES,
+  type TaskStatus,
+  TERMINAL_TASK_STATUSES,
+} from './status.js';
 
 /** Schema of a {@link TaskStatus}. */
-export const TaskStatusSchema = z.enum(['queued', 'running', 'succeeded', 'failed', 'canceled', 'expired']);
-/**
- * Provider-neutral task state. `expired` means the provider no longer knows the task (DashScope
- * `UNKNOWN`, kept about 24 h after the end).
- */
-export type TaskStatus = z.infer<typeof TaskStatusSchema>;
-
-const TERMINAL: ReadonlySet<TaskStatus> = new Set(['succeeded', 'failed', 'canceled', 'expired']);
-
-/** True when the status can no longer change (`succeeded`, `failed`, `canceled`, `expired`). */
-export function isTerminalStatus(status: TaskStatus): boolean {
-  return TERMINAL.has(status);
-}
+export const TaskStatusSchema = z.enum(TASK_STATUSES);
 
 /** Schema of a normalized {@link Task} (useful to validate tasks that crossed a process boundary). */
 export const TaskSchema = z.object({

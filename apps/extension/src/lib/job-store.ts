@@ -1,4 +1,5 @@
 import type { CreateJobRequest, Job, JobStatus } from '@retalk/core/relay';
+import { isTerminalJobStatus } from '@retalk/core/status';
 import { storage } from 'wxt/utils/storage';
 
 /** A relay job as this browser tracks it: the relay's last known state plus local bookkeeping. */
@@ -20,15 +21,8 @@ export const jobsItem = storage.defineItem<TrackedJob[]>('local:jobs', { fallbac
 /** Resume point of the relay's event stream, so a later connection replays what was missed. */
 export const lastEventIdItem = storage.defineItem<string | null>('local:lastEventId', { fallback: null });
 
-/**
- * Same list as core's TERMINAL_JOB_STATUSES (a unit test holds them equal). Importing the value
- * from core would pull the relay schemas, and zod with them, into the popup's first paint.
- */
-export const TERMINAL_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
-
-export function isTerminalJobStatus(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
-}
+// Zod-free: the popup's first paint does not pull the relay schemas in for these.
+export { isTerminalJobStatus, TERMINAL_JOB_STATUSES as TERMINAL_STATUSES } from '@retalk/core/status';
 
 /** How many jobs the popup keeps; older finished ones drop off the end. */
 export const MAX_TRACKED_JOBS = 50;

@@ -1,3 +1,4 @@
+import { JOB_STATUSES } from '@retalk/core/status';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
@@ -48,12 +49,10 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
       {
         name: 'retalk_jobs',
         help: 'Jobs in the store, by status',
-        values: ['received', 'submitted', 'queued', 'running', 'succeeded', 'failed', 'canceled'].map(
-          (status) => ({
-            labels: { status },
-            value: byStatus[status] ?? 0,
-          }),
-        ),
+        values: JOB_STATUSES.map((status) => ({
+          labels: { status },
+          value: byStatus[status] ?? 0,
+        })),
       },
       {
         name: 'retalk_storage_bytes',

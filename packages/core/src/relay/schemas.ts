@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { JOB_STATUSES, type JobStatus, PROVIDERS, type Provider } from '../status.js';
 
 /**
  * The relay's HTTP contract. The relay (apps/relay) validates requests with these schemas and the
@@ -10,8 +11,8 @@ import * as z from 'zod/mini';
  */
 
 /** The upstream provider a relay forwards to. `simulator` never appears here: it speaks one of the two. */
-export const RelayProviderSchema = z.enum(['evolink', 'dashscope']);
-export type RelayProvider = z.infer<typeof RelayProviderSchema>;
+export const RelayProviderSchema = z.enum(PROVIDERS);
+export type RelayProvider = Provider;
 
 /** Budget periods: a member's allowance of output seconds resets at the start of each period (UTC). */
 export const BudgetPeriodSchema = z.enum(['day', 'month']);
@@ -171,23 +172,9 @@ export type CreateJobRequest = z.infer<typeof CreateJobRequestSchema>;
  * relay's queue); `submitted`: accepted upstream; then `queued`/`running` as the provider reports,
  * and the terminal `succeeded`/`failed`/`canceled`.
  */
-export const JobStatusSchema = z.enum([
-  'received',
-  'submitted',
-  'queued',
-  'running',
-  'succeeded',
-  'failed',
-  'canceled',
-]);
-export type JobStatus = z.infer<typeof JobStatusSchema>;
-
-export const TERMINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
-
-/** True for `succeeded`, `failed` and `canceled`. */
-export function isTerminalJobStatus(status: JobStatus): boolean {
-  return TERMINAL_JOB_STATUSES.includes(status);
-}
+export const JobStatusSchema = z.enum(JOB_STATUSES);
+export type { JobStatus } from '../status.js';
+export { isTerminalJobStatus, TERMINAL_JOB_STATUSES } from '../status.js';
 
 export const JobErrorSchema = z.object({
   /** Stable code: a provider code (e.g. `InvalidFile.FPS`) or a relay code (e.g. `submit_interrupted`). */
