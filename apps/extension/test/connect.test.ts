@@ -1,8 +1,19 @@
 import type { Me } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { describeBudget, parseConnectionForm, testAndSave } from '../src/lib/connect.js';
-import { parseRelayUrl, relayOriginPattern, settingsItem } from '../src/lib/settings.js';
+import {
+  connectWithLink,
+  describeBudget,
+  parseConnectionForm,
+  parseConnectLink,
+  testAndSave,
+} from '../src/lib/connect.js';
+import {
+  claimedConnectCodeItem,
+  parseRelayUrl,
+  relayOriginPattern,
+  settingsItem,
+} from '../src/lib/settings.js';
 
 const ME: Me = {
   member: { id: 'm1', name: 'Alice', createdAt: '2026-01-01T00:00:00.000Z', maxConcurrentJobs: null },
@@ -81,5 +92,79 @@ describe('connection settings', () => {
     expect(
       describeBudget({ ...ME, budget: { ...ME.budget, limitSeconds: null, remainingSeconds: null } }),
     ).toBe('No budget limit');
+  });
+});
+
+describe('connect links', () => {
+  const CODE = `rtc_${'Ab3_-'.repeat(6)}xy`;
+
+  beforeEach(() => {
+    fakeBrowser.reset();
+  });
+
+  it('reads the relay address and the code of a whole link, and nothing else', () => {
+    expect(parseConnectLink(`http://127.0.0.1:8787/connect#code=${CODE}`)).toEqual({
+      relayUrl: 'http://127.0.0.1:8787',
+      code: CODE,
+    });
+    expect(parseConnectLink(` https://relay.example.com/team/connect/#code=${CODE} `)).toEqual({
+      relayUrl: 'https://relay.example.com/team',
+      code: CODE,
+    });
+    // Cut off, another page, a token instead of a code, not a URL.
+    expect(parseConnectLink(`http://127.0.0.1:8787/connect#code=${CODE.slice(0, 20)}`)).toBeUndefined();
+    expect(parseConnectLink(`http://127.0.0.1:8787/jobs#code=${CODE}`)).toBeUndefined();
+    expect(parseConnectLink('http://127.0.0.1:8787/connect#code=rtk_abcdefgh12')).toBeUndefined();
+    expect(parseConnectLink(`ftp://relay/connect#code=${CODE}`)).toBeUndefined();
+    expect(parseConnectLink('not a link')).toBeUndefined();
+    expect(parseConnectLink(undefined)).toBeUndefined();
+  });
+
+  it('trades the code for a token, checks it, saves it and remembers the spent code', async () => {
+    const calls: { url: string; body: unknown }[] = [];
+    const relay = vi.fn(async (url: string, init?: RequestInit) => {
+      calls.push({ url, body: init?.body ? JSON.parse(String(init.body)) : undefined });
+      if (url.endsWith('/v1/connect')) {
+        return Response.json(
+          { token: 'rtk_browsertoken1', member: { id: 'm1', name: 'Alice' } },
+          { status: 201 },
+        );
+      }
+      return Response.json(ME);
+    });
+    const link = { relayUrl: 'http://127.0.0.1:8787', code: CODE };
+    const me = await connectWithLink(link, { permissionGranted: true, fetch: relay as typeof fetch });
+    expect(me.member.name).toBe('Alice');
+    expect(calls[0]).toEqual({ url: 'http://127.0.0.1:8787/v1/connect', body: { code: CODE } });
+    expect(await settingsItem.getValue()).toEqual({ relayUrl: link.relayUrl, token: 'rtk_browsertoken1' });
+    expect(await claimedConnectCodeItem.getValue()).toBe(CODE);
+  });
+
+  it("shows the relay's reason when a link no longer works, and keeps the previous settings", async () => {
+    const previous = { relayUrl: 'http://127.0.0.1:8787', token: 'rtk_previous123' };
+    await settingsItem.setValue(previous);
+    const used = vi.fn(async () =>
+      Response.json(
+        { error: { code: 'link_expired', message: 'This connect link was used already.', field: 'code' } },
+        { status: 410 },
+      ),
+    );
+    const link = { relayUrl: 'http://127.0.0.1:8787', code: CODE };
+    await expect(
+      connectWithLink(link, { permissionGranted: true, fetch: used as typeof fetch }),
+    ).rejects.toThrow('This connect link was used already.');
+    await expect(connectWithLink(link, { permissionGranted: false })).rejects.toMatchObject({
+      code: 'permission_denied',
+    });
+    const down = vi.fn(async () => {
+      throw new TypeError('fetch failed');
+    });
+    await expect(
+      connectWithLink(link, { permissionGranted: true, fetch: down as typeof fetch }),
+    ).rejects.toMatchObject({
+      code: 'relay_unreachable',
+    });
+    expect(await settingsItem.getValue()).toEqual(previous);
+    expect(await claimedConnectCodeItem.getValue()).toBeNull();
   });
 });

@@ -27,6 +27,7 @@ import { ensurePrivateDir } from './private-files.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
+import { registerConnectRoutes } from './routes/connect.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerHealthRoutes } from './routes/health.js';
@@ -432,6 +433,7 @@ export function buildRelay(options: RelayOptions): Relay {
   registerFileRoutes(app, context);
   registerCallbackRoutes(app, context);
   registerAdminRoutes(app, context);
+  registerConnectRoutes(app, context);
 
   let sweepTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMember } from './app.js';
 import { budgetOf } from './budget.js';
-import { ConfigError, loadConfig } from './config.js';
+import { ConfigError, loadConfig, type RelayConfig } from './config.js';
+import { CONNECT_LINK_MAX_TTL_MS, createConnectLink } from './connect-links.js';
 import { MemberNameSchema } from './routes/admin.js';
 import { serveRelay } from './serve.js';
 import { createSqliteStore } from './store/sqlite.js';
@@ -18,6 +19,8 @@ const USAGE = `Usage: retalk-relay <command>
   serve                                   start the relay (configuration from the environment)
   members add <name> [--budget-seconds N --period day|month] [--max-concurrent N]
                                           create a member and print its token (shown once)
+  members link <name> [--minutes N]       print a single-use link that connects a browser as
+                                          <name> (no token to paste; default 30 minutes)
   members list                            list members with their budgets
   members revoke <name>                   revoke a member's token (effective on the next request)
   usage [--member <name>]                 output seconds used and reserved per member`;
@@ -130,6 +133,27 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       );
       io.out(`Created member ${member.name} (${member.id}).`);
       io.out(`Token (shown only now; the relay keeps a hash): ${token}`);
+      printConnectLink(io, createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now }));
+      return 0;
+    }
+    if (sub === 'link') {
+      const member = name ? store.getMemberByName(name) : undefined;
+      if (!name || rest.length > 0) {
+        io.err(`members link needs one member name.\n${USAGE}`);
+        return 2;
+      }
+      if (!member || member.revokedAt !== null) {
+        io.err(`No active member named "${name}"; see members list.`);
+        return 1;
+      }
+      const minutes = values.minutes === undefined ? undefined : Number(values.minutes);
+      const maxMinutes = CONNECT_LINK_MAX_TTL_MS / 60_000;
+      if (minutes !== undefined && !(Number.isInteger(minutes) && minutes >= 1 && minutes <= maxMinutes)) {
+        io.err(`--minutes must be a whole number from 1 to ${maxMinutes} (7 days).`);
+        return 2;
+      }
+      const ttlMs = minutes === undefined ? undefined : minutes * 60_000;
+      printConnectLink(io, createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now, ttlMs }));
       return 0;
     }
     if (sub === 'list') {
@@ -178,6 +202,19 @@ function parse(argv: string[]) {
       period: { type: 'string' },
       'max-concurrent': { type: 'string' },
       member: { type: 'string' },
+      minutes: { type: 'string' },
     },
   });
+}
+
+/** The address members' browsers reach the relay at, as the running relay would say it. */
+function cliPublicUrl(config: RelayConfig): string {
+  if (config.publicUrl) return config.publicUrl;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
+}
+
+function printConnectLink(io: CliIo, link: { url: string; expiresAt: number }): void {
+  io.out(`Connect link (one browser, until ${new Date(link.expiresAt).toISOString()}): ${link.url}`);
+  io.out('  Send it to the member: they open it where Retalk is installed and click Connect.');
 }

@@ -5,6 +5,7 @@ import { acceptsUpload, PROVIDER_CAPABILITIES } from '@retalk/core';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
 import { buildRelay, createMember, demoTokenFile, markSimulatorMember, type Relay } from './app.js';
 import { isLoopbackHost, type RelayConfig } from './config.js';
+import { createConnectLink } from './connect-links.js';
 
 export interface RunningRelay {
   relay: Relay;
@@ -80,13 +81,18 @@ export async function serveRelay(
     } else if (fs.existsSync(tokenFile)) {
       print(`  Member token: in ${tokenFile} (printed only when it was created)`);
     }
+    const demo = relay.context.store.getMemberByName('demo');
+    if (demo && demo.revokedAt === null) {
+      // A fresh single-use link each start: nothing reusable piles up in logs (findings L12).
+      const link = createConnectLink(relay.context.store, demo, { publicUrl: url, now: Date.now() });
+      print(`  Connect a browser in one click: open ${link.url}`);
+      print('    (then click Retalk in the toolbar → Connect; works once, for 30 minutes)');
+    }
     // Started from the repository (the README's quick start): point at the extension build too.
     const extensionDir = path.resolve('apps/extension/.output/chrome-mv3');
     if (fs.existsSync(path.join(extensionDir, 'manifest.json'))) {
       print(`  Browser extension: load ${extensionDir}`);
-      print(
-        '    (chrome://extensions → Developer mode → Load unpacked; then its options: relay URL + token)',
-      );
+      print('    (chrome://extensions → Developer mode → Load unpacked; then open the connect link above)');
     }
     print(BANNER_LINE);
   } else {

@@ -1,7 +1,14 @@
 import type { Me } from '@retalk/core/relay';
 import { useEffect, useState } from 'preact/hooks';
-import { describeBudget, parseConnectionForm, providerName, testAndSave } from '../lib/connect.js';
-import { toErrorMessage } from '../lib/errors.js';
+import {
+  connectWithLink,
+  describeBudget,
+  parseConnectionForm,
+  parseConnectLink,
+  providerName,
+  testAndSave,
+} from '../lib/connect.js';
+import { createExtensionError, toErrorMessage } from '../lib/errors.js';
 import { requestRelayPermission } from '../lib/relay-connection.js';
 import { settingsItem } from '../lib/settings.js';
 
@@ -14,6 +21,7 @@ export function OptionsApp() {
   const [saved, setSaved] = useState(false);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<Result | null>(null);
+  const [connectLink, setConnectLink] = useState('');
 
   useEffect(() => {
     void settingsItem.getValue().then((settings) => {
@@ -30,8 +38,7 @@ export function OptionsApp() {
     try {
       settings = parseConnectionForm({ relayUrl, token });
     } catch (error) {
-      const field = (error as { field?: string }).field;
-      setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
+      showError(error);
       return;
     }
     // The permission prompt needs the click's user gesture: request before anything is awaited.
@@ -44,8 +51,48 @@ export function OptionsApp() {
         setSaved(true);
         setResult({ tone: 'ok', me });
       } catch (error) {
-        const field = (error as { field?: string }).field;
-        setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
+        showError(error);
+      } finally {
+        setBusy(false);
+      }
+    })();
+  }
+
+  function showError(error: unknown) {
+    const field = (error as { field?: string }).field;
+    setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
+  }
+
+  function onConnectLink(event: Event) {
+    event.preventDefault();
+    const link = parseConnectLink(connectLink);
+    if (!link) {
+      showError(
+        createExtensionError(
+          'invalid_relay_url',
+          'This is not a whole connect link: it looks like https://relay.example.com/connect#code=rtc_… Copy all of it, or ask for a new one.',
+          { field: 'connectLink' },
+        ),
+      );
+      return;
+    }
+    // The permission prompt needs the click's user gesture: request before anything is awaited.
+    const permission = requestRelayPermission(link.relayUrl).catch(() => false);
+    setBusy(true);
+    setResult(null);
+    void (async () => {
+      try {
+        const me = await connectWithLink(link, { permissionGranted: await permission });
+        const saved = await settingsItem.getValue();
+        if (saved) {
+          setRelayUrl(saved.relayUrl);
+          setToken(saved.token);
+        }
+        setConnectLink('');
+        setSaved(true);
+        setResult({ tone: 'ok', me });
+      } catch (error) {
+        showError(error);
       } finally {
         setBusy(false);
       }
@@ -64,9 +111,36 @@ export function OptionsApp() {
     <main class="options">
       <h1>Connect Retalk to your team relay</h1>
       <p class="muted">
-        Your team runs a Retalk relay that holds the provider account. You only need its address and your
-        personal token (it starts with <code>rtk_</code>). No provider key ever goes into this extension.
+        Your team runs a Retalk relay that holds the provider account. Connect with the link your relay admin
+        sent you, or with the relay’s address and your personal token (it starts with <code>rtk_</code>). No
+        provider key ever goes into this extension.
       </p>
+      <form onSubmit={onConnectLink} class="card" noValidate>
+        <div class="field">
+          <label for="connect-link">Connect link</label>
+          <div class="row">
+            <input
+              id="connect-link"
+              name="connectLink"
+              class="grow"
+              type="url"
+              placeholder="https://relay.example.com/connect#code=rtc_…"
+              autoComplete="off"
+              value={connectLink}
+              aria-invalid={badField === 'connectLink'}
+              aria-describedby="connect-link-hint"
+              onInput={(e) => setConnectLink(e.currentTarget.value)}
+            />
+            <button type="submit" class="primary" disabled={busy}>
+              Connect
+            </button>
+          </div>
+          <div id="connect-link-hint" class="hint">
+            Got a link from your relay admin? It connects this browser without a token; it works once.
+          </div>
+        </div>
+      </form>
+      <p class="muted">Or enter the relay’s address and your personal token:</p>
       <form onSubmit={onSubmit} class="card" noValidate>
         <div class="field">
           <label for="relay-url">Relay URL</label>

@@ -3,6 +3,7 @@ import { browser } from 'wxt/browser';
 import { toErrorMessage } from '../lib/errors.js';
 import { countActive, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import type { LiveState } from '../lib/live-jobs.js';
+import { ConnectOffer } from './connect-offer.js';
 import { EmptyState } from './empty-state.js';
 import { JobCard, type JobCardActions } from './job-card.js';
 
@@ -29,6 +30,8 @@ export function PopupApp(props: {
   const [actions, setActions] = useState<JobCardActions | null>(null);
   const [live, setLive] = useState<LiveState>({ state: 'connecting' });
   const [nowMs, setNowMs] = useState(Date.now());
+  const [connected, setConnected] = useState(props.connected);
+  const [linkOffered, setLinkOffered] = useState(false);
 
   useEffect(() => jobsItem.watch((next) => setJobs(next)), []);
 
@@ -39,20 +42,20 @@ export function PopupApp(props: {
 
   // The relay client loads after the first paint: the list above is already drawn from storage.
   useEffect(() => {
-    if (!props.connected) return;
+    if (!connected) return;
     const controller = new AbortController();
     import('../lib/live-jobs.js')
       .then(({ startLiveJobs }) => startLiveJobs({ signal: controller.signal, onState: setLive }))
       .then(setActions, (error: unknown) => setLive({ state: 'offline', error: toErrorMessage(error) }));
     return () => controller.abort();
-  }, [props.connected]);
+  }, [connected]);
 
   const active = countActive(jobs);
   return (
     <main class="popup">
       <header class="row popup-head">
         <h1 class="grow">Retalk</h1>
-        {props.connected && (
+        {connected && (
           <span class={`live ${live.state}`} title={live.error}>
             {live.state === 'live' ? 'Live' : live.state === 'connecting' ? 'Connecting…' : 'Offline'}
           </span>
@@ -61,7 +64,13 @@ export function PopupApp(props: {
           Settings
         </button>
       </header>
-      {!props.connected && (
+      <ConnectOffer
+        connected={connected}
+        // A switch to another relay or member restarts the popup on the new connection.
+        onConnected={() => (connected ? location.reload() : setConnected(true))}
+        onFound={() => setLinkOffered(true)}
+      />
+      {!connected && !linkOffered && (
         <div class="notice info">
           <p>Connect to your team’s relay to start lip-syncing.</p>
           <button type="button" class="primary" onClick={() => browser.runtime.openOptionsPage()}>

@@ -1,8 +1,19 @@
 import { PROVIDER_CAPABILITIES } from '@retalk/core';
-import type { Me } from '@retalk/core/relay';
+import {
+  CONNECT_CODE_PATTERN,
+  ConnectClaimSchema,
+  type Me,
+  relayErrorFromResponse,
+} from '@retalk/core/relay';
 import { createExtensionError } from './errors.js';
 import { createRelayConnection } from './relay-connection.js';
-import { parseMemberToken, parseRelayUrl, type Settings, settingsItem } from './settings.js';
+import {
+  claimedConnectCodeItem,
+  parseMemberToken,
+  parseRelayUrl,
+  type Settings,
+  settingsItem,
+} from './settings.js';
 
 /** Reads the form, or throws an ExtensionError naming the field at fault. */
 export function parseConnectionForm(form: { relayUrl: string; token: string }): Settings {
@@ -28,6 +39,79 @@ export async function testAndSave(
   const me = await connection.client.me(options.signal ? { signal: options.signal } : {});
   await settingsItem.setValue(settings);
   return me;
+}
+
+/** What a connect link (`https://relay/connect#code=rtc_…`) points at. */
+export type ConnectLinkTarget = { relayUrl: string; code: string };
+
+/**
+ * Reads a connect link the relay made (`retalk-relay members link`, or "Connect another browser"):
+ * the relay's address is what comes before `/connect`, the single-use code is in the fragment.
+ * Anything else, including a link whose code was cut off, is not one.
+ */
+export function parseConnectLink(text: string | undefined): ConnectLinkTarget | undefined {
+  if (!text) return undefined;
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    return undefined;
+  }
+  if (!/\/connect\/?$/.test(url.pathname)) return undefined;
+  const code = new URLSearchParams(url.hash.slice(1)).get('code') ?? '';
+  if (!CONNECT_CODE_PATTERN.test(code)) return undefined;
+  try {
+    const relayUrl = parseRelayUrl(`${url.origin}${url.pathname.replace(/\/connect\/?$/, '')}`);
+    return { relayUrl, code };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Trades a connect link's code for a token of this browser's own (`POST /v1/connect`), checks
+ * it and saves the settings. The relay's answer says why a link no longer works (used, expired).
+ */
+export async function connectWithLink(
+  link: ConnectLinkTarget,
+  options: { permissionGranted: boolean; fetch?: typeof fetch; signal?: AbortSignal },
+): Promise<Me> {
+  const doFetch = options.fetch ?? fetch;
+  if (!options.permissionGranted) {
+    throw createExtensionError(
+      'permission_denied',
+      `The browser did not allow access to ${new URL(link.relayUrl).host}. Click Connect again and choose Allow.`,
+      { field: 'connectLink' },
+    );
+  }
+  let response: Response;
+  try {
+    response = await doFetch(`${link.relayUrl}/v1/connect`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ code: link.code }),
+      ...(options.signal && { signal: options.signal }),
+    });
+  } catch (cause) {
+    throw createExtensionError(
+      'relay_unreachable',
+      `Could not reach the relay at ${new URL(link.relayUrl).host}. Check that it is running, then open the link again.`,
+      { field: 'connectLink', cause },
+    );
+  }
+  const body: unknown = await response.json().catch(() => undefined);
+  if (!response.ok) throw relayErrorFromResponse(response.status, body, response.headers.get('retry-after'));
+  const claim = ConnectClaimSchema.parse(body);
+  // Spent now, so no longer a secret: remembered so the popup stops offering this link.
+  await claimedConnectCodeItem.setValue(link.code);
+  return testAndSave(
+    { relayUrl: link.relayUrl, token: claim.token },
+    {
+      permissionGranted: true,
+      ...(options.fetch && { fetch: options.fetch }),
+      ...(options.signal && { signal: options.signal }),
+    },
+  );
 }
 
 /** "420 s of 600 s left this month", or "no limit". */

@@ -4,6 +4,7 @@ export type ExtensionErrorCode =
   | 'invalid_token'
   | 'not_connected'
   | 'permission_denied'
+  | 'relay_unreachable'
   | 'no_video'
   | 'stream_source'
   | 'video_fetch_failed'

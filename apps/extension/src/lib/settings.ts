@@ -6,6 +6,11 @@ export type Settings = { relayUrl: string; token: string };
 
 export const settingsItem = storage.defineItem<Settings | null>('local:settings', { fallback: null });
 
+/** The code of the connect link this browser last used (single-use, so spent). */
+export const claimedConnectCodeItem = storage.defineItem<string | null>('local:claimedConnectCode', {
+  fallback: null,
+});
+
 /** Validates and normalizes what a member typed as the relay URL (`https://relay.example.com/`). */
 export function parseRelayUrl(input: string): string {
   const trimmed = input.trim();

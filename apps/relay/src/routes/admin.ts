@@ -23,7 +23,7 @@ const CreateMemberSchema = z
   })
   .strict();
 
-function requireAdmin(ctx: RelayContext, request: FastifyRequest): void {
+export function requireAdmin(ctx: RelayContext, request: FastifyRequest): void {
   if (!ctx.config.adminToken) {
     throw new ApiError(
       403,

@@ -78,4 +78,22 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // Connect links (a browser connects without its member pasting a token) and the tokens they
+  // hand out, one per connected browser; both stored only as hashes.
+  `
+  CREATE TABLE connect_codes (
+    code_hash TEXT PRIMARY KEY,
+    member_id TEXT NOT NULL REFERENCES members(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER
+  );
+  CREATE TABLE member_tokens (
+    token_hash TEXT PRIMARY KEY,
+    member_id TEXT NOT NULL REFERENCES members(id),
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE INDEX member_tokens_member ON member_tokens(member_id);
+  `,
 ];

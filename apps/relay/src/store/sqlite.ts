@@ -140,6 +140,22 @@ export function createSqliteStore(file: string): RelayStore {
     memberById: db.prepare('SELECT * FROM members WHERE id = ?'),
     memberByName: db.prepare('SELECT * FROM members WHERE name = ?'),
     memberByHash: db.prepare('SELECT * FROM members WHERE token_hash = ?'),
+    memberByBrowserToken: db.prepare(
+      'SELECT m.*, t.token_hash AS matched_hash FROM member_tokens t JOIN members m ON m.id = t.member_id WHERE t.token_hash = ?',
+    ),
+    insertConnectCode: db.prepare(
+      `INSERT INTO connect_codes (code_hash, member_id, created_at, expires_at, used_at)
+       VALUES (@codeHash, @memberId, @createdAt, @expiresAt, @usedAt)`,
+    ),
+    connectCode: db.prepare('SELECT * FROM connect_codes WHERE code_hash = ?'),
+    useConnectCode: db.prepare(
+      'UPDATE connect_codes SET used_at = ? WHERE code_hash = ? AND used_at IS NULL',
+    ),
+    pruneConnectCodes: db.prepare('DELETE FROM connect_codes WHERE expires_at < ?'),
+    insertMemberToken: db.prepare(
+      `INSERT INTO member_tokens (token_hash, member_id, label, created_at)
+       VALUES (@tokenHash, @memberId, @label, @createdAt)`,
+    ),
     members: db.prepare('SELECT * FROM members ORDER BY created_at, name'),
     revoke: db.prepare('UPDATE members SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL'),
     insertUpload: db.prepare(
@@ -209,7 +225,35 @@ export function createSqliteStore(file: string): RelayStore {
     },
     getMember: (id) => one(stmt.memberById, memberFromRow, id),
     getMemberByName: (name) => one(stmt.memberByName, memberFromRow, name),
-    findMemberByTokenHash: (hash) => one(stmt.memberByHash, memberFromRow, hash),
+    findMemberByTokenHash: (hash) =>
+      one(stmt.memberByHash, memberFromRow, hash) ??
+      one(
+        stmt.memberByBrowserToken,
+        (r) => ({ ...memberFromRow(r), tokenHash: r.matched_hash as string }),
+        hash,
+      ),
+    createConnectCode: (code) => {
+      // Old codes are of no use to anyone: each new one sweeps those expired a day ago.
+      stmt.pruneConnectCodes.run(code.createdAt - 86_400_000);
+      stmt.insertConnectCode.run(code);
+    },
+    getConnectCode: (hash) =>
+      one(
+        stmt.connectCode,
+        (r) => ({
+          codeHash: r.code_hash as string,
+          memberId: r.member_id as string,
+          createdAt: r.created_at as number,
+          expiresAt: r.expires_at as number,
+          usedAt: (r.used_at as number | null) ?? null,
+        }),
+        hash,
+      ),
+    markConnectCodeUsed: (hash, at) => stmt.useConnectCode.run(at, hash).changes > 0,
+    addMemberToken: (token) => {
+      stmt.insertMemberToken.run(token);
+      localMemberWrites++;
+    },
     listMembers: () => (stmt.members.all() as Row[]).map(memberFromRow),
     revokeMember: (name, at) => {
       localMemberWrites++;

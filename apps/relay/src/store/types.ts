@@ -13,6 +13,24 @@ export interface MemberRecord {
   maxConcurrentJobs: number | null;
 }
 
+/** A single-use connect link's code (only its hash is kept). */
+export interface ConnectCodeRecord {
+  codeHash: string;
+  memberId: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+/** A token a connect link handed to one browser; it signs in as the member like the member's own. */
+export interface MemberTokenRecord {
+  tokenHash: string;
+  memberId: string;
+  /** Where it came from, for the admin ("connect link"). */
+  label: string;
+  createdAt: number;
+}
+
 export interface UploadRecord {
   id: string;
   memberId: string;
@@ -98,7 +116,16 @@ export interface RelayStore {
   createMember(member: MemberRecord): void;
   getMember(id: string): MemberRecord | undefined;
   getMemberByName(name: string): MemberRecord | undefined;
+  /**
+   * The member a token hash signs in as: the member's own token, or one a connect link handed to
+   * a browser. The record's `tokenHash` is the hash that matched.
+   */
   findMemberByTokenHash(tokenHash: string): MemberRecord | undefined;
+  createConnectCode(code: ConnectCodeRecord): void;
+  getConnectCode(codeHash: string): ConnectCodeRecord | undefined;
+  /** Marks a code used; false when it was used already (two browsers racing for one link). */
+  markConnectCodeUsed(codeHash: string, at: number): boolean;
+  addMemberToken(token: MemberTokenRecord): void;
   listMembers(): MemberRecord[];
   revokeMember(name: string, at: number): boolean;
   /** Changes whenever members may have changed (in this process or another, e.g. the CLI). */

@@ -19,6 +19,8 @@ export { createRelayClient, parseEventStream, relayErrorFromResponse } from './c
 export type {
   Budget,
   BudgetPeriod,
+  ConnectClaim,
+  ConnectLink,
   CreateJobRequest,
   Job,
   JobError,
@@ -42,6 +44,10 @@ export type {
 export {
   BudgetPeriodSchema,
   BudgetSchema,
+  ClaimConnectLinkRequestSchema,
+  CONNECT_CODE_PATTERN,
+  ConnectClaimSchema,
+  ConnectLinkSchema,
   CreateJobRequestSchema,
   isTerminalJobStatus,
   JobErrorSchema,

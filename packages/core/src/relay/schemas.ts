@@ -97,6 +97,35 @@ export const MeSchema = z.object({
 });
 export type Me = z.infer<typeof MeSchema>;
 
+/**
+ * A connect link (`POST /v1/me/connect-links`, `POST /admin/members/:name/connect-links`): opened
+ * in a browser with the extension, it connects that browser as the member, once, before `expiresAt`.
+ * The code is in the URL's fragment (`/connect#code=rtc_…`), which browsers never send to servers.
+ */
+export const ConnectLinkSchema = z.object({
+  url: z.string(),
+  expiresAt: z.string(),
+});
+export type ConnectLink = z.infer<typeof ConnectLinkSchema>;
+
+/** The single-use code of a connect link: `rtc_` and 32 URL-safe characters. */
+export const CONNECT_CODE_PATTERN = /^rtc_[A-Za-z0-9_-]{32}$/;
+
+/** `POST /v1/connect` (no token): trades a connect link's code for a token of this browser's own. */
+export const ClaimConnectLinkRequestSchema = z.strictObject({
+  code: z
+    .string()
+    .check(z.regex(CONNECT_CODE_PATTERN, { error: 'code must be the rtc_… code from a connect link' })),
+});
+
+/** The answer to `POST /v1/connect`. */
+export const ConnectClaimSchema = z.object({
+  /** A member token for this browser only (`rtk_…`); the member's other browsers keep theirs. */
+  token: z.string(),
+  member: z.object({ id: z.string(), name: z.string() }),
+});
+export type ConnectClaim = z.infer<typeof ConnectClaimSchema>;
+
 export const MediaKindSchema = z.enum(['video', 'audio', 'image']);
 export type MediaKind = z.infer<typeof MediaKindSchema>;
 
