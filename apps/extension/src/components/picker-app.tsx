@@ -13,14 +13,16 @@ import {
   probeAudioUrl,
   probeVideoFile,
 } from '../lib/media-checks.js';
+import { describeVideoInFrame } from '../lib/menu-action.js';
 import { PROTECTION_ADVICE } from '../lib/page-recorder.js';
 import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
 import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
+import { relayOriginPattern } from '../lib/settings.js';
 import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
 import { formatBytes, formatSeconds } from '../lib/time-format.js';
-import { takesClip, videoFilename } from '../lib/video-source.js';
+import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
@@ -61,7 +63,10 @@ function hostOf(url: string): string {
 
 export function PickerApp(props: { request: PickRequest | null }) {
   const { request } = props;
-  const target = request?.video ?? null;
+  // The frame's own description replaces the menu's srcUrl once the member grants a blocked frame.
+  const [target, setTarget] = useState<VideoTarget | null>(request?.video ?? null);
+  const [blockedOrigin, setBlockedOrigin] = useState(request?.blockedFrameOrigin);
+  const [frameAccessError, setFrameAccessError] = useState<string | null>(null);
   const [connection, setConnection] = useState<RelayConnection | null | undefined>(undefined);
   const [me, setMe] = useState<Me | null>(null);
   const [meError, setMeError] = useState<string | null>(null);
@@ -95,6 +100,39 @@ export function PickerApp(props: { request: PickRequest | null }) {
       }
     })();
   }, []);
+
+  // An embedded player from another site: once the member grants its origin (from this click, a
+  // user gesture), the finder is injected into that frame and describes the video.
+  async function describeBlockedFrame() {
+    if (!request) return;
+    const asked = await describeVideoInFrame(request.tabId, request.frameId, request.srcUrl);
+    if ('blocked' in asked) {
+      setFrameAccessError(
+        'Retalk still cannot read that player. Reload the page, right-click the video again, and allow access when asked.',
+      );
+      return;
+    }
+    if (asked.video) setTarget(asked.video);
+    setBlockedOrigin(undefined);
+    setFrameAccessError(null);
+  }
+
+  async function allowFrame() {
+    if (!blockedOrigin) return;
+    setFrameAccessError(null);
+    let granted = false;
+    try {
+      granted = await browser.permissions.request({ origins: [relayOriginPattern(blockedOrigin)] });
+    } catch (error) {
+      setFrameAccessError(toErrorMessage(error));
+      return;
+    }
+    if (granted) await describeBlockedFrame();
+    else
+      setFrameAccessError(
+        `Access to ${hostOf(blockedOrigin)} was not allowed, so Retalk cannot read the video in that player. Choose a video file instead, or open the player’s own page and right-click the video there.`,
+      );
+  }
 
   // The preview frame: the element's own frame, else the tab capture cropped to where the video is.
   useEffect(() => {
@@ -152,7 +190,9 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const remaining = verdict.remainingSec;
   const videoMeta =
     videoFile?.checked.meta ?? (target ? { width: target.width, height: target.height } : null);
-  const canSubmit = !!connection && verdict.ready && !submitting && !submitted;
+  // Only the address can be sent from a player the extension may not read (the provider fetches it).
+  const frameBlocked = !!blockedOrigin && !videoFile && intake !== 'by-url';
+  const canSubmit = !!connection && verdict.ready && !frameBlocked && !submitting && !submitted;
   const recording = intake === 'record-from-page';
   // Streams: only the chosen clip of the video is sent.
   const clipped = takesClip(intake);
@@ -323,10 +363,22 @@ export function PickerApp(props: { request: PickRequest | null }) {
             </div>
           </div>
         </div>
+        {frameBlocked && blockedOrigin && (
+          <div class="notice warn" role="alert" data-testid="frame-access">
+            <p>
+              This video plays in a player embedded from <strong>{hostOf(blockedOrigin)}</strong>. To read it,
+              Retalk needs your permission for that site (only that site, and only to read this video).
+            </p>
+            <button type="button" class="primary" onClick={() => void allowFrame()}>
+              Allow access to {hostOf(blockedOrigin)}
+            </button>
+            {frameAccessError && <p data-testid="frame-access-error">{frameAccessError}</p>}
+          </div>
+        )}
         {!videoFile && intake === 'by-url' && (
           <p class="hint">The provider fetches this video from its public address.</p>
         )}
-        {!videoFile && intake === 'upload-from-page' && (
+        {!videoFile && intake === 'upload-from-page' && !frameBlocked && (
           <p class="hint">
             Only your browser can reach this video (
             {target?.kind === 'page-file' ? 'a file inside the page' : 'a private address'}

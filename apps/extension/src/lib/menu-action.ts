@@ -20,27 +20,48 @@ export async function createMenus(): Promise<void> {
   });
 }
 
-async function askPage(
+/**
+ * Injects the finder into one frame and asks it for the video: `blocked` when the extension may
+ * not script that frame (an embedded player from another site, without access to its origin).
+ */
+export async function describeVideoInFrame(
   tabId: number,
   frameId: number,
   srcUrl?: string,
   targetElementId?: number,
-): Promise<VideoTarget | null> {
+): Promise<{ video: VideoTarget | null } | { blocked: true }> {
   const message = {
     type: 'retalk:find-video',
     ...(srcUrl !== undefined && { srcUrl }),
     ...(targetElementId !== undefined && { targetElementId }),
   };
   try {
-    // The menu click's activeTab grant lets us inject the finder into exactly the clicked frame.
+    // The menu click's activeTab grant lets us inject the finder into the clicked frame of the
+    // tab's own site; a frame from another site needs access to that site's origin.
     await browser.scripting.executeScript({
       target: { tabId, frameIds: [frameId] },
       files: ['/content-scripts/content.js'],
     });
-    return ((await browser.tabs.sendMessage(tabId, message, { frameId })) as VideoTarget | null) ?? null;
   } catch {
-    // Browser pages and stores refuse scripts: the picker works from the menu's srcUrl alone.
-    return null;
+    return { blocked: true };
+  }
+  try {
+    return {
+      video: ((await browser.tabs.sendMessage(tabId, message, { frameId })) as VideoTarget | null) ?? null,
+    };
+  } catch {
+    return { video: null };
+  }
+}
+
+/** The origin of an http(s) frame address, for a host-permission request; undefined otherwise. */
+export function frameOrigin(frameUrl: string | undefined): string | undefined {
+  if (!frameUrl) return undefined;
+  try {
+    const url = new URL(frameUrl);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -67,8 +88,17 @@ export async function handleMenuClick(
   const frameId = info.frameId ?? 0;
   const pageUrl = info.frameUrl ?? info.pageUrl ?? tab.url ?? '';
   const pageTitle = tab.title ?? '';
+  const asked = await describeVideoInFrame(
+    tab.id,
+    frameId,
+    info.srcUrl,
+    (info as { targetElementId?: number }).targetElementId,
+  );
+  // Browser pages and stores refuse scripts: the picker works from the menu's srcUrl alone. A
+  // frame from another site can be asked again once the member grants its origin in the picker.
+  const blockedFrame = 'blocked' in asked && frameId !== 0 ? frameOrigin(info.frameUrl) : undefined;
   const video =
-    (await askPage(tab.id, frameId, info.srcUrl, (info as { targetElementId?: number }).targetElementId)) ??
+    ('video' in asked ? asked.video : null) ??
     (info.srcUrl ? fallbackTarget(info.srcUrl, pageUrl, pageTitle) : null);
   let tabCapture: string | undefined;
   // The tab capture is the fallback for the face pick when the page could not hand over its frame.
@@ -85,6 +115,7 @@ export async function handleMenuClick(
     frameId,
     video,
     ...(info.srcUrl !== undefined && { srcUrl: info.srcUrl }),
+    ...(blockedFrame !== undefined && { blockedFrameOrigin: blockedFrame }),
     pageUrl: video?.pageUrl ?? pageUrl,
     pageTitle: video?.pageTitle || pageTitle,
     ...(tabCapture !== undefined && { tabCapture }),

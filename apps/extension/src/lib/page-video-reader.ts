@@ -14,6 +14,27 @@ function fromBase64(base64: string): Uint8Array<ArrayBuffer> {
 type PageTarget = { tabId: number; frameId: number };
 
 /**
+ * Why the page's end of a port went away, told apart by asking the browser: the tab is gone, the
+ * extension may not script that frame (another site's embedded player), or the page moved on.
+ */
+async function explainDisconnect(target: PageTarget, during: string): Promise<string> {
+  try {
+    await browser.tabs.get(target.tabId);
+  } catch {
+    return `The page with the video was closed. Keep it open while ${during}, then try again.`;
+  }
+  try {
+    await browser.scripting.executeScript({
+      target: { tabId: target.tabId, frameIds: [target.frameId] },
+      func: () => true,
+    });
+  } catch {
+    return 'Retalk may not read the player with the video: it is embedded from another site, or the page has moved on. Right-click the video again and allow access to that site when asked, or choose a video file.';
+  }
+  return `The page with the video was reloaded or moved on. Keep it open while ${during}, then right-click the video again.`;
+}
+
+/**
  * Opens a port to the clicked frame, sends one request and gathers base64 chunks into a Blob.
  * `handle` sees every other message; it returns the content type on `start`.
  */
@@ -38,11 +59,9 @@ function collectFromPage<M extends { type: string }>(
       reject(createExtensionError(code, message, { field: 'video' }));
     };
     signal?.addEventListener('abort', () => fail(`${port.doing} was stopped.`, 'canceled'), { once: true });
-    channel.onDisconnect.addListener(() =>
-      fail(
-        `The page with the video was closed or reloaded. Keep it open while ${port.closed}, then try again.`,
-      ),
-    );
+    channel.onDisconnect.addListener(() => {
+      if (!settled) void explainDisconnect(target, port.closed).then((message) => fail(message));
+    });
     channel.onMessage.addListener((raw: unknown) => {
       const message = raw as M & { base64?: string };
       if (message.type === 'chunk' && message.base64 !== undefined) parts.push(fromBase64(message.base64));

@@ -10,6 +10,11 @@ export type PickRequest = {
   video: VideoTarget | null;
   /** The browser's own idea of the source (`srcUrl` of the menu click), if any. */
   srcUrl?: string;
+  /**
+   * The origin of the clicked frame when it is another site's (an embedded player) that the
+   * extension may not read yet: the picker asks the member for access to exactly that origin.
+   */
+  blockedFrameOrigin?: string;
   pageUrl: string;
   pageTitle: string;
   /** PNG data URL of the visible tab at the click, for the preview and the face pick. */

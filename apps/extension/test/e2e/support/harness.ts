@@ -154,8 +154,14 @@ export type ExtensionSession = {
   close(): Promise<void>;
 };
 
-/** Headless Chromium with the production build of the extension loaded. */
-export async function launchExtension(): Promise<ExtensionSession> {
+/**
+ * Headless Chromium with the production build of the extension loaded, with access to every site
+ * unless `sites` says otherwise: `granted` sites are allowed up front, `withheld` ones are left for
+ * the member to allow at runtime (Site access "On specific sites"), see `setSiteAccess`.
+ */
+export async function launchExtension(
+  options: { sites?: { granted: string[]; withheld: string[] } } = {},
+): Promise<ExtensionSession> {
   const executablePath = chromiumPath();
   if (!existsSync(join(EXTENSION_BUILD, 'manifest.json'))) {
     throw new Error(`No extension build at ${EXTENSION_BUILD}: run \`pnpm build\` in apps/extension first.`);
@@ -173,7 +179,9 @@ export async function launchExtension(): Promise<ExtensionSession> {
     string,
     unknown
   >;
-  manifest.host_permissions = ['<all_urls>'];
+  manifest.host_permissions = options.sites
+    ? [...options.sites.granted, ...options.sites.withheld]
+    : ['<all_urls>'];
   await writeFile(join(extension, 'manifest.json'), JSON.stringify(manifest));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath,
@@ -196,6 +204,9 @@ export async function launchExtension(): Promise<ExtensionSession> {
     (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;
   const firstRunOptions = await firstRunOptionsPage(context, extensionId);
+  if (options.sites) {
+    await changeSiteAccess(context, extensionId, { onlySpecificSites: true, allow: options.sites.granted });
+  }
   return {
     context,
     worker,
@@ -244,11 +255,15 @@ export type ConnectedSetup = {
 
 /** Starts the relay (simulator mode), the test pages and the browser, and connects through the options page. */
 export async function startConnectedSetup(
-  options: { simJobMs?: number; media?: Record<string, Uint8Array> } = {},
+  options: {
+    simJobMs?: number;
+    media?: Record<string, Uint8Array>;
+    sites?: { granted: string[]; withheld: string[] };
+  } = {},
 ): Promise<ConnectedSetup> {
   const relay = await startRelay(options.simJobMs === undefined ? {} : { simJobMs: options.simJobMs });
   const pages = await startPageServer(options.media ? { media: options.media } : {});
-  const session = await launchExtension();
+  const session = await launchExtension(options.sites ? { sites: options.sites } : {});
   // The tab the extension opened on install: a second options tab would race it.
   const page = session.firstRunOptions;
   await page.getByLabel('Relay URL').fill(relay.url);
@@ -304,20 +319,22 @@ export async function runMenuAction(
   menuItemId: string,
   srcUrl?: string,
   frameUrl?: string,
+  knownFrameId?: number,
 ): Promise<void> {
   await session.worker.evaluate(
-    async ([pageUrl, itemId, srcUrl, videoMenuId, frameUrl]) => {
+    async ([pageUrl, itemId, srcUrl, videoMenuId, frameUrl, knownFrameId]) => {
       const tabs = await chrome.tabs.query({});
       const tab = tabs.find((t) => t.url === pageUrl);
       // A click inside a frame: the browser names that frame (its id, as scripting reports it).
-      let frameId = 0;
-      if (frameUrl && tab?.id !== undefined) {
+      let frameId = knownFrameId;
+      if (frameId < 0 && frameUrl && tab?.id !== undefined) {
         const frames = await chrome.scripting.executeScript({
           target: { tabId: tab.id, allFrames: true },
           func: () => location.href,
         });
         frameId = frames.find((f) => f.result === frameUrl)?.frameId ?? 0;
       }
+      frameId = Math.max(0, frameId);
       const hooks = (
         globalThis as unknown as {
           __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
@@ -335,7 +352,7 @@ export async function runMenuAction(
         tab,
       );
     },
-    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID, frameUrl ?? ''] as const,
+    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID, frameUrl ?? '', knownFrameId ?? -1] as const,
   );
 }
 
@@ -348,7 +365,12 @@ export async function openPicker(
   session: ExtensionSession,
   pageUrl: string,
   menuItemId: string,
-  options: { ready?: string; inFrame?: boolean } = {},
+  options: {
+    ready?: string;
+    inFrame?: boolean;
+    /** The clicked frame's id when the extension may not script it to find out (another site's player). */
+    frameId?: (page: Page) => Promise<number>;
+  } = {},
 ): Promise<Page> {
   const page = await session.context.newPage();
   await page.goto(pageUrl);
@@ -376,7 +398,8 @@ export async function openPicker(
   const pickerOpened = session.context.waitForEvent('page', {
     predicate: (p) => p.url().includes('/picker.html'),
   });
-  await runMenuAction(session, page.url(), menuItemId, src, frame?.url());
+  const frameId = options.frameId ? await options.frameId(page) : undefined;
+  await runMenuAction(session, page.url(), menuItemId, src, frame?.url(), frameId);
   const picker = await pickerOpened;
   await picker.waitForLoadState();
   await picker.setViewportSize({ width: 520, height: 760 });
@@ -402,4 +425,77 @@ export async function openPopup(session: ExtensionSession): Promise<Page> {
   await popup.setViewportSize({ width: 400, height: 600 });
   await popup.goto(`chrome-extension://${session.extensionId}/popup.html`);
   return popup;
+}
+
+/** A change of the extension's site access, as the member makes it on chrome://extensions. */
+type SiteAccessChange = { onlySpecificSites?: boolean; allow?: string[]; withdraw?: string[] };
+
+async function changeSiteAccess(context: BrowserContext, extensionId: string, change: SiteAccessChange) {
+  const page = await context.newPage();
+  try {
+    await page.goto('chrome://extensions');
+    await page.evaluate(
+      async ([id, change]) => {
+        const api = (
+          globalThis as unknown as {
+            chrome: {
+              developerPrivate: {
+                updateExtensionConfiguration(update: {
+                  extensionId: string;
+                  hostAccess: string;
+                }): Promise<void>;
+                addHostPermission(id: string, host: string): Promise<void>;
+                removeHostPermission(id: string, host: string): Promise<void>;
+              };
+            };
+          }
+        ).chrome.developerPrivate;
+        if (change.onlySpecificSites) {
+          await api.updateExtensionConfiguration({ extensionId: id, hostAccess: 'ON_SPECIFIC_SITES' });
+        }
+        for (const host of change.allow ?? []) await api.addHostPermission(id, host);
+        for (const host of change.withdraw ?? []) await api.removeHostPermission(id, host);
+      },
+      [extensionId, change] as const,
+    );
+  } finally {
+    await page.close();
+  }
+}
+
+/**
+ * Allows or withdraws a withheld site the way the member does (the permission prompt's "Allow",
+ * or Site access in the browser's menu): headless Chromium shows no prompt.
+ */
+export async function setSiteAccess(
+  session: ExtensionSession,
+  host: string,
+  granted: boolean,
+): Promise<void> {
+  await changeSiteAccess(
+    session.context,
+    session.extensionId,
+    granted ? { allow: [host] } : { withdraw: [host] },
+  );
+}
+
+/** The extension's id for a frame of a tab, asked while the extension may script that frame. */
+export async function frameIdOf(
+  session: ExtensionSession,
+  pageUrl: string,
+  frameUrl: string,
+): Promise<number> {
+  return session.worker.evaluate(
+    async ([pageUrl, frameUrl]) => {
+      const tab = (await chrome.tabs.query({})).find((t) => t.url === pageUrl);
+      const frames = await chrome.scripting.executeScript({
+        target: { tabId: tab!.id!, allFrames: true },
+        func: () => location.href,
+      });
+      const found = frames.find((f) => f.result === frameUrl);
+      if (!found) throw new Error(`no frame at ${frameUrl} in ${pageUrl}`);
+      return found.frameId;
+    },
+    [pageUrl, frameUrl] as const,
+  );
 }
