@@ -26,15 +26,20 @@ describe('job presenter', () => {
     expect(jobTitle(makeJob({ sourcePageUrl: 'https://videos.example.com/x' }))).toBe('videos.example.com');
   });
 
-  it('explains a failure and what to do about it', () => {
+  it('explains a failure with the relay’s advice, and without one says whether a retry can help', () => {
     expect(
-      explainJobError({ code: 'InvalidFile.FPS', message: 'Frame rate too low', retryable: false }),
-    ).toEqual({
-      what: 'Frame rate too low (InvalidFile.FPS)',
-      todo: expect.stringContaining('15–60 fps'),
-    });
+      explainJobError({
+        code: 'InvalidFile.FPS',
+        message: 'Frame rate too low',
+        retryable: false,
+        hint: 'The video must be 15–60 fps.',
+      }),
+    ).toEqual({ what: 'Frame rate too low (InvalidFile.FPS)', todo: 'The video must be 15–60 fps.' });
     expect(
       explainJobError({ code: 'generation_timeout', message: 'Timed out', retryable: true }).todo,
     ).toContain('Retry');
+    expect(explainJobError({ code: 'InvalidFile.Content', message: 'No face', retryable: false }).todo).toBe(
+      'Change the input and submit again.',
+    );
   });
 });

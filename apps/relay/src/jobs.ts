@@ -1,4 +1,4 @@
-import { PROVIDER_CAPABILITIES } from '@retalk/core';
+import { jobErrorHint, PROVIDER_CAPABILITIES } from '@retalk/core';
 import type { Job, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
 import type { JobRecord, RelayStore } from './store/types.js';
@@ -42,7 +42,11 @@ export function toPublicJob(job: JobRecord): Job {
   if (job.title !== null) out.title = job.title;
   if (job.sourcePageUrl !== null) out.sourcePageUrl = job.sourcePageUrl;
   if (job.billedSeconds !== null) out.billedSeconds = job.billedSeconds;
-  if (job.error !== null) out.error = job.error;
+  if (job.error !== null) {
+    // The advice comes from one table (core's), so no client guesses it from the code.
+    const hint = job.error.hint ?? jobErrorHint(job.provider, job.error.code);
+    out.error = hint === undefined ? job.error : { ...job.error, hint };
+  }
   // Unarchived (the archiver gave up) results are served from the provider link; a result deleted
   // by retention keeps its resultExpiresAt and is no longer offered.
   const unarchived =

@@ -1,8 +1,12 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { jobErrorHint } from '@retalk/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIXTURES, type Harness, type JobBody, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
+
+/** A provider-side failure each provider reports as a task error. */
+const FAILURE_CODE = { evolink: 'generation_timeout', dashscope: 'InternalError.Timeout' } as const;
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -97,13 +101,17 @@ describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) =
   it('reports a provider failure with its code and a retry hint, and refunds the reservation', async () => {
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
     const audio = await h.upload('audio', 'speech-4s.wav');
-    h.sim.nextScenario('fail:generation_timeout');
+    const code = FAILURE_CODE[provider];
+    h.sim.nextScenario(`fail:${code}`);
     const created = await h.api('POST', '/v1/jobs', {
       body: { video: { uploadId: video }, audio: { uploadId: audio } },
     });
     const failed = await h.waitForJob(created.json.id, (j) => j.status === 'failed');
-    expect(failed.error?.code).toBe('generation_timeout');
+    expect(failed.error?.code).toBe(code);
     expect(failed.error?.message).toBeTruthy();
+    // The advice is core's, for this provider's code: no client guesses it from the code.
+    expect(failed.error?.hint).toBe(jobErrorHint(provider, code));
+    expect(failed.error?.hint).toBeTruthy();
     const me = await h.api('GET', '/v1/me');
     expect(me.json.budget.reservedSeconds).toBe(0);
   });

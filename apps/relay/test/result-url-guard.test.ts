@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { RELAY_JOB_ERRORS } from '@retalk/core/relay';
 import { createSimulator } from '@retalk/simulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, type JobBody, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
@@ -110,7 +111,12 @@ describe('the relay fetching URLs it did not choose', () => {
     resultBase = privateServer.url;
     const job = await runJob(token);
     expect(job.status).toBe('failed');
-    expect(job.error).toMatchObject({ code: 'result_url_not_allowed', retryable: true });
+    expect(job.error).toMatchObject({
+      code: 'result_url_not_allowed',
+      retryable: true,
+      // The relay's own codes take their advice from the contract's table.
+      hint: RELAY_JOB_ERRORS.result_url_not_allowed.hint,
+    });
     expect(job.error?.message).toMatch(/refused to download the provider's result link/);
     expect(job.error?.message).toMatch(/Nothing was charged/);
     expect((job as { billedSeconds?: number }).billedSeconds).toBeUndefined();

@@ -90,7 +90,7 @@ export {
   pollDelayMs,
 } from './poll.js';
 export type { ProviderErrorEntry } from './provider-errors.js';
-export { PROVIDER_ERRORS } from './provider-errors.js';
+export { jobErrorHint, PROVIDER_ERRORS } from './provider-errors.js';
 export type { ProviderAdapter } from './providers/adapter.js';
 export type { ProviderCapabilities, ProviderLimits, UploadCapability } from './providers/capabilities.js';
 export {

@@ -11,6 +11,7 @@ import {
   type RetalkErrorCode,
   type RetalkErrorOptions,
 } from './errors.js';
+import { relayJobErrorHint } from './job-errors.js';
 import type { Provider } from './task.js';
 
 /** How one provider error code maps onto Retalk. */
@@ -328,6 +329,15 @@ export function taskHintFor(provider: Provider, code: string): string | undefine
 /** What the user should do about a provider code, or undefined. */
 export function hintFor(provider: Provider, code: string | number | undefined): string | undefined {
   return lookupProviderError(provider, code)?.hint;
+}
+
+/**
+ * What a member should do about a relay job that failed with `code`: the relay's own advice for
+ * its codes (`submit_interrupted`, …), else the provider's for a task failure, else for an HTTP
+ * answer; undefined when nobody knows the code. The relay puts it in `JobError.hint`.
+ */
+export function jobErrorHint(provider: Provider, code: string): string | undefined {
+  return relayJobErrorHint(code) ?? taskHintFor(provider, code);
 }
 
 /** Inputs of {@link toProviderError}. */

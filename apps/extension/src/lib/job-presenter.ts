@@ -56,24 +56,11 @@ export function explainJobError(error: JobError | undefined): { what: string; to
       what: 'The job failed without a reason.',
       todo: 'Retry it; if it fails again, ask your relay admin.',
     };
-  const code = error.code.toLowerCase();
-  let todo = error.retryable
-    ? 'Retry: this kind of failure is often temporary.'
-    : 'Change the input and submit again.';
-  if (code.includes('face') || code.includes('human') || code.includes('noface')) {
-    todo = 'No usable face was found. Pick the speaker’s face in the picker, or lower the face threshold.';
-  } else if (
-    code.includes('fps') ||
-    code.includes('resolution') ||
-    code.includes('duration') ||
-    code.includes('size')
-  ) {
-    todo =
-      'The video is outside the provider’s limits (2–120 s, 15–60 fps, 640–2048 px). Use another source.';
-  } else if (code.includes('timeout')) {
-    todo = 'The provider took too long. Retry, or try a shorter clip.';
-  } else if (code.includes('url') || code.includes('download')) {
-    todo = 'The provider could not fetch an input. Retry; pages behind a login need the video uploaded.';
-  }
+  // The relay fills `hint` from core's provider table; an older relay sends none.
+  const todo =
+    error.hint ??
+    (error.retryable
+      ? 'Retry: this kind of failure is often temporary.'
+      : 'Change the input and submit again.');
   return { what: `${error.message} (${error.code})`, todo };
 }

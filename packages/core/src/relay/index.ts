@@ -1,6 +1,13 @@
 // `@retalk/core/relay`: the relay's HTTP contract, shared by apps/relay (validates requests) and
 // the extension (parses responses), and its client. A subpath of its own so the provider client
 // at the root stays small, and so a page that only talks to a relay bundles zod/mini, not zod.
+
+export {
+  RELAY_JOB_ERRORS,
+  type RelayJobErrorCode,
+  type RelayJobErrorEntry,
+  relayJobErrorHint,
+} from '../job-errors.js';
 export type {
   CallOptions,
   CreateJobOptions,

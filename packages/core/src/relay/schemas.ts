@@ -211,6 +211,11 @@ export const JobErrorSchema = z.object({
   message: z.string(),
   /** True when submitting the same inputs again may succeed. */
   retryable: z.boolean(),
+  /**
+   * What to do about it, in the member's words: the relay's advice for its own codes
+   * (`RELAY_JOB_ERRORS`), core's provider table for provider codes. Absent for an unknown code.
+   */
+  hint: z.optional(z.string()),
 });
 export type JobError = z.infer<typeof JobErrorSchema>;
 
