@@ -4,7 +4,6 @@
 // Everything binds 127.0.0.1; every phase is bounded in time and size; every child is stopped.
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
@@ -13,6 +12,17 @@ import { request } from 'undici';
 import { buildRelay, createMember } from '../dist/app.js';
 import { runCli } from '../dist/commands.js';
 import { loadConfig } from '../dist/config.js';
+import {
+  cpuSeconds,
+  fmt,
+  freePort,
+  mib,
+  rssBytes,
+  start,
+  stopChildren,
+  verdict,
+  waitForHttp,
+} from './lib.mjs';
 
 const HERE = import.meta.dirname;
 const RELAY_DIR = path.resolve(HERE, '..');
@@ -24,47 +34,6 @@ const ONLY_UPLOAD = process.argv[2] === 'upload';
 if (process.argv[2] && !ONLY_UPLOAD)
   throw new Error(`unknown section ${process.argv[2]}; use: run.mjs [upload]`);
 const UPLOAD_ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? (ONLY_UPLOAD ? 5 : 3));
-const children = [];
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
-
-function start(cmd, args, env = {}) {
-  const child = spawn(cmd, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  child.stdout.on('data', (d) => {
-    output += d;
-  });
-  child.stderr.on('data', (d) => {
-    output += d;
-  });
-  children.push(child);
-  child.output = () => output;
-  return child;
-}
-
-async function waitForHttp(url, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`${url} did not come up`);
-}
-
 function load(options) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(HERE, 'load.mjs'), JSON.stringify(options)], {
@@ -79,21 +48,6 @@ function load(options) {
     );
   });
 }
-
-/** CPU seconds (user + system, all threads) a process has used so far. */
-function cpuSeconds(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
-}
-
-function rssBytes(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-const mib = (b) => `${fmt(b / 1024 ** 2)} MiB`;
-const verdict = (ok) => (ok ? 'PASS' : 'MISS');
 
 function nginxConfig(dir, { port, uploadPort, stubPort, simPort }) {
   const t = (name) => path.join(dir, name);
@@ -389,7 +343,7 @@ try {
   if (!ONLY_UPLOAD) await queriesPerJob(results);
   await readsAndUpload(results);
 } finally {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  stopChildren();
 }
 
 const median = (values) => {

@@ -1,0 +1,228 @@
+// `pnpm bench` in apps/relay, part 2: the relay under the attack of issue 12 (findings M1, H2, M2),
+// each figure against the same relay idle just before (the named baseline).
+//   (4) open connections and memory while 500 unauthenticated uploads stall, and after;
+//   (5) /healthz latency while four 25 MB MP3 bombs and a 100 MB MP4 sample-table bomb are probed.
+// `node bench/hostile.mjs stalls` or `… probes` runs one section. The relay runs as a child process
+// (dist/main.js) on loopback with short timeouts so the bench ends quickly; every child is stopped.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from '../dist/commands.js';
+import { fmt, freePort, mib, rssBytes, start, stopChildren, verdict, waitForHttp } from './lib.mjs';
+
+const HERE = import.meta.dirname;
+const RELAY_DIR = path.resolve(HERE, '..');
+const SECTIONS = ['stalls', 'probes'];
+const only = process.argv[2];
+if (only && !SECTIONS.includes(only))
+  throw new Error(`unknown section ${only}; use: hostile.mjs [${SECTIONS.join('|')}]`);
+
+const STALLED = Number(process.env.BENCH_STALLED_UPLOADS ?? 500);
+const HEADERS_TIMEOUT_MS = 2_000;
+const REQUEST_TIMEOUT_MS = 4_000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Sockets the process holds open (its fds that are sockets: the listener, clients, its own links). */
+function socketsOf(pid) {
+  let n = 0;
+  for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (fs.readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return n;
+}
+
+/** Samples a process's sockets and RSS every `everyMs` until stopped; keeps the maxima. */
+function sampler(pid, everyMs = 50) {
+  const peak = { sockets: 0, rss: 0 };
+  const timer = setInterval(() => {
+    peak.sockets = Math.max(peak.sockets, socketsOf(pid));
+    peak.rss = Math.max(peak.rss, rssBytes(pid));
+  }, everyMs);
+  return {
+    peak,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Polls `read` until it returns true, at most `timeoutMs`; answers the time it took, or undefined. */
+async function until(read, timeoutMs) {
+  const started = performance.now();
+  while (performance.now() - started < timeoutMs) {
+    if (read()) return performance.now() - started;
+    await sleep(20);
+  }
+  return undefined;
+}
+
+async function startRelay(env = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retalk-bench-hostile-'));
+  const port = await freePort();
+  const lines = [];
+  await runCli(['members', 'add', 'bench'], {
+    env: { RETALK_DATA_DIR: dataDir },
+    cwd: RELAY_DIR,
+    out: (l) => lines.push(l),
+    err: (l) => lines.push(l),
+  });
+  const token = /rtk_[A-Za-z0-9_-]{43}/.exec(lines.join('\n'))?.[0];
+  const relay = start(process.execPath, [path.join(RELAY_DIR, 'dist/main.js')], {
+    RETALK_DATA_DIR: dataDir,
+    RETALK_LOG_LEVEL: 'warn',
+    RETALK_RATE_LIMIT_PER_MINUTE: '1000000',
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    ...env,
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/healthz`);
+  return {
+    relay,
+    url,
+    port,
+    token,
+    close() {
+      relay.kill('SIGKILL');
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The relay idle: sockets and RSS once they hold still (median of 10 samples 50 ms apart). */
+async function idle(pid) {
+  const sockets = [];
+  const rss = [];
+  for (let i = 0; i < 10; i++) {
+    sockets.push(socketsOf(pid));
+    rss.push(rssBytes(pid));
+    await sleep(50);
+  }
+  const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
+  return { sockets: median(sockets), rss: median(rss) };
+}
+
+const STALLS = {
+  body: {
+    what: 'headers and 100 bytes of a 300 MB body sent, then silence',
+    payload: `PUT /v1/uploads?kind=video&filename=a.mp4 HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\nContent-Length: 300000000\r\n\r\n${'\0'.repeat(100)}`,
+    aimMs: REQUEST_TIMEOUT_MS,
+  },
+  headers: {
+    what: 'half of the request headers sent, then silence',
+    payload: 'PUT /v1/uploads?kind=video&filename=a.mp4 HTTP/1.1\r\nHost: x\r\nContent-Type: video/mp4\r\n',
+    aimMs: HEADERS_TIMEOUT_MS,
+  },
+};
+
+/** Opens `count` connections that send `payload` and stall; resolves once every one is connected. */
+async function openStalled(port, payload, count) {
+  const sockets = [];
+  const lifetimes = [];
+  let closedByServer = 0;
+  const answers = new Map();
+  for (let i = 0; i < count; i += 50) {
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, () => {
+        const socket = net.connect(port, '127.0.0.1');
+        sockets.push(socket);
+        socket.on('error', () => undefined);
+        socket.on('data', (d) => {
+          const status = /^HTTP\/1\.1 (\d{3})/.exec(d.toString('latin1'))?.[1];
+          if (status) answers.set(status, (answers.get(status) ?? 0) + 1);
+        });
+        let connectedAt = 0;
+        socket.on('close', () => {
+          closedByServer++;
+          lifetimes.push(performance.now() - connectedAt);
+        });
+        return new Promise((resolve) =>
+          socket.once('connect', () => {
+            connectedAt = performance.now();
+            socket.write(payload);
+            resolve();
+          }),
+        );
+      }),
+    );
+  }
+  return { sockets, closed: () => closedByServer, answers, lifetimes };
+}
+
+async function stalls() {
+  const r = await startRelay({
+    RETALK_HEADERS_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+    RETALK_REQUEST_TIMEOUT_MS: String(REQUEST_TIMEOUT_MS),
+    RETALK_IDLE_TIMEOUT_MS: String(HEADERS_TIMEOUT_MS),
+  });
+  const pid = r.relay.pid;
+  const results = [];
+  try {
+    for (const [name, stall] of Object.entries(STALLS)) {
+      const base = await idle(pid);
+      const watch = sampler(pid);
+      const t0 = performance.now();
+      const attack = await openStalled(r.port, stall.payload, STALLED);
+      const connectedMs = performance.now() - t0;
+      const allClosed = await until(() => attack.closed() === STALLED, stall.aimMs + 10_000);
+      const backMs = await until(() => socketsOf(pid) <= base.sockets, 10_000);
+      const backAt = backMs === undefined || allClosed === undefined ? undefined : performance.now() - t0;
+      watch.stop();
+      const lifetimes = [...attack.lifetimes].sort((a, b) => a - b);
+      for (const s of attack.sockets) s.destroy();
+      await sleep(200);
+      const after = await idle(pid);
+      results.push({
+        name,
+        stall,
+        base,
+        peak: watch.peak,
+        after,
+        connectedMs,
+        backAt,
+        longest: attack.closed() === STALLED ? lifetimes.at(-1) : undefined,
+        median: lifetimes[lifetimes.length >> 1],
+        answers: Object.fromEntries(attack.answers),
+      });
+    }
+  } finally {
+    r.close();
+  }
+  console.log(
+    `(4) ${STALLED} stalled unauthenticated uploads against one relay (headers timeout ${HEADERS_TIMEOUT_MS / 1000} s, request timeout ${REQUEST_TIMEOUT_MS / 1000} s)`,
+  );
+  console.log('    baseline: the same relay idle just before each attack; ratios are to it');
+  for (const x of results) {
+    const ratio = (v, b) => `×${fmt(v / b, 2)}`;
+    console.log(`    stalled in the ${x.name} (${x.stall.what}); answers ${JSON.stringify(x.answers)}:`);
+    console.log(
+      `      open sockets: idle ${x.base.sockets} → peak ${x.peak.sockets} (${ratio(x.peak.sockets, x.base.sockets)}) → after ${x.after.sockets} (${ratio(x.after.sockets, x.base.sockets)})`,
+    );
+    console.log(
+      `      relay RSS: idle ${mib(x.base.rss)} → peak ${mib(x.peak.rss)} (${ratio(x.peak.rss, x.base.rss)}) → after ${mib(x.after.rss)} (${ratio(x.after.rss, x.base.rss)})`,
+    );
+    // The relay checks for expired connections every quarter of the headers timeout (app.ts), so a
+    // stalled connection is closed up to that long after its timeout.
+    const checkMs = HEADERS_TIMEOUT_MS / 4;
+    const bound = x.stall.aimMs + checkMs;
+    console.log(
+      `      each connection closed by the relay: median ${fmt(x.median / 1000, 2)} s, longest ${fmt((x.longest ?? Number.NaN) / 1000, 2)} s after it connected (aim: within the ${x.stall.aimMs / 1000} s timeout + the ${checkMs / 1000} s check interval; ratio longest/timeout ${fmt((x.longest ?? Number.NaN) / x.stall.aimMs, 2)}) ${verdict(x.longest !== undefined && x.longest <= bound)}`,
+    );
+    console.log(
+      `      all ${STALLED} connected within ${fmt(x.connectedMs / 1000, 2)} s; the relay was back to its idle socket count ${fmt((x.backAt ?? Number.NaN) / 1000, 2)} s after the first`,
+    );
+  }
+}
+
+try {
+  console.log(
+    `\nRetalk relay bench, hostile clients — ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, loopback\n`,
+  );
+  if (!only || only === 'stalls') await stalls();
+} finally {
+  stopChildren();
+}
