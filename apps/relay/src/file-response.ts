@@ -4,7 +4,8 @@ import { ApiError } from './api-error.js';
 
 /**
  * Streams a stored file with `Accept-Ranges`, answering a single `Range: bytes=a-b` with 206 and an
- * unsatisfiable one with 416. (Multiple ranges are answered with the whole file, as RFC 9110 allows.)
+ * unsatisfiable one with 416. Multiple ranges, and ranges in a unit other than bytes, are answered
+ * with the whole file, as RFC 9110 §14.2 allows (and, for unknown units, requires).
  */
 export function sendStoredFile(
   request: FastifyRequest,
@@ -27,8 +28,8 @@ export function sendStoredFile(
   let start = 0;
   let end = file.size - 1;
   const range = request.headers.range;
-  if (typeof range === 'string' && !range.includes(',')) {
-    const m = /^bytes=(\d*)-(\d*)$/.exec(range.trim());
+  if (typeof range === 'string' && /^\s*bytes=/i.test(range) && !range.includes(',')) {
+    const m = /^bytes=(\d*)-(\d*)$/i.exec(range.trim());
     if (!m || (m[1] === '' && m[2] === '')) {
       reply.header('content-range', `bytes */${file.size}`);
       throw new ApiError(

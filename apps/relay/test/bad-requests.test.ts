@@ -797,6 +797,14 @@ describe('the relay refuses bad requests', () => {
     if (c.message) expect(res.json.error.message).toMatch(c.message);
   });
 
+  it('gives each answer a random request id that says nothing about how many requests came before', async () => {
+    const ids = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await h.api('GET', '/v1/jobs/job_missing', {})).json.error.requestId);
+    for (const id of ids) expect(id).toMatch(/^req_[A-Za-z0-9_-]{16}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
   it('is still healthy after all of them (no crash, no 5xx)', async () => {
     const metrics = await h.api('GET', '/metrics', { token: null });
     expect(metrics.text).not.toMatch(/status="5\d\d"/);

@@ -59,6 +59,17 @@ describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) =
     expect(ranged.status).toBe(206);
     expect(ranged.headers.get('content-range')).toBe(`bytes 10-19/${bytes.byteLength}`);
     expect(new Uint8Array(await ranged.arrayBuffer())).toEqual(bytes.subarray(10, 20));
+    // RFC 9110 §14.2: a range unit the server does not know is ignored; unit names ignore case.
+    const otherUnit = await fetch(`${h.url}/v1/jobs/${done.id}/result`, {
+      headers: { authorization: `Bearer ${h.token}`, range: 'items=0-1' },
+    });
+    expect(otherUnit.status).toBe(200);
+    expect((await otherUnit.arrayBuffer()).byteLength).toBe(bytes.byteLength);
+    const upperCase = await fetch(`${h.url}/v1/jobs/${done.id}/result`, {
+      headers: { authorization: `Bearer ${h.token}`, range: 'Bytes=0-3' },
+    });
+    expect(upperCase.status).toBe(206);
+    expect(new Uint8Array(await upperCase.arrayBuffer())).toEqual(bytes.subarray(0, 4));
   });
 
   it('accepts public URLs as inputs and probes them before anything is spent', async () => {
