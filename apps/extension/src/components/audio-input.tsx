@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 
 export type AudioChoice = { from: 'file'; file: File } | { from: 'url'; url: string };
 
-const ACCEPT = 'audio/*,.wav,.mp3,.aac,.m4a';
+const ACCEPT = 'audio/*,.wav,.mp3,.aac,.m4a,.ogg,.oga,.opus,.webm,.flac';
 
 /** Drop zone + file browse + URL field; reports one chosen audio source. */
 export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; disabled?: boolean }) {
@@ -29,7 +29,7 @@ export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; dis
         onDrop={onDrop}
       >
         <span class="drop-title">Drop an audio file here</span>
-        <span class="muted">or press to browse (WAV, MP3 or AAC, 2–120 s)</span>
+        <span class="muted">or press to browse (MP3, WAV, M4A, AAC, Ogg/Opus, WebM or FLAC; 2–120 s)</span>
       </label>
       <input
         id="audio-file"

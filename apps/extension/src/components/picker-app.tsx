@@ -2,6 +2,7 @@ import { formatClock } from '@retalk/core';
 import type { Job, Me } from '@retalk/core/relay';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
+import { convertToWav, needsConversion } from '../lib/audio-convert.js';
 import { cutClip } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
@@ -216,8 +217,25 @@ export function PickerApp(props: { request: PickRequest | null }) {
     const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
     setAudio({ state: 'probing', name });
     try {
-      const meta =
-        choice.from === 'file' ? await probeAudioFile(choice.file) : await probeAudioUrl(choice.url);
+      if (choice.from === 'url') {
+        setAudio({ state: 'ready', choice, name, checked: check(await probeAudioUrl(choice.url), provider) });
+        return;
+      }
+      let meta = await probeAudioFile(choice.file);
+      // M4A, Ogg/Opus, WebM, FLAC…: the provider takes WAV, MP3 or AAC, so the browser converts it.
+      if (needsConversion(meta.format)) {
+        setAudio({ state: 'probing', name: `${name} (converting to WAV)` });
+        const file = await convertToWav(choice.file);
+        meta = await probeAudioFile(file);
+        const checked = check(meta, provider);
+        setAudio({
+          state: 'ready',
+          choice: { from: 'file', file },
+          name: `${name} (converted to WAV)`,
+          checked,
+        });
+        return;
+      }
       setAudio({ state: 'ready', choice, name, checked: check(meta, provider) });
     } catch (error) {
       setAudio({ state: 'error', message: toErrorMessage(error) });

@@ -71,7 +71,7 @@ export async function probeAudioFile(file: File): Promise<MediaMeta> {
     } catch (cause) {
       throw createExtensionError(
         'audio_unreadable',
-        `“${file.name}” is not an audio file this browser can read. Use a WAV, MP3 or AAC file.`,
+        `“${file.name}” is not an audio file this browser can read. Use an MP3, WAV, M4A, AAC, Ogg, WebM or FLAC file.`,
         { field: 'audio', cause },
       );
     }

@@ -13,7 +13,7 @@ import {
   useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
-import { makeToneWav, probeVideoBytes } from './support/media.js';
+import { convertAudioFixture, makeToneWav, probeVideoBytes } from './support/media.js';
 
 // The kinds of players people meet, each to a finished job: one relay and one browser for all.
 let setup: ConnectedSetup;
@@ -46,7 +46,7 @@ describe('player gallery in headless Chromium against the relay', () => {
     name: string,
     hooks: {
       /** Another audio than the 4 s speech, and how its length reads. */
-      audio?: { name: string; mimeType: string; buffer: Buffer; reads: string };
+      audio?: { name: string; mimeType: string; buffer: Buffer; reads: string | RegExp };
       beforeSend?: () => Promise<void>;
       afterSubmit?: () => Promise<void>;
     } = {},
@@ -163,5 +163,27 @@ describe('player gallery in headless Chromium against the relay', () => {
         expect(await picker.getByTestId('recording').textContent()).toContain('/ 0:04');
       },
     });
+  });
+
+  it('audio in M4A, Ogg/Opus, WebM or FLAC is converted to WAV in the browser and reaches a finished job', async () => {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Formats`, VIDEO_MENU_ID);
+    const audioOf = async (to: 'm4a' | 'ogg' | 'webm' | 'flac', mimeType: string) => ({
+      name: `speech.${to}`,
+      mimeType,
+      buffer: Buffer.from(await convertAudioFixture(fixture('speech-4s.wav'), to)),
+      // AAC and Opus pad the start a little.
+      reads: new RegExp(`speech\\.${to} \\(converted to WAV\\) · 4\\.[01] s`),
+    });
+    for (const [to, type] of [
+      ['m4a', 'audio/mp4'],
+      ['ogg', 'audio/ogg'],
+      ['webm', 'audio/webm'],
+    ] as const) {
+      const audio = await audioOf(to, type);
+      await picker.setInputFiles('#audio-file', audio);
+      await picker.getByTestId('audio-status').filter({ hasText: audio.reads }).waitFor();
+      expect(await picker.getByTestId('media-problems').count()).toBe(0);
+    }
+    await lipSyncToDone(picker, 'audio-flac', { audio: await audioOf('flac', 'audio/flac') });
   });
 });

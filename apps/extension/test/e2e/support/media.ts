@@ -44,3 +44,37 @@ export function makeToneWav(seconds: number, sampleRate = 16_000): Uint8Array {
   }
   return bytes;
 }
+
+/** An audio fixture re-encoded in another container and codec (FFmpeg's encoders through core's Node codecs). */
+export async function convertAudioFixture(
+  path: string,
+  to: 'm4a' | 'ogg' | 'webm' | 'flac',
+): Promise<Uint8Array> {
+  const { useNodeCodecs } = await import('@retalk/core/media/node');
+  useNodeCodecs();
+  const mb = await import('mediabunny');
+  const formats = {
+    m4a: () => ({ format: new mb.Mp4OutputFormat(), codec: 'aac' as const }),
+    ogg: () => ({ format: new mb.OggOutputFormat(), codec: 'opus' as const }),
+    webm: () => ({ format: new mb.WebMOutputFormat(), codec: 'opus' as const }),
+    flac: () => ({ format: new mb.FlacOutputFormat(), codec: 'flac' as const }),
+  };
+  const { format, codec } = formats[to]();
+  const input = new mb.Input({ source: new mb.FilePathSource(path), formats: mb.ALL_FORMATS });
+  const target = new mb.BufferTarget();
+  try {
+    const conversion = await mb.Conversion.init({
+      input,
+      output: new mb.Output({ format, target }),
+      audio: { codec },
+    });
+    if (!conversion.isValid)
+      throw new Error(
+        `cannot convert ${path} to ${to}: ${JSON.stringify(conversion.discardedTracks.map((t) => t.reason))}`,
+      );
+    await conversion.execute();
+  } finally {
+    input.dispose();
+  }
+  return new Uint8Array(target.buffer!);
+}
