@@ -18,15 +18,9 @@ import type {
   TaskSummary,
   UploadedFile,
 } from './providers/adapter.js';
-import { acceptsUpload, type ProviderCapabilities } from './providers/capabilities.js';
-import { createDashscopeAdapter } from './providers/dashscope.js';
-import { createEvolinkAdapter } from './providers/evolink.js';
-import {
-  type AccountPacing,
-  createAccountPacing,
-  DASHSCOPE_QUERIES_PER_SECOND,
-  DASHSCOPE_SUBMITS_PER_SECOND,
-} from './rate-limiter.js';
+import { acceptsUpload, PROVIDER_CAPABILITIES, type ProviderCapabilities } from './providers/capabilities.js';
+import { createProviderAdapter } from './providers/index.js';
+import { type AccountPacing, createAccountPacing } from './rate-limiter.js';
 import { DEFAULT_READ_RETRIES, DEFAULT_SUBMIT_RETRIES } from './retry.js';
 import { type LipSyncRequest, PROVIDERS, type Provider, parseLipSyncRequest, type Task } from './task.js';
 import { type FetchLike, send, type TransportOptions } from './transport.js';
@@ -251,35 +245,6 @@ function rate(field: string, value: number | undefined, fallback: number): numbe
   return v;
 }
 
-// The one place a provider name picks code: which adapter to build.
-const ADAPTERS: Record<
-  Provider,
-  (io: AdapterIO, o: ClientOptions, submitRetries: number) => ProviderAdapter
-> = {
-  evolink: (io, o, submitRetries) =>
-    createEvolinkAdapter({
-      io,
-      baseUrl: o.baseUrl,
-      filesBaseUrl: o.filesBaseUrl,
-      uploadMedia: o.evolinkUploadMedia,
-      submitRetries,
-    }),
-  dashscope: (io, o) =>
-    createDashscopeAdapter({
-      io,
-      baseUrl: o.baseUrl,
-      pacing:
-        o.pacing ??
-        createAccountPacing({
-          queriesPerSecond: rate('queriesPerSecond', o.queriesPerSecond, DASHSCOPE_QUERIES_PER_SECOND),
-          submitsPerSecond: rate('submitsPerSecond', o.submitsPerSecond, DASHSCOPE_SUBMITS_PER_SECOND),
-          clock: io.clock,
-        }),
-      typicalJobMs: o.typicalJobMs,
-      workspace: o.workspace,
-    }),
-};
-
 /**
  * Creates a VideoRetalk client for EvoLink or DashScope. Configuration is validated here, once.
  *
@@ -337,7 +302,32 @@ export function createClient(options: ClientOptions): Client {
     parse: (schema, body, action) => parseWith(schema, body, provider, action),
     clock,
   };
-  adapter = ADAPTERS[provider](io, options, transport.writeRetries);
+  const limits = PROVIDER_CAPABILITIES[provider].limits;
+  adapter = createProviderAdapter(provider, {
+    io,
+    baseUrl: options.baseUrl,
+    filesBaseUrl: options.filesBaseUrl,
+    uploadMedia: options.evolinkUploadMedia,
+    submitRetries: transport.writeRetries,
+    // One pacing per account where the provider publishes its limits (the caller's shared one wins).
+    pacing: () =>
+      options.pacing ??
+      createAccountPacing({
+        queriesPerSecond: rate(
+          'queriesPerSecond',
+          options.queriesPerSecond,
+          limits.queriesPerSecond ?? Infinity,
+        ),
+        submitsPerSecond: rate(
+          'submitsPerSecond',
+          options.submitsPerSecond,
+          limits.submitsPerSecond ?? Infinity,
+        ),
+        clock,
+      }),
+    typicalJobMs: options.typicalJobMs,
+    workspace: options.workspace,
+  });
   const { capabilities } = adapter;
   const schedule: PollSchedule = { ...adapter.pollSchedule, ...options.poll };
 
