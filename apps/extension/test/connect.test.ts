@@ -8,6 +8,7 @@ import {
   parseConnectLink,
   testAndSave,
 } from '../src/lib/connect.js';
+import { toErrorMessage } from '../src/lib/errors.js';
 import {
   claimedConnectCodeItem,
   parseRelayUrl,
@@ -43,6 +44,45 @@ describe('connection settings', () => {
     expect(parseRelayUrl('http://127.0.0.1:8787')).toBe('http://127.0.0.1:8787');
     expect(relayOriginPattern('http://127.0.0.1:8787')).toBe('http://127.0.0.1/*');
     expect(relayOriginPattern('https://relay.example.com/team')).toBe('https://relay.example.com/*');
+  });
+
+  it('takes the relay address as people type or copy it (finding 10)', () => {
+    expect(parseRelayUrl('relay.example.com')).toBe('https://relay.example.com');
+    expect(parseRelayUrl('relay.example.com/team/')).toBe('https://relay.example.com/team');
+    expect(parseRelayUrl('127.0.0.1:8787')).toBe('http://127.0.0.1:8787');
+    expect(parseRelayUrl('localhost:8787')).toBe('http://localhost:8787');
+    expect(parseRelayUrl('https://relay.example.com/v1/')).toBe('https://relay.example.com');
+    expect(parseRelayUrl('http://127.0.0.1:8787/v1/me')).toBe('http://127.0.0.1:8787');
+  });
+
+  it('explains relay problems in plain words instead of HTTP (finding 10)', () => {
+    const network = Object.assign(
+      new Error('GET /v1/me could not reach the relay; check the relay URL and that it is running'),
+      { code: 'network' },
+    );
+    expect(toErrorMessage(network)).toBe(
+      'Cannot reach the relay. Check its address and that it is running, then try again.',
+    );
+    const notRelay = Object.assign(new Error('The relay answered HTTP 404 with a body that is not JSON'), {
+      code: 'response_validation',
+    });
+    expect(toErrorMessage(notRelay)).toContain('not as a Retalk relay');
+    const header = Object.assign(
+      new Error(
+        'The Authorization header is not "Bearer rtk_…" with a valid member token; copy the token again.',
+      ),
+      { code: 'auth' },
+    );
+    expect(toErrorMessage(header)).not.toMatch(/Authorization|Bearer|HTTP|GET /);
+    expect(toErrorMessage(header)).toContain('does not accept this token');
+    const revoked = Object.assign(new Error('This member token was revoked; ask your relay admin.'), {
+      code: 'auth',
+    });
+    expect(toErrorMessage(revoked)).toContain('revoked');
+    // Plain already: shown as it is, also once it crossed a message port as plain data.
+    expect(toErrorMessage({ code: 'budget_exceeded', message: 'Only 4 s of budget left.' })).toBe(
+      'Only 4 s of budget left.',
+    );
   });
 
   it('refuses a relay URL that is not http(s), naming the field', () => {

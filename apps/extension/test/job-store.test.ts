@@ -1,14 +1,18 @@
 import { TERMINAL_JOB_STATUSES } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
+import { removeJob, resultFilename } from '../src/lib/job-actions.js';
 import {
   countActive,
   jobsItem,
+  MAX_REMOVED_JOB_IDS,
   MAX_TRACKED_JOBS,
   markNotified,
   markSyncError,
   mergeJobs,
   pendingNotifications,
+  removedJobIdsItem,
+  storeRelayJobs,
   TERMINAL_STATUSES,
   toRetryRequest,
   updateJobs,
@@ -73,14 +77,27 @@ describe('job store', () => {
     expect([...TERMINAL_STATUSES].sort()).toEqual([...TERMINAL_JOB_STATUSES].sort());
   });
 
-  it('asks to notify a finished or failed job once, and never a canceled one', () => {
-    const done = makeJob({ status: 'succeeded' });
-    const failed = makeJob({
-      status: 'failed',
-      error: { code: 'InvalidFile.FPS', message: 'bad fps', retryable: false },
-    });
-    const canceled = makeJob({ status: 'canceled' });
+  it('asks to notify a job seen running here once it finishes or fails, once, and never a canceled one', () => {
+    const done = makeJob();
+    const failed = makeJob();
+    const canceled = makeJob();
     let list = mergeJobs([], [done, failed, canceled, makeJob()], context);
+    expect(pendingNotifications(list)).toEqual([]);
+    const later = { updatedAt: '2026-01-01T10:05:00.000Z' };
+    list = mergeJobs(
+      list,
+      [
+        { ...done, ...later, status: 'succeeded' },
+        {
+          ...failed,
+          ...later,
+          status: 'failed',
+          error: { code: 'InvalidFile.FPS', message: 'bad fps', retryable: false },
+        },
+        { ...canceled, ...later, status: 'canceled' },
+      ],
+      context,
+    );
     expect(
       pendingNotifications(list)
         .map((t) => t.job.id)
@@ -88,6 +105,45 @@ describe('job store', () => {
     ).toEqual([done.id, failed.id].sort());
     list = markNotified(list, [done.id, failed.id]);
     expect(pendingNotifications(list)).toEqual([]);
+  });
+
+  it('never notifies jobs that were already finished when this browser first saw them (finding 6)', async () => {
+    // A browser connecting to a member with history pulls in up to 20 finished jobs at once.
+    const history = Array.from({ length: 20 }, (_, i) =>
+      makeJob({ status: i % 2 ? 'succeeded' : 'failed', createdAt: `2026-01-0${1 + (i % 9)}T10:00:00.000Z` }),
+    );
+    const list = await storeRelayJobs(history, context);
+    expect(list).toHaveLength(20);
+    expect(pendingNotifications(list)).toEqual([]);
+    // A job this browser created is news even when it failed at once.
+    const mine = makeJob({
+      status: 'failed',
+      error: { code: 'InvalidFile.FPS', message: 'bad fps', retryable: false },
+    });
+    expect(pendingNotifications(mergeJobs(list, [mine], context)).map((t) => t.job.id)).toEqual([mine.id]);
+  });
+
+  it('keeps a removed job out, however often the relay lists it again (finding 7)', async () => {
+    const kept = makeJob({ status: 'succeeded' });
+    const removed = makeJob({ status: 'succeeded' });
+    await storeRelayJobs([kept, removed], context);
+    await removeJob(removed.id);
+    expect((await jobsItem.getValue()).map((t) => t.job.id)).toEqual([kept.id]);
+    // The next refresh of recent jobs and a late event both bring it back from the relay.
+    await storeRelayJobs([kept, removed], context);
+    await storeRelayJobs([{ ...removed, updatedAt: '2026-01-01T11:00:00.000Z' }], context);
+    expect((await jobsItem.getValue()).map((t) => t.job.id)).toEqual([kept.id]);
+    expect(await removedJobIdsItem.getValue()).toEqual([removed.id]);
+  });
+
+  it(`remembers the last ${MAX_REMOVED_JOB_IDS} removals, each once`, async () => {
+    for (let i = 0; i < MAX_REMOVED_JOB_IDS + 3; i++) await removeJob(`job_r${i}`);
+    await removeJob('job_r10');
+    const ids = await removedJobIdsItem.getValue();
+    expect(ids).toHaveLength(MAX_REMOVED_JOB_IDS);
+    expect(ids.at(-1)).toBe('job_r10');
+    expect(ids).not.toContain('job_r0');
+    expect(new Set(ids).size).toBe(ids.length);
   });
 
   it('builds a retry request with the same inputs, title and page', () => {
@@ -121,5 +177,21 @@ describe('job store', () => {
       { job, relayUrl: context.relayUrl, addedAt: context.nowMs },
     ]);
     expect(await jobsItem.getValue()).toHaveLength(1);
+  });
+
+  it('names downloads after the title in any script (finding 24)', () => {
+    expect(resultFilename(makeJob({ title: '季度更新：首席执行官致辞' }))).toBe(
+      'retalk-季度更新-首席执行官致辞.mp4',
+    );
+    expect(resultFilename(makeJob({ title: 'Café crème / Ünïcode: "talk"?' }))).toBe(
+      'retalk-café-crème-ünïcode-talk.mp4',
+    );
+    expect(resultFilename(makeJob({ title: 'Дубляж 🎬 видео' }))).toBe('retalk-дубляж-видео.mp4');
+    const job = makeJob({ title: '???' });
+    expect(resultFilename(job)).toBe(`retalk-${job.id}.mp4`);
+    // At most 60 characters of title, never half a character.
+    const long = resultFilename(makeJob({ title: '𝒜'.repeat(80) }));
+    expect([...long.slice('retalk-'.length, -'.mp4'.length)]).toHaveLength(60);
+    expect(long.isWellFormed()).toBe(true);
   });
 });

@@ -44,19 +44,34 @@ describe('job sync', () => {
     expect(stored.find((t) => t.job.id === running.id)?.job.progress).toBe(70);
   });
 
-  it('marks a job whose refresh failed, and keeps its last known state', async () => {
+  it('marks a job whose refresh failed, keeps its last known state, and says the relay is out of reach', async () => {
     const running = makeJob({ status: 'running', progress: 33 });
     await seed([running]);
-    await refreshActiveJobs(
-      createFeed({
-        getJob: async () => {
-          throw new Error('could not reach the relay');
-        },
-      }),
-    );
+    await expect(
+      refreshActiveJobs(
+        createFeed({
+          getJob: async () => {
+            throw new Error('could not reach the relay');
+          },
+        }),
+      ),
+    ).rejects.toThrow('could not reach the relay');
     const [stored] = await jobsItem.getValue();
     expect(stored?.job.progress).toBe(33);
     expect(stored?.syncError).toBe('Could not refresh: could not reach the relay');
+  });
+
+  it('resolves when the relay answered for some jobs, marking only the ones that failed', async () => {
+    const ok = makeJob({ status: 'running', progress: 10 });
+    const gone = makeJob({ status: 'running', progress: 20 });
+    await seed([ok, gone]);
+    const getJob = vi.fn(async (id: string) => {
+      if (id === gone.id) throw new Error('Job not found');
+      return { ...ok, progress: 90, updatedAt: '2026-01-01T10:00:30.000Z' };
+    });
+    const stored = await refreshActiveJobs(createFeed({ getJob }));
+    expect(stored.find((t) => t.job.id === ok.id)?.job.progress).toBe(90);
+    expect(stored.find((t) => t.job.id === gone.id)?.syncError).toBe('Could not refresh: Job not found');
   });
 
   it('pulls in jobs started from another browser', async () => {

@@ -52,12 +52,21 @@ describe('service worker', () => {
   });
 
   it('notifies once when a job finishes or fails, with the job id in the notification id', async () => {
-    const done = makeJob({ status: 'succeeded', title: 'Launch video' });
-    const failed = makeJob({
-      status: 'failed',
-      error: { code: 'InvalidFile.FPS', message: 'fps too low', retryable: false },
-    });
+    const done = makeJob({ status: 'running', title: 'Launch video' });
+    const failed = makeJob({ status: 'running' });
     await onJobsChanged(await seed(done, failed));
+    const later = { updatedAt: '2026-01-01T10:05:00.000Z' };
+    await onJobsChanged(
+      await seed(
+        { ...done, ...later, status: 'succeeded' },
+        {
+          ...failed,
+          ...later,
+          status: 'failed',
+          error: { code: 'InvalidFile.FPS', message: 'fps too low', retryable: false },
+        },
+      ),
+    );
     await onJobsChanged(await jobsItem.getValue());
     const shown = await fakeBrowser.notifications.getAll();
     expect(Object.keys(shown).sort()).toEqual(

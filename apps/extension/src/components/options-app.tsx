@@ -9,8 +9,15 @@ import {
   testAndSave,
 } from '../lib/connect.js';
 import { createExtensionError, toErrorMessage } from '../lib/errors.js';
-import { requestRelayPermission } from '../lib/relay-connection.js';
+import { createRelayConnection, requestRelayPermission } from '../lib/relay-connection.js';
 import { settingsItem } from '../lib/settings.js';
+
+/** The input each field name of an error points at. */
+const FIELD_INPUTS: Record<string, string> = {
+  relayUrl: 'relay-url',
+  token: 'token',
+  connectLink: 'connect-link',
+};
 
 type Result = { tone: 'ok'; me: Me } | { tone: 'bad'; text: string; field?: string };
 
@@ -23,14 +30,31 @@ export function OptionsApp() {
   const [result, setResult] = useState<Result | null>(null);
   const [connectLink, setConnectLink] = useState('');
 
+  const [confirmingDisconnect, setConfirmingDisconnect] = useState(false);
+
+  // Reopened while connected: say as whom, and whether the relay answers now (finding 21).
   useEffect(() => {
-    void settingsItem.getValue().then((settings) => {
+    void settingsItem.getValue().then(async (settings) => {
       if (!settings) return;
       setRelayUrl(settings.relayUrl);
       setToken(settings.token);
       setSaved(true);
+      try {
+        setResult({ tone: 'ok', me: await createRelayConnection(settings).client.me() });
+      } catch (error) {
+        setResult({
+          tone: 'bad',
+          text: `Connected to ${new URL(settings.relayUrl).host}, but the relay does not answer now: ${toErrorMessage(error)}`,
+        });
+      }
     });
   }, []);
+
+  // After an error, focus goes to the field at fault (finding 19).
+  useEffect(() => {
+    const id = result?.tone === 'bad' && result.field ? FIELD_INPUTS[result.field] : undefined;
+    if (id) document.getElementById(id)?.focus();
+  }, [result]);
 
   function onSubmit(event: Event) {
     event.preventDefault();
@@ -59,7 +83,10 @@ export function OptionsApp() {
   }
 
   function showError(error: unknown) {
-    const field = (error as { field?: string }).field;
+    // A token the relay refused is the token field's fault, though the relay names no field.
+    const field =
+      (error as { field?: string }).field ??
+      ((error as { code?: string }).code === 'auth' ? 'token' : undefined);
     setResult({ tone: 'bad', text: toErrorMessage(error), ...(field !== undefined && { field }) });
   }
 
@@ -101,10 +128,15 @@ export function OptionsApp() {
 
   async function disconnect() {
     await settingsItem.removeValue();
+    setConfirmingDisconnect(false);
     setSaved(false);
     setToken('');
     setResult(null);
   }
+
+  /** The error's id for the field at fault, so a screen reader reads it with the field. */
+  const describedBy = (field: string, hint?: string) =>
+    [hint, badField === field ? 'connection-error' : undefined].filter(Boolean).join(' ') || undefined;
 
   const badField = result?.tone === 'bad' ? result.field : undefined;
   return (
@@ -128,7 +160,7 @@ export function OptionsApp() {
               autoComplete="off"
               value={connectLink}
               aria-invalid={badField === 'connectLink'}
-              aria-describedby="connect-link-hint"
+              aria-describedby={describedBy('connectLink', 'connect-link-hint')}
               onInput={(e) => setConnectLink(e.currentTarget.value)}
             />
             <button type="submit" class="primary" disabled={busy}>
@@ -151,7 +183,7 @@ export function OptionsApp() {
             placeholder="https://relay.example.com"
             value={relayUrl}
             aria-invalid={badField === 'relayUrl'}
-            aria-describedby="relay-url-hint"
+            aria-describedby={describedBy('relayUrl', 'relay-url-hint')}
             onInput={(e) => setRelayUrl(e.currentTarget.value)}
             required
           />
@@ -171,6 +203,7 @@ export function OptionsApp() {
               autoComplete="off"
               value={token}
               aria-invalid={badField === 'token'}
+              aria-describedby={describedBy('token')}
               onInput={(e) => setToken(e.currentTarget.value)}
               required
             />
@@ -183,12 +216,33 @@ export function OptionsApp() {
           <button type="submit" class="primary" disabled={busy}>
             {busy ? 'Testing…' : 'Save and test connection'}
           </button>
-          {saved && (
-            <button type="button" onClick={disconnect} disabled={busy}>
+          {saved && !confirmingDisconnect && (
+            <button type="button" onClick={() => setConfirmingDisconnect(true)} disabled={busy}>
               Disconnect
             </button>
           )}
         </div>
+        {confirmingDisconnect && (
+          <div
+            class="notice warn"
+            role="alertdialog"
+            aria-label="Disconnect this browser?"
+            data-testid="confirm-disconnect"
+          >
+            <p>
+              Disconnect this browser from the relay? Your jobs stay on the relay; you will need a new link or
+              your token to connect again.
+            </p>
+            <div class="row">
+              <button type="button" class="primary" onClick={disconnect}>
+                Disconnect
+              </button>
+              <button type="button" onClick={() => setConfirmingDisconnect(false)}>
+                Keep connected
+              </button>
+            </div>
+          </div>
+        )}
       </form>
       <div aria-live="polite">
         {result?.tone === 'ok' && (
@@ -208,7 +262,7 @@ export function OptionsApp() {
           </div>
         )}
         {result?.tone === 'bad' && (
-          <div class="notice bad" role="alert" data-testid="connection-error">
+          <div class="notice bad" role="alert" id="connection-error" data-testid="connection-error">
             {result.text}
           </div>
         )}

@@ -29,9 +29,31 @@ export function createExtensionError(
   return error;
 }
 
-/** The message to show for any thrown value: relay/core errors and ours all carry a readable message. */
+/**
+ * What a member reads for the errors that speak HTTP when they come from the relay client
+ * ("GET /v1/me could not reach the relay", "HTTP 404 with a body that is not JSON", "The
+ * Authorization header is not …"), by their stable code (finding 10). Other errors already say
+ * what to do in plain words and are shown as they are.
+ */
+const PLAIN_MESSAGES: Partial<Record<string, (message: string) => string>> = {
+  network: () => 'Cannot reach the relay. Check its address and that it is running, then try again.',
+  timeout: () => 'The relay did not answer in time. Try again in a moment.',
+  response_validation: () =>
+    'That address answers, but not as a Retalk relay. Check the relay URL your team gave you, e.g. https://relay.example.com',
+  auth: (message) =>
+    /revoked/i.test(message)
+      ? 'Your access to this relay was revoked. Ask your relay admin for a new link or token.'
+      : 'The relay does not accept this token. Check that you copied all of it, or ask your relay admin for a new one.',
+};
+
+/** The message to show for any thrown value, in the member's words rather than HTTP's. */
 export function toErrorMessage(error: unknown): string {
-  if (error instanceof Error && error.message) return error.message;
-  if (typeof error === 'object' && error !== null && 'message' in error) return String(error.message);
-  return String(error);
+  const raw =
+    error instanceof Error
+      ? error.message
+      : typeof error === 'object' && error !== null && 'message' in error
+        ? String(error.message)
+        : String(error);
+  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
+  return PLAIN_MESSAGES[code]?.(raw) ?? (raw || String(error));
 }

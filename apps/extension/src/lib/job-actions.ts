@@ -1,7 +1,14 @@
 import type { Job, ResultLink } from '@retalk/core/relay';
 import { browser } from 'wxt/browser';
 import { jobTitle } from './job-presenter.js';
-import { mergeJobs, type TrackedJob, toRetryRequest, updateJobs } from './job-store.js';
+import {
+  MAX_REMOVED_JOB_IDS,
+  mergeJobs,
+  removedJobIdsItem,
+  type TrackedJob,
+  toRetryRequest,
+  updateJobs,
+} from './job-store.js';
 import type { RelayConnection } from './relay-connection.js';
 
 async function store(connection: RelayConnection, job: Job): Promise<void> {
@@ -23,8 +30,12 @@ export async function retryJob(connection: RelayConnection, tracked: TrackedJob)
   return job;
 }
 
-/** Forgets a job in this browser only; it stays on the relay. */
+/** Forgets a job in this browser only, for good: it stays on the relay but is not pulled in again. */
 export async function removeJob(jobId: string): Promise<void> {
+  const removed = await removedJobIdsItem.getValue();
+  await removedJobIdsItem.setValue(
+    [...removed.filter((id) => id !== jobId), jobId].slice(-MAX_REMOVED_JOB_IDS),
+  );
   await updateJobs((jobs) => jobs.filter((t) => t.job.id !== jobId));
 }
 
@@ -32,13 +43,23 @@ export function resultLink(connection: RelayConnection, jobId: string): Promise<
   return connection.client.resultUrl(jobId);
 }
 
-/** A file name for the download: the job's title as a slug. */
+/**
+ * A file name for the download: the job's title in any script (a Chinese title stays Chinese,
+ * finding 24), with what file systems and `downloads` refuse turned into dashes.
+ */
 export function resultFilename(job: Job): string {
-  const slug = jobTitle(job)
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '-')
-    .replace(/^-|-$/g, '')
-    .slice(0, 60);
+  const slug = [
+    ...jobTitle(job)
+      .normalize('NFC')
+      .toLowerCase()
+      // Letters and digits of every script, and combining marks; the rest separates words.
+      .replace(/[^\p{L}\p{N}\p{M}]+/gu, '-')
+      .replace(/^-+|-+$/g, ''),
+  ]
+    // Whole characters, so a cut never splits a surrogate pair.
+    .slice(0, 60)
+    .join('')
+    .replace(/-+$/, '');
   return `retalk-${slug || job.id}.mp4`;
 }
 

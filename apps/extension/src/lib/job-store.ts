@@ -24,6 +24,25 @@ export const lastEventIdItem = storage.defineItem<string | null>('local:lastEven
 // Zod-free: the popup's first paint does not pull the relay schemas in for these.
 export { isTerminalJobStatus, TERMINAL_JOB_STATUSES as TERMINAL_STATUSES } from '@retalk/core/status';
 
+/**
+ * Jobs removed in this browser (newest last). The relay keeps them, and its list of recent jobs
+ * would bring them back on the next refresh; merges skip these ids.
+ */
+export const removedJobIdsItem = storage.defineItem<string[]>('local:removedJobIds', { fallback: [] });
+
+/** How many removals are remembered: far more than the relay's recent list ever brings back. */
+export const MAX_REMOVED_JOB_IDS = 500;
+
+/** Stores fresh job states from the relay, skipping jobs removed in this browser. */
+export async function storeRelayJobs(
+  updates: readonly Job[],
+  context: { relayUrl: string; nowMs: number },
+  change: (jobs: TrackedJob[]) => TrackedJob[] = (jobs) => jobs,
+): Promise<TrackedJob[]> {
+  const removed = new Set(await removedJobIdsItem.getValue());
+  return updateJobs((jobs) => change(mergeJobs(jobs, updates, { ...context, removed, pulled: true })));
+}
+
 /** How many jobs the popup keeps; older finished ones drop off the end. */
 export const MAX_TRACKED_JOBS = 50;
 
@@ -52,13 +71,28 @@ export function sortNewestFirst(jobs: readonly TrackedJob[]): TrackedJob[] {
 export function mergeJobs(
   current: readonly TrackedJob[],
   updates: readonly Job[],
-  context: { relayUrl: string; nowMs: number },
+  context: {
+    relayUrl: string;
+    nowMs: number;
+    /** Jobs the member removed in this browser: never added again (finding 7). */
+    removed?: ReadonlySet<string>;
+    /** The updates come from the relay's lists and events, not from a job this browser created. */
+    pulled?: boolean;
+  },
 ): TrackedJob[] {
   const byId = new Map(current.map((tracked) => [tracked.job.id, tracked]));
   for (const job of updates) {
     const existing = byId.get(job.id);
     if (!existing) {
-      byId.set(job.id, { job, relayUrl: context.relayUrl, addedAt: context.nowMs });
+      if (context.removed?.has(job.id)) continue;
+      byId.set(job.id, {
+        job,
+        relayUrl: context.relayUrl,
+        addedAt: context.nowMs,
+        // Notifications are for jobs started or seen running in this browser: a job pulled in
+        // already finished (when a browser connects) is history, not news (finding 6).
+        ...(context.pulled && isTerminalJobStatus(job.status) && { notifiedStatus: job.status }),
+      });
       continue;
     }
     if (Date.parse(job.updatedAt) < Date.parse(existing.job.updatedAt)) continue;

@@ -5,9 +5,8 @@ import {
   jobsItem,
   lastEventIdItem,
   markSyncError,
-  mergeJobs,
+  storeRelayJobs,
   type TrackedJob,
-  updateJobs,
 } from './job-store.js';
 
 /** The part of the relay connection that keeps jobs fresh. */
@@ -26,28 +25,31 @@ export async function refreshActiveJobs(feed: JobFeed, options: SyncOptions = {}
   const active = (await jobsItem.getValue()).filter((t) => isActive(t) && t.relayUrl === feed.relayUrl);
   const updates: Job[] = [];
   const failures: Array<[string, string]> = [];
+  let firstError: unknown;
   await Promise.all(
     active.map(async (tracked) => {
       try {
         updates.push(await feed.getJob(tracked.job.id, options.signal ? { signal: options.signal } : {}));
       } catch (error) {
         if (options.signal?.aborted) return;
+        firstError ??= error;
         failures.push([tracked.job.id, `Could not refresh: ${toErrorMessage(error)}`]);
       }
     }),
   );
-  return updateJobs((jobs) => {
-    let next = mergeJobs(jobs, updates, { relayUrl: feed.relayUrl, nowMs: now() });
-    for (const [id, message] of failures) next = markSyncError(next, id, message);
-    return next;
-  });
+  const stored = await storeRelayJobs(updates, { relayUrl: feed.relayUrl, nowMs: now() }, (jobs) =>
+    failures.reduce((next, [id, message]) => markSyncError(next, id, message), jobs),
+  );
+  // Not one job could be read: the relay is out of reach, and callers must not say "live" (finding 8).
+  if (failures.length > 0 && updates.length === 0) throw firstError;
+  return stored;
 }
 
 /** Pulls the member's newest jobs (also ones started from another browser) into the list. */
 export async function refreshRecentJobs(feed: JobFeed, options: SyncOptions = {}): Promise<TrackedJob[]> {
   const now = options.nowMs ?? Date.now;
   const recent = await feed.listJobs({ limit: 20, ...(options.signal && { signal: options.signal }) });
-  return updateJobs((jobs) => mergeJobs(jobs, recent, { relayUrl: feed.relayUrl, nowMs: now() }));
+  return storeRelayJobs(recent, { relayUrl: feed.relayUrl, nowMs: now() });
 }
 
 /**
@@ -60,7 +62,7 @@ export async function applyRelayEvent(
   nowMs: number,
 ): Promise<'ok' | 'refetch'> {
   if (event.type === 'job') {
-    await updateJobs((jobs) => mergeJobs(jobs, [event.job], { relayUrl: feed.relayUrl, nowMs }));
+    await storeRelayJobs([event.job], { relayUrl: feed.relayUrl, nowMs });
     await lastEventIdItem.setValue(event.id);
     return 'ok';
   }

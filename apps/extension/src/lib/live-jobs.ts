@@ -23,23 +23,40 @@ export async function startLiveJobs(options: {
   const { signal, onState } = options;
   const connection = await loadConnection();
   if (!connection) return null;
-  const fail = (error: unknown) => {
-    if (!signal.aborted) onState({ state: 'offline', error: toErrorMessage(error) });
+  const { feed } = connection;
+  let state: LiveState['state'] = 'connecting';
+  const report = (next: LiveState) => {
+    state = next.state;
+    if (!signal.aborted) onState(next);
   };
-  void (async () => {
+  const fail = (error: unknown) => report({ state: 'offline', error: toErrorMessage(error) });
+  let following = false;
+  const follow = () => {
+    if (following || signal.aborted) return;
+    following = true;
+    followEvents(feed, { signal })
+      .catch(fail)
+      .finally(() => {
+        following = false;
+      });
+  };
+  // "Live" only after the relay answered; while it does not, every tick tries again, so the
+  // header turns back to Live by itself when the relay returns (finding 8).
+  const refresh = async (all: boolean) => {
     try {
-      await refreshRecentJobs(connection.feed, { signal });
-      await refreshActiveJobs(connection.feed, { signal });
-      onState({ state: 'live' });
+      if (all) await refreshRecentJobs(feed, { signal });
+      await refreshActiveJobs(feed, { signal });
+      report({ state: 'live' });
+      follow();
     } catch (error) {
       fail(error);
     }
-    followEvents(connection.feed, { signal }).catch(fail);
-  })();
+  };
+  void refresh(true);
   const poller = setInterval(() => {
     void jobsItem.getValue().then((current) => {
-      if (countActive(current) === 0) return;
-      refreshActiveJobs(connection.feed, { signal }).then(() => onState({ state: 'live' }), fail);
+      if (state === 'offline') void refresh(true);
+      else if (countActive(current) > 0) void refresh(false);
     });
   }, options.pollIntervalMs ?? POPUP_POLL_INTERVAL_MS);
   signal.addEventListener('abort', () => clearInterval(poller), { once: true });

@@ -41,7 +41,13 @@ export async function onJobsChanged(jobs: readonly TrackedJob[]): Promise<void> 
 export async function runSyncTick(options: { eventWindowMs?: number } = {}): Promise<void> {
   const connection = await loadConnection();
   if (!connection) return;
-  const jobs = await refreshActiveJobs(connection.feed);
+  let jobs: TrackedJob[];
+  try {
+    jobs = await refreshActiveJobs(connection.feed);
+  } catch {
+    // The relay is out of reach: each job shows why, and the next alarm tries again.
+    return;
+  }
   if (!jobs.some(isActive)) return;
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.eventWindowMs ?? EVENT_WINDOW_MS);

@@ -13,7 +13,13 @@ export const claimedConnectCodeItem = storage.defineItem<string | null>('local:c
 
 /** Validates and normalizes what a member typed as the relay URL (`https://relay.example.com/`). */
 export function parseRelayUrl(input: string): string {
-  const trimmed = input.trim();
+  let trimmed = input.trim();
+  // "relay.example.com" as people type it: https is what a relay on the internet speaks; one on
+  // this machine (the quick start's 127.0.0.1:8787) speaks http.
+  if (trimmed !== '' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    const local = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?(\/|$)/i.test(trimmed);
+    trimmed = `${local ? 'http' : 'https'}://${trimmed}`;
+  }
   let url: URL;
   try {
     url = new URL(trimmed);
@@ -38,7 +44,8 @@ export function parseRelayUrl(input: string): string {
       field: 'relayUrl',
     });
   }
-  const path = url.pathname.replace(/\/+$/, '');
+  // A URL copied from an API call ("…/v1/me") still means the relay it points into.
+  const path = url.pathname.replace(/\/v1(\/.*)?$/, '').replace(/\/+$/, '');
   return `${url.origin}${path}`;
 }
 

@@ -92,6 +92,29 @@ describe('extension in headless Chromium against the relay', () => {
     await options.close();
   });
 
+  it('says as whom it is connected when reopened, asks before disconnecting, and focuses a field at fault (findings 19, 21)', async () => {
+    const options = await session.context.newPage();
+    await options.goto(`chrome-extension://${session.extensionId}/options.html`);
+    await options.getByTestId('connection-ok').waitFor();
+    expect(await options.getByTestId('connection-ok').textContent()).toContain('Connected as demo');
+
+    await options.getByRole('button', { name: 'Disconnect' }).click();
+    await options.getByTestId('confirm-disconnect').waitFor();
+    await options.getByRole('button', { name: 'Keep connected' }).click();
+    expect(await options.getByTestId('confirm-disconnect').count()).toBe(0);
+    const stored = await session.worker.evaluate(() => chrome.storage.local.get('settings'));
+    expect(stored.settings).toEqual({ relayUrl: relay.url, token: relay.token });
+
+    await options.getByLabel('Relay URL').fill('ftp://relay.example.com');
+    await options.getByRole('button', { name: 'Save and test connection' }).click();
+    await options.getByTestId('connection-error').waitFor();
+    await expect.poll(() => options.evaluate(() => document.activeElement?.id)).toBe('relay-url');
+    expect(await options.getByLabel('Relay URL').getAttribute('aria-describedby')).toContain(
+      'connection-error',
+    );
+    await options.close();
+  });
+
   it('lip-syncs a page video with a chosen audio file and a picked face, tracked to done in the popup, and downloads the result', async () => {
     const jobsBefore = (await relayJobs()).length;
     const picker = await openPicker('/watch', VIDEO_MENU_ID);
