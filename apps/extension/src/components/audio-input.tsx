@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { MicRecorder } from './mic-recorder.js';
 
 export type AudioChoice = { from: 'file'; file: File } | { from: 'url'; url: string };
 
@@ -65,6 +66,10 @@ export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; dis
           Use URL
         </button>
       </form>
+      <MicRecorder
+        {...(props.disabled !== undefined && { disabled: props.disabled })}
+        onUse={(file) => props.onChoose({ from: 'file', file })}
+      />
     </div>
   );
 }

@@ -186,4 +186,49 @@ describe('player gallery in headless Chromium against the relay', () => {
     }
     await lipSyncToDone(picker, 'audio-flac', { audio: await audioOf('flac', 'audio/flac') });
   });
+
+  it('records the voice from the microphone with a level meter, plays it back, retakes, and uses it', async () => {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Voice`, VIDEO_MENU_ID);
+    const recordTake = async (button: string) => {
+      await picker.getByRole('button', { name: button }).click();
+      // The fake microphone beeps: the meter moves, and the clock passes 2 s (the provider's minimum).
+      await picker.waitForFunction(() => {
+        const meter = document.querySelector<HTMLMeterElement>('[data-testid="mic-level"]');
+        return meter !== null && meter.value > 0.01;
+      });
+      await picker.getByTestId('mic-clock').filter({ hasText: 'Recording 0:03' }).waitFor();
+      await screenshot(picker, 'picker-mic-recording');
+      await picker.getByRole('button', { name: 'Stop' }).click();
+      await picker.getByTestId('mic-playback').waitFor();
+    };
+    await recordTake('Record from the microphone');
+    await recordTake('Record again');
+    // The take plays back in the picker.
+    const playable = await picker.getByTestId('mic-playback').evaluate(async (audio: HTMLAudioElement) => {
+      if (audio.readyState < 1)
+        await new Promise((done) => audio.addEventListener('loadedmetadata', done, { once: true }));
+      return audio.error === null;
+    });
+    expect(playable).toBe(true);
+    await screenshot(picker, 'picker-mic-recorded');
+    await picker.emulateMedia({ colorScheme: 'dark' });
+    await screenshot(picker, 'picker-mic-recorded-dark');
+    await picker.emulateMedia({ colorScheme: 'light' });
+    await picker.getByRole('button', { name: 'Use this recording' }).click();
+    await picker
+      .getByTestId('audio-status')
+      .filter({ hasText: /microphone\.(webm|ogg|m4a) \(converted to WAV\) · [34]\.\d s/ })
+      .waitFor();
+    const before = (await relayJobs(setup.relay)).length;
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.getByTestId('submitted').waitFor({ timeout: 60_000 });
+    const jobs = await relayJobs(setup.relay);
+    expect(jobs.length).toBe(before + 1);
+    const popup = await openPopup(setup.session);
+    await popup
+      .locator(`li[data-job-id="${jobs[0]!.id}"][data-status="succeeded"]`)
+      .waitFor({ timeout: 60_000 });
+    await popup.close();
+    await picker.close();
+  });
 });

@@ -195,6 +195,9 @@ export async function launchExtension(
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // A fake microphone (a beep) that needs no prompt, for recording the voice in the picker.
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
       `--disable-extensions-except=${extension}`,
       `--load-extension=${extension}`,
     ],
