@@ -4,6 +4,8 @@
 //   (5) /healthz latency while four 25 MB MP3 bombs and a 100 MB MP4 sample-table bomb are probed.
 // `node bench/hostile.mjs stalls` or `… probes` runs one section. The relay runs as a child process
 // (dist/main.js) on loopback with short timeouts so the bench ends quickly; every child is stopped.
+
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -21,6 +23,14 @@ if (only && !SECTIONS.includes(only))
 const STALLED = Number(process.env.BENCH_STALLED_UPLOADS ?? 500);
 const HEADERS_TIMEOUT_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 4_000;
+
+const FIXTURES = path.resolve(RELAY_DIR, '../../packages/simulator/fixtures');
+const MP3_BOMBS = 4;
+const MP3_BOMB_BYTES = 25_000_000;
+const MP4_BOMB_SAMPLES = 25_000_000; // 4 bytes each in stsz: a 100 MB sample table
+const HEALTHZ_AIM_MS = 50;
+/** An upload not answered by then is given up (the relay is stopped after the section). */
+const PROBE_CAP_MS = Number(process.env.BENCH_PROBE_CAP_MS ?? 180_000);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -60,17 +70,22 @@ async function until(read, timeoutMs) {
   return undefined;
 }
 
-async function startRelay(env = {}) {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retalk-bench-hostile-'));
-  const port = await freePort();
+/** Adds a member through the CLI (as an admin would) and answers its token. */
+async function addMember(dataDir, name) {
   const lines = [];
-  await runCli(['members', 'add', 'bench'], {
+  await runCli(['members', 'add', name], {
     env: { RETALK_DATA_DIR: dataDir },
     cwd: RELAY_DIR,
     out: (l) => lines.push(l),
     err: (l) => lines.push(l),
   });
-  const token = /rtk_[A-Za-z0-9_-]{43}/.exec(lines.join('\n'))?.[0];
+  return /rtk_[A-Za-z0-9_-]{43}/.exec(lines.join('\n'))?.[0];
+}
+
+async function startRelay(env = {}) {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'retalk-bench-hostile-'));
+  const port = await freePort();
+  const token = await addMember(dataDir, 'bench');
   const relay = start(process.execPath, [path.join(RELAY_DIR, 'dist/main.js')], {
     RETALK_DATA_DIR: dataDir,
     RETALK_LOG_LEVEL: 'warn',
@@ -86,6 +101,7 @@ async function startRelay(env = {}) {
     url,
     port,
     token,
+    dataDir,
     close() {
       relay.kill('SIGKILL');
       fs.rmSync(dataDir, { recursive: true, force: true });
@@ -218,11 +234,257 @@ async function stalls() {
   }
 }
 
+// ---- (5) probe bombs ----
+
+/**
+ * 25 MB of the smallest MP3 frames there are (MPEG-1 Layer III, 32 kbit/s, 48 kHz, mono: 96 bytes,
+ * 24 ms each): about 260 000 frames, 6 250 s of silence for a demuxer to walk.
+ */
+function mp3Bomb() {
+  const frame = Buffer.alloc(96);
+  frame.set([0xff, 0xfb, 0x14, 0xc0]);
+  const count = Math.floor(MP3_BOMB_BYTES / frame.length);
+  const out = Buffer.allocUnsafe(count * frame.length);
+  for (let i = 0; i < count; i++) frame.copy(out, i * frame.length);
+  return out;
+}
+
+function box(type, ...parts) {
+  const body = Buffer.concat(parts);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(8 + body.length);
+  head.write(type, 4, 'latin1');
+  return Buffer.concat([head, body]);
+}
+const fullBox = (type, version, flags, ...parts) => {
+  const vf = Buffer.alloc(4);
+  vf.writeUInt32BE((((version & 0xff) << 24) | (flags & 0xffffff)) >>> 0);
+  return box(type, vf, ...parts);
+};
+const u32 = (...values) => {
+  const b = Buffer.alloc(4 * values.length);
+  values.forEach((v, i) => {
+    b.writeUInt32BE(v >>> 0, 4 * i);
+  });
+  return b;
+};
+
+/** The first box on the path of types below `buf` whose top-level box passes `predicate`: its bytes. */
+function findBox(buf, pathTypes, predicate = () => true) {
+  const [type, ...rest] = pathTypes;
+  for (let pos = 0; pos + 8 <= buf.length; ) {
+    const size = buf.readUInt32BE(pos);
+    if (size < 8) break;
+    const whole = buf.subarray(pos, pos + size);
+    if (buf.toString('latin1', pos + 4, pos + 8) === type) {
+      if (rest.length === 0) return whole;
+      const inner = findBox(whole.subarray(8), rest, predicate);
+      if (inner && (rest.length !== pathTypes.length - 2 || predicate(whole))) return inner;
+    }
+    pos += size;
+  }
+  return undefined;
+}
+
+/**
+ * A 100 MB MP4 whose one video track (the fixture's real avc1 sample description) claims 25 million
+ * samples in its stsz/stts tables, with almost no media data: the sample-table bomb of finding H2.
+ */
+function mp4Bomb() {
+  const fixture = fs.readFileSync(path.join(FIXTURES, 'talking-640x640-25fps-3s.mp4'));
+  const moovBox = findBox(fixture, ['moov']);
+  let stsd;
+  for (let pos = 8; pos + 8 <= moovBox.length; pos += moovBox.readUInt32BE(pos)) {
+    const child = moovBox.subarray(pos, pos + moovBox.readUInt32BE(pos));
+    if (child.toString('latin1', 4, 8) === 'trak' && child.includes(Buffer.from('vide', 'latin1'))) {
+      stsd = findBox(child.subarray(8), ['mdia', 'minf', 'stbl', 'stsd']);
+      break;
+    }
+  }
+  if (!stsd) throw new Error('no video stsd in the fixture');
+  const n = MP4_BOMB_SAMPLES;
+  const sizes = Buffer.alloc(4 * n, 0);
+  for (let i = 0; i < n; i++) sizes[4 * i + 3] = 16;
+  const timescale = 12_800;
+  const duration = n * 512;
+  const movieDuration = Math.min(0xffffffff, Math.floor(duration / 12.8));
+  const matrix = u32(0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000);
+  const stbl = box(
+    'stbl',
+    stsd,
+    fullBox('stts', 0, 0, u32(1, n, 512)),
+    fullBox('stsc', 0, 0, u32(1, 1, n, 1)),
+    fullBox('stsz', 0, 0, u32(0, n), sizes),
+    fullBox('stco', 0, 0, u32(1, 0)),
+  );
+  const minf = box(
+    'minf',
+    fullBox('vmhd', 0, 1, Buffer.alloc(8)),
+    box('dinf', fullBox('dref', 0, 0, u32(1), fullBox('url ', 0, 1))),
+    stbl,
+  );
+  const hdlr = fullBox(
+    'hdlr',
+    0,
+    0,
+    u32(0),
+    Buffer.from('vide', 'latin1'),
+    Buffer.alloc(12),
+    Buffer.from('bomb\0'),
+  );
+  const mdhd = fullBox(
+    'mdhd',
+    0,
+    0,
+    u32(0, 0, timescale, Math.min(0xffffffff, duration)),
+    Buffer.from([0x55, 0xc4, 0, 0]),
+  );
+  const tkhd = fullBox(
+    'tkhd',
+    0,
+    3,
+    u32(0, 0, 1, 0, movieDuration),
+    Buffer.alloc(16),
+    matrix,
+    u32(640 << 16, 640 << 16),
+  );
+  const mvhd = fullBox(
+    'mvhd',
+    0,
+    0,
+    u32(0, 0, 1000, movieDuration, 0x10000),
+    Buffer.from([1, 0]),
+    Buffer.alloc(10),
+    matrix,
+    Buffer.alloc(24),
+    u32(2),
+  );
+  const moov = box('moov', mvhd, box('trak', tkhd, box('mdia', mdhd, hdlr, minf)));
+  const ftyp = box('ftyp', Buffer.from('isom', 'latin1'), u32(0x200), Buffer.from('isomavc1', 'latin1'));
+  const mdat = box('mdat', Buffer.alloc(1024));
+  const out = Buffer.concat([ftyp, moov, mdat]);
+  // The one chunk starts in the mdat, after the moov.
+  const stco = out.lastIndexOf(Buffer.from('stco', 'latin1'), ftyp.length + moov.length);
+  out.writeUInt32BE(ftyp.length + moov.length + 8, stco + 12);
+  return out;
+}
+
+/** /healthz from its own process at 50 requests a second, until `stop()` (at most 5 min). */
+function pingHealthz(url) {
+  const options = {
+    url: `${url}/healthz`,
+    mode: 'rate',
+    rate: 50,
+    connections: 4,
+    durationMs: 300_000,
+    untilStdinEnd: true,
+  };
+  const child = spawn(process.execPath, [path.join(HERE, 'load.mjs'), JSON.stringify(options)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const done = new Promise((resolve, reject) =>
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`pinger exited ${code}`)),
+    ),
+  );
+  return {
+    stop() {
+      child.stdin.end();
+      return done;
+    },
+  };
+}
+
+async function upload(url, token, kind, type, body, name) {
+  const started = performance.now();
+  let res;
+  try {
+    res = await fetch(`${url}/v1/uploads?kind=${kind}&filename=${name}`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${token}`, 'content-type': type },
+      body,
+      signal: AbortSignal.timeout(PROBE_CAP_MS),
+    });
+  } catch (error) {
+    const why =
+      error.name === 'TimeoutError'
+        ? `no answer within ${PROBE_CAP_MS / 1000} s`
+        : (error.cause?.message ?? error.message);
+    return { name, status: 'none', seconds: (performance.now() - started) / 1000, message: why };
+  }
+  const json = await res.json().catch(() => ({}));
+  return {
+    name,
+    status: res.status,
+    seconds: (performance.now() - started) / 1000,
+    message: json.error?.message ?? json.status ?? '',
+  };
+}
+
+async function probes() {
+  const mp3 = mp3Bomb();
+  const mp4 = mp4Bomb();
+  const r = await startRelay({ RETALK_MEMBER_STORAGE_MB: '4096' });
+  // Uploads in progress are capped per member (4): the bombs come from two members, as a team's would.
+  const token2 = await addMember(r.dataDir, 'bench2');
+  const pid = r.relay.pid;
+  let idleRun;
+  let attackRun;
+  let answers;
+  const rss = { before: 0, peak: 0 };
+  try {
+    const idlePing = pingHealthz(r.url);
+    await sleep(5_000);
+    idleRun = await idlePing.stop();
+    rss.before = rssBytes(pid);
+    const watch = sampler(pid, 100);
+    const ping = pingHealthz(r.url);
+    const started = performance.now();
+    answers = await Promise.all([
+      ...Array.from({ length: MP3_BOMBS }, (_, i) =>
+        upload(r.url, i < 2 ? r.token : token2, 'audio', 'audio/mpeg', mp3, `bomb${i + 1}.mp3`),
+      ),
+      upload(r.url, r.token, 'video', 'video/mp4', mp4, 'bomb.mp4'),
+    ]);
+    const seconds = (performance.now() - started) / 1000;
+    attackRun = { ...(await ping.stop()), seconds };
+    watch.stop();
+    rss.peak = watch.peak.rss;
+  } finally {
+    if (r.relay.exitCode !== null)
+      console.log(`the relay exited (${r.relay.exitCode}):\n${r.relay.output().slice(-2000)}`);
+    r.close();
+  }
+  console.log(
+    `(5) /healthz (50 req/s from its own process) while ${MP3_BOMBS} MP3 bombs (${fmt(mp3.length / 1e6, 0)} MB each) and an MP4 sample-table bomb (${fmt(mp4.length / 1e6, 0)} MB, ${MP4_BOMB_SAMPLES / 1e6} M samples) are uploaded and probed at once`,
+  );
+  console.log('    baseline: the same relay idle for 5 s just before');
+  for (const a of answers)
+    console.log(
+      `    ${a.name}: HTTP ${a.status} after ${fmt(a.seconds, 2)} s${a.message ? ` (${String(a.message).slice(0, 100)})` : ''}`,
+    );
+  const ratio = (v, b) => `×${fmt(v / b, 1)}`;
+  console.log(
+    `    idle:   ${idleRun.requests} requests, p50 ${fmt(idleRun.p50, 2)} ms, p99 ${fmt(idleRun.p99, 2)} ms, max ${fmt(idleRun.max, 2)} ms`,
+  );
+  console.log(
+    `    attack: ${attackRun.requests} requests over ${fmt(attackRun.seconds, 1)} s, p50 ${fmt(attackRun.p50, 2)} ms (${ratio(attackRun.p50, idleRun.p50)}), p99 ${fmt(attackRun.p99, 2)} ms (${ratio(attackRun.p99, idleRun.p99)}), max ${fmt(attackRun.max, 2)} ms (${ratio(attackRun.max, idleRun.max)}), errors ${attackRun.errors + attackRun.statusErrors}`,
+  );
+  console.log(
+    `    /healthz p99 during the probes: ${fmt(attackRun.p99, 1)} ms (aim < ${HEALTHZ_AIM_MS} ms; ratio to the aim ${fmt(attackRun.p99 / HEALTHZ_AIM_MS, 2)}) ${verdict(attackRun.p99 < HEALTHZ_AIM_MS)}; relay RSS ${mib(rss.before)} → peak ${mib(rss.peak)} (${ratio(rss.peak, rss.before)})`,
+  );
+}
+
 try {
   console.log(
     `\nRetalk relay bench, hostile clients — ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'unknown CPU'}, node ${process.version}, loopback\n`,
   );
   if (!only || only === 'stalls') await stalls();
+  if (!only || only === 'probes') await probes();
 } finally {
   stopChildren();
 }

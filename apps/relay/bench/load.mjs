@@ -27,11 +27,20 @@ async function one() {
 }
 
 const started = performance.now();
+// `untilStdinEnd`: run until the parent closes our stdin (at most durationMs), to cover work of unknown length.
+let stopped = false;
+if (o.untilStdinEnd) {
+  process.stdin.on('end', () => {
+    stopped = true;
+  });
+  process.stdin.resume();
+}
+const running = () => !stopped && performance.now() - started < o.durationMs;
 if (o.mode === 'rate') {
   // Open loop: requests are sent on schedule whether or not earlier ones have finished.
   let sent = 0;
   const inflight = new Set();
-  while (performance.now() - started < o.durationMs) {
+  while (running()) {
     const due = Math.floor(((performance.now() - started) * o.rate) / 1000);
     while (sent < due) {
       const p = one().finally(() => inflight.delete(p));
@@ -42,10 +51,9 @@ if (o.mode === 'rate') {
   }
   await Promise.all(inflight);
 } else {
-  const deadline = started + o.durationMs;
   await Promise.all(
     Array.from({ length: o.connections }, async () => {
-      while (performance.now() < deadline) await one();
+      while (running()) await one();
     }),
   );
 }
@@ -62,5 +70,6 @@ process.stdout.write(
     rps: latencies.length / (elapsedMs / 1000),
     p50: pct(50),
     p99: pct(99),
+    max: latencies.at(-1) ?? Number.NaN,
   })}\n`,
 );
