@@ -417,6 +417,7 @@ async function upload(url, token, kind, type, body, name) {
     return { name, status: 'none', seconds: (performance.now() - started) / 1000, message: why };
   }
   const json = await res.json().catch(() => ({}));
+  console.error(`  ${name}: HTTP ${res.status} after ${fmt((performance.now() - started) / 1000, 1)} s`);
   return {
     name,
     status: res.status,
@@ -472,7 +473,7 @@ async function probes() {
     `    idle:   ${idleRun.requests} requests, p50 ${fmt(idleRun.p50, 2)} ms, p99 ${fmt(idleRun.p99, 2)} ms, max ${fmt(idleRun.max, 2)} ms`,
   );
   console.log(
-    `    attack: ${attackRun.requests} requests over ${fmt(attackRun.seconds, 1)} s, p50 ${fmt(attackRun.p50, 2)} ms (${ratio(attackRun.p50, idleRun.p50)}), p99 ${fmt(attackRun.p99, 2)} ms (${ratio(attackRun.p99, idleRun.p99)}), max ${fmt(attackRun.max, 2)} ms (${ratio(attackRun.max, idleRun.max)}), errors ${attackRun.errors + attackRun.statusErrors}`,
+    `    attack: ${attackRun.requests} requests over ${fmt(attackRun.seconds, 1)} s, p50 ${fmt(attackRun.p50, 2)} ms (${ratio(attackRun.p50, idleRun.p50)}), p99 ${fmt(attackRun.p99, 2)} ms (${ratio(attackRun.p99, idleRun.p99)}), max ${fmt(attackRun.max, 2)} ms (${ratio(attackRun.max, idleRun.max)}), errors ${attackRun.errors + attackRun.statusErrors - attackRun.unanswered}, still unanswered at the end ${attackRun.unanswered} (counted with their wait so far)`,
   );
   console.log(
     `    /healthz p99 during the probes: ${fmt(attackRun.p99, 1)} ms (aim < ${HEALTHZ_AIM_MS} ms; ratio to the aim ${fmt(attackRun.p99 / HEALTHZ_AIM_MS, 2)}) ${verdict(attackRun.p99 < HEALTHZ_AIM_MS)}; relay RSS ${mib(rss.before)} → peak ${mib(rss.peak)} (${ratio(rss.peak, rss.before)})`,

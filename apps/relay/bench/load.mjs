@@ -10,8 +10,13 @@ const latencies = [];
 let errors = 0;
 let statusErrors = 0;
 
+const pending = new Map();
+let unanswered = 0;
+
 async function one() {
   const start = performance.now();
+  const token = {};
+  pending.set(token, start);
   try {
     const res = await pool.request({
       path: target.pathname + target.search,
@@ -23,6 +28,20 @@ async function one() {
     latencies.push(performance.now() - start);
   } catch {
     errors++;
+  } finally {
+    pending.delete(token);
+  }
+}
+
+/** Waits for requests still out, at most `ms`; those still unanswered count with the time they waited. */
+async function settle(all, ms) {
+  let timer;
+  await Promise.race([all, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+  const now = performance.now();
+  for (const start of pending.values()) {
+    latencies.push(now - start);
+    unanswered++;
   }
 }
 
@@ -49,7 +68,9 @@ if (o.mode === 'rate') {
     }
     await new Promise((r) => setTimeout(r, 1));
   }
-  await Promise.all(inflight);
+  // Stopped by the parent: a relay frozen by a probe may hold requests for minutes; they count as waited so far.
+  if (o.untilStdinEnd) await settle(Promise.all(inflight), 2_000);
+  else await Promise.all(inflight);
 } else {
   await Promise.all(
     Array.from({ length: o.connections }, async () => {
@@ -58,7 +79,8 @@ if (o.mode === 'rate') {
   );
 }
 const elapsedMs = performance.now() - started;
-await pool.close();
+if (unanswered > 0) await pool.destroy();
+else await pool.close();
 latencies.sort((a, b) => a - b);
 const pct = (p) =>
   latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? Number.NaN;
@@ -71,5 +93,6 @@ process.stdout.write(
     p50: pct(50),
     p99: pct(99),
     max: latencies.at(-1) ?? Number.NaN,
+    unanswered,
   })}\n`,
 );
