@@ -16,6 +16,15 @@ describe('job presenter', () => {
     );
   });
 
+  it('says a preparing job is fitting its inputs, then waits its turn once they are ready', () => {
+    expect(timingLine(makeJob({ status: 'preparing', progress: 40 }), start + 3_000)).toBe(
+      '40% · fitting the inputs to the limits · 3 s elapsed',
+    );
+    expect(timingLine(makeJob({ status: 'preparing', progress: 100 }), start + 3_000)).toBe(
+      '100% · inputs ready, waiting for its turn · 3 s elapsed',
+    );
+  });
+
   it('shows how long a finished job took and the seconds billed', () => {
     const job = makeJob({ status: 'succeeded', finishedAt: '2026-01-01T10:00:40.000Z', billedSeconds: 3 });
     expect(timingLine(job, start)).toBe('Finished in 40 s · 3 s of video');

@@ -65,12 +65,12 @@ describe('job store', () => {
   it('counts every job that is not succeeded, failed or canceled as active', () => {
     const list = mergeJobs(
       [],
-      ['received', 'submitted', 'queued', 'running', 'succeeded', 'failed', 'canceled'].map((status) =>
-        makeJob({ status: status as never }),
+      ['received', 'preparing', 'submitted', 'queued', 'running', 'succeeded', 'failed', 'canceled'].map(
+        (status) => makeJob({ status: status as never }),
       ),
       context,
     );
-    expect(countActive(list)).toBe(4);
+    expect(countActive(list)).toBe(5);
   });
 
   it('treats exactly the relay contract’s terminal statuses as finished', () => {

@@ -20,9 +20,11 @@ import { ApiError } from './api-error.js';
 import { type Archiver, createArchiver } from './archive.js';
 import { createMemberAuth, generateToken, hashToken } from './auth.js';
 import type { RelayConfig } from './config.js';
+import { type ConformPool, createConformPool } from './conform-pool.js';
 import { createEventBus, type EventBus } from './event-bus.js';
 import { createJobWriter, type JobWriter } from './jobs.js';
 import { createMetrics, type Metrics } from './metrics.js';
+import { createPreparer, needsPreparation, type Preparer } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
 import { createRateLimiter, type RateLimiter } from './rate-limit.js';
 import { registerAdminRoutes } from './routes/admin.js';
@@ -33,7 +35,7 @@ import { registerFileRoutes } from './routes/files.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerMeRoutes } from './routes/me.js';
-import { registerUploadRoutes } from './routes/uploads.js';
+import { registerUploadRoutes, uploadMaxBytes } from './routes/uploads.js';
 import { createUrlSigner, type UrlSigner } from './signing.js';
 import { createLocalStorage, type FileStorage } from './storage/local.js';
 import { createSqliteStore } from './store/sqlite.js';
@@ -71,6 +73,10 @@ export interface RelayOptions {
   submitIntervalMs?: number | undefined;
   /** Period of the retention sweep, in milliseconds. Default 1 h. */
   sweepIntervalMs?: number | undefined;
+  /** Entry module of the conform pool's child processes (tests pass a stand-in). Default: the real worker. */
+  conformWorkerPath?: string | undefined;
+  /** Limits of one probe's child process. Default 30 s and 512 MiB. */
+  probeLimits?: { timeoutMs: number; memoryBytes: number } | undefined;
 }
 
 /** What routes share. */
@@ -81,6 +87,10 @@ export interface RelayContext {
   writer: JobWriter;
   tracker: Tracker;
   archiver: Archiver;
+  /** Child processes that probe and conform media off the event loop. */
+  pool: ConformPool;
+  /** The `preparing` phase: fetches URL inputs once, conforms them, reserves the conformed length. */
+  preparer: Preparer;
   bus: EventBus;
   metrics: Metrics;
   signer: UrlSigner;
@@ -291,12 +301,24 @@ export function buildRelay(options: RelayOptions): Relay {
     fetch: guardedFetch,
   });
 
+  const pool = createConformPool({
+    concurrency: config.conformConcurrency,
+    conformLimits: { timeoutMs: config.conformTimeoutMs, memoryBytes: config.conformMemoryBytes },
+    probeLimits: options.probeLimits ?? { timeoutMs: 30_000, memoryBytes: 512 * 1024 * 1024 },
+    workerPath: options.conformWorkerPath,
+  });
+
   // `submitAt` anchors the signed links, so rebuilding the request of one submit (recovery under
   // the same idempotency key) gives byte-identical URLs.
   async function buildRequest(job: JobRecord, submitAt: number): Promise<LipSyncRequest> {
-    const toUrl = async (input: JobRecord['input']['video']): Promise<string> => {
-      if (input.url !== undefined) return input.url;
-      const upload = store.getUpload(input.uploadId as string);
+    const toUrl = async (
+      input: JobRecord['input']['video'],
+      name: 'video' | 'audio' | 'refImage',
+    ): Promise<string> => {
+      // A prepared job sends the relay's own files: fetched copies and conformed outputs.
+      const prepared = job.conform?.[name];
+      if (prepared === undefined && input.url !== undefined) return input.url;
+      const upload = store.getUpload(prepared?.uploadId ?? (input.uploadId as string));
       if (!upload) throw new Error(`upload ${input.uploadId} was deleted`);
       // The provider's storage only when it takes this kind of file: EvoLink's files API documents
       // images only (audit row 3), so its video and audio go by relay link.
@@ -315,13 +337,17 @@ export function buildRelay(options: RelayOptions): Relay {
       }
       const filePath = `/files/uploads/${upload.id}`;
       // Valid long enough for the provider to start the task after any queueing upstream.
-      return `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000, submitAt).query}`;
+      const link = `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000, submitAt).query}`;
+      // The built-in simulator reads its scenario markers (`?sim=fail:…`) from the video URL; the
+      // offline demo keeps them working on the relay's copy of a URL input.
+      const marker = config.simulator && input.url !== undefined ? simMarker(input.url) : undefined;
+      return marker ? `${link}&sim=${encodeURIComponent(marker)}` : link;
     };
     const request: LipSyncRequest = {
-      video: await toUrl(job.input.video),
-      audio: await toUrl(job.input.audio),
+      video: await toUrl(job.input.video, 'video'),
+      audio: await toUrl(job.input.audio, 'audio'),
     };
-    if (job.input.refImage) request.refImage = await toUrl(job.input.refImage);
+    if (job.input.refImage) request.refImage = await toUrl(job.input.refImage, 'refImage');
     if (job.input.videoExtension) request.videoExtension = true;
     if (job.input.faceThreshold !== undefined) request.faceThreshold = job.input.faceThreshold;
     // Callbacks go only to public https URLs (EvoLink); the token in the path is unguessable per job.
@@ -332,7 +358,22 @@ export function buildRelay(options: RelayOptions): Relay {
   }
 
   const limits = rawClient.capabilities.limits;
-  const tracker = createTracker({
+  // The tracker and the preparer hand jobs to each other; `tracker` is assigned right below.
+  let tracker: Tracker;
+  const preparer = createPreparer({
+    store,
+    writer,
+    storage,
+    pool,
+    config,
+    log: app.log,
+    now,
+    fetch: guardedFetch,
+    maxBytes: uploadMaxBytes(config),
+    onReady: (jobId) => tracker.enqueue(jobId),
+  });
+
+  tracker = createTracker({
     store,
     writer,
     client,
@@ -344,6 +385,8 @@ export function buildRelay(options: RelayOptions): Relay {
     maxUpstreamInFlight: limits.concurrentTasks ?? DEFAULT_MAX_UPSTREAM_IN_FLIGHT,
     buildRequest,
     onSucceeded: (job) => archiver.enqueue(job.id),
+    isPrepared: (job) => !needsPreparation(job),
+    cancelPreparing: (jobId) => preparer.cancel(jobId),
   });
 
   const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
@@ -404,6 +447,8 @@ export function buildRelay(options: RelayOptions): Relay {
     writer,
     tracker,
     archiver,
+    pool,
+    preparer,
     bus,
     metrics,
     signer,
@@ -440,6 +485,8 @@ export function buildRelay(options: RelayOptions): Relay {
     context,
     start() {
       tracker.start();
+      for (const job of store.listLiveJobs()) if (needsPreparation(job)) preparer.enqueue(job.id);
+      pool.warm();
       const sweep = () =>
         archiver.sweep().catch((error) => app.log.warn({ err: String(error) }, 'retention sweep failed'));
       void sweep();
@@ -449,15 +496,26 @@ export function buildRelay(options: RelayOptions): Relay {
     close() {
       closing ??= (async () => {
         if (sweepTimer) clearInterval(sweepTimer);
+        await preparer.stop();
         await tracker.stop();
         await archiver.stop();
         for (const end of context.openStreams) end();
         await app.close();
+        // After the server: an upload finishing during the drain still gets its probe.
+        await pool.close();
         store.close();
       })();
       return closing;
     },
   };
+}
+
+function simMarker(url: string): string | undefined {
+  try {
+    return new URL(url).searchParams.get('sim') ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function instrumentClient(client: Client, metrics: Metrics, now: () => number): Client {

@@ -34,6 +34,14 @@ export interface RelayConfig {
   simulatorJobMs: number;
   /** Overrides the per-kind upload size limits (bytes) when set. */
   maxUploadBytes: number | undefined;
+  /** Conforms (transcodes) running at once in child processes. */
+  conformConcurrency: number;
+  /** Wall-clock limit of one conform, in milliseconds. */
+  conformTimeoutMs: number;
+  /** Resident memory limit of one conform's child process, in bytes. */
+  conformMemoryBytes: number;
+  /** Wall-clock limit of fetching one URL input into the relay's storage, in milliseconds. */
+  fetchTimeoutMs: number;
   /** Input hosts (`host:port`) allowed even though private (e.g. a media server on the LAN). */
   allowedInputHosts: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -120,6 +128,10 @@ const EnvSchema = z.object({
   RETALK_RATE_LIMIT_PER_MINUTE: int('RETALK_RATE_LIMIT_PER_MINUTE', 1, 1_000_000).optional(),
   RETALK_SIM_JOB_MS: int('RETALK_SIM_JOB_MS', 10, 3_600_000).optional(),
   RETALK_MAX_UPLOAD_MB: int('RETALK_MAX_UPLOAD_MB', 1, 100_000).optional(),
+  RETALK_CONFORM_CONCURRENCY: int('RETALK_CONFORM_CONCURRENCY', 1, 64).optional(),
+  RETALK_CONFORM_TIMEOUT_S: int('RETALK_CONFORM_TIMEOUT_S', 1, 86_400).optional(),
+  RETALK_CONFORM_MEMORY_MB: int('RETALK_CONFORM_MEMORY_MB', 128, 65_536).optional(),
+  RETALK_FETCH_TIMEOUT_S: int('RETALK_FETCH_TIMEOUT_S', 1, 86_400).optional(),
   RETALK_ALLOWED_INPUT_HOSTS: z
     .string()
     .regex(/^[A-Za-z0-9.:[\]_-]+(,[A-Za-z0-9.:[\]_-]+)*$/, {
@@ -212,6 +224,10 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     rateLimitPerMinute: e.RETALK_RATE_LIMIT_PER_MINUTE ?? 600,
     simulatorJobMs: e.RETALK_SIM_JOB_MS ?? 8_000,
     maxUploadBytes: e.RETALK_MAX_UPLOAD_MB === undefined ? undefined : e.RETALK_MAX_UPLOAD_MB * 1024 * 1024,
+    conformConcurrency: e.RETALK_CONFORM_CONCURRENCY ?? 1,
+    conformTimeoutMs: (e.RETALK_CONFORM_TIMEOUT_S ?? 600) * 1000,
+    conformMemoryBytes: (e.RETALK_CONFORM_MEMORY_MB ?? 1024) * 1024 * 1024,
+    fetchTimeoutMs: (e.RETALK_FETCH_TIMEOUT_S ?? 300) * 1000,
     allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
     trustProxy: parseTrustProxy(e.RETALK_TRUST_PROXY),

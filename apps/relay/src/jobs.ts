@@ -1,17 +1,31 @@
 import { jobErrorHint, PROVIDER_CAPABILITIES } from '@retalk/core';
-import type { Job, JobInput } from '@retalk/core/relay';
+import type { Job, JobConform, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
 import type { JobRecord, RelayStore } from './store/types.js';
 
 const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
 
 function inputView(input: JobInput): JobInput {
-  return input.url !== undefined ? { url: input.url } : { uploadId: input.uploadId as string };
+  const view: JobInput =
+    input.url !== undefined ? { url: input.url } : { uploadId: input.uploadId as string };
+  if (input.startSec !== undefined) view.startSec = input.startSec;
+  if (input.endSec !== undefined) view.endSec = input.endSec;
+  return view;
+}
+
+function conformView(job: JobRecord): JobConform | undefined {
+  if (job.conform === null) return undefined;
+  const out: JobConform = { mode: job.conformMode };
+  for (const name of ['video', 'audio', 'refImage'] as const) {
+    const prepared = job.conform[name];
+    if (prepared) out[name] = { changes: prepared.changes, media: prepared.media };
+  }
+  return out;
 }
 
 /** Whether a cancel can work now: in the relay's own queue always; upstream as the provider allows (DashScope: while queued). */
 export function isCancelable(job: JobRecord): boolean {
-  if (job.status === 'received') return job.submitStartedAt === null;
+  if (job.status === 'received' || job.status === 'preparing') return job.submitStartedAt === null;
   if (PROVIDER_CAPABILITIES[job.provider].cancel === 'queued') {
     return job.status === 'submitted' || job.status === 'queued';
   }
@@ -47,6 +61,8 @@ export function toPublicJob(job: JobRecord): Job {
     const hint = job.error.hint ?? jobErrorHint(job.provider, job.error.code);
     out.error = hint === undefined ? job.error : { ...job.error, hint };
   }
+  const conform = conformView(job);
+  if (conform) out.conform = conform;
   // Unarchived (the archiver gave up) results are served from the provider link; a result deleted
   // by retention keeps its resultExpiresAt and is no longer offered.
   const unarchived =

@@ -32,6 +32,10 @@ export interface TrackerOptions {
   buildRequest: (job: JobRecord, submitAt: number) => Promise<LipSyncRequest>;
   /** Called once the provider reports success (the archiver copies the result). */
   onSucceeded: (job: JobRecord) => void;
+  /** False for a live job whose inputs are still being prepared (the preparer enqueues it when ready). */
+  isPrepared?: ((job: JobRecord) => boolean) | undefined;
+  /** Cancels a job the preparer is working on; undefined when it is not there. */
+  cancelPreparing?: ((jobId: string) => JobRecord | undefined) | undefined;
 }
 
 /**
@@ -45,7 +49,7 @@ export function submitKeyOf(jobId: string): string {
 export interface Tracker {
   /** Picks up every live job from the store (after a restart too) and starts the loops. */
   start(): void;
-  /** A new job was stored in state `received`. */
+  /** A job is ready to be sent: stored in state `received`, or prepared in state `preparing`. */
   enqueue(jobId: string): void;
   /** Re-read this job upstream now (a callback arrived). */
   wake(jobId: string): void;
@@ -302,6 +306,11 @@ export function createTracker(o: TrackerOptions): Tracker {
     return undefined;
   }
 
+  /** Stored and (when it needed it) prepared, not yet sent: the relay's own queue. */
+  function isWaiting(job: JobRecord | undefined): boolean {
+    return job?.status === 'received' || job?.status === 'preparing';
+  }
+
   function isTerminal(job: JobRecord): boolean {
     return isTerminalJobStatus(job.status);
   }
@@ -332,7 +341,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         }
         const jobId = queue.shift() as string;
         const job = o.store.getJob(jobId);
-        if (job?.status !== 'received' || job.submitStartedAt !== null) continue;
+        if (!job || !isWaiting(job) || job.submitStartedAt !== null) continue;
         if (o.store.getMember(job.memberId)?.revokedAt != null) {
           // Revoked before the provider heard of it: nothing is spent on a member who lost access.
           o.writer.update(job.id, {
@@ -434,7 +443,8 @@ export function createTracker(o: TrackerOptions): Tracker {
       upstreamId: task.id,
       status: task.status === 'running' ? 'running' : 'submitted',
       submittedAt: now,
-      progress: Math.max(current.progress, task.progress),
+      // Progress counts per phase: the provider's work starts from its own figure, not the preparing one.
+      progress: current.status === 'preparing' ? task.progress : Math.max(current.progress, task.progress),
       ...(task.status === 'running' ? { startedAt: now } : {}),
     });
     // Stopping before it landed: the marker makes the next start reconcile the job.
@@ -566,12 +576,14 @@ export function createTracker(o: TrackerOptions): Tracker {
         `The job has already ${job.status === 'canceled' ? 'been canceled' : job.status}.`,
       );
     }
-    if (job.status === 'received' && job.submitStartedAt === null) {
+    const preparing = o.cancelPreparing?.(jobId);
+    if (preparing) return preparing;
+    if (isWaiting(job) && job.submitStartedAt === null) {
       const index = queue.indexOf(jobId);
       if (index >= 0) queue.splice(index, 1);
       return o.writer.update(jobId, { status: 'canceled', finishedAt: o.now(), etaMs: null });
     }
-    if (job.status === 'received') {
+    if (isWaiting(job)) {
       o.writer.update(jobId, { cancelRequested: true });
       throw new ApiError(
         409,
@@ -610,7 +622,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         if (job.upstreamResultUrl !== null) o.onSucceeded(job);
         else if (job.upstreamId !== null) follow(job.id, 0);
         else if (job.submitStartedAt !== null) requestReconcile(job.id, 0);
-        else queue.push(job.id);
+        else if (o.isPrepared?.(job) ?? true) queue.push(job.id);
       }
       schedulePump(0);
     },

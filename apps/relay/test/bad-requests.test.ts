@@ -24,6 +24,7 @@ describe('the relay refuses bad requests', () => {
   let foreignUploadId: string;
   let audioUploadId: string;
   let videoUploadId: string;
+  let smallVideoUploadId: string;
   const okBody = () => ({ video: { uploadId: videoUploadId }, audio: { uploadId: audioUploadId } });
   const withVideoUrl = (url: string): ApiInit => ({
     body: { video: { url }, audio: { uploadId: audioUploadId } },
@@ -33,12 +34,19 @@ describe('the relay refuses bad requests', () => {
     h = await startRelay({
       provider: 'dashscope',
       jobMs: 300,
-      env: { RETALK_ADMIN_TOKEN: ADMIN_TOKEN, RETALK_ALLOW_PRIVATE_URLS: 'false' },
+      // Uploads may be originals of up to 2 GiB by default; 30 MB keeps the too-large case small.
+      env: {
+        RETALK_ADMIN_TOKEN: ADMIN_TOKEN,
+        RETALK_ALLOW_PRIVATE_URLS: 'false',
+        RETALK_MAX_UPLOAD_MB: '30',
+      },
     });
     otherToken = h.addMember('bob');
     revokedToken = h.addMember('carol');
     h.relay.context.store.revokeMember('carol', Date.now());
     videoUploadId = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
+    // Outside the provider's limits, yet accepted: conform can fix it (issue 8).
+    smallVideoUploadId = await h.upload('video', 'small-320x240-10fps-3s.mp4');
     audioUploadId = await h.upload('audio', 'speech-4s.wav');
     foreignUploadId = await h.upload('video', 'talking-640x640-25fps-3s.mp4', otherToken);
     const bobAudio = await h.upload('audio', 'speech-4s.wav', otherToken);
@@ -493,7 +501,7 @@ describe('the relay refuses bad requests', () => {
       status: 400,
       code: 'invalid_request',
       field: 'status',
-      message: /received, submitted/,
+      message: /received, preparing, submitted/,
     },
     {
       name: 'a forged cursor',
@@ -655,15 +663,65 @@ describe('the relay refuses bad requests', () => {
       field: 'media.duration',
     },
     {
-      name: 'a 320x240 10 fps video upload',
-      method: 'PUT',
-      path: '/v1/uploads?kind=video&filename=small.mp4',
+      name: 'a 320x240 10 fps video sent with conform off',
+      method: 'POST',
+      path: '/v1/jobs',
       init: () => ({
-        rawBody: fs.readFileSync(path.join(FIXTURES, 'small-320x240-10fps-3s.mp4')),
-        headers: { 'content-type': 'video/mp4' },
+        body: { video: { uploadId: smallVideoUploadId }, audio: { uploadId: audioUploadId }, conform: 'off' },
       }),
       status: 422,
       code: 'media_rejected',
+    },
+    {
+      name: 'a clip with conform off',
+      method: 'POST',
+      path: '/v1/jobs',
+      init: () => ({
+        body: {
+          video: { uploadId: videoUploadId, endSec: 2.5 },
+          audio: { uploadId: audioUploadId },
+          conform: 'off',
+        },
+      }),
+      status: 400,
+      code: 'invalid_request',
+      field: 'conform',
+      message: /needs "conform": "auto"/,
+    },
+    {
+      name: 'a clip on the reference image',
+      method: 'POST',
+      path: '/v1/jobs',
+      init: () => ({
+        body: { ...okBody(), refImage: { uploadId: videoUploadId, startSec: 1 } },
+      }),
+      status: 400,
+      code: 'invalid_request',
+      field: 'refImage.startSec',
+    },
+    {
+      name: 'a clip that ends before it starts',
+      method: 'POST',
+      path: '/v1/jobs',
+      init: () => ({
+        body: {
+          video: { uploadId: videoUploadId, startSec: 2, endSec: 1 },
+          audio: { uploadId: audioUploadId },
+        },
+      }),
+      status: 400,
+      code: 'invalid_request',
+      field: 'video.endSec',
+      message: /after startSec/,
+    },
+    {
+      name: 'an unknown conform mode',
+      method: 'POST',
+      path: '/v1/jobs',
+      init: () => ({ body: { ...okBody(), conform: 'always' } }),
+      status: 400,
+      code: 'invalid_request',
+      field: 'conform',
     },
     {
       name: 'a WAV uploaded as an image',

@@ -36,6 +36,8 @@ export interface HarnessOptions {
   port?: number;
   /** Retries of a failed provider read inside one client call (default: the core client's). */
   readRetries?: number;
+  /** The conform pool's child entry (a stand-in that misbehaves on command); default the real worker. */
+  conformWorkerPath?: string;
 }
 
 export interface Harness {
@@ -122,6 +124,7 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     archiveRetryDelaysMs: options.archiveRetryDelaysMs ?? [20, 50, 100],
     submitIntervalMs: options.provider === 'dashscope' ? 1_050 : 20,
     heartbeatMs: 200,
+    ...(options.conformWorkerPath ? { conformWorkerPath: options.conformWorkerPath } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
   await relay.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
@@ -194,7 +197,9 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
       if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${res.text}`);
       return res.json.id as string;
     },
-    async waitForJob(id, predicate, timeoutMs = 10_000, as) {
+    // A bound, not a wait: jobs now pass through a conform child process (FFmpeg's libraries load
+    // in about a second on an idle machine, several on a loaded 2-core one).
+    async waitForJob(id, predicate, timeoutMs = 30_000, as) {
       const deadline = Date.now() + timeoutMs;
       let last: JobBody | undefined;
       while (Date.now() < deadline) {

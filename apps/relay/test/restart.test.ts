@@ -16,8 +16,9 @@ function simulateCrashBeforeIdWasStored(dataDir: string, jobId: string, submitSt
   db.close();
 }
 
-// Inputs the provider fetches from its own fixtures, so a relay being restarted never races the
-// provider's input download (that is covered by the upload tests).
+// The relay fetches URL inputs and hands the provider its own copies (issue 8, H1), so a provider
+// downloading them would race the relay's restart; here the simulator does not fetch inputs (the
+// download itself is covered by the upload and conform tests).
 function inputsAt(sim: Simulator) {
   return {
     video: { url: sim.fixtureUrl('talking-640x640-25fps-3s.mp4') },
@@ -42,12 +43,13 @@ describe('a relay restarted on the same data', () => {
     crashBeforeIdStored: boolean,
     submitStartedAt?: number,
   ) {
-    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY] });
+    sim = await createSimulator({ jobMs: 800, apiKeys: [PROVIDER_KEY], fetchInputs: false });
     const dataDir = tempDir();
     const first = await startRelay({ provider, sim, dataDir });
     open.push(first);
     const created = await first.api('POST', '/v1/jobs', { body: inputsAt(sim) });
-    const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
+    // Preparing (fetching and measuring the inputs in a child process) comes first.
+    const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined, 30_000);
     await first.stopRelay();
     if (crashBeforeIdStored) simulateCrashBeforeIdWasStored(dataDir, created.json.id, submitStartedAt);
     const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });

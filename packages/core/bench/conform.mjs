@@ -87,7 +87,7 @@ function conformInChild(source, out) {
   });
 }
 
-useNodeCodecs();
+await useNodeCodecs();
 const dir = await mkdtemp(join(tmpdir(), 'retalk-bench-conform-'));
 try {
   const source = join(dir, 'talk-1080p.webm');

@@ -25,11 +25,13 @@ export function isTerminalStatus(status: TaskStatus): boolean {
 
 /**
  * Job states at the relay. `received`: stored, not yet sent upstream (waiting its turn in the
- * relay's queue); `submitted`: accepted upstream; then `queued`/`running` as the provider reports,
- * and the terminal `succeeded`/`failed`/`canceled`.
+ * relay's queue); `preparing`: the relay fetches, measures and conforms the inputs (with
+ * progress, cancelable), then the job waits its turn to be sent; `submitted`: accepted upstream;
+ * then `queued`/`running` as the provider reports, and the terminal `succeeded`/`failed`/`canceled`.
  */
 export const JOB_STATUSES = [
   'received',
+  'preparing',
   'submitted',
   'queued',
   'running',

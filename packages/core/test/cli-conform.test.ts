@@ -3,8 +3,8 @@ import { copyFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSimulator, SIMULATOR_API_KEY, type Simulator } from '@retalk/simulator';
+import { fixtureDir, makeAudio, makeVideo } from '@retalk/simulator/media';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixtureDir, makeAudio, makeVideo } from './media-fixtures.js';
 
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 

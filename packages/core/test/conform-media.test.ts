@@ -1,11 +1,11 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fixtureDir, makeAudio, makeVideo } from '@retalk/simulator/media';
 import { ALL_FORMATS, canEncodeVideo, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClipRange, checkMedia, type MediaKind, PROVIDERS, type ProbedMedia } from '../src/index.js';
 import { conformFile, H264_ENCODER_OPTIONS, probeFile, useNodeCodecs } from '../src/media/node.js';
-import { fixtureDir, makeAudio, makeVideo } from './media-fixtures.js';
 import { caught } from './support.js';
 
 // Real files through the real executor (mediabunny + FFmpeg's libraries from npm). Encoding on a
@@ -170,7 +170,7 @@ describe('conformFile: video', () => {
   });
 
   it('copies an HEVC MP4 that fits as it is, byte for byte', SLOW, async () => {
-    useNodeCodecs();
+    await useNodeCodecs();
     if (!(await canEncodeVideo('hevc')))
       throw new Error('this FFmpeg build has no HEVC encoder to make the fixture');
     const src = await makeVideo({

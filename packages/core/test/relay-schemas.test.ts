@@ -45,6 +45,32 @@ describe('CreateJobRequestSchema', () => {
     }
   });
 
+  it('takes a clip and a conform mode, and asks for the clip end after its start', () => {
+    const body = {
+      video: { uploadId: 'upl_1', startSec: 12, endSec: 42 },
+      audio: { url: 'https://example.com/a.m4a', endSec: 30 },
+      conform: 'auto',
+    };
+    expect(CreateJobRequestSchema.parse(body)).toEqual(body);
+    expect(
+      firstIssue(
+        CreateJobRequestSchema.safeParse({ ...body, video: { uploadId: 'upl_1', startSec: 5, endSec: 5 } }),
+      ),
+    ).toMatchObject({
+      code: 'custom',
+      path: ['video', 'endSec'],
+      message: expect.stringMatching(/after startSec/),
+    });
+    expect(
+      firstIssue(CreateJobRequestSchema.safeParse({ ...body, audio: { uploadId: 'upl_2', startSec: -1 } })),
+    ).toMatchObject({ code: 'too_small', path: ['audio', 'startSec'] });
+    expect(firstIssue(CreateJobRequestSchema.safeParse({ ...body, conform: 'always' }))).toMatchObject({
+      code: 'invalid_value',
+      path: ['conform'],
+      values: ['auto', 'off'],
+    });
+  });
+
   it('keeps faceThreshold a whole number from 120 to 200', () => {
     const at = (faceThreshold: unknown) =>
       firstIssue(CreateJobRequestSchema.safeParse({ video: upload, audio: upload, faceThreshold }));
@@ -83,7 +109,9 @@ describe('ListJobsQuerySchema', () => {
     expect(firstIssue(ListJobsQuerySchema.safeParse({ status: 'running,bogus' }))).toMatchObject({
       code: 'custom',
       path: ['status'],
-      message: expect.stringContaining('unknown status "bogus"; use one or more of received, submitted'),
+      message: expect.stringContaining(
+        'unknown status "bogus"; use one or more of received, preparing, submitted',
+      ),
     });
   });
 

@@ -20,6 +20,7 @@ import {
   VideoSampleSink,
   VideoSampleSource,
 } from 'mediabunny';
+import { loadCodecs } from './codecs.js';
 
 /**
  * What a succeeded task serves as its result:
@@ -55,17 +56,6 @@ export interface MuxRequest {
   extend: boolean;
   outPath: string;
   signal?: AbortSignal;
-}
-
-// FFmpeg's codecs come from @mediabunny/server, loaded on the first mux only: `echo` never pays
-// for the native libraries. No hardware context: the automatic one probes GPU drivers and prints
-// their complaints on stderr, and a few seconds of 640 px video need no GPU.
-let codecsReady: Promise<void> | undefined;
-function loadCodecs(): Promise<void> {
-  codecsReady ??= import('@mediabunny/server').then((m) =>
-    m.registerMediabunnyServer({ hardwareContext: null }),
-  );
-  return codecsReady;
 }
 
 // One mux at a time per process: they are CPU-bound and the simulator shares its machine.

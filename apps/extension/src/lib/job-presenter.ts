@@ -5,6 +5,7 @@ export type StatusTone = 'active' | 'ok' | 'bad' | 'idle';
 
 const STATUS: Record<JobStatus, { label: string; tone: StatusTone }> = {
   received: { label: 'Waiting', tone: 'active' },
+  preparing: { label: 'Preparing', tone: 'active' },
   submitted: { label: 'Submitted', tone: 'active' },
   queued: { label: 'Queued', tone: 'active' },
   running: { label: 'Running', tone: 'active' },
@@ -45,6 +46,10 @@ export function timingLine(job: Job, nowMs: number): string {
   const parts = [`${Math.round(job.progress)}%`];
   if (job.etaMs !== undefined) parts.push(`about ${formatDurationMs(job.etaMs)} left`);
   if (job.status === 'received') parts.push('waiting for its turn at the relay');
+  if (job.status === 'preparing')
+    parts.push(
+      job.progress >= 100 ? 'inputs ready, waiting for its turn' : 'fitting the inputs to the limits',
+    );
   parts.push(`${formatDurationMs(nowMs - started)} elapsed`);
   return parts.join(' · ');
 }

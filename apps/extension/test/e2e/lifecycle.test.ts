@@ -14,7 +14,7 @@ import {
 // Code passed to evaluate runs in the extension's service worker or pages, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
 
-type RelayJob = { id: string; status: string; cancelable: boolean };
+type RelayJob = { id: string; status: string; cancelable: boolean; progress: number };
 type Budget = { reservedSeconds: number; remainingSeconds: number | null };
 
 let relay: RelayProcess;
@@ -128,7 +128,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const id = await submitByAddress('talking-640x640-25fps-3s.mp4?sim=slow');
     await expect
       .poll(() => storedStatus(id), { timeout: 20_000 })
-      .toMatch(/^(received|submitted|queued|running)$/);
+      .toMatch(/^(received|preparing|submitted|queued|running)$/);
     await expect.poll(badgeText, { timeout: 10_000 }).toBe('1');
 
     // Stop the worker (DevTools' Stop, what Chromium does to an idle worker) and follow its state.
@@ -151,7 +151,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${id}"]`);
     await card.waitFor({ timeout: 2_000 });
-    expect(await card.getAttribute('data-status')).toMatch(/^(received|submitted|queued|running)$/);
+    expect(await card.getAttribute('data-status')).toMatch(/^(received|preparing|submitted|queued|running)$/);
     await screenshot(popup, 'popup-after-worker-stop');
     await popup.close();
 
@@ -175,8 +175,19 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const running = await submitByAddress('talking-640x640-25fps-3s.mp4?sim=stuck');
     await expect.poll(async () => (await relayJob(running)).status, { timeout: 20_000 }).toBe('running');
     const waiting = await submitByAddress('talking-640x640-25fps-3s.mp4');
+    // Given by address, its inputs are first fetched into the relay and measured (what is measured
+    // is what is billed); then the job waits its turn, still `preparing`, reserving the measured length.
+    await expect
+      .poll(
+        async () => {
+          const job = await relayJob(waiting);
+          return `${job.status} ${job.progress}`;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe('preparing 100');
     expect(await relayJob(running)).toMatchObject({ status: 'running', cancelable: false });
-    expect(await relayJob(waiting)).toMatchObject({ status: 'received', cancelable: true });
+    expect(await relayJob(waiting)).toMatchObject({ status: 'preparing', cancelable: true });
     const { estimatedSeconds } = await relayGet<{ estimatedSeconds: number }>(`/v1/jobs/${waiting}`);
     expect(estimatedSeconds).toBeGreaterThan(0);
     const reservedBefore = (await budget()).reservedSeconds;
@@ -187,6 +198,7 @@ describe('extension job lifecycle in headless Chromium against the relay', () =>
     const waitingCard = popup.locator(`li[data-job-id="${waiting}"]`);
     await runningCard.waitFor({ timeout: 20_000 });
     await waitingCard.getByRole('button', { name: 'Cancel' }).waitFor();
+    expect(await waitingCard.textContent()).toContain('inputs ready, waiting for its turn');
     expect(await runningCard.getByRole('button', { name: 'Cancel' }).count()).toBe(0);
 
     await waitingCard.getByRole('button', { name: 'Cancel' }).click();

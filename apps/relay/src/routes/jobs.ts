@@ -1,5 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { checkMedia, estimateOutputSeconds, MEDIA_LIMITS } from '@retalk/core';
+import {
+  type ConformPlan,
+  checkMedia,
+  estimateOutputSeconds,
+  MEDIA_LIMITS,
+  type ProbedMedia,
+} from '@retalk/core';
 import {
   CreateJobRequestSchema,
   type JobInput,
@@ -13,15 +19,14 @@ import { ApiError, fromZodError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
 import { budgetOf } from '../budget.js';
 import { sendStoredFile } from '../file-response.js';
+import { type InputName, needsConform, planInput, refusalField } from '../input-plan.js';
 import { toPublicJob } from '../jobs.js';
-import { probeUrl } from '../media-probe.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
 import { checkInputUrl } from '../url-guard.js';
 
 const JOB_ID = /^job_[A-Za-z0-9_-]{16}$/;
 const IdParamsSchema = z.object({ id: z.string() });
 const DEFAULT_PAGE_SIZE = 20;
-const URL_PROBE_TIMEOUT_MS = 10_000;
 const RESULT_LINK_TTL_MS = 15 * 60_000;
 
 /** Finds a job of this member; another member's job is indistinguishable from a missing one. */
@@ -63,42 +68,64 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 
 interface ResolvedInput {
   record: JobInput;
+  /** What the relay knows of the input now: an upload's probe; undefined for a URL (measured while preparing). */
   media: UploadMedia | undefined;
+  probe?: ProbedMedia | undefined;
+  /** The conform plan of an upload (conform auto, probed): its output length, or that nothing changes. */
+  plan?: ConformPlan | undefined;
 }
 
-async function resolveInput(
+/**
+ * Checks an input without touching the network beyond the URL guard's DNS check: the upload is the
+ * member's, of the right kind and alive; the URL passes the guard. URL inputs are fetched (once)
+ * and measured later, in the job's `preparing` phase, so nothing here downloads or probes.
+ */
+function resolveUpload(
   ctx: RelayContext,
   member: MemberRecord,
   input: JobInput,
   kind: MediaKind,
   field: string,
-): Promise<ResolvedInput> {
-  if (input.uploadId !== undefined) {
-    const upload = ctx.store.getUpload(input.uploadId);
-    if (!upload || upload.memberId !== member.id || upload.expiresAt <= ctx.now()) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        `${field}.uploadId "${input.uploadId.slice(0, 40)}" is not one of your uploads (or it expired); upload the file again.`,
-        {
-          field: `${field}.uploadId`,
-        },
-      );
-    }
-    if (upload.kind !== kind) {
-      throw new ApiError(
-        400,
-        'invalid_request',
-        `${field}.uploadId is an ${upload.kind} upload; ${field} needs a ${kind} upload.`,
-        {
-          field: `${field}.uploadId`,
-          allowed: [kind],
-        },
-      );
-    }
-    return { record: { uploadId: upload.id }, media: upload.media };
+): ResolvedInput {
+  const upload = ctx.store.getUpload(input.uploadId as string);
+  if (!upload || upload.memberId !== member.id || upload.expiresAt <= ctx.now()) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `${field}.uploadId "${String(input.uploadId).slice(0, 40)}" is not one of your uploads (or it expired); upload the file again.`,
+      {
+        field: `${field}.uploadId`,
+      },
+    );
   }
-  const url = input.url as string;
+  if (upload.kind !== kind) {
+    throw new ApiError(
+      400,
+      'invalid_request',
+      `${field}.uploadId is an ${upload.kind} upload; ${field} needs a ${kind} upload.`,
+      {
+        field: `${field}.uploadId`,
+        allowed: [kind],
+      },
+    );
+  }
+  return { record: { ...input, uploadId: upload.id }, media: upload.media, probe: upload.probe };
+}
+
+/** Plans an upload's conform now, so what cannot be fixed is refused before the job exists. */
+function planUpload(ctx: RelayContext, name: InputName, resolved: ResolvedInput): void {
+  if (!resolved.probe) return;
+  const result = planInput(ctx.config, resolved.probe, resolved.record);
+  if (!result.ok) {
+    throw new ApiError(422, 'media_rejected', `${name}: ${result.refusal.message}`, {
+      field: refusalField(name, result.refusal, resolved.record),
+      ...(result.refusal.allowed !== undefined ? { allowed: result.refusal.allowed } : {}),
+    });
+  }
+  resolved.plan = result.plan;
+}
+
+async function checkUrl(ctx: RelayContext, url: string, field: string): Promise<void> {
   const allowPrivate = ctx.config.allowPrivateUrls || isAllowedHost(ctx, url);
   const problem = await checkInputUrl(url, { allowPrivate });
   if (problem) {
@@ -107,20 +134,6 @@ async function resolveInput(
       allowed: 'a public http(s) URL',
     });
   }
-  if (kind === 'image') return { record: { url }, media: undefined };
-  const probed = await probeUrl(url, kind, URL_PROBE_TIMEOUT_MS, ctx.guardedFetch);
-  if (probed && 'urlRefused' in probed) {
-    throw new ApiError(400, 'url_not_allowed', `${field}.url: ${probed.message}.`, {
-      field: `${field}.url`,
-      allowed: 'a public http(s) URL',
-    });
-  }
-  if (probed && 'message' in probed) {
-    throw new ApiError(422, 'media_rejected', `The ${kind} at ${field}.url ${probed.message}.`, {
-      field: `${field}.url`,
-    });
-  }
-  return { record: { url }, media: probed?.media };
 }
 
 function isAllowedHost(ctx: RelayContext, raw: string): boolean {
@@ -141,6 +154,51 @@ function checkLimits(ctx: RelayContext, field: string, media: UploadMedia | unde
       allowed: problem.allowed,
     });
   }
+}
+
+function hasClip(input: JobInput | undefined): boolean {
+  return input !== undefined && (input.startSec !== undefined || input.endSec !== undefined);
+}
+
+/** Seconds a clip of a source of `durationSec` keeps (the whole source without a clip). */
+function clippedSeconds(durationSec: number, input: JobInput): number {
+  const end = Math.min(input.endSec ?? durationSec, durationSec);
+  return Math.max(0, end - Math.min(input.startSec ?? 0, durationSec));
+}
+
+/**
+ * The output seconds a job can make, as a range: exact for inputs already measured (uploads),
+ * from the provider's minimum to its maximum (or the clip's length) for URLs not fetched yet.
+ */
+function outputSecondsRange(
+  ctx: RelayContext,
+  video: ResolvedInput,
+  audio: ResolvedInput,
+  videoExtension: boolean,
+): { low: number; high: number } {
+  const limits = MEDIA_LIMITS[ctx.config.provider];
+  const bounds = (input: ResolvedInput, kind: 'video' | 'audio') => {
+    const min = limits[kind].minDurationSec ?? 2;
+    const max = limits[kind].maxDurationSec ?? 120;
+    if (input.plan?.output.durationSec !== undefined) {
+      const exact = input.plan.output.durationSec;
+      return { low: exact, high: exact };
+    }
+    if (input.media?.durationSec !== undefined) {
+      const exact = Math.min(max, clippedSeconds(input.media.durationSec, input.record));
+      return { low: exact, high: exact };
+    }
+    const { startSec, endSec } = input.record;
+    const clip = endSec !== undefined ? endSec - (startSec ?? 0) : max;
+    return { low: Math.min(min, clip), high: Math.min(max, clip) };
+  };
+  const v = bounds(video, 'video');
+  const a = bounds(audio, 'audio');
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return {
+    low: round(estimateOutputSeconds({ videoSec: v.low, audioSec: a.low, videoExtension })),
+    high: round(estimateOutputSeconds({ videoSec: v.high, audioSec: a.high, videoExtension })),
+  };
 }
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void {
@@ -200,22 +258,63 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       );
     }
 
-    const video = await resolveInput(ctx, member, body.video, 'video', 'video');
-    const audio = await resolveInput(ctx, member, body.audio, 'audio', 'audio');
-    const refImage = body.refImage
-      ? await resolveInput(ctx, member, body.refImage, 'image', 'refImage')
-      : undefined;
-    checkLimits(ctx, 'video', video.media);
-    checkLimits(ctx, 'audio', audio.media);
-    checkLimits(ctx, 'refImage', refImage?.media);
-
-    const maxSec = MEDIA_LIMITS[ctx.config.provider].video.maxDurationSec ?? 120;
-    const videoSec = video.media?.durationSec ?? maxSec;
-    const audioSec = audio.media?.durationSec ?? maxSec;
-    const estimatedSeconds =
-      Math.round(
-        estimateOutputSeconds({ videoSec, audioSec, videoExtension: body.videoExtension ?? false }) * 100,
-      ) / 100;
+    const mode = body.conform ?? 'auto';
+    const named: [InputName, JobInput | undefined, MediaKind][] = [
+      ['video', body.video, 'video'],
+      ['audio', body.audio, 'audio'],
+      ['refImage', body.refImage, 'image'],
+    ];
+    // Every field is checked before anything touches the network (relay-findings M3).
+    if (hasClip(body.refImage)) {
+      throw new ApiError(
+        400,
+        'invalid_request',
+        'refImage takes no startSec/endSec: a reference image has no clip.',
+        {
+          field: body.refImage?.startSec !== undefined ? 'refImage.startSec' : 'refImage.endSec',
+        },
+      );
+    }
+    for (const [name, input] of named) {
+      if (mode === 'off' && hasClip(input)) {
+        throw new ApiError(
+          400,
+          'invalid_request',
+          `${name}: a clip (startSec/endSec) needs "conform": "auto", which cuts it; with "off" the file is sent as it is.`,
+          { field: 'conform', allowed: ['auto'] },
+        );
+      }
+    }
+    for (const [name, input] of named) if (input?.url !== undefined) await checkUrl(ctx, input.url, name);
+    const resolve = (input: JobInput, kind: MediaKind, name: InputName): ResolvedInput =>
+      input.uploadId !== undefined
+        ? resolveUpload(ctx, member, input, kind, name)
+        : { record: { ...input }, media: undefined };
+    const video = resolve(body.video, 'video', 'video');
+    const audio = resolve(body.audio, 'audio', 'audio');
+    const refImage = body.refImage ? resolve(body.refImage, 'image', 'refImage') : undefined;
+    if (mode === 'off') {
+      checkLimits(ctx, 'video', video.media);
+      checkLimits(ctx, 'audio', audio.media);
+      checkLimits(ctx, 'refImage', refImage?.media);
+    } else {
+      planUpload(ctx, 'video', video);
+      planUpload(ctx, 'audio', audio);
+      if (refImage) planUpload(ctx, 'refImage', refImage);
+    }
+    const fitsAsIs = (r: ResolvedInput | undefined) =>
+      r === undefined ||
+      (r.record.uploadId !== undefined &&
+        (r.plan
+          ? !needsConform(r.plan)
+          : !hasClip(r.record) &&
+            checkMedia(r.media ?? { kind: 'video' }, ctx.config.provider).length === 0));
+    // URL inputs are always fetched into the relay first (what is measured is what is billed: H1);
+    // uploads go through `preparing` only when conform has something to do.
+    const needsPreparation =
+      [video, audio, refImage].some((r) => r?.record.url !== undefined) ||
+      (mode === 'auto' && ![video, audio, refImage].every(fitsAsIs));
+    const range = outputSecondsRange(ctx, video, audio, body.videoExtension ?? false);
 
     const input: JobInputRecord = {
       video: video.record,
@@ -223,6 +322,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       videoExtension: body.videoExtension ?? false,
     };
     if (refImage) input.refImage = refImage.record;
+    let estimatedSeconds = range.high;
     if (body.faceThreshold !== undefined) input.faceThreshold = body.faceThreshold;
     const now = ctx.now();
     const job: JobRecord = {
@@ -236,6 +336,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       title: body.title ?? null,
       sourcePageUrl: body.sourcePageUrl ?? null,
       input,
+      conformMode: mode,
+      conform: needsPreparation ? { ready: false } : null,
       estimatedSeconds,
       billedSeconds: null,
       error: null,
@@ -278,20 +380,27 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
         );
       }
       const budget = budgetOf(ctx.store, member, now);
-      if (budget.remainingSeconds !== null && estimatedSeconds > budget.remainingSeconds) {
+      if (budget.remainingSeconds !== null && range.low > budget.remainingSeconds) {
         throw new ApiError(
           402,
           'budget_exceeded',
-          `This job needs about ${estimatedSeconds} s of output but only ${budget.remainingSeconds} s of your ${budget.limitSeconds} s ${budget.period}ly budget remain${budget.resetsAt ? ` (it resets at ${budget.resetsAt})` : ''}. Use shorter audio or ask your relay admin for more.`,
+          `This job needs about ${range.low} s of output but only ${budget.remainingSeconds} s of your ${budget.limitSeconds} s ${budget.period}ly budget remain${budget.resetsAt ? ` (it resets at ${budget.resetsAt})` : ''}. Use shorter audio or ask your relay admin for more.`,
           { field: 'budget' },
         );
+      }
+      // An input not measured yet reserves what it could cost, up to what is left; preparing then
+      // replaces the reservation with the conformed length, checked again (preparer.ts).
+      if (budget.remainingSeconds !== null && range.high > range.low) {
+        estimatedSeconds = Math.min(range.high, Math.max(range.low, budget.remainingSeconds));
+        job.estimatedSeconds = estimatedSeconds;
       }
       ctx.writer.insert(job);
       return { existing: undefined };
     });
     if (outcome.existing) return replayIdempotent(outcome.existing, requestHash, reply);
     ctx.metrics.inc('retalk_jobs_created_total');
-    ctx.tracker.enqueue(job.id);
+    if (needsPreparation) ctx.preparer.enqueue(job.id);
+    else ctx.tracker.enqueue(job.id);
     return reply.code(201).send(toPublicJob(job));
   });
 

@@ -1,21 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { checkMedia } from '@retalk/core';
+import { checkMedia, MEDIA_LIMITS } from '@retalk/core';
 import { MediaKindSchema, type Upload } from '@retalk/core/relay';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
 import type { RelayConfig } from '../config.js';
-import { probeMedia } from '../media-probe.js';
+import { PoolTaskError, type ProbeOutcome } from '../conform-pool.js';
 import { TooLargeError } from '../storage/local.js';
 import type { UploadRecord } from '../store/types.js';
 
-/** Largest upload per kind, in bytes: the provider's file limit unless the admin overrides it. */
+/**
+ * Largest upload per kind, in bytes. Originals may be far larger than what the provider takes (a
+ * long talk of which a clip is used, a 4K recording): the relay conforms them, so the defaults are
+ * 2 GiB for video, 512 MiB for audio and 50 MiB for images; RETALK_MAX_UPLOAD_MB overrides all three.
+ */
 export function uploadMaxBytes(config: RelayConfig): { video: number; audio: number; image: number } {
   const mb = 1024 * 1024;
   const o = config.maxUploadBytes;
-  return { video: o ?? 300 * mb, audio: o ?? 30 * mb, image: o ?? 10 * mb };
+  return { video: o ?? 2048 * mb, audio: o ?? 512 * mb, image: o ?? 50 * mb };
 }
 
 /** Characters never allowed in names: controls, format characters (bidi overrides) and line/paragraph separators. */
@@ -186,16 +190,28 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
           { field: 'body' },
         );
       }
-      const probed = await probeMedia(ctx.storage.pathOf(storageKey), kind, stored.sizeBytes);
-      if ('message' in probed) {
+      // The probe parses untrusted bytes: it runs in a child process with time and memory limits.
+      let probed: ProbeOutcome;
+      try {
+        probed = await ctx.pool.probe(ctx.storage.pathOf(storageKey), kind, { urgent: true });
+      } catch (error) {
         await ctx.storage.discard(storageKey);
-        throw new ApiError(422, 'media_rejected', `The uploaded ${kind} ${probed.message}.`, {
+        if (!(error instanceof PoolTaskError)) throw error;
+        throw new ApiError(422, 'media_rejected', probeFailure(error, kind), {
           field: 'body',
-          ...(probed.allowed ? { allowed: probed.allowed } : {}),
+          ...(error.allowed !== undefined
+            ? { allowed: typeof error.allowed === 'string' ? error.allowed : [...error.allowed] }
+            : {}),
         });
       }
-      const problems = checkMedia(probed.media, ctx.config.provider);
-      const first = problems[0];
+      probed.media.sizeBytes = stored.sizeBytes;
+      // Conform fixes a video's or a recording's size, format, frame rate and length (with a clip),
+      // not a source that is too short; reference images it cannot change in Node yet.
+      const tooShort =
+        (probed.media.durationSec ?? 0) < (MEDIA_LIMITS[ctx.config.provider][kind].minDurationSec ?? 0);
+      const first = checkMedia(probed.media, ctx.config.provider).find(
+        (p) => kind === 'image' || (p.field === 'duration' && tooShort),
+      );
       if (first) {
         await ctx.storage.discard(storageKey);
         throw new ApiError(422, 'media_rejected', first.message, {
@@ -214,6 +230,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         sha256: stored.sha256,
         contentType: probed.contentType,
         media: probed.media,
+        probe: probed.probe,
         createdAt: now,
         expiresAt: now + ctx.config.uploadTtlHours * 3_600_000,
       };
@@ -221,4 +238,22 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       return reply.code(201).send(toPublicUpload(record));
     });
   });
+}
+
+/** Why an upload cannot be used, in the member's words. */
+function probeFailure(error: PoolTaskError, kind: 'video' | 'audio' | 'image'): string {
+  const plain = kind === 'video' ? 'MP4' : kind === 'audio' ? 'WAV or MP3' : 'PNG or JPEG';
+  switch (error.code) {
+    case 'conform_timeout':
+    case 'conform_out_of_memory':
+      return `The uploaded ${kind} could not be read within the relay's limits (${error.message}); convert it to a plain ${plain} first.`;
+    case 'too_many_samples':
+      return `The uploaded ${kind} claims far more frames than any clip could have, so it was not read; it is damaged or crafted.`;
+    case 'image_invalid':
+      // The image decoder's finding completes the sentence ("is not a valid PNG: …").
+      return `The uploaded image ${error.message}.`;
+    default:
+      // Core's refusals are whole sentences that say what to do.
+      return error.message;
+  }
 }

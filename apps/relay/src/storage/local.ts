@@ -35,6 +35,10 @@ export interface FileStorage {
   ): Promise<StoredFile>;
   /** Absolute path of a key (for probes and streaming reads). */
   pathOf(key: string): string;
+  /** A fresh path in the temp area, for a file another process writes (a conform's output); swept at start. */
+  tempPath(): string;
+  /** Moves a finished file from `tempPath()` under `key` (one rename: it appears whole or not at all). */
+  adopt(key: string, fromPath: string): Promise<void>;
   size(key: string): Promise<number | undefined>;
   remove(key: string): Promise<void>;
   /**
@@ -70,6 +74,10 @@ export function createLocalStorage(root: string): FileStorage {
   return {
     root,
     pathOf,
+    tempPath: () => path.join(tmpDir, `${randomBytes(12).toString('hex')}.part`),
+    async adopt(key, fromPath) {
+      await fsp.rename(fromPath, pathOf(key));
+    },
     async write(key, source, options = {}) {
       const finalPath = pathOf(key);
       const tmpPath = path.join(tmpDir, `${randomBytes(12).toString('hex')}.part`);

@@ -96,4 +96,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX member_tokens_member ON member_tokens(member_id);
   `,
+  // Issue 8 (conform): how a job's inputs were made to fit, and what the relay's probe found in an upload.
+  `
+  ALTER TABLE jobs ADD COLUMN conform_mode TEXT NOT NULL DEFAULT 'off';
+  ALTER TABLE jobs ADD COLUMN conform_json TEXT;
+  ALTER TABLE uploads ADD COLUMN probe_json TEXT;
+  `,
 ];

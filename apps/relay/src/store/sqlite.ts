@@ -15,6 +15,8 @@ const JOB_COLUMNS: Record<string, string> = {
   title: 'title',
   sourcePageUrl: 'source_page_url',
   input: 'input_json',
+  conformMode: 'conform_mode',
+  conform: 'conform_json',
   estimatedSeconds: 'estimated_seconds',
   billedSeconds: 'billed_seconds',
   error: 'error_json',
@@ -38,10 +40,11 @@ const JOB_COLUMNS: Record<string, string> = {
   finishedAt: 'finished_at',
 };
 
-const LIVE = `('received','submitted','queued','running')`;
+const LIVE = `('received','preparing','submitted','queued','running')`;
 
 function toDb(key: string, value: unknown): unknown {
-  if (key === 'input' || key === 'error') return value === null ? null : JSON.stringify(value);
+  if (key === 'input' || key === 'error' || key === 'conform')
+    return value === null ? null : JSON.stringify(value);
   if (key === 'cancelRequested') return value ? 1 : 0;
   return value ?? null;
 }
@@ -70,6 +73,7 @@ function uploadFromRow(r: Row): UploadRecord {
     sha256: r.sha256 as string,
     contentType: r.content_type as string,
     media: JSON.parse(r.media_json as string),
+    ...(r.probe_json ? { probe: JSON.parse(r.probe_json as string) } : {}),
     createdAt: r.created_at as number,
     expiresAt: r.expires_at as number,
   };
@@ -87,6 +91,8 @@ function jobFromRow(r: Row): JobRecord {
     title: (r.title as string | null) ?? null,
     sourcePageUrl: (r.source_page_url as string | null) ?? null,
     input: JSON.parse(r.input_json as string),
+    conformMode: (r.conform_mode as JobRecord['conformMode']) ?? 'off',
+    conform: r.conform_json ? JSON.parse(r.conform_json as string) : null,
     estimatedSeconds: r.estimated_seconds as number,
     billedSeconds: (r.billed_seconds as number | null) ?? null,
     error: r.error_json ? JSON.parse(r.error_json as string) : null,
@@ -159,8 +165,8 @@ export function createSqliteStore(file: string): RelayStore {
     members: db.prepare('SELECT * FROM members ORDER BY created_at, name'),
     revoke: db.prepare('UPDATE members SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL'),
     insertUpload: db.prepare(
-      `INSERT INTO uploads (id, member_id, kind, filename, storage_key, size_bytes, sha256, content_type, media_json, created_at, expires_at)
-       VALUES (@id, @memberId, @kind, @filename, @storageKey, @sizeBytes, @sha256, @contentType, @mediaJson, @createdAt, @expiresAt)`,
+      `INSERT INTO uploads (id, member_id, kind, filename, storage_key, size_bytes, sha256, content_type, media_json, probe_json, created_at, expires_at)
+       VALUES (@id, @memberId, @kind, @filename, @storageKey, @sizeBytes, @sha256, @contentType, @mediaJson, @probeJson, @createdAt, @expiresAt)`,
     ),
     uploadById: db.prepare('SELECT * FROM uploads WHERE id = ?'),
     uploadUsage: db.prepare(
@@ -168,7 +174,10 @@ export function createSqliteStore(file: string): RelayStore {
     ),
     expiredUploads: db.prepare('SELECT * FROM uploads WHERE expires_at <= ? LIMIT 500'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
-    uploadReferenced: db.prepare(`SELECT 1 FROM jobs WHERE status IN ${LIVE} AND input_json LIKE ? LIMIT 1`),
+    // A live job holds its inputs and the files prepared from them (fetched copies, conformed files).
+    uploadReferenced: db.prepare(
+      `SELECT 1 FROM jobs WHERE status IN ${LIVE} AND (input_json LIKE ? OR conform_json LIKE ?) LIMIT 1`,
+    ),
     jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
     jobByCallback: db.prepare('SELECT * FROM jobs WHERE callback_token = ?'),
     jobByUpstream: db.prepare('SELECT * FROM jobs WHERE upstream_id = ? LIMIT 1'),
@@ -262,7 +271,12 @@ export function createSqliteStore(file: string): RelayStore {
     // data_version moves when another connection commits; our own member writes are counted here.
     membersVersion: () => `${dataVersion.get() as number}:${localMemberWrites}`,
 
-    createUpload: (u) => void stmt.insertUpload.run({ ...u, mediaJson: JSON.stringify(u.media) }),
+    createUpload: ({ probe, ...u }) =>
+      void stmt.insertUpload.run({
+        ...u,
+        mediaJson: JSON.stringify(u.media),
+        probeJson: probe ? JSON.stringify(probe) : null,
+      }),
     getUpload: (id) => one(stmt.uploadById, uploadFromRow, id),
     uploadUsage: (memberId, now) => {
       const r = stmt.uploadUsage.get(memberId, now) as {
@@ -274,7 +288,10 @@ export function createSqliteStore(file: string): RelayStore {
     },
     listExpiredUploads: (now) => (stmt.expiredUploads.all(now) as Row[]).map(uploadFromRow),
     deleteUpload: (id) => void stmt.deleteUpload.run(id),
-    isUploadReferenced: (id) => stmt.uploadReferenced.get(`%"uploadId":"${id}"%`) !== undefined,
+    isUploadReferenced: (id) => {
+      const pattern = `%"uploadId":"${id}"%`;
+      return stmt.uploadReferenced.get(pattern, pattern) !== undefined;
+    },
 
     insertJob: (job) =>
       void insertJob.run(job.id, job.memberId, ...JOB_FIELDS.map((k) => toDb(k, job[k as keyof JobRecord]))),

@@ -1,5 +1,13 @@
-import type { Provider } from '@retalk/core';
-import type { BudgetPeriod, JobError, JobInput, JobStatus, MediaKind, UploadMedia } from '@retalk/core/relay';
+import type { ProbedMedia, Provider } from '@retalk/core';
+import type {
+  BudgetPeriod,
+  ConformMode,
+  JobError,
+  JobInput,
+  JobStatus,
+  MediaKind,
+  UploadMedia,
+} from '@retalk/core/relay';
 
 /** Times are epoch milliseconds inside the relay; the API turns them into ISO strings. */
 export interface MemberRecord {
@@ -42,6 +50,8 @@ export interface UploadRecord {
   sha256: string;
   contentType: string;
   media: UploadMedia;
+  /** The full probe (conform plans start from it); absent for uploads stored before issue 8. */
+  probe?: ProbedMedia | undefined;
   createdAt: number;
   expiresAt: number;
 }
@@ -52,6 +62,22 @@ export interface JobInputRecord {
   refImage?: JobInput | undefined;
   videoExtension: boolean;
   faceThreshold?: number | undefined;
+}
+
+/** One input as the provider gets it: a stored file (the relay's copy, conformed or as is). */
+export interface PreparedInputRecord {
+  /** Upload record of the file the provider receives (a fetched copy, a conformed file, or the upload itself). */
+  uploadId: string;
+  changes: string[];
+  media: UploadMedia;
+}
+
+/** What the `preparing` phase made of the inputs. `ready` once every input is stored and measured. */
+export interface JobConformRecord {
+  ready: boolean;
+  video?: PreparedInputRecord | undefined;
+  audio?: PreparedInputRecord | undefined;
+  refImage?: PreparedInputRecord | undefined;
 }
 
 export interface JobRecord {
@@ -65,6 +91,9 @@ export interface JobRecord {
   title: string | null;
   sourcePageUrl: string | null;
   input: JobInputRecord;
+  conformMode: ConformMode;
+  /** Set by the `preparing` phase; null for jobs that needed none (uploads that already fit). */
+  conform: JobConformRecord | null;
   estimatedSeconds: number;
   billedSeconds: number | null;
   error: JobError | null;

@@ -44,9 +44,12 @@ export async function startStack(
       return r;
     },
     inputs(scenario) {
-      const q = scenario ? `?sim=${encodeURIComponent(scenario)}` : '';
+      // The relay fetches URL inputs itself and gives the provider its own copy (issue 8, H1), so
+      // a `?sim=` on the input URL never reaches the simulator: the scenario is queued for the
+      // next create instead.
+      if (scenario) sim.nextScenario(scenario);
       return {
-        video: { url: `${sim.fixtureUrl('talking-640x640-25fps-3s.mp4')}${q}` },
+        video: { url: sim.fixtureUrl('talking-640x640-25fps-3s.mp4') },
         audio: { url: sim.fixtureUrl('speech-4s.wav') },
       };
     },

@@ -1,7 +1,6 @@
 import { copyFile, open, rename, stat, unlink } from 'node:fs/promises';
-import { registerMediabunnyServer } from '@mediabunny/server';
 import { FilePathSource, FilePathTarget } from 'mediabunny';
-import { AV_CODEC_ID_H264, CodecContext } from 'node-av';
+import type * as NodeAv from 'node-av';
 import type { ConformOptions, ConformPlan } from '../conform/plan.js';
 import { planConform } from '../conform/plan.js';
 import type { MediaKind, ProbedMedia } from '../conform/probed-media.js';
@@ -11,7 +10,7 @@ import type { ByteSource } from './byte-source.js';
 import { executePlan } from './execute.js';
 import { type ProbeOptions, probeMedia } from './probe.js';
 
-let registered = false;
+let codecs: Promise<void> | undefined;
 
 /** Options of {@link useNodeCodecs}. */
 export interface NodeCodecsOptions {
@@ -25,14 +24,17 @@ export interface NodeCodecsOptions {
 
 /**
  * Gives mediabunny FFmpeg's decoders, encoders and scaler in Node, through `@mediabunny/server`
- * (prebuilt FFmpeg libraries from npm: no system ffmpeg, no apt step). Idempotent; the first call
- * decides the options. {@link probeFile} and {@link conformFile} call it themselves.
+ * (prebuilt FFmpeg libraries from npm: no system ffmpeg, no apt step). Loaded on the first call
+ * only (about a second on an idle machine, several on a loaded one), so a process that only
+ * probes never pays for them; idempotent, the first call decides the options. {@link conformFile}
+ * calls it itself; {@link probeFile} needs no codecs.
  */
-export function useNodeCodecs(options: NodeCodecsOptions = {}): void {
-  if (registered) return;
-  registered = true;
-  if (!options.hardware) tuneSoftwareH264();
-  registerMediabunnyServer(options.hardware ? {} : { hardwareContext: null });
+export function useNodeCodecs(options: NodeCodecsOptions = {}): Promise<void> {
+  codecs ??= Promise.all([import('@mediabunny/server'), import('node-av')]).then(([server, av]) => {
+    if (!options.hardware) tuneSoftwareH264(av);
+    server.registerMediabunnyServer(options.hardware ? {} : { hardwareContext: null });
+  });
+  return codecs;
 }
 
 /**
@@ -54,9 +56,9 @@ export const H264_ENCODER_OPTIONS: Readonly<Record<string, string>> = {
  * context without arguments (decoders and audio encoders pass the codec), which is how it is told
  * apart.
  */
-function tuneSoftwareH264(): void {
+function tuneSoftwareH264({ AV_CODEC_ID_H264, CodecContext }: typeof NodeAv): void {
   const open2 = CodecContext.prototype.open2;
-  CodecContext.prototype.open2 = function (this: CodecContext, ...args: Parameters<typeof open2>) {
+  CodecContext.prototype.open2 = function (this: NodeAv.CodecContext, ...args: Parameters<typeof open2>) {
     if (args.length === 0 && this.codecId === AV_CODEC_ID_H264) {
       for (const [name, value] of Object.entries(H264_ENCODER_OPTIONS)) this.setOption(name, value);
     }
@@ -105,7 +107,6 @@ export async function probeFile(
   kind: MediaKind,
   options: ProbeOptions = {},
 ): Promise<ProbedMedia> {
-  useNodeCodecs();
   return probeMedia(await fileByteSource(path), kind, options);
 }
 
@@ -194,6 +195,7 @@ export async function conformFile(
     );
   }
   const partial = `${outputPath}.part`;
+  await useNodeCodecs();
   try {
     await executePlan(plan, await fileByteSource(inputPath), {
       target: new FilePathTarget(partial),

@@ -163,11 +163,24 @@ export type Upload = z.infer<typeof UploadSchema>;
 /** Maximum length of a URL given as a job input. */
 export const MAX_INPUT_URL_LENGTH = 2048;
 
-/** A job input: a public http(s) URL the provider can fetch, or an upload made to this relay. */
+/** Longest source position a clip bound may name, in seconds (24 h: beyond any real recording). */
+export const MAX_CLIP_SEC = 86_400;
+
+const clipBound = () => z.optional(z.number().check(z.nonnegative(), z.maximum(MAX_CLIP_SEC)));
+
+/**
+ * A job input: a public http(s) URL or an upload made to this relay, and for video and audio an
+ * optional clip of it (`startSec`/`endSec`, seconds into the source; the relay cuts that part
+ * before anything is spent). A reference image takes no clip.
+ */
 export const JobInputSchema = z
   .strictObject({
     url: z.optional(z.string().check(z.maxLength(MAX_INPUT_URL_LENGTH))),
     uploadId: z.optional(z.string().check(z.minLength(1), z.maxLength(100))),
+    /** Where the clip starts in the source, in seconds (default 0). */
+    startSec: clipBound(),
+    /** Where the clip ends in the source, in seconds (default: the end of the source). */
+    endSec: clipBound(),
   })
   .check(
     z.superRefine((value, ctx) => {
@@ -178,9 +191,20 @@ export const JobInputSchema = z
           message: 'give exactly one of "url" (a public http(s) URL) or "uploadId" (from PUT /v1/uploads)',
         });
       }
+      if (value.startSec !== undefined && value.endSec !== undefined && value.startSec >= value.endSec) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endSec'],
+          message: `endSec (${value.endSec}) must be after startSec (${value.startSec})`,
+        });
+      }
     }),
   );
 export type JobInput = z.infer<typeof JobInputSchema>;
+
+/** Whether the relay conforms a job's inputs to the provider's limits. */
+export const ConformModeSchema = z.enum(['auto', 'off']);
+export type ConformMode = z.infer<typeof ConformModeSchema>;
 
 /** `POST /v1/jobs` body (header `Idempotency-Key` optional, up to 200 characters). */
 export const CreateJobRequestSchema = z.strictObject({
@@ -193,14 +217,16 @@ export const CreateJobRequestSchema = z.strictObject({
   faceThreshold: z.optional(z.number().check(z.int(), z.minimum(120), z.maximum(200))),
   title: z.optional(z.string().check(z.maxLength(300))),
   sourcePageUrl: z.optional(z.string().check(z.maxLength(MAX_INPUT_URL_LENGTH))),
+  /**
+   * `auto` (default): the relay makes the inputs fit the provider's limits (clip, scale, frame
+   * rate, H.264/MP4, WAV) before submitting, and says what it changed in `job.conform`.
+   * `off`: inputs must already fit; anything outside the limits is refused.
+   */
+  conform: z.optional(ConformModeSchema),
 });
 export type CreateJobRequest = z.infer<typeof CreateJobRequestSchema>;
 
-/**
- * Job states at the relay. `received`: stored, not yet sent upstream (waiting its turn in the
- * relay's queue); `submitted`: accepted upstream; then `queued`/`running` as the provider reports,
- * and the terminal `succeeded`/`failed`/`canceled`.
- */
+/** Job states at the relay: {@link JOB_STATUSES} (`received`, `preparing`, `submitted`, …). */
 export const JobStatusSchema = z.enum(JOB_STATUSES);
 export type { JobStatus } from '../status.js';
 export { isTerminalJobStatus, TERMINAL_JOB_STATUSES } from '../status.js';
@@ -240,10 +266,31 @@ export const JobInputSummarySchema = z.object({
   faceThreshold: z.optional(z.number().check(z.int())),
 });
 
+/** What the relay made of one input (`job.conform.video` / `.audio` / `.refImage`). */
+export const ConformedInputSchema = z.object({
+  /** One plain sentence per change ("scaled 640×360 → 1138×640"); empty when the input was used as is. */
+  changes: z.array(z.string()),
+  /** The media the provider receives. */
+  media: UploadMediaSchema,
+});
+export type ConformedInput = z.infer<typeof ConformedInputSchema>;
+
+/** `job.conform`: how the inputs were made to fit, filled in while the job is `preparing`. */
+export const JobConformSchema = z.object({
+  mode: ConformModeSchema,
+  video: z.optional(ConformedInputSchema),
+  audio: z.optional(ConformedInputSchema),
+  refImage: z.optional(ConformedInputSchema),
+});
+export type JobConform = z.infer<typeof JobConformSchema>;
+
 export const JobSchema = z.object({
   id: z.string(),
   status: JobStatusSchema,
-  /** 0–100; estimated by the relay when the provider reports none. */
+  /**
+   * 0–100 of the current phase: while `preparing`, how far the relay is with the inputs; from
+   * `submitted` on, the provider's work (estimated by the relay when the provider reports none).
+   */
   progress: z.number().check(z.minimum(0), z.maximum(100)),
   /** Milliseconds until the job is expected to finish, when known. */
   etaMs: z.optional(z.number().check(z.nonnegative())),
@@ -253,12 +300,17 @@ export const JobSchema = z.object({
   title: z.optional(z.string()),
   sourcePageUrl: z.optional(z.string()),
   input: JobInputSummarySchema,
-  /** Output seconds reserved against the budget at submit. */
+  /**
+   * Output seconds reserved against the budget. Until an input given by URL has been fetched and
+   * measured it is an upper bound; once the job is prepared it is the conformed length.
+   */
   estimatedSeconds: z.number().check(z.nonnegative()),
   /** Output seconds billed by the provider, once known. */
   billedSeconds: z.optional(z.number().check(z.nonnegative())),
   /** Whether `POST /v1/jobs/:id/cancel` can work now. */
   cancelable: z.boolean(),
+  /** How the inputs were made to fit (absent until the relay has looked at them). */
+  conform: z.optional(JobConformSchema),
   result: z.optional(JobResultSchema),
   error: z.optional(JobErrorSchema),
   createdAt: z.string(),

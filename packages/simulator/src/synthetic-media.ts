@@ -21,11 +21,12 @@ import {
   WavOutputFormat,
   WebMOutputFormat,
 } from 'mediabunny';
-import { useNodeCodecs } from '../src/media/node.js';
+import { loadCodecs } from './codecs.js';
 
-// Real media, made at test time with mediabunny and FFmpeg's encoders (through
-// @mediabunny/server): small sizes and short lengths so a loaded 2-core machine stays quick. Each
-// test file gets its own temp dir; a fixture is made once per file and reused.
+// `@retalk/simulator/media`: real media made at test or bench time with mediabunny and FFmpeg's
+// encoders (through @mediabunny/server), so suites need no committed binaries beyond the small
+// fixtures. Small sizes and short lengths keep a loaded 2-core machine quick. Each process gets
+// its own temp dir; a file is made once per process and reused.
 
 /** A synthetic video to make. */
 export interface VideoSpec {
@@ -106,7 +107,7 @@ async function addTone(source: AudioSampleSource, durationSec: number, sampleRat
 export function makeVideo(spec: VideoSpec): Promise<string> {
   const key = `${spec.codec}-${spec.width}x${spec.height}-${spec.fps}fps-${spec.durationSec}s-r${spec.rotation ?? 0}-${spec.audio ?? 'mute'}.${spec.container}`;
   return once(key, async (path) => {
-    useNodeCodecs();
+    await loadCodecs();
     const output = new Output({ format: CONTAINERS[spec.container](), target: new FilePathTarget(path) });
     const video = new VideoSampleSource({
       codec: spec.codec,
@@ -151,7 +152,7 @@ export function makeAudio(spec: AudioSpec): Promise<string> {
   const channels = spec.channels ?? 1;
   const key = `${spec.codec}-${sampleRate}-${channels}ch-${spec.durationSec}s.${spec.container}`;
   return once(key, async (path) => {
-    useNodeCodecs();
+    await loadCodecs();
     const output = new Output({ format: CONTAINERS[spec.container](), target: new FilePathTarget(path) });
     const audio = new AudioSampleSource({ codec: spec.codec, bitrate: 64_000 });
     output.addAudioTrack(audio);

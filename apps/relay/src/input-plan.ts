@@ -1,0 +1,44 @@
+import {
+  type ConformPlan,
+  type ConformRefusal,
+  type ConformResult,
+  type ProbedMedia,
+  planConform,
+} from '@retalk/core';
+import type { JobInput } from '@retalk/core/relay';
+import type { RelayConfig } from './config.js';
+
+/** A job input's name in the request, as fields are named in errors. */
+export type InputName = 'video' | 'audio' | 'refImage';
+
+/** The clip an input asks for, or undefined for the whole file. */
+export function clipOf(input: JobInput): { startSec?: number; endSec?: number } | undefined {
+  if (input.startSec === undefined && input.endSec === undefined) return undefined;
+  return {
+    ...(input.startSec !== undefined ? { startSec: input.startSec } : {}),
+    ...(input.endSec !== undefined ? { endSec: input.endSec } : {}),
+  };
+}
+
+/** Core's conform plan for one probed input of a job (a pure decision, cheap on the event loop). */
+export function planInput(config: RelayConfig, probe: ProbedMedia, input: JobInput): ConformResult {
+  return planConform(probe, { provider: config.provider, clip: clipOf(input) });
+}
+
+/**
+ * Whether the plan needs the executor. The provider lip-syncs to the job's audio and ignores the
+ * video's own sound, so a plan whose only step drops that sound is sent as it is: a transcode
+ * child for a remux that changes nothing the provider uses would queue every job with a normal
+ * MP4 behind the conform pool.
+ */
+export function needsConform(plan: ConformPlan): boolean {
+  return plan.steps.some((step) => step.type !== 'drop_audio');
+}
+
+/** The request field a refusal names (`clip.endSec` of the video → `video.endSec`). */
+export function refusalField(name: InputName, refusal: ConformRefusal, input: JobInput): string {
+  if (refusal.field === 'clip.startSec') return `${name}.startSec`;
+  if (refusal.field === 'clip.endSec') return `${name}.endSec`;
+  if (refusal.field === 'clip') return input.endSec !== undefined ? `${name}.endSec` : `${name}.startSec`;
+  return name;
+}
