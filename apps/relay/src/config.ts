@@ -59,6 +59,12 @@ export interface RelayConfig {
   maxStreamsPerMember: number;
   /** A connection with no bytes moving either way for this long is closed, in milliseconds. */
   idleTimeoutMs: number;
+  /**
+   * On SIGTERM/SIGINT, how long open requests (an upload half-sent) may finish before they are
+   * cut. Default 8 s: under Docker's 10 s before SIGKILL, so the store still closes cleanly; raise
+   * it with the supervisor's own grace (Kubernetes gives 30 s).
+   */
+  shutdownGraceMs: number;
   /** Time a client has to send its headers, in milliseconds. */
   headersTimeoutMs: number;
   /** Time a client has to send a whole request (headers and body), in milliseconds. */
@@ -156,6 +162,7 @@ const EnvSchema = z.object({
   RETALK_IDLE_TIMEOUT_MS: int('RETALK_IDLE_TIMEOUT_MS', 100, 3_600_000).optional(),
   RETALK_HEADERS_TIMEOUT_MS: int('RETALK_HEADERS_TIMEOUT_MS', 100, 600_000).optional(),
   RETALK_REQUEST_TIMEOUT_MS: int('RETALK_REQUEST_TIMEOUT_MS', 100, 86_400_000).optional(),
+  RETALK_SHUTDOWN_GRACE_MS: int('RETALK_SHUTDOWN_GRACE_MS', 0, 600_000).optional(),
   HOST: z.string().min(1).optional(),
   PORT: int('PORT', 0, 65535).optional(),
 });
@@ -235,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     memberMaxUploads: e.RETALK_MEMBER_MAX_UPLOADS ?? 1000,
     maxStreamsPerMember: e.RETALK_MAX_STREAMS_PER_MEMBER ?? DEFAULT_MAX_STREAMS_PER_MEMBER,
     idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,
+    shutdownGraceMs: e.RETALK_SHUTDOWN_GRACE_MS ?? 8_000,
     headersTimeoutMs,
     requestTimeoutMs,
   };

@@ -2,9 +2,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { serveRelay } from './serve.js';
 
-/** How long a stop waits for open requests before cutting them, in milliseconds. */
-const SHUTDOWN_GRACE_MS = 8_000;
-
 // The only module with side effects: read the environment, start, and stop on a signal.
 try {
   const config = loadConfig(process.env, process.cwd());
@@ -18,11 +15,11 @@ try {
     // stop before a supervisor's SIGKILL (Docker waits 10 s) so the store closes cleanly.
     setTimeout(() => {
       running.relay.app.log.warn(
-        { afterMs: SHUTDOWN_GRACE_MS },
+        { afterMs: config.shutdownGraceMs },
         'stopping: requests still open after the grace period are cut',
       );
       running.relay.app.server.closeAllConnections();
-    }, SHUTDOWN_GRACE_MS).unref();
+    }, config.shutdownGraceMs).unref();
     running.close().then(
       () => process.exit(0),
       () => process.exit(1),

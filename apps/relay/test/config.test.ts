@@ -10,7 +10,10 @@ describe('loadConfig', () => {
       port: 8787,
       dataDir: '/srv/app/.retalk-data',
       allowPrivateUrls: true,
+      shutdownGraceMs: 8_000,
     });
+    expect(loadConfig({ RETALK_SHUTDOWN_GRACE_MS: '30000' }, '/').shutdownGraceMs).toBe(30_000);
+    expect(() => loadConfig({ RETALK_SHUTDOWN_GRACE_MS: '-1' }, '/')).toThrow(/RETALK_SHUTDOWN_GRACE_MS/);
   });
 
   it('reads a real provider configuration', () => {
