@@ -56,6 +56,28 @@ export function OptionsApp() {
     if (id) document.getElementById(id)?.focus();
   }, [result]);
 
+  /**
+   * Asks for the relay's origin, then connects (`connect` tests and saves) and shows the outcome.
+   * Runs inside the click handler: the permission prompt needs its user gesture, so the request
+   * goes out before anything is awaited.
+   */
+  function connectTo(relayAddress: string, connect: (permissionGranted: boolean) => Promise<Me>) {
+    const permission = requestRelayPermission(relayAddress).catch(() => false);
+    setBusy(true);
+    setResult(null);
+    void (async () => {
+      try {
+        const me = await connect(await permission);
+        setSaved(true);
+        setResult({ tone: 'ok', me });
+      } catch (error) {
+        showError(error);
+      } finally {
+        setBusy(false);
+      }
+    })();
+  }
+
   function onSubmit(event: Event) {
     event.preventDefault();
     let settings: ReturnType<typeof parseConnectionForm>;
@@ -65,21 +87,7 @@ export function OptionsApp() {
       showError(error);
       return;
     }
-    // The permission prompt needs the click's user gesture: request before anything is awaited.
-    const permission = requestRelayPermission(settings.relayUrl).catch(() => false);
-    setBusy(true);
-    setResult(null);
-    void (async () => {
-      try {
-        const me = await testAndSave(settings, { permissionGranted: await permission });
-        setSaved(true);
-        setResult({ tone: 'ok', me });
-      } catch (error) {
-        showError(error);
-      } finally {
-        setBusy(false);
-      }
-    })();
+    connectTo(settings.relayUrl, (permissionGranted) => testAndSave(settings, { permissionGranted }));
   }
 
   function showError(error: unknown) {
@@ -103,27 +111,17 @@ export function OptionsApp() {
       );
       return;
     }
-    // The permission prompt needs the click's user gesture: request before anything is awaited.
-    const permission = requestRelayPermission(link.relayUrl).catch(() => false);
-    setBusy(true);
-    setResult(null);
-    void (async () => {
-      try {
-        const me = await connectWithLink(link, { permissionGranted: await permission });
-        const saved = await settingsItem.getValue();
-        if (saved) {
-          setRelayUrl(saved.relayUrl);
-          setToken(saved.token);
-        }
-        setConnectLink('');
-        setSaved(true);
-        setResult({ tone: 'ok', me });
-      } catch (error) {
-        showError(error);
-      } finally {
-        setBusy(false);
+    connectTo(link.relayUrl, async (permissionGranted) => {
+      const me = await connectWithLink(link, { permissionGranted });
+      // The form shows the connection the link made.
+      const saved = await settingsItem.getValue();
+      if (saved) {
+        setRelayUrl(saved.relayUrl);
+        setToken(saved.token);
       }
-    })();
+      setConnectLink('');
+      return me;
+    });
   }
 
   async function disconnect() {
