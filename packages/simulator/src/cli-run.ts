@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { runSamples } from './cli-samples.js';
 import { SIMULATOR_API_KEY } from './options.js';
 import { RESULT_MODES, type ResultMode } from './result-media.js';
 import { createSimulator, type Simulator } from './server.js';
@@ -7,6 +8,7 @@ export const CLI_USAGE = `retalk-sim: an offline fake of the EvoLink and DashSco
 
 Usage: retalk-sim [--port 8790] [--host 127.0.0.1] [--job-ms 8000] [--result mux|echo]
                   [--no-fetch-inputs] [--quiet]
+       retalk-sim samples [--out DIR]   write a sample 360p WebM and M4A voice to try Retalk with
 
   --port N           port to listen on (default 8790; 0 picks a free one)
   --host H           interface to bind (default 127.0.0.1)
@@ -25,6 +27,7 @@ export interface CliIo {
 
 /** Parses the arguments and starts the simulator; returns it, or an exit code on bad input/help. */
 export async function runCli(argv: string[], io: CliIo): Promise<Simulator | number> {
+  if (argv[0] === 'samples') return runSamples(argv.slice(1), io);
   const fail = (message: string) => {
     io.err(`retalk-sim: ${message}\n\n${CLI_USAGE}`);
     return 2;

@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ALL_FORMATS, FilePathSource, Input } from 'mediabunny';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../src/cli-run.js';
 
@@ -51,5 +55,48 @@ describe('retalk-sim CLI', () => {
     const { io, out } = capture();
     expect(await runCli(['--help'], io)).toBe(0);
     expect(out.join('')).toContain('--job-ms N');
+  });
+
+  it('samples: writes a 360p VP9 WebM and an M4A voice for the README newcomer path', {
+    timeout: 120_000,
+  }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'retalk-samples-'));
+    try {
+      const { io, out } = capture();
+      const code = await runCli(
+        ['samples', '--out', dir, '--video-seconds', '3', '--voice-seconds', '2'],
+        io,
+      );
+      expect(code).toBe(0);
+      expect(out.join('')).toContain(join(dir, 'talk-360p.webm'));
+      const read = async (name: string) => {
+        const input = new Input({ source: new FilePathSource(join(dir, name)), formats: ALL_FORMATS });
+        try {
+          const video = await input.getPrimaryVideoTrack();
+          const audio = await input.getPrimaryAudioTrack();
+          return {
+            format: (await input.getFormat()).name,
+            video: video && { codec: video.codec, width: video.displayWidth, height: video.displayHeight },
+            audio: audio?.codec,
+            durationSec: Math.round(await input.computeDuration()),
+          };
+        } finally {
+          input.dispose();
+        }
+      };
+      expect(await read('talk-360p.webm')).toEqual({
+        format: 'WebM',
+        video: { codec: 'vp9', width: 640, height: 360 },
+        audio: 'opus',
+        durationSec: 3,
+      });
+      expect(await read('voice.m4a')).toMatchObject({ video: null, audio: 'aac', durationSec: 2 });
+
+      const bad = capture();
+      expect(await runCli(['samples', '--video-seconds', '0'], bad.io)).toBe(2);
+      expect(bad.err.join('')).toContain('--video-seconds must be a whole number from 1 to 600');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
