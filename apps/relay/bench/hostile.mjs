@@ -5,13 +5,12 @@
 // `node bench/hostile.mjs stalls` or `… probes` runs one section. The relay runs as a child process
 // (dist/main.js) on loopback with short timeouts so the bench ends quickly; every child is stopped.
 
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../dist/commands.js';
-import { fmt, freePort, mib, rssBytes, start, stopChildren, verdict, waitForHttp } from './lib.mjs';
+import { fmt, freePort, mib, readLoad, rssBytes, start, stopChildren, verdict, waitForHttp } from './lib.mjs';
 
 const HERE = import.meta.dirname;
 const RELAY_DIR = path.resolve(HERE, '..');
@@ -369,34 +368,9 @@ function mp4Bomb() {
   return out;
 }
 
-/** /healthz from its own process at 50 requests a second, until `stop()` (at most 5 min). */
+/** /healthz from its own process at 50 requests a second, until `stop()`. */
 function pingHealthz(url) {
-  const options = {
-    url: `${url}/healthz`,
-    mode: 'rate',
-    rate: 50,
-    connections: 4,
-    durationMs: 300_000,
-    untilStdinEnd: true,
-  };
-  const child = spawn(process.execPath, [path.join(HERE, 'load.mjs'), JSON.stringify(options)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => {
-    out += d;
-  });
-  const done = new Promise((resolve, reject) =>
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`pinger exited ${code}`)),
-    ),
-  );
-  return {
-    stop() {
-      child.stdin.end();
-      return done;
-    },
-  };
+  return readLoad(`${url}/healthz`);
 }
 
 async function upload(url, token, kind, type, body, name) {

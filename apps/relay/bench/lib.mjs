@@ -64,3 +64,41 @@ export const verdict = (ok) => (ok ? 'PASS' : 'MISS');
 export function stopChildren() {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 }
+
+/**
+ * GETs `url` at `rate` requests a second from its own process (load.mjs) until `stop()` (at most
+ * 10 min); `stop()` answers load.mjs's figures (requests, p50, p99, max, errors, …).
+ */
+export function readLoad(url, { rate = 50, headers } = {}) {
+  const options = {
+    url,
+    mode: 'rate',
+    rate,
+    connections: 4,
+    durationMs: 600_000,
+    untilStdinEnd: true,
+    headers,
+  };
+  const child = spawn(
+    process.execPath,
+    [new URL('./load.mjs', import.meta.url).pathname, JSON.stringify(options)],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  let out = '';
+  child.stdout.on('data', (d) => {
+    out += d;
+  });
+  const done = new Promise((resolve, reject) =>
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load.mjs exited ${code}`)),
+    ),
+  );
+  return {
+    stop() {
+      child.stdin.end();
+      return done;
+    },
+  };
+}

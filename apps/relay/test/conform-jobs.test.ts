@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, keyLeaks, startRelay, tempDir } from './harness.js';
+import { type Harness, isAlive, keyLeaks, startRelay, tempDir, until } from './harness.js';
 
 const FAKE_WORKER = path.join(import.meta.dirname, 'fixtures/fake-conform-worker.mjs');
 
@@ -25,19 +25,6 @@ function wav(seconds: number, sampleRate = 8_000): Buffer {
   out.writeUInt32LE(samples * 2, 40);
   for (let i = 0; i < samples; i++) out.writeInt16LE(Math.round(2000 * Math.sin(i / 10)), 44 + i * 2);
   return out;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((r) => setTimeout(r, 20));
 }
 
 describe('measured bytes are billed bytes (relay-findings H1)', () => {

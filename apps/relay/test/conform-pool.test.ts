@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ConformPool, createConformPool, PoolTaskError } from '../src/conform-pool.js';
-import { tempDir } from './harness.js';
+import { isAlive, tempDir, until } from './harness.js';
 
 const FAKE_WORKER = path.join(import.meta.dirname, 'fixtures/fake-conform-worker.mjs');
 const dir = tempDir('retalk-pool-');
@@ -11,19 +11,6 @@ function file(name: string, content: string): string {
   const p = path.join(dir, name);
   fs.writeFileSync(p, content);
   return p;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until(predicate: () => boolean): Promise<void> {
-  while (!predicate()) await new Promise((r) => setTimeout(r, 20));
 }
 
 function pool(overrides: Partial<Parameters<typeof createConformPool>[0]> = {}): ConformPool {

@@ -81,6 +81,21 @@ export interface ApiResponse {
 /** A job as the API returns it: the contract's own type, not a copy. */
 export type JobBody = Job;
 
+/** Whether a process is still running. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once `predicate` holds, checking every 20 ms (the test's timeout bounds it). */
+export async function until(predicate: () => boolean): Promise<void> {
+  while (!predicate()) await new Promise((r) => setTimeout(r, 20));
+}
+
 export function tempDir(prefix = 'retalk-relay-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }

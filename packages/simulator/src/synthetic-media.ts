@@ -161,3 +161,4 @@ export function makeAudio(spec: AudioSpec): Promise<string> {
     await output.finalize();
   });
 }
+export { loadCodecs } from './codecs.js';
