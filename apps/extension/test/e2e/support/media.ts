@@ -51,7 +51,7 @@ export async function convertAudioFixture(
   to: 'm4a' | 'ogg' | 'webm' | 'flac',
 ): Promise<Uint8Array> {
   const { useNodeCodecs } = await import('@retalk/core/media/node');
-  useNodeCodecs();
+  await useNodeCodecs();
   const mb = await import('mediabunny');
   const formats = {
     m4a: () => ({ format: new mb.Mp4OutputFormat(), codec: 'aac' as const }),
