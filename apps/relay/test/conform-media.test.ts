@@ -201,29 +201,24 @@ describe('conform through the relay, with real media', () => {
   });
 
   describe('refuses what cannot be used, naming the field and saying why', () => {
-    it('a clip outside the source', async () => {
+    /** Uploads the WebM and the M4A and asks for a job on `clip` of the video. */
+    async function jobWithClip(clip: { startSec: number; endSec: number }) {
       const video = await upload('video', webm, 'talk.webm', 'video/webm');
       const audio = await upload('audio', m4a, 'voice.m4a', 'audio/mp4');
-      const res = await h.api('POST', '/v1/jobs', {
-        body: {
-          video: { uploadId: video.json.id, startSec: 12, endSec: 20 },
-          audio: { uploadId: audio.json.id },
-        },
+      return h.api('POST', '/v1/jobs', {
+        body: { video: { uploadId: video.json.id, ...clip }, audio: { uploadId: audio.json.id } },
       });
+    }
+
+    it('a clip outside the source', async () => {
+      const res = await jobWithClip({ startSec: 12, endSec: 20 });
       expect(res.status).toBe(422);
       expect(res.json.error).toMatchObject({ code: 'media_rejected', field: 'video.startSec' });
       expect(res.json.error.message).toMatch(/0:10/);
     });
 
     it('a clip that starts where it ends', async () => {
-      const video = await upload('video', webm, 'talk.webm', 'video/webm');
-      const audio = await upload('audio', m4a, 'voice.m4a', 'audio/mp4');
-      const res = await h.api('POST', '/v1/jobs', {
-        body: {
-          video: { uploadId: video.json.id, startSec: 4, endSec: 4 },
-          audio: { uploadId: audio.json.id },
-        },
-      });
+      const res = await jobWithClip({ startSec: 4, endSec: 4 });
       expect(res.status).toBe(400);
       expect(res.json.error).toMatchObject({ code: 'invalid_request', field: 'video.endSec' });
       expect(res.json.error.message).toMatch(/must be after startSec/);
