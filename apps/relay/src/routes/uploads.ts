@@ -248,7 +248,7 @@ function probeFailure(error: PoolTaskError, kind: 'video' | 'audio' | 'image'): 
     case 'conform_out_of_memory':
       return `The uploaded ${kind} could not be read within the relay's limits (${error.message}); convert it to a plain ${plain} first.`;
     case 'too_many_samples':
-      return `The uploaded ${kind} claims far more frames than any clip could have, so it was not read; it is damaged or crafted.`;
+      return `The uploaded ${kind} claims far more frames than any usable ${kind} can have, so the relay did not read it: the file is damaged. Export it again or choose another file.`;
     case 'image_invalid':
       // The image decoder's finding completes the sentence ("is not a valid PNG: …").
       return `The uploaded image ${error.message}.`;
