@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ProbedMedia } from '@retalk/core';
 import type { UploadMedia } from '@retalk/core/relay';
@@ -127,6 +128,9 @@ interface Lane {
  */
 export const MAX_PROBE_SAMPLES = 200_000;
 
+/** Niceness of probe and conform children (the relay stays at its own, usually 0). */
+const CHILD_NICENESS = 10;
+
 const KILL_MESSAGES = {
   conform_timeout: (kind: string, ms: number) =>
     `Preparing the ${kind} took longer than ${Math.round(ms / 1000)} s, so it was stopped. Use a shorter clip or a smaller file.`,
@@ -215,6 +219,15 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
+    // Below the relay's own priority: on a small machine the event loop (status reads, SSE,
+    // uploads) wins the cores and a transcode or a hostile probe takes what is left.
+    if (child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, CHILD_NICENESS);
+      } catch {
+        // Not permitted here (some containers): the child runs at the relay's priority.
+      }
+    }
     const worker: Worker = { process: child, heapMb, tasks: 0, stderrTail: '' };
     children.add(child);
     child.stderr?.setEncoding('utf8');
