@@ -370,7 +370,7 @@ export function buildRelay(options: RelayOptions): Relay {
     now,
     fetch: guardedFetch,
     maxBytes: uploadMaxBytes(config),
-    onReady: (jobId) => tracker.enqueue(jobId),
+    onReady: (job) => tracker.enqueue(job),
   });
 
   tracker = createTracker({

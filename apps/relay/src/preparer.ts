@@ -33,7 +33,7 @@ export interface PreparerOptions {
   /** Largest file kept per kind, in bytes (the originals limit). */
   maxBytes: Record<MediaKind, number>;
   /** A prepared job is ready for the provider. */
-  onReady: (jobId: string) => void;
+  onReady: (job: Pick<JobRecord, 'id' | 'memberId'>) => void;
   /** Minimum gap between two progress writes of one job, in milliseconds. Default 250. */
   progressIntervalMs?: number | undefined;
 }
@@ -332,7 +332,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
       });
       return;
     }
-    o.onReady(job.id);
+    o.onReady(job);
   }
 
   function fail(jobId: string, error: JobError): void {

@@ -9,6 +9,7 @@ import {
 import { isTerminalJobStatus } from '@retalk/core/status';
 import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from './api-error.js';
+import { createFairQueue } from './fair-queue.js';
 import type { JobPatch, JobWriter } from './jobs.js';
 import type { JobRecord, RelayStore } from './store/types.js';
 
@@ -50,7 +51,7 @@ export interface Tracker {
   /** Picks up every live job from the store (after a restart too) and starts the loops. */
   start(): void;
   /** A job is ready to be sent: stored in state `received`, or prepared in state `preparing`. */
-  enqueue(jobId: string): void;
+  enqueue(job: Pick<JobRecord, 'id' | 'memberId'>): void;
   /** Re-read this job upstream now (a callback arrived). */
   wake(jobId: string): void;
   cancel(jobId: string): Promise<JobRecord>;
@@ -136,7 +137,8 @@ export function createTracker(o: TrackerOptions): Tracker {
   const polling = new Set<string>();
   const rerun = new Set<string>();
   const inFlight = new Set<string>();
-  const queue: string[] = [];
+  // Fair across members: a batch of 40 does not hold back a colleague's single job.
+  const queue = createFairQueue();
   const failures = new Map<string, number>();
   const lastWakeAt = new Map<string, number>();
   const wakeTimers = new Map<string, NodeJS.Timeout>();
@@ -386,7 +388,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       if (!isStoreBusy(error)) throw error;
       // Nothing was sent: the job simply waits for its next turn.
       o.log.warn({ jobId: job.id, err: messageOf(error) }, 'the store is locked; the submit waits');
-      queue.unshift(job.id);
+      queue.pushFront(job.id, job.memberId);
       schedulePump(1_000);
       return;
     }
@@ -412,7 +414,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       if (code === 'rate_limited') {
         // A 429 provably created nothing: put the job back at the head of the queue.
         o.writer.update(job.id, { submitStartedAt: null });
-        queue.unshift(job.id);
+        queue.pushFront(job.id, job.memberId);
         lastSubmitAt = o.now() + after - o.submitIntervalMs;
         schedulePump(after);
         return;
@@ -549,7 +551,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (recovery.outcome === 'absent') {
       o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
       o.writer.update(jobId, { submitStartedAt: null });
-      queue.unshift(jobId);
+      queue.pushFront(jobId, job.memberId);
       schedulePump(0);
       return undefined;
     }
@@ -579,8 +581,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     const preparing = o.cancelPreparing?.(jobId);
     if (preparing) return preparing;
     if (isWaiting(job) && job.submitStartedAt === null) {
-      const index = queue.indexOf(jobId);
-      if (index >= 0) queue.splice(index, 1);
+      queue.remove(jobId);
       return o.writer.update(jobId, { status: 'canceled', finishedAt: o.now(), etaMs: null });
     }
     if (isWaiting(job)) {
@@ -622,12 +623,12 @@ export function createTracker(o: TrackerOptions): Tracker {
         if (job.upstreamResultUrl !== null) o.onSucceeded(job);
         else if (job.upstreamId !== null) follow(job.id, 0);
         else if (job.submitStartedAt !== null) requestReconcile(job.id, 0);
-        else if (o.isPrepared?.(job) ?? true) queue.push(job.id);
+        else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
       }
       schedulePump(0);
     },
-    enqueue(jobId) {
-      queue.push(jobId);
+    enqueue(job) {
+      queue.push(job.id, job.memberId);
       schedulePump(0);
     },
     wake(jobId) {

@@ -400,7 +400,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     if (outcome.existing) return replayIdempotent(outcome.existing, requestHash, reply);
     ctx.metrics.inc('retalk_jobs_created_total');
     if (needsPreparation) ctx.preparer.enqueue(job.id);
-    else ctx.tracker.enqueue(job.id);
+    else ctx.tracker.enqueue(job);
     return reply.code(201).send(toPublicJob(job));
   });
 
