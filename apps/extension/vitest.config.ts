@@ -12,6 +12,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/*.test.ts'],
+          setupFiles: ['test/support/i18n-setup.ts'],
           testTimeout: 30_000,
         },
       },

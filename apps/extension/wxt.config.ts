@@ -6,6 +6,8 @@ const RELAY_ORIGIN_PATTERNS = ['http://*/*', 'https://*/*'];
 
 export default defineConfig({
   srcDir: 'src',
+  // Messages live in src/locales/<locale>.yml; the module writes _locales/*/messages.json and typed keys.
+  modules: ['@wxt-dev/i18n/module'],
   vite: () => ({ plugins: [preact()] }),
   webExt: { disabled: true },
   zip: {
@@ -25,8 +27,9 @@ export default defineConfig({
     },
   },
   manifest: ({ browser, manifestVersion }) => ({
-    name: 'Retalk',
-    description: 'Right-click a video, pick an audio file, get the video lip-synced through your team relay.',
+    name: '__MSG_extName__',
+    description: '__MSG_extDescription__',
+    default_locale: 'en',
     permissions: [
       'contextMenus',
       'storage',
@@ -39,7 +42,7 @@ export default defineConfig({
     optional_host_permissions: RELAY_ORIGIN_PATTERNS,
     // WXT drops optional_host_permissions for MV2 without moving them (reference §1.4).
     ...(manifestVersion === 2 && { optional_permissions: RELAY_ORIGIN_PATTERNS }),
-    action: { default_title: 'Retalk jobs' },
+    action: { default_title: '__MSG_actionTitle__' },
     ...(browser === 'firefox' && {
       browser_specific_settings: {
         gecko: { id: 'retalk@retalk.invalid', data_collection_permissions: { required: ['none'] } },

@@ -79,10 +79,18 @@ describe('connection settings', () => {
       code: 'auth',
     });
     expect(toErrorMessage(revoked)).toContain('revoked');
-    // Plain already: shown as it is, also once it crossed a message port as plain data.
+    // The relay's own codes read in the member's language, also once they crossed a message port
+    // as plain data; a message without a known code is shown as it is.
     expect(toErrorMessage({ code: 'budget_exceeded', message: 'Only 4 s of budget left.' })).toBe(
-      'Only 4 s of budget left.',
+      'Your budget on this relay is used up for now. Use a shorter audio, or ask your relay admin for more.',
     );
+    expect(toErrorMessage({ code: 'quota', providerCode: 'too_many_jobs', message: 'Max 2.' })).toContain(
+      'as many jobs running as this relay allows',
+    );
+    expect(
+      toErrorMessage({ code: 'invalid_request', providerCode: 'media_rejected', message: 'fps 10' }),
+    ).toBe('The relay refused this file: fps 10');
+    expect(toErrorMessage({ code: 'something_new', message: 'A plain sentence.' })).toBe('A plain sentence.');
   });
 
   it('refuses a relay URL that is not http(s), naming the field', () => {
@@ -192,7 +200,11 @@ describe('connect links', () => {
     const link = { relayUrl: 'http://127.0.0.1:8787', code: CODE };
     await expect(
       connectWithLink(link, { permissionGranted: true, fetch: used as typeof fetch }),
-    ).rejects.toThrow('This connect link was used already.');
+    ).rejects.toMatchObject({
+      field: 'connectLink',
+      message:
+        'This connect link was used already (each works for one browser). Ask whoever sent it for a new one.',
+    });
     await expect(connectWithLink(link, { permissionGranted: false })).rejects.toMatchObject({
       code: 'permission_denied',
     });

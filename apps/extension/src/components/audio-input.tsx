@@ -1,4 +1,5 @@
 import { useState } from 'preact/hooks';
+import { t } from '../lib/i18n.js';
 import { MicRecorder } from './mic-recorder.js';
 
 export type AudioChoice = { from: 'file'; file: File } | { from: 'url'; url: string };
@@ -29,8 +30,8 @@ export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; dis
         onDragLeave={() => setDragging(false)}
         onDrop={onDrop}
       >
-        <span class="drop-title">Drop an audio file here</span>
-        <span class="muted">or press to browse (MP3, WAV, M4A, AAC, Ogg/Opus, WebM or FLAC; 2–120 s)</span>
+        <span class="drop-title">{t('audioInput.drop')}</span>
+        <span class="muted">{t('audioInput.browse')}</span>
       </label>
       <input
         id="audio-file"
@@ -51,19 +52,19 @@ export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; dis
         }}
       >
         <label class="sr-only" for="audio-url">
-          Audio URL
+          {t('audioInput.url')}
         </label>
         <input
           id="audio-url"
           class="grow"
           type="url"
-          placeholder="…or paste a public audio URL"
+          placeholder={t('audioInput.urlPlaceholder')}
           value={url}
           disabled={props.disabled}
           onInput={(e) => setUrl(e.currentTarget.value)}
         />
         <button type="submit" disabled={props.disabled || !url.trim()}>
-          Use URL
+          {t('audioInput.useUrl')}
         </button>
       </form>
       <MicRecorder

@@ -1,4 +1,5 @@
 import { formatClock } from '@retalk/core';
+import { t } from '../lib/i18n.js';
 import { formatSeconds } from '../lib/time-format.js';
 
 export type Clip = { startSec: number; endSec: number };
@@ -34,7 +35,7 @@ export function ClipChooser(props: {
       </div>
       <ClipHandle
         id="clip-start"
-        label="Start"
+        label={t('clip.start')}
         sec={clip.startSec}
         max={max}
         disabled={props.disabled}
@@ -42,7 +43,7 @@ export function ClipChooser(props: {
       />
       <ClipHandle
         id="clip-end"
-        label="End"
+        label={t('clip.end')}
         sec={clip.endSec}
         max={max}
         disabled={props.disabled}
@@ -62,7 +63,7 @@ export function ClipChooser(props: {
               onChange({ startSec, endSec: Math.min(max, startSec + length) });
             }}
           >
-            From the current position ({formatClock(props.currentSec)})
+            {t('clip.fromCurrent', { at: formatClock(props.currentSec) })}
           </button>
         )}
       </div>

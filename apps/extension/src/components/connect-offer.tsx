@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { type ConnectLinkTarget, connectWithLink, parseConnectLink } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
+import { t } from '../lib/i18n.js';
 import { requestRelayPermission } from '../lib/relay-connection.js';
 import { claimedConnectCodeItem } from '../lib/settings.js';
 
@@ -63,22 +64,15 @@ export function ConnectOffer(props: {
   if (state.step === 'done') {
     return (
       <div class="notice ok" role="status" data-testid="connect-offer-done">
-        <strong>
-          Connected to {host} as {state.name}.
-        </strong>{' '}
-        Right-click any video and choose “Lip-sync this video…”.
+        <strong>{t('connectOffer.done', { host, name: state.name })}</strong> {t('connectOffer.doneNext')}
       </div>
     );
   }
   return (
     <div class="notice info" data-testid="connect-offer">
-      <p>
-        {props.connected
-          ? `This tab is a connect link for ${host}. Connect with it instead of the current relay?`
-          : `This tab is a connect link for your team’s relay at ${host}.`}
-      </p>
+      <p>{props.connected ? t('connectOffer.replace', { host }) : t('connectOffer.offer', { host })}</p>
       <button type="button" class="primary" onClick={connect} disabled={state.step === 'busy'}>
-        {state.step === 'busy' ? 'Connecting…' : 'Connect this browser'}
+        {state.step === 'busy' ? t('common.connecting') : t('connectOffer.button')}
       </button>
       {state.step === 'failed' && (
         <p role="alert" data-testid="connect-offer-error">

@@ -1,18 +1,17 @@
+import { t } from '../lib/i18n.js';
+
 export function EmptyState() {
   return (
     <div class="empty">
       <div class="empty-art" aria-hidden="true">
         ▶
       </div>
-      <h2>No lip-sync jobs yet</h2>
+      <h2>{t('popup.emptyTitle')}</h2>
       <p>
-        On any page, <strong>right-click a video</strong> and choose <strong>“Lip-sync this video…”</strong>.
-        Then pick an audio file and follow the job here.
+        {t('popup.emptyHowBefore')} <strong>{t('popup.emptyHowRightClick')}</strong>{' '}
+        {t('popup.emptyHowChoose')} <strong>“{t('menu.video')}”</strong>. {t('popup.emptyHowAfter')}
       </p>
-      <p class="muted">
-        If a player hides the video’s own menu, right-click it anyway and choose “Lip-sync the video under the
-        pointer…”.
-      </p>
+      <p class="muted">{t('popup.emptyOverlay')}</p>
     </div>
   );
 }

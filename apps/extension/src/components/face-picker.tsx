@@ -1,4 +1,5 @@
 import { useRef } from 'preact/hooks';
+import { t } from '../lib/i18n.js';
 
 export type FramePoint = { x: number; y: number };
 
@@ -51,7 +52,7 @@ export function FacePicker(props: {
       ref={ref}
       type="button"
       class="face-frame"
-      aria-label="Video frame: click the face of the person speaking, or use the arrow keys to move the mark"
+      aria-label={t('picker.faceFrame')}
       onClick={onClick}
       onKeyDown={onKeyDown}
     >

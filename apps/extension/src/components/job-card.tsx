@@ -1,8 +1,10 @@
 import type { ResultLink } from '@retalk/core/relay';
 import { useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
+import { t } from '../lib/i18n.js';
 import { explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
 import { isActive, type TrackedJob } from '../lib/job-store.js';
+import { formatTime } from '../lib/time-format.js';
 import { ProgressBar } from './progress-bar.js';
 import { StatusPill } from './status-pill.js';
 
@@ -74,7 +76,7 @@ export function JobCard(props: {
       {(isActive(tracked) || job.status === 'succeeded') && (
         <ProgressBar
           value={job.status === 'succeeded' ? 100 : job.progress}
-          label={`Progress of ${title}`}
+          label={t('job.progressOf', { title })}
           tone={tone}
         />
       )}
@@ -91,7 +93,7 @@ export function JobCard(props: {
           {/* biome-ignore lint/a11y/useMediaCaption: the result is a generated video without captions */}
           <video src={preview.url} controls preload="metadata" />
           <a class="result-link" href={preview.url} target="_blank" rel="noreferrer">
-            Open in a tab
+            {t('job.openInTab')}
           </a>
         </div>
       )}
@@ -109,7 +111,7 @@ export function JobCard(props: {
                 })
               }
             >
-              {preview ? 'Hide preview' : 'Preview'}
+              {preview ? t('job.hidePreview') : t('job.preview')}
             </button>
             <button
               type="button"
@@ -118,11 +120,11 @@ export function JobCard(props: {
               onClick={() =>
                 run('download', async () => {
                   await actions.download(tracked);
-                  return 'Download started.';
+                  return t('job.downloadStarted');
                 })
               }
             >
-              Download
+              {t('job.download')}
             </button>
             <button
               type="button"
@@ -131,11 +133,11 @@ export function JobCard(props: {
                 run('copy', async () => {
                   const link = await actions.link(job.id);
                   await navigator.clipboard.writeText(link.url);
-                  return `Link copied; it works until ${new Date(link.expiresAt).toLocaleTimeString()}.`;
+                  return t('job.linkCopied', { time: formatTime(new Date(link.expiresAt)) });
                 })
               }
             >
-              Copy link
+              {t('job.copyLink')}
             </button>
           </>
         )}
@@ -151,7 +153,7 @@ export function JobCard(props: {
               })
             }
           >
-            Cancel
+            {t('common.cancel')}
           </button>
         )}
         {canRetry && (
@@ -161,11 +163,11 @@ export function JobCard(props: {
             onClick={() =>
               run('retry', async () => {
                 await actions.retry(tracked);
-                return 'Submitted again as a new job.';
+                return t('job.retried');
               })
             }
           >
-            Retry
+            {t('job.retry')}
           </button>
         )}
         {!isActive(tracked) && (
@@ -173,7 +175,7 @@ export function JobCard(props: {
             type="button"
             class="link"
             disabled={busy !== null}
-            aria-label={`Remove ${title} from this list`}
+            aria-label={t('job.removeLabel', { title })}
             onClick={() =>
               run('remove', async () => {
                 await actions.remove(job.id);
@@ -181,7 +183,7 @@ export function JobCard(props: {
               })
             }
           >
-            Remove
+            {t('job.remove')}
           </button>
         )}
       </div>

@@ -1,5 +1,6 @@
 import { formatClock } from '@retalk/core';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { t } from '../lib/i18n.js';
 
 type Take =
   | { state: 'idle' }
@@ -47,8 +48,7 @@ export function MicRecorder(props: { onUse: (file: File) => void; disabled?: boo
     } catch {
       setTake({
         state: 'error',
-        message:
-          'The browser did not let Retalk use the microphone. Allow it for this window, or choose an audio file.',
+        message: t('mic.denied'),
       });
       return;
     }
@@ -99,18 +99,18 @@ export function MicRecorder(props: { onUse: (file: File) => void; disabled?: boo
       {take.state === 'recording' ? (
         <div class="row">
           <span class="grow" data-testid="mic-clock">
-            Recording {formatClock(Math.floor((now - take.startedMs) / 1000))}
+            {t('mic.recording', { at: formatClock(Math.floor((now - take.startedMs) / 1000)) })}
           </span>
           <meter
             class="mic-level"
             min={0}
             max={1}
             value={level}
-            aria-label="Microphone level"
+            aria-label={t('mic.level')}
             data-testid="mic-level"
           />
           <button type="button" onClick={() => stopRef.current?.()}>
-            Stop
+            {t('mic.stop')}
           </button>
         </div>
       ) : take.state === 'recorded' ? (
@@ -124,10 +124,10 @@ export function MicRecorder(props: { onUse: (file: File) => void; disabled?: boo
               disabled={props.disabled}
               onClick={() => props.onUse(take.file)}
             >
-              Use this recording
+              {t('mic.use')}
             </button>
             <button type="button" disabled={props.disabled} onClick={() => void start()}>
-              Record again
+              {t('mic.again')}
             </button>
           </div>
         </div>
@@ -137,7 +137,7 @@ export function MicRecorder(props: { onUse: (file: File) => void; disabled?: boo
           disabled={props.disabled || take.state === 'starting'}
           onClick={() => void start()}
         >
-          Record from the microphone
+          {t('mic.record')}
         </button>
       )}
       {take.state === 'error' && (

@@ -9,8 +9,10 @@ import {
   testAndSave,
 } from '../lib/connect.js';
 import { createExtensionError, toErrorMessage } from '../lib/errors.js';
+import { t } from '../lib/i18n.js';
 import { createRelayConnection, requestRelayPermission } from '../lib/relay-connection.js';
 import { settingsItem } from '../lib/settings.js';
+import { formatNumber } from '../lib/time-format.js';
 
 /** The input each field name of an error points at. */
 const FIELD_INPUTS: Record<string, string> = {
@@ -44,7 +46,10 @@ export function OptionsApp() {
       } catch (error) {
         setResult({
           tone: 'bad',
-          text: `Connected to ${new URL(settings.relayUrl).host}, but the relay does not answer now: ${toErrorMessage(error)}`,
+          text: t('options.notAnswering', {
+            host: new URL(settings.relayUrl).host,
+            reason: toErrorMessage(error),
+          }),
         });
       }
     });
@@ -102,13 +107,7 @@ export function OptionsApp() {
     event.preventDefault();
     const link = parseConnectLink(connectLink);
     if (!link) {
-      showError(
-        createExtensionError(
-          'invalid_relay_url',
-          'This is not a whole connect link: it looks like https://relay.example.com/connect#code=rtc_… Copy all of it, or ask for a new one.',
-          { field: 'connectLink' },
-        ),
-      );
+      showError(createExtensionError('invalid_relay_url', t('errors.notALink'), { field: 'connectLink' }));
       return;
     }
     connectTo(link.relayUrl, async (permissionGranted) => {
@@ -139,15 +138,14 @@ export function OptionsApp() {
   const badField = result?.tone === 'bad' ? result.field : undefined;
   return (
     <main class="options">
-      <h1>Connect Retalk to your team relay</h1>
+      <h1>{t('options.title')}</h1>
       <p class="muted">
-        Your team runs a Retalk relay that holds the provider account. Connect with the link your relay admin
-        sent you, or with the relay’s address and your personal token (it starts with <code>rtk_</code>). No
-        provider key ever goes into this extension.
+        {t('options.introBefore')} <code>rtk_</code>
+        {t('options.introAfter')}
       </p>
       <form onSubmit={onConnectLink} class="card" noValidate>
         <div class="field">
-          <label for="connect-link">Connect link</label>
+          <label for="connect-link">{t('options.connectLink')}</label>
           <div class="row">
             <input
               id="connect-link"
@@ -162,18 +160,18 @@ export function OptionsApp() {
               onInput={(e) => setConnectLink(e.currentTarget.value)}
             />
             <button type="submit" class="primary" disabled={busy}>
-              Connect
+              {t('options.connect')}
             </button>
           </div>
           <div id="connect-link-hint" class="hint">
-            Got a link from your relay admin? It connects this browser without a token; it works once.
+            {t('options.connectLinkHint')}
           </div>
         </div>
       </form>
-      <p class="muted">Or enter the relay’s address and your personal token:</p>
+      <p class="muted">{t('options.orEnter')}</p>
       <form onSubmit={onSubmit} class="card" noValidate>
         <div class="field">
-          <label for="relay-url">Relay URL</label>
+          <label for="relay-url">{t('options.relayUrl')}</label>
           <input
             id="relay-url"
             name="relayUrl"
@@ -186,11 +184,11 @@ export function OptionsApp() {
             required
           />
           <div id="relay-url-hint" class="hint">
-            The browser will ask to let Retalk talk to this address only.
+            {t('options.relayUrlHint')}
           </div>
         </div>
         <div class="field">
-          <label for="token">Personal token</label>
+          <label for="token">{t('options.token')}</label>
           <div class="row">
             <input
               id="token"
@@ -206,17 +204,17 @@ export function OptionsApp() {
               required
             />
             <button type="button" onClick={() => setShowToken(!showToken)} aria-pressed={showToken}>
-              {showToken ? 'Hide' : 'Show'}
+              {showToken ? t('options.hide') : t('options.show')}
             </button>
           </div>
         </div>
         <div class="row">
           <button type="submit" class="primary" disabled={busy}>
-            {busy ? 'Testing…' : 'Save and test connection'}
+            {busy ? t('options.testing') : t('options.save')}
           </button>
           {saved && !confirmingDisconnect && (
             <button type="button" onClick={() => setConfirmingDisconnect(true)} disabled={busy}>
-              Disconnect
+              {t('options.disconnect')}
             </button>
           )}
         </div>
@@ -224,19 +222,16 @@ export function OptionsApp() {
           <div
             class="notice warn"
             role="alertdialog"
-            aria-label="Disconnect this browser?"
+            aria-label={t('options.disconnectTitle')}
             data-testid="confirm-disconnect"
           >
-            <p>
-              Disconnect this browser from the relay? Your jobs stay on the relay; you will need a new link or
-              your token to connect again.
-            </p>
+            <p>{t('options.disconnectBody')}</p>
             <div class="row">
               <button type="button" class="primary" onClick={disconnect}>
-                Disconnect
+                {t('options.disconnect')}
               </button>
               <button type="button" onClick={() => setConfirmingDisconnect(false)}>
-                Keep connected
+                {t('options.keepConnected')}
               </button>
             </div>
           </div>
@@ -245,18 +240,20 @@ export function OptionsApp() {
       <div aria-live="polite">
         {result?.tone === 'ok' && (
           <div class="notice ok" data-testid="connection-ok">
-            <strong>Connected as {result.me.member.name}.</strong>
+            <strong>{t('options.connectedAs', { name: result.me.member.name })}</strong>
             <ul>
-              <li>Provider: {providerName(result.me)}</li>
-              <li>Budget: {describeBudget(result.me)}</li>
+              <li>{t('options.provider', { provider: providerName(result.me) })}</li>
+              <li>{t('options.budget', { budget: describeBudget(result.me) })}</li>
               <li>
-                Jobs running now: {result.me.activeJobs}
                 {result.me.member.maxConcurrentJobs
-                  ? ` (up to ${result.me.member.maxConcurrentJobs} at once)`
-                  : ''}
+                  ? t('options.jobsRunningMax', {
+                      count: formatNumber(result.me.activeJobs),
+                      max: formatNumber(result.me.member.maxConcurrentJobs),
+                    })
+                  : t('options.jobsRunning', { count: formatNumber(result.me.activeJobs) })}
               </li>
             </ul>
-            <p>Now right-click any video on a page and choose “Lip-sync this video…”.</p>
+            <p>{t('options.next')}</p>
           </div>
         )}
         {result?.tone === 'bad' && (

@@ -7,6 +7,7 @@ import { cutClip } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
 import { cropToPng, faceCropAround, loadImage, videoRectInCapture } from '../lib/face-crop.js';
+import { t } from '../lib/i18n.js';
 import {
   type CheckedMedia,
   check,
@@ -15,14 +16,14 @@ import {
   probeVideoFile,
 } from '../lib/media-checks.js';
 import { describeVideoInFrame } from '../lib/menu-action.js';
-import { PROTECTION_ADVICE } from '../lib/page-recorder.js';
+import { protectionAdvice } from '../lib/page-recorder.js';
 import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
 import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { relayOriginPattern } from '../lib/settings.js';
 import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
-import { formatBytes, formatSeconds } from '../lib/time-format.js';
+import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
 import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
@@ -46,7 +47,7 @@ function ProblemList(props: { title: string; problems: CheckedMedia['problems'] 
       <ul>
         {props.problems.map((p) => (
           <li key={p.field}>
-            {p.message} <span class="muted">(allowed: {p.allowed})</span>
+            {p.message} <span class="muted">{t('picker.allowed', { allowed: p.allowed })}</span>
           </li>
         ))}
       </ul>
@@ -108,9 +109,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
     if (!request) return;
     const asked = await describeVideoInFrame(request.tabId, request.frameId, request.srcUrl);
     if ('blocked' in asked) {
-      setFrameAccessError(
-        'Retalk still cannot read that player. Reload the page, right-click the video again, and allow access when asked.',
-      );
+      setFrameAccessError(t('picker.frameStillBlocked'));
       return;
     }
     if (asked.video) setTarget(asked.video);
@@ -129,10 +128,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
       return;
     }
     if (granted) await describeBlockedFrame();
-    else
-      setFrameAccessError(
-        `Access to ${hostOf(blockedOrigin)} was not allowed, so Retalk cannot read the video in that player. Choose a video file instead, or open the player’s own page and right-click the video there.`,
-      );
+    else setFrameAccessError(t('picker.frameDenied', { host: hostOf(blockedOrigin) }));
   }
 
   // The preview frame: the element's own frame, else the tab capture cropped to where the video is.
@@ -224,14 +220,14 @@ export function PickerApp(props: { request: PickRequest | null }) {
       let meta = await probeAudioFile(choice.file);
       // M4A, Ogg/Opus, WebM, FLAC…: the provider takes WAV, MP3 or AAC, so the browser converts it.
       if (needsConversion(meta.format)) {
-        setAudio({ state: 'probing', name: `${name} (converting to WAV)` });
+        setAudio({ state: 'probing', name: t('picker.converting', { name }) });
         const file = await convertToWav(choice.file);
         meta = await probeAudioFile(file);
         const checked = check(meta, provider);
         setAudio({
           state: 'ready',
           choice: { from: 'file', file },
-          name: `${name} (converted to WAV)`,
+          name: t('picker.converted', { name }),
           checked,
         });
         return;
@@ -268,7 +264,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               from: 'stream',
               record,
               fetch: async (onStep) => {
-                const label = 'Fetching the clip from the stream';
+                const label = t('step.fetchClip');
                 const fetched = await fetchHlsClipFromPage(
                   page,
                   { manifests, ...clip },
@@ -278,7 +274,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
                       onStep({ step: 'fetch-video', label, loadedBytes, totalBytes: 0 }),
                   },
                 );
-                onStep({ step: 'cut-video', label: 'Cutting the clip', loadedBytes: 0, totalBytes: 0 });
+                onStep({ step: 'cut-video', label: t('step.cutClip'), loadedBytes: 0, totalBytes: 0 });
                 return cutClip(
                   fetched.blob,
                   { fromSec: clip.startSec - fetched.startSec, lengthSec: clip.endSec - clip.startSec },
@@ -332,8 +328,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
     return (
       <main class="picker">
         <div class="notice bad" role="alert">
-          This picker was opened without a video (or the browser was restarted). Right-click the video again
-          and choose “Lip-sync this video…”.
+          {t('picker.noRequest')}
         </div>
       </main>
     );
@@ -341,28 +336,28 @@ export function PickerApp(props: { request: PickRequest | null }) {
 
   return (
     <main class="picker">
-      <h1>Lip-sync this video</h1>
+      <h1>{t('picker.title')}</h1>
 
       {connection === null && (
         <div class="notice bad" role="alert">
-          Not connected to a relay.{' '}
+          {t('picker.notConnectedBefore')}{' '}
           <button type="button" class="link" onClick={() => browser.runtime.openOptionsPage()}>
-            Open settings
+            {t('common.openSettings')}
           </button>{' '}
-          and connect, then try again.
+          {t('picker.notConnectedAfter')}
         </div>
       )}
       {meError && (
         <div class="notice bad" role="alert">
-          The relay did not answer: {meError}
+          {t('picker.relayNoAnswer', { reason: meError })}
         </div>
       )}
 
       <section aria-labelledby="video-heading" class="section">
-        <h2 id="video-heading">Video</h2>
+        <h2 id="video-heading">{t('picker.video')}</h2>
         <div class="row video-row">
           {frame ? (
-            <img class="thumb" src={frame.url} alt="Preview frame of the chosen video" />
+            <img class="thumb" src={frame.url} alt={t('picker.previewAlt')} />
           ) : (
             <div class="thumb placeholder" aria-hidden="true">
               ▶
@@ -370,13 +365,13 @@ export function PickerApp(props: { request: PickRequest | null }) {
           )}
           <div class="grow video-info">
             <strong class="ellipsis" title={request.pageTitle}>
-              {request.pageTitle || 'Untitled page'}
+              {request.pageTitle || t('picker.untitledPage')}
             </strong>
             <div class="muted ellipsis" title={request.pageUrl}>
               {hostOf(request.pageUrl)}
             </div>
             <div class="muted" data-testid="video-meta">
-              {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : 'Duration unknown'}
+              {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : t('common.durationUnknown')}
               {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
             </div>
           </div>
@@ -384,58 +379,48 @@ export function PickerApp(props: { request: PickRequest | null }) {
         {frameBlocked && blockedOrigin && (
           <div class="notice warn" role="alert" data-testid="frame-access">
             <p>
-              This video plays in a player embedded from <strong>{hostOf(blockedOrigin)}</strong>. To read it,
-              Retalk needs your permission for that site (only that site, and only to read this video).
+              {t('picker.frameAccessBefore')} <strong>{hostOf(blockedOrigin)}</strong>
+              {t('picker.frameAccessAfter')}
             </p>
             <button type="button" class="primary" onClick={() => void allowFrame()}>
-              Allow access to {hostOf(blockedOrigin)}
+              {t('picker.allowAccess', { host: hostOf(blockedOrigin) })}
             </button>
             {frameAccessError && <p data-testid="frame-access-error">{frameAccessError}</p>}
           </div>
         )}
-        {!videoFile && intake === 'by-url' && (
-          <p class="hint">The provider fetches this video from its public address.</p>
-        )}
+        {!videoFile && intake === 'by-url' && <p class="hint">{t('picker.byUrlHint')}</p>}
         {!videoFile && intake === 'upload-from-page' && !frameBlocked && (
           <p class="hint">
-            Only your browser can reach this video (
-            {target?.kind === 'page-file' ? 'a file inside the page' : 'a private address'}
-            ), so it is read from the page and uploaded through your relay.
+            {target?.kind === 'page-file' ? t('picker.uploadHintPageFile') : t('picker.uploadHintPrivate')}
           </p>
         )}
         {!videoFile && intake === 'hls-from-page' && (
           <p class="hint" data-testid="hls-hint">
-            This video is streamed (HLS), so Retalk fetches just the clip you choose below from the stream the
-            page plays, and cuts it in this browser: no waiting for it to play. If the stream cannot be read,
-            the clip is recorded from the page instead, in real time.
+            {t('picker.hlsHint')}
           </p>
         )}
         {!videoFile && recording && (
           <p class="hint" data-testid="record-hint">
-            This video is streamed, so Retalk records the clip you choose below from the page while it plays.{' '}
-            <strong>Recording runs in real time</strong>: a 30 s clip takes 30 s. Keep the page open.
+            {t('picker.recordHint')} <strong>{t('picker.recordHintRealTime')}</strong>
+            {t('picker.recordHintAfter')}
           </p>
         )}
         {!videoFile && intake === 'unavailable' && (
           <div class="notice warn" role="alert" data-testid="stream-explainer">
             {target?.protection ? (
-              PROTECTION_ADVICE[target.protection]
+              protectionAdvice(target.protection)
             ) : target?.kind === 'stream' ? (
               <>
-                <strong>This streamed video has not loaded yet.</strong> Play it for a moment, then
-                right-click it again.
+                <strong>{t('picker.streamNotLoaded')}</strong> {t('picker.streamNotLoadedTodo')}
               </>
             ) : (
-              <>
-                No video source was found under the pointer. Right-click directly on the video, or choose a
-                file below.
-              </>
+              t('picker.noSource')
             )}
           </div>
         )}
         {!videoFile && target?.kind === 'url' && (
           <fieldset class="send-by">
-            <legend>Send the video</legend>
+            <legend>{t('picker.sendVideo')}</legend>
             <label class="check">
               <input
                 type="radio"
@@ -444,7 +429,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
                 checked={intake === 'by-url'}
                 onChange={() => setSendBy('by-url')}
               />
-              By its address (the provider downloads it)
+              {t('picker.sendByUrl')}
             </label>
             <label class="check">
               <input
@@ -454,14 +439,14 @@ export function PickerApp(props: { request: PickRequest | null }) {
                 checked={intake === 'upload-from-page'}
                 onChange={() => setSendBy('upload-from-page')}
               />
-              Upload it from this browser (for pages behind a login or on a private network)
+              {t('picker.sendUpload')}
             </label>
           </fieldset>
         )}
         <details class="video-file" open={intake === 'unavailable'}>
-          <summary>Use a video file instead</summary>
+          <summary>{t('picker.useVideoFile')}</summary>
           <label for="video-file" class="sr-only">
-            Video file
+            {t('picker.videoFile')}
           </label>
           <input
             id="video-file"
@@ -474,19 +459,17 @@ export function PickerApp(props: { request: PickRequest | null }) {
           />
           {videoFile && (
             <p class="hint">
-              Using {videoFile.file.name} ({formatBytes(videoFile.file.size)}).
+              {t('picker.usingFile', { name: videoFile.file.name, size: formatBytes(videoFile.file.size) })}
             </p>
           )}
         </details>
-        <ProblemList title="The video cannot be used as it is:" problems={verdict.videoProblems} />
+        <ProblemList title={t('picker.videoProblems')} problems={verdict.videoProblems} />
       </section>
 
       {!videoFile && clipped && clip && (
         <section aria-labelledby="clip-heading" class="section">
-          <h2 id="clip-heading">Clip</h2>
-          <p class="hint">
-            2 s to 2 min. It starts where the video was when you right-clicked and lasts as long as the audio.
-          </p>
+          <h2 id="clip-heading">{t('picker.clip')}</h2>
+          <p class="hint">{t('picker.clipHint')}</p>
           <ClipChooser
             clip={clip}
             {...(target?.durationSec !== undefined && { durationSec: target.durationSec })}
@@ -501,16 +484,16 @@ export function PickerApp(props: { request: PickRequest | null }) {
       )}
 
       <section aria-labelledby="audio-heading" class="section">
-        <h2 id="audio-heading">Audio</h2>
+        <h2 id="audio-heading">{t('picker.audio')}</h2>
         <AudioInput onChoose={chooseAudio} disabled={submitting || !!submitted} />
         <div aria-live="polite" data-testid="audio-status">
-          {audio.state === 'probing' && <p class="muted">Reading {audio.name}…</p>}
+          {audio.state === 'probing' && <p class="muted">{t('picker.reading', { name: audio.name })}</p>}
           {audio.state === 'ready' && (
             <p>
               <strong>{audio.name}</strong> ·{' '}
               {audio.checked.meta.durationSec !== undefined
                 ? formatSeconds(audio.checked.meta.durationSec)
-                : 'duration unknown'}
+                : t('picker.audioDurationUnknown')}
               {audio.checked.meta.sizeBytes !== undefined
                 ? ` · ${formatBytes(audio.checked.meta.sizeBytes)}`
                 : ''}
@@ -521,7 +504,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               {audio.message}
             </div>
           )}
-          <ProblemList title="This audio cannot be used:" problems={verdict.audioProblems} />
+          <ProblemList title={t('picker.audioProblems')} problems={verdict.audioProblems} />
         </div>
         <label class="check">
           <input
@@ -529,26 +512,24 @@ export function PickerApp(props: { request: PickRequest | null }) {
             checked={videoExtension}
             onChange={(e) => setVideoExtension(e.currentTarget.checked)}
           />
-          Extend the video to the audio’s length
+          {t('picker.extend')}
         </label>
-        <p class="hint">Off: the result stops at whichever is shorter, the video or the audio.</p>
+        <p class="hint">{t('picker.extendHint')}</p>
       </section>
 
       {frame && intake !== 'unavailable' && (
         <section aria-labelledby="face-heading" class="section">
-          <h2 id="face-heading">Speaker’s face (optional)</h2>
-          <p class="hint">
-            If several people are visible, click the one who speaks. The crop is sent as the reference face.
-          </p>
+          <h2 id="face-heading">{t('picker.face')}</h2>
+          <p class="hint">{t('picker.faceHint')}</p>
           <div class="row face-row">
             <div class="grow">
               <FacePicker frameUrl={frame.url} frameSize={frame} point={facePoint} onPick={setFacePoint} />
             </div>
             {facePreview && (
               <div class="face-preview">
-                <img src={facePreview.url} alt="The face that will be sent" />
+                <img src={facePreview.url} alt={t('picker.faceAlt')} />
                 <button type="button" class="link" onClick={() => setFacePoint(null)}>
-                  Clear
+                  {t('common.clear')}
                 </button>
               </div>
             )}
@@ -557,9 +538,14 @@ export function PickerApp(props: { request: PickRequest | null }) {
       )}
 
       <details class="section advanced">
-        <summary>Advanced</summary>
+        <summary>{t('picker.advanced')}</summary>
         <label for="face-threshold">
-          Face match threshold: {faceThreshold ?? `${DEFAULT_FACE_THRESHOLD} (default)`}
+          {t('picker.threshold', {
+            value:
+              faceThreshold === null
+                ? t('picker.thresholdDefault', { value: formatNumber(DEFAULT_FACE_THRESHOLD) })
+                : formatNumber(faceThreshold),
+          })}
         </label>
         <input
           id="face-threshold"
@@ -570,13 +556,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
           value={faceThreshold ?? DEFAULT_FACE_THRESHOLD}
           onInput={(e) => setFaceThreshold(Number(e.currentTarget.value))}
         />
-        <p class="hint">
-          Lower (120) accepts less clear faces; higher (200) is stricter. Use lower if the job fails with “no
-          face”.
-        </p>
+        <p class="hint">{t('picker.thresholdHint')}</p>
         {faceThreshold !== null && (
           <button type="button" class="link" onClick={() => setFaceThreshold(null)}>
-            Back to default
+            {t('picker.backToDefault')}
           </button>
         )}
       </details>
@@ -584,10 +567,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
       <section class="section cost" aria-live="polite" data-testid="cost">
         {outputSec !== undefined ? (
           <p>
-            This job uses about <strong>{formatSeconds(outputSec)}</strong> of output video.
+            {t('picker.costBefore')} <strong>{formatSeconds(outputSec)}</strong> {t('picker.costAfter')}
           </p>
         ) : (
-          <p class="muted">Choose the audio to see what this job costs.</p>
+          <p class="muted">{t('picker.costUnknown')}</p>
         )}
         {me && (
           <p class="muted">
@@ -596,8 +579,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
         )}
         {overBudget && (
           <div class="notice bad" role="alert">
-            This job needs {formatSeconds(outputSec ?? 0)} but only {formatSeconds(remaining ?? 0)} are left.
-            Use a shorter audio, or ask your relay admin for more budget.
+            {t('picker.overBudget', {
+              needed: formatSeconds(outputSec ?? 0),
+              left: formatSeconds(remaining ?? 0),
+            })}
           </div>
         )}
       </section>
@@ -608,15 +593,18 @@ export function PickerApp(props: { request: PickRequest | null }) {
             <div key={step.step} class="step" data-testid="recording">
               <div class="row">
                 <span class="grow">
-                  Recording {formatClock(Math.floor(step.loadedBytes))} / {formatClock(step.totalBytes)}
+                  {t('picker.recordingClock', {
+                    at: formatClock(Math.floor(step.loadedBytes)),
+                    total: formatClock(step.totalBytes),
+                  })}
                 </span>
                 {submitting && steps['upload-audio'] === undefined && (
                   <button type="button" onClick={() => stopSubmit.current?.abort()}>
-                    Cancel
+                    {t('common.cancel')}
                   </button>
                 )}
               </div>
-              <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label="Recording" />
+              <ProgressBar value={(step.loadedBytes / step.totalBytes) * 100} label={t('picker.recording')} />
             </div>
           ) : (
             <div key={step.step} class="step" data-step={step.step}>
@@ -636,7 +624,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
         )}
         {canceled && (
           <div class="notice" role="status" data-testid="canceled">
-            Recording canceled. Nothing was uploaded or spent.
+            {t('picker.recordingCanceled')}
           </div>
         )}
         {submitError && (
@@ -647,22 +635,21 @@ export function PickerApp(props: { request: PickRequest | null }) {
         {submitted ? (
           <div class="notice ok" role="status" data-testid="submitted">
             <p>
-              <strong>Job started.</strong> Follow it from the Retalk button in the toolbar; you will get a
-              notification when it is done.
+              <strong>{t('picker.jobStarted')}</strong> {t('picker.jobStartedFollow')}
             </p>
             <button type="button" onClick={() => window.close()}>
-              Close this window
+              {t('picker.closeWindow')}
             </button>
           </div>
         ) : (
           <button type="button" class="primary big" disabled={!canSubmit} onClick={() => void submit()}>
             {submitting
               ? steps['record-video'] && !steps['upload-video']
-                ? 'Recording…'
-                : 'Sending…'
+                ? t('picker.recordingBusy')
+                : t('picker.sending')
               : outputSec !== undefined
-                ? `Lip-sync (${formatSeconds(outputSec)})`
-                : 'Lip-sync'}
+                ? t('picker.submitWithCost', { cost: formatSeconds(outputSec) })
+                : t('picker.submit')}
           </button>
         )}
       </footer>

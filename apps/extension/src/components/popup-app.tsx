@@ -1,14 +1,16 @@
 import { useEffect, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { toErrorMessage } from '../lib/errors.js';
+import { t } from '../lib/i18n.js';
 import { countActive, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import type { LiveState } from '../lib/live-jobs.js';
+import { formatNumber } from '../lib/time-format.js';
 import { ConnectOffer } from './connect-offer.js';
 import { EmptyState } from './empty-state.js';
 import { JobCard, type JobCardActions } from './job-card.js';
 
 function notConnected(): Promise<never> {
-  return Promise.reject(new Error('Not connected to a relay. Open Settings and connect first.'));
+  return Promise.reject(new Error(t('popup.notConnected')));
 }
 
 const OFFLINE_ACTIONS: JobCardActions = {
@@ -54,14 +56,18 @@ export function PopupApp(props: {
   return (
     <main class="popup">
       <header class="row popup-head">
-        <h1 class="grow">Retalk</h1>
+        <h1 class="grow">{t('extName')}</h1>
         {connected && (
           <span class={`live ${live.state}`} title={live.error}>
-            {live.state === 'live' ? 'Live' : live.state === 'connecting' ? 'Connecting…' : 'Offline'}
+            {live.state === 'live'
+              ? t('popup.live')
+              : live.state === 'connecting'
+                ? t('common.connecting')
+                : t('popup.offline')}
           </span>
         )}
         <button type="button" class="link" onClick={() => browser.runtime.openOptionsPage()}>
-          Settings
+          {t('common.settings')}
         </button>
       </header>
       <ConnectOffer
@@ -72,15 +78,15 @@ export function PopupApp(props: {
       />
       {!connected && !linkOffered && (
         <div class="notice info">
-          <p>Connect to your team’s relay to start lip-syncing.</p>
+          <p>{t('popup.connectPrompt')}</p>
           <button type="button" class="primary" onClick={() => browser.runtime.openOptionsPage()}>
-            Connect…
+            {t('popup.connect')}
           </button>
         </div>
       )}
       {live.state === 'offline' && live.error && (
         <div class="notice warn" role="status">
-          <strong>Cannot reach the relay; showing the last known state.</strong>
+          <strong>{t('popup.offlineBanner')}</strong>
           <div>{live.error}</div>
         </div>
       )}
@@ -89,8 +95,8 @@ export function PopupApp(props: {
       ) : (
         <>
           <p class="muted summary" aria-live="polite">
-            {active > 0 ? `${active} running · ` : ''}
-            {jobs.length} job{jobs.length === 1 ? '' : 's'}
+            {active > 0 ? `${t('popup.running', { count: formatNumber(active) })} · ` : ''}
+            {t('popup.jobs', jobs.length, [formatNumber(jobs.length)])}
           </p>
           <ul class="jobs">
             {jobs.map((tracked) => (

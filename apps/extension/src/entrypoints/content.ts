@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineContentScript } from 'wxt/utils/define-content-script';
 import { findClickedVideo } from '../lib/clicked-video.js';
+import { t } from '../lib/i18n.js';
 import { FETCH_HLS_PORT, type FetchHlsRequest, streamHlsRange } from '../lib/page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
 import { describeVideo, FETCH_VIDEO_PORT, type PagePoint, streamVideoBytes } from '../lib/page-video.js';
@@ -84,7 +85,7 @@ export default defineContentScript({
           if (!described?.isConnected) {
             port.postMessage({
               type: 'error',
-              message: 'The video is no longer on the page. Right-click it again.',
+              message: t('page.gone'),
             });
             return;
           }
@@ -97,7 +98,7 @@ export default defineContentScript({
         const src = (message as { src?: unknown }).src;
         if (typeof src !== 'string') return;
         streamVideoBytes(src, (out) => port.postMessage(out)).catch((error: unknown) => {
-          port.postMessage({ type: 'error', message: `Reading the video failed: ${String(error)}` });
+          port.postMessage({ type: 'error', message: t('page.readFailed', { reason: String(error) }) });
         });
       });
     });

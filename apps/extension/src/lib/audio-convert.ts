@@ -1,4 +1,5 @@
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 
 /** Audio formats the providers take as they are (core's limits); others are converted first. */
 const SENDABLE_AUDIO = ['wav', 'mp3', 'aac'];
@@ -51,11 +52,10 @@ export async function convertToWav(file: File): Promise<File> {
     // decodeAudioData resamples to the context's rate.
     decoded = await new OfflineAudioContext(1, 1, WAV_RATE).decodeAudioData(await file.arrayBuffer());
   } catch (cause) {
-    throw createExtensionError(
-      'audio_unreadable',
-      `“${file.name}” is not audio this browser can play. Use an M4A, MP3, WAV, AAC, Ogg, WebM or FLAC file.`,
-      { field: 'audio', cause },
-    );
+    throw createExtensionError('audio_unreadable', t('media.notPlayable', { name: file.name }), {
+      field: 'audio',
+      cause,
+    });
   }
   const name = `${file.name.replace(/\.[^.]+$/, '') || 'audio'}.wav`;
   return new File([encodeWav(decoded)], name, { type: 'audio/wav' });

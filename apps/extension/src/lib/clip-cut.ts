@@ -1,4 +1,5 @@
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 
 /** How far a key frame may sit from the clip's start for the cut to copy the picture as it is. */
 const KEYFRAME_TOLERANCE_SEC = 0.1;
@@ -20,7 +21,7 @@ export async function cutClip(
   const input = new Input({ source: new BlobSource(video), formats: ALL_FORMATS });
   try {
     const track = await input.getPrimaryVideoTrack();
-    if (!track) throw createExtensionError('video_fetch_failed', 'The fetched stream holds no picture.');
+    if (!track) throw createExtensionError('video_fetch_failed', t('page.noPicture'));
     const first = await track.getFirstTimestamp();
     const target = new BufferTarget();
     const output = new Output({ format: new Mp4OutputFormat({ fastStart: 'in-memory' }), target });
@@ -32,7 +33,7 @@ export async function cutClip(
       copy: { boundaryTolerance: KEYFRAME_TOLERANCE_SEC },
     });
     if (!conversion.isValid) {
-      throw createExtensionError('video_fetch_failed', 'This browser cannot cut the fetched stream.');
+      throw createExtensionError('video_fetch_failed', t('page.cannotCut'));
     }
     const stop = () => void conversion.cancel();
     signal?.addEventListener('abort', stop, { once: true });

@@ -1,4 +1,4 @@
-import { PROVIDER_CAPABILITIES } from '@retalk/core';
+import { PROVIDER_CAPABILITIES, type RetalkError } from '@retalk/core';
 import {
   CONNECT_CODE_PATTERN,
   ConnectClaimSchema,
@@ -6,6 +6,7 @@ import {
   relayErrorFromResponse,
 } from '@retalk/core/relay';
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 import { createRelayConnection } from './relay-connection.js';
 import {
   claimedConnectCodeItem,
@@ -14,6 +15,7 @@ import {
   type Settings,
   settingsItem,
 } from './settings.js';
+import { formatNumber } from './time-format.js';
 
 /** Reads the form, or throws an ExtensionError naming the field at fault. */
 export function parseConnectionForm(form: { relayUrl: string; token: string }): Settings {
@@ -31,7 +33,7 @@ export async function testAndSave(
   if (!options.permissionGranted) {
     throw createExtensionError(
       'permission_denied',
-      `The browser did not allow access to ${new URL(settings.relayUrl).host}. Click “Save and test” again and choose Allow.`,
+      t('errors.permissionSave', { host: new URL(settings.relayUrl).host }),
       { field: 'relayUrl' },
     );
   }
@@ -80,7 +82,7 @@ export async function connectWithLink(
   if (!options.permissionGranted) {
     throw createExtensionError(
       'permission_denied',
-      `The browser did not allow access to ${new URL(link.relayUrl).host}. Click Connect again and choose Allow.`,
+      t('errors.permissionLink', { host: new URL(link.relayUrl).host }),
       { field: 'connectLink' },
     );
   }
@@ -95,12 +97,13 @@ export async function connectWithLink(
   } catch (cause) {
     throw createExtensionError(
       'relay_unreachable',
-      `Could not reach the relay at ${new URL(link.relayUrl).host}. Check that it is running, then open the link again.`,
+      t('errors.linkUnreachable', { host: new URL(link.relayUrl).host }),
       { field: 'connectLink', cause },
     );
   }
   const body: unknown = await response.json().catch(() => undefined);
-  if (!response.ok) throw relayErrorFromResponse(response.status, body, response.headers.get('retry-after'));
+  if (!response.ok)
+    throw linkRefusal(relayErrorFromResponse(response.status, body, response.headers.get('retry-after')));
   const claim = ConnectClaimSchema.parse(body);
   // Spent now, so no longer a secret: remembered so the popup stops offering this link.
   await claimedConnectCodeItem.setValue(link.code);
@@ -114,15 +117,41 @@ export async function connectWithLink(
   );
 }
 
+/**
+ * Why the relay refused a connect link, in the member's language: unknown, used, expired or a
+ * revoked member (the relay's codes `not_found`, `link_expired`, `forbidden`); other errors pass.
+ */
+function linkRefusal(error: RetalkError): Error {
+  const code = error.providerCode;
+  const text =
+    code === 'not_found'
+      ? t('errors.linkUnknown')
+      : code === 'link_expired'
+        ? /used/i.test(error.message)
+          ? t('errors.linkUsed')
+          : t('errors.linkExpired')
+        : code === 'forbidden'
+          ? t('errors.linkRevoked')
+          : undefined;
+  return text === undefined
+    ? error
+    : createExtensionError('invalid_relay_url', text, { field: 'connectLink', cause: error });
+}
+
 /** "420 s of 600 s left this month", or "no limit". */
 export function describeBudget(me: Me): string {
   const { budget } = me;
-  if (budget.remainingSeconds === null || budget.limitSeconds === null) return 'No budget limit';
-  const period = budget.period === 'day' ? 'today' : budget.period === 'month' ? 'this month' : '';
-  return `${Math.floor(budget.remainingSeconds)} s of ${budget.limitSeconds} s left ${period}`.trim();
+  if (budget.remainingSeconds === null || budget.limitSeconds === null) return t('options.noBudgetLimit');
+  const amounts = {
+    remaining: t('units.seconds', { n: formatNumber(Math.floor(budget.remainingSeconds)) }),
+    limit: t('units.seconds', { n: formatNumber(budget.limitSeconds) }),
+  };
+  if (budget.period === 'day') return t('options.budgetLeftToday', amounts);
+  if (budget.period === 'month') return t('options.budgetLeftMonth', amounts);
+  return t('options.budgetLeft', amounts);
 }
 
 export function providerName(me: Me): string {
   const name = PROVIDER_CAPABILITIES[me.provider].displayName;
-  return me.simulator ? `${name} — offline simulator` : name;
+  return me.simulator ? t('options.simulator', { name }) : name;
 }

@@ -1,3 +1,6 @@
+import { RELAY_JOB_ERRORS, type RelayJobErrorCode } from '@retalk/core/relay';
+import { t } from './i18n.js';
+
 /** Stable codes for problems the extension itself detects (relay errors keep the relay's codes). */
 export type ExtensionErrorCode =
   | 'invalid_relay_url'
@@ -29,24 +32,52 @@ export function createExtensionError(
   return error;
 }
 
-/**
- * What a member reads for the errors that speak HTTP when they come from the relay client
- * ("GET /v1/me could not reach the relay", "HTTP 404 with a body that is not JSON", "The
- * Authorization header is not …"), by their stable code (finding 10). Other errors already say
- * what to do in plain words and are shown as they are.
- */
-const PLAIN_MESSAGES: Partial<Record<string, (message: string) => string>> = {
-  network: () => 'Cannot reach the relay. Check its address and that it is running, then try again.',
-  timeout: () => 'The relay did not answer in time. Try again in a moment.',
-  response_validation: () =>
-    'That address answers, but not as a Retalk relay. Check the relay URL your team gave you, e.g. https://relay.example.com',
-  auth: (message) =>
-    /revoked/i.test(message)
-      ? 'Your access to this relay was revoked. Ask your relay admin for a new link or token.'
-      : 'The relay does not accept this token. Check that you copied all of it, or ask your relay admin for a new one.',
-};
+/** The relay's error codes (`RelayErrorCode`) that have a sentence of their own in the messages. */
+const RELAY_CODES = new Set([
+  'budget_exceeded',
+  'too_many_jobs',
+  'rate_limited',
+  'payload_too_large',
+  'storage_full',
+  'storage_quota_exceeded',
+  'upstream_unavailable',
+  'upstream_error',
+  'link_expired',
+  'not_cancelable',
+  'result_not_ready',
+  'forbidden',
+  'internal',
+  'not_found',
+]);
+/** Relay codes whose message carries the detail (which field, which limit): shown after a local lead. */
+const RELAY_CODES_WITH_DETAIL = new Set(['media_rejected', 'invalid_request', 'url_not_allowed', 'conflict']);
 
-/** The message to show for any thrown value, in the member's words rather than HTTP's. */
+/**
+ * What a member reads for an error, in the UI's language, by its stable code (finding 10): the
+ * client's transport codes (`network`, `timeout`, `auth`…) and the relay's own codes (carried in
+ * `providerCode` by core's relay client, or `code` in plain data). Errors the extension raised
+ * itself are already in the member's language and are shown as they are.
+ */
+function localMessage(code: string, relayCode: string, message: string): string | undefined {
+  if (code === 'network') return t('errors.network');
+  if (code === 'timeout') return t('errors.timeout');
+  if (code === 'response_validation') return t('errors.notRelay');
+  if (code === 'auth' || relayCode === 'unauthorized')
+    return /revoked/i.test(message) ? t('errors.revoked') : t('errors.badToken');
+  const relay = relayCode || code;
+  if (RELAY_CODES.has(relay)) return t(`errors.relay.${relay}` as Parameters<typeof t>[0]);
+  if (RELAY_CODES_WITH_DETAIL.has(relay))
+    return t(`errors.relay.${relay}` as 'errors.relay.media_rejected', { detail: message });
+  return undefined;
+}
+
+function stringField(error: unknown, name: string): string {
+  return typeof error === 'object' && error !== null && name in error
+    ? String((error as Record<string, unknown>)[name] ?? '')
+    : '';
+}
+
+/** The message to show for any thrown value, in the member's words (and language) rather than HTTP's. */
 export function toErrorMessage(error: unknown): string {
   const raw =
     error instanceof Error
@@ -54,6 +85,13 @@ export function toErrorMessage(error: unknown): string {
       : typeof error === 'object' && error !== null && 'message' in error
         ? String(error.message)
         : String(error);
-  const code = typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : '';
-  return PLAIN_MESSAGES[code]?.(raw) ?? (raw || String(error));
+  return (
+    localMessage(stringField(error, 'code'), stringField(error, 'providerCode'), raw) ??
+    (raw || String(error))
+  );
+}
+
+/** Local advice for the relay's own job error codes (`RELAY_JOB_ERRORS`); undefined for a provider code. */
+export function relayJobAdvice(code: string): string | undefined {
+  return Object.hasOwn(RELAY_JOB_ERRORS, code) ? t(`errors.job.${code as RelayJobErrorCode}`) : undefined;
 }

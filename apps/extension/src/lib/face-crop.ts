@@ -1,3 +1,5 @@
+import { t } from './i18n.js';
+
 /** A rectangle in pixels of some image. */
 export type PixelRect = { x: number; y: number; width: number; height: number };
 
@@ -42,7 +44,7 @@ export function loadImage(src: string): Promise<HTMLImageElement> {
   return new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error('The captured frame could not be read.'));
+    image.onerror = () => reject(new Error(t('picker.frameUnreadable')));
     image.src = src;
   });
 }
@@ -53,12 +55,9 @@ export async function cropToPng(image: CanvasImageSource, rect: PixelRect): Prom
   canvas.width = rect.width;
   canvas.height = rect.height;
   const context = canvas.getContext('2d');
-  if (!context) throw new Error('This browser cannot draw the captured frame.');
+  if (!context) throw new Error(t('picker.frameNoCanvas'));
   context.drawImage(image, rect.x, rect.y, rect.width, rect.height, 0, 0, rect.width, rect.height);
   return new Promise((resolve, reject) => {
-    canvas.toBlob(
-      (blob) => (blob ? resolve(blob) : reject(new Error('Could not encode the face image.'))),
-      'image/png',
-    );
+    canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error(t('picker.faceEncode')))), 'image/png');
   });
 }

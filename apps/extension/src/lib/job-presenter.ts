@@ -1,21 +1,23 @@
 import type { Job, JobError, JobStatus } from '@retalk/core/relay';
-import { formatDurationMs } from './time-format.js';
+import { relayJobAdvice } from './errors.js';
+import { t } from './i18n.js';
+import { formatDurationMs, formatNumber, formatPercent } from './time-format.js';
 
 export type StatusTone = 'active' | 'ok' | 'bad' | 'idle';
 
-const STATUS: Record<JobStatus, { label: string; tone: StatusTone }> = {
-  received: { label: 'Waiting', tone: 'active' },
-  preparing: { label: 'Preparing', tone: 'active' },
-  submitted: { label: 'Submitted', tone: 'active' },
-  queued: { label: 'Queued', tone: 'active' },
-  running: { label: 'Running', tone: 'active' },
-  succeeded: { label: 'Done', tone: 'ok' },
-  failed: { label: 'Failed', tone: 'bad' },
-  canceled: { label: 'Canceled', tone: 'idle' },
+const TONE: Record<JobStatus, StatusTone> = {
+  received: 'active',
+  preparing: 'active',
+  submitted: 'active',
+  queued: 'active',
+  running: 'active',
+  succeeded: 'ok',
+  failed: 'bad',
+  canceled: 'idle',
 };
 
 export function statusOf(status: JobStatus): { label: string; tone: StatusTone } {
-  return STATUS[status];
+  return { label: t(`status.${status}`), tone: TONE[status] };
 }
 
 /** A job's display name: its title, else the page's host, else its id. */
@@ -28,7 +30,7 @@ export function jobTitle(job: Job): string {
       // not a URL: fall through
     }
   }
-  return `Job ${job.id}`;
+  return t('job.untitled', { id: job.id });
 }
 
 /** "42% · about 1 min left · 2 min elapsed" and its finished/failed counterparts. */
@@ -36,36 +38,30 @@ export function timingLine(job: Job, nowMs: number): string {
   const started = Date.parse(job.createdAt);
   const finished = job.finishedAt ? Date.parse(job.finishedAt) : Number.NaN;
   if (job.status === 'succeeded') {
-    const took = Number.isNaN(finished) ? '' : ` in ${formatDurationMs(finished - started)}`;
-    const seconds = job.billedSeconds ?? job.estimatedSeconds;
-    return `Finished${took} · ${Math.round(seconds * 10) / 10} s of video`;
+    const seconds = t('units.seconds', { n: formatNumber(job.billedSeconds ?? job.estimatedSeconds) });
+    return Number.isNaN(finished)
+      ? t('job.finished', { seconds })
+      : t('job.finishedIn', { duration: formatDurationMs(finished - started), seconds });
   }
   if (job.status === 'failed' || job.status === 'canceled') {
-    return Number.isNaN(finished) ? '' : `After ${formatDurationMs(finished - started)}`;
+    return Number.isNaN(finished) ? '' : t('job.after', { duration: formatDurationMs(finished - started) });
   }
-  const parts = [`${Math.round(job.progress)}%`];
-  if (job.etaMs !== undefined) parts.push(`about ${formatDurationMs(job.etaMs)} left`);
-  if (job.status === 'received') parts.push('waiting for its turn at the relay');
-  if (job.status === 'preparing')
-    parts.push(
-      job.progress >= 100 ? 'inputs ready, waiting for its turn' : 'fitting the inputs to the limits',
-    );
-  parts.push(`${formatDurationMs(nowMs - started)} elapsed`);
+  const parts = [formatPercent(job.progress)];
+  if (job.etaMs !== undefined) parts.push(t('job.left', { duration: formatDurationMs(job.etaMs) }));
+  if (job.status === 'received') parts.push(t('job.waitingTurn'));
+  if (job.status === 'preparing') parts.push(job.progress >= 100 ? t('job.inputsReady') : t('job.fitting'));
+  parts.push(t('job.elapsed', { duration: formatDurationMs(nowMs - started) }));
   return parts.join(' · ');
 }
 
 /** What happened and what to do, for a failed job. */
 export function explainJobError(error: JobError | undefined): { what: string; todo: string } {
-  if (!error)
-    return {
-      what: 'The job failed without a reason.',
-      todo: 'Retry it; if it fails again, ask your relay admin.',
-    };
-  // The relay fills `hint` from core's provider table; an older relay sends none.
+  if (!error) return { what: t('job.failedNoReason'), todo: t('job.failedNoReasonTodo') };
+  // The relay's own codes have local advice; for a provider code the relay fills `hint` from
+  // core's provider table (English); an older relay sends none.
   const todo =
+    relayJobAdvice(error.code) ??
     error.hint ??
-    (error.retryable
-      ? 'Retry: this kind of failure is often temporary.'
-      : 'Change the input and submit again.');
-  return { what: `${error.message} (${error.code})`, todo };
+    (error.retryable ? t('job.failedRetryable') : t('job.failedChangeInput'));
+  return { what: t('job.failedWhat', { message: error.message, code: error.code }), todo };
 }

@@ -1,5 +1,6 @@
 import type { Job, RelayEvent } from '@retalk/core/relay';
 import { toErrorMessage } from './errors.js';
+import { t } from './i18n.js';
 import {
   isActive,
   jobsItem,
@@ -33,7 +34,7 @@ export async function refreshActiveJobs(feed: JobFeed, options: SyncOptions = {}
       } catch (error) {
         if (options.signal?.aborted) return;
         firstError ??= error;
-        failures.push([tracked.job.id, `Could not refresh: ${toErrorMessage(error)}`]);
+        failures.push([tracked.job.id, t('job.couldNotRefresh', { reason: toErrorMessage(error) })]);
       }
     }),
   );

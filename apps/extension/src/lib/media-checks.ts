@@ -1,5 +1,7 @@
-import { checkMedia, type MediaMeta, type MediaProblem, type Provider } from '@retalk/core';
+import { checkMedia, MEDIA_LIMITS, type MediaMeta, type MediaProblem, type Provider } from '@retalk/core';
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
+import { formatBytes, formatNumber } from './time-format.js';
 
 /** An input with what is known about it and every limit it breaks. */
 export type CheckedMedia = { meta: MediaMeta; problems: MediaProblem[] };
@@ -33,7 +35,7 @@ function durationFromElement(src: string, signal?: AbortSignal): Promise<number>
       const duration = audio.duration;
       finish(() => resolve(duration));
     };
-    audio.onerror = () => finish(() => reject(new Error('The browser cannot read this audio.')));
+    audio.onerror = () => finish(() => reject(new Error(t('media.audioUnreadable'))));
     signal?.addEventListener('abort', () => finish(() => reject(signal.reason)), { once: true });
     audio.src = src;
   });
@@ -69,11 +71,10 @@ export async function probeAudioFile(file: File): Promise<MediaMeta> {
       const format = extensionOf(file.name);
       return { ...base, durationSec, ...(format !== undefined && { format }) };
     } catch (cause) {
-      throw createExtensionError(
-        'audio_unreadable',
-        `“${file.name}” is not an audio file this browser can read. Use an MP3, WAV, M4A, AAC, Ogg, WebM or FLAC file.`,
-        { field: 'audio', cause },
-      );
+      throw createExtensionError('audio_unreadable', t('media.notReadable', { name: file.name }), {
+        field: 'audio',
+        cause,
+      });
     }
   }
 }
@@ -84,17 +85,13 @@ export async function probeAudioUrl(url: string, signal?: AbortSignal): Promise<
   try {
     parsed = new URL(url);
   } catch (cause) {
-    throw createExtensionError(
-      'audio_unreadable',
-      'That is not a URL. Paste a full https:// address of an audio file.',
-      {
-        field: 'audioUrl',
-        cause,
-      },
-    );
+    throw createExtensionError('audio_unreadable', t('media.audioUrlInvalid'), {
+      field: 'audioUrl',
+      cause,
+    });
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-    throw createExtensionError('audio_unreadable', 'The audio URL must start with https://.', {
+    throw createExtensionError('audio_unreadable', t('media.audioUrlHttps'), {
       field: 'audioUrl',
     });
   }
@@ -103,11 +100,10 @@ export async function probeAudioUrl(url: string, signal?: AbortSignal): Promise<
     const format = extensionOf(parsed.pathname);
     return { kind: 'audio', durationSec, ...(format !== undefined && { format }) };
   } catch (cause) {
-    throw createExtensionError(
-      'audio_unreadable',
-      'The browser could not read audio at that URL. Check that it opens in a tab and is public, or download it and choose the file.',
-      { field: 'audioUrl', cause },
-    );
+    throw createExtensionError('audio_unreadable', t('media.audioUrlUnreadable'), {
+      field: 'audioUrl',
+      cause,
+    });
   }
 }
 
@@ -138,5 +134,78 @@ export async function probeVideoFile(file: File): Promise<MediaMeta> {
 }
 
 export function check(meta: MediaMeta, provider: Provider): CheckedMedia {
-  return { meta, problems: checkMedia(meta, provider) };
+  return {
+    meta,
+    problems: checkMedia(meta, provider).map((problem) => localProblem(problem, meta, provider)),
+  };
+}
+
+const seconds = (value: number) => t('units.seconds', { n: formatNumber(value, 2) });
+
+/**
+ * Core's `checkMedia` finds what breaks a limit and says it in English; the member reads it in the
+ * UI's language, rebuilt from the same limits and the same measured values.
+ */
+function localProblem(problem: MediaProblem, meta: MediaMeta, provider: Provider): MediaProblem {
+  const limits = MEDIA_LIMITS[provider][meta.kind];
+  const what = t(`media.${meta.kind}`);
+  const say = (message: string, allowed: string): MediaProblem => ({
+    field: problem.field,
+    message,
+    allowed,
+  });
+  const width = formatNumber(meta.width ?? 0);
+  const height = formatNumber(meta.height ?? 0);
+  switch (problem.field) {
+    case 'format': {
+      const formats = limits.formats.join(', ');
+      return say(t('media.format', { what, format: meta.format ?? '', provider, formats }), formats);
+    }
+    case 'codec':
+      return say(t('media.codec', { what, codec: meta.codec ?? '' }), t('media.codecAllowed'));
+    case 'size': {
+      const limit = formatBytes(limits.maxSizeBytes);
+      return say(
+        t('media.size', { what, size: formatBytes(meta.sizeBytes ?? 0), limit }),
+        t('media.sizeAllowed', { limit }),
+      );
+    }
+    case 'duration': {
+      const min = limits.minDurationSec ?? 0;
+      const max = limits.maxDurationSec ?? 0;
+      const duration = seconds(meta.durationSec ?? 0);
+      const allowed = t('media.durationAllowed', { min: formatNumber(min), max: seconds(max) });
+      return (meta.durationSec ?? 0) < min
+        ? say(t('media.tooShort', { what, duration, min: seconds(min) }), allowed)
+        : say(t('media.tooLong', { what, duration, max: seconds(max) }), allowed);
+    }
+    case 'fps': {
+      const min = formatNumber(limits.minFps ?? 0);
+      const max = formatNumber(limits.maxFps ?? 0);
+      return say(
+        t('media.fps', { what, fps: formatNumber(meta.fps ?? 0, 2), min, max }),
+        t('media.fpsAllowed', { min, max }),
+      );
+    }
+    case 'resolution': {
+      const short = Math.min(meta.width ?? 0, meta.height ?? 0);
+      const long = Math.max(meta.width ?? 0, meta.height ?? 0);
+      const rule = limits.minSideRule ?? 'each';
+      const minSide = limits.minSidePx;
+      const max = formatNumber(limits.maxSidePx ?? 0, 0);
+      const allowed =
+        minSide === undefined
+          ? t('media.sidesMax', { max })
+          : t(rule === 'each' ? 'media.sidesEach' : 'media.sidesLonger', { min: formatNumber(minSide), max });
+      const tooSmall = minSide !== undefined && (rule === 'each' ? short : long) < minSide;
+      return say(
+        t(tooSmall ? 'media.resolutionSmall' : 'media.resolutionLarge', { what, width, height, allowed }),
+        allowed,
+      );
+    }
+    case 'aspectRatio': {
+      const max = formatNumber(limits.maxAspectRatio ?? 0, 2);
+      return say(t('media.aspect', { what, width, height, max }), t('media.aspectAllowed', { max }));
+    }
+  }
 }

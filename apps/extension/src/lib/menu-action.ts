@@ -1,4 +1,5 @@
 import { type Browser, browser } from 'wxt/browser';
+import { t } from './i18n.js';
 import { type PickRequest, savePickRequest } from './pick-request.js';
 import type { VideoTarget } from './video-source.js';
 import { classifySourceUrl } from './video-source.js';
@@ -10,11 +11,11 @@ export const PICKER_WINDOW = { width: 520, height: 760 } as const;
 /** Menus persist across service-worker restarts: create them on install/update only, after clearing. */
 export async function createMenus(): Promise<void> {
   await browser.contextMenus.removeAll();
-  browser.contextMenus.create({ id: VIDEO_MENU_ID, title: 'Lip-sync this video…', contexts: ['video'] });
+  browser.contextMenus.create({ id: VIDEO_MENU_ID, title: t('menu.video'), contexts: ['video'] });
   // Custom players cover the <video> with their own layer, and then the browser offers no video menu.
   browser.contextMenus.create({
     id: OVERLAY_MENU_ID,
-    title: 'Lip-sync the video under the pointer…',
+    title: t('menu.underPointer'),
     contexts: ['page', 'frame', 'image', 'link'],
     documentUrlPatterns: ['http://*/*', 'https://*/*', 'file:///*'],
   });

@@ -1,4 +1,6 @@
 import { browser } from 'wxt/browser';
+import { relayJobAdvice } from './errors.js';
+import { t } from './i18n.js';
 import {
   countActive,
   jobsItem,
@@ -7,6 +9,7 @@ import {
   type TrackedJob,
   updateJobs,
 } from './job-store.js';
+import { formatNumber } from './time-format.js';
 
 const NOTIFICATION_PREFIX = 'retalk-job:';
 
@@ -33,17 +36,18 @@ export async function showActiveCount(jobs: readonly TrackedJob[]): Promise<void
   await action.setBadgeText({ text: active > 0 ? String(active) : '' });
   await action.setBadgeBackgroundColor({ color: '#4f46e5' });
   await action.setTitle({
-    title: active > 0 ? `Retalk: ${active} job${active === 1 ? '' : 's'} running` : 'Retalk jobs',
+    title: active > 0 ? t('badge.running', active, [formatNumber(active)]) : t('badge.idle'),
   });
 }
 
 function describe(tracked: TrackedJob): { title: string; message: string } {
-  const name = tracked.job.title || 'Your video';
+  const name = tracked.job.title || t('notify.yourVideo');
   if (tracked.job.status === 'succeeded') {
-    return { title: 'Lip-sync finished', message: `${name} is ready. Click to open the result.` };
+    return { title: t('notify.finishedTitle'), message: t('notify.finishedBody', { name }) };
   }
-  const reason = tracked.job.error?.message ?? 'The provider did not say why.';
-  return { title: 'Lip-sync failed', message: `${name}: ${reason}` };
+  const { error } = tracked.job;
+  const reason = error ? (relayJobAdvice(error.code) ?? error.message) : t('notify.noReason');
+  return { title: t('notify.failedTitle'), message: t('notify.failedBody', { name, reason }) };
 }
 
 /** Shows one notification per job that finished or failed since the last call, never twice. */

@@ -1,3 +1,4 @@
+import { t } from './i18n.js';
 import { type FetchVideoMessage, toBase64 } from './page-video.js';
 
 // Runs inside web pages (the injected content script): keep it free of heavy imports.
@@ -22,7 +23,7 @@ function attribute(line: string, name: string): string | undefined {
 /** Reads an HLS playlist (RFC 8216): the variants of a master playlist, or a media playlist's segments. */
 export function parsePlaylist(text: string, baseUrl: string): HlsPlaylist {
   const lines = text.split(/\r?\n/).map((line) => line.trim());
-  if (lines[0] !== '#EXTM3U') throw new Error('not an HLS playlist');
+  if (lines[0] !== '#EXTM3U') throw new Error(t('page.notHls'));
   const resolve = (uri: string) => new URL(uri, baseUrl).href;
   const variants: HlsVariant[] = [];
   const segments: HlsSegment[] = [];
@@ -166,7 +167,7 @@ export async function streamHlsRange(
     post({ type: 'done' });
   } catch (error) {
     if (signal.aborted) return;
-    post({ type: 'error', message: `The stream could not be fetched by its segments: ${errorText(error)}` });
+    post({ type: 'error', message: t('page.hlsFailed', { reason: errorText(error) }) });
   }
 }
 

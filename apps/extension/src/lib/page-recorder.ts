@@ -1,3 +1,4 @@
+import { t } from './i18n.js';
 import { toBase64, videoProtection } from './page-video.js';
 import type { VideoProtection } from './video-source.js';
 
@@ -27,16 +28,13 @@ export function recordingMimeType(isSupported: (type: string) => boolean): strin
 /** Why this element cannot be recorded, in the member's words; undefined when it can. */
 export function recordingRefusal(video: HTMLVideoElement): string | undefined {
   const protection = videoProtection(video);
-  return protection ? PROTECTION_ADVICE[protection] : undefined;
+  return protection ? protectionAdvice(protection) : undefined;
 }
 
 /** What the picker says about a video that cannot be recorded, before anything is spent. */
-export const PROTECTION_ADVICE: Record<VideoProtection, string> = {
-  encrypted:
-    'This video is protected (DRM), so the browser lets no extension record it. If the site offers a download, download it and choose the file.',
-  tainted:
-    'This video comes from another site that does not let this page read its picture, so it cannot be recorded here. Open the video’s own page and right-click it there, or download it and choose the file.',
-};
+export function protectionAdvice(protection: VideoProtection): string {
+  return protection === 'encrypted' ? t('page.drm') : t('page.tainted');
+}
 
 function once(target: EventTarget, type: string, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -86,7 +84,7 @@ export async function recordVideoRange(
   if (!mimeType || !capture) {
     post({
       type: 'error',
-      message: 'This browser cannot record videos from a page. Choose a video file instead.',
+      message: t('page.cannotRecord'),
     });
     return;
   }
@@ -97,7 +95,7 @@ export async function recordVideoRange(
   try {
     stream = capture.call(video);
   } catch {
-    post({ type: 'error', message: recordingRefusal(video) ?? 'The browser refused to record this video.' });
+    post({ type: 'error', message: recordingRefusal(video) ?? t('page.refusedRecord') });
     return;
   }
   if (stream.getVideoTracks().length === 0) await once(stream, 'addtrack', signal);
@@ -160,7 +158,7 @@ export async function recordVideoRange(
     post({ type: 'done', recordedSec: Math.min(totalSec, video.currentTime - range.startSec) });
   } catch (error) {
     stop();
-    if (!signal.aborted) post({ type: 'error', message: `Recording the video failed: ${String(error)}` });
+    if (!signal.aborted) post({ type: 'error', message: t('page.recordFailed', { reason: String(error) }) });
   } finally {
     for (const track of stream.getTracks()) track.stop();
   }

@@ -1,5 +1,6 @@
 import { browser } from 'wxt/browser';
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 import { FETCH_HLS_PORT, type FetchHlsRequest } from './page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoMessage } from './page-recorder.js';
 import { FETCH_VIDEO_PORT, type FetchVideoMessage } from './page-video.js';
@@ -21,7 +22,7 @@ async function explainDisconnect(target: PageTarget, during: string): Promise<st
   try {
     await browser.tabs.get(target.tabId);
   } catch {
-    return `The page with the video was closed. Keep it open while ${during}, then try again.`;
+    return t('page.closed', { doing: during });
   }
   try {
     await browser.scripting.executeScript({
@@ -29,9 +30,9 @@ async function explainDisconnect(target: PageTarget, during: string): Promise<st
       func: () => true,
     });
   } catch {
-    return 'Retalk may not read the player with the video: it is embedded from another site, or the page has moved on. Right-click the video again and allow access to that site when asked, or choose a video file.';
+    return t('page.frameBlocked');
   }
-  return `The page with the video was reloaded or moved on. Keep it open while ${during}, then right-click the video again.`;
+  return t('page.reloaded', { doing: during });
 }
 
 /**
@@ -40,7 +41,7 @@ async function explainDisconnect(target: PageTarget, during: string): Promise<st
  */
 function collectFromPage<M extends { type: string }>(
   target: PageTarget,
-  port: { name: string; request: unknown; doing: string; closed: string },
+  port: { name: string; request: unknown /** Said when stopped. */; doing: string; closed: string },
   handle: (
     message: M,
     finish: { resolve(): void; fail(message: string): void; setType(type: string): void },
@@ -58,7 +59,7 @@ function collectFromPage<M extends { type: string }>(
       channel.disconnect();
       reject(createExtensionError(code, message, { field: 'video' }));
     };
-    signal?.addEventListener('abort', () => fail(`${port.doing} was stopped.`, 'canceled'), { once: true });
+    signal?.addEventListener('abort', () => fail(port.doing, 'canceled'), { once: true });
     channel.onDisconnect.addListener(() => {
       if (!settled) void explainDisconnect(target, port.closed).then((message) => fail(message));
     });
@@ -95,8 +96,8 @@ export function readVideoFromPage(
     {
       name: FETCH_VIDEO_PORT,
       request: { src: target.src },
-      doing: 'Reading the video',
-      closed: 'the video is read',
+      doing: t('page.stoppedRead'),
+      closed: t('page.doingRead'),
     },
     (message, finish) => {
       if (message.type === 'start') {
@@ -125,8 +126,8 @@ export function recordVideoFromPage(
     {
       name: RECORD_VIDEO_PORT,
       request: { type: 'record', ...range },
-      doing: 'Recording the video',
-      closed: 'the video is recorded',
+      doing: t('page.stoppedRecord'),
+      closed: t('page.doingRecord'),
     },
     (message, finish) => {
       if (message.type === 'start') finish.setType(message.mimeType);
@@ -154,8 +155,8 @@ export async function fetchHlsClipFromPage(
     {
       name: FETCH_HLS_PORT,
       request: { type: 'fetch-hls', ...request },
-      doing: 'Fetching the clip',
-      closed: 'the clip is fetched',
+      doing: t('page.stoppedFetch'),
+      closed: t('page.doingFetch'),
     },
     (message, finish) => {
       if (message.type === 'start') {

@@ -1,3 +1,4 @@
+import { t } from './i18n.js';
 import { loadedPlaylists } from './page-hls.js';
 import {
   classifySourceUrl,
@@ -195,15 +196,14 @@ export async function streamVideoBytes(
   } catch {
     post({
       type: 'error',
-      message:
-        'This page would not let the extension read the video (blocked by the site). Download the video and choose the file instead.',
+      message: t('page.blocked'),
     });
     return;
   }
   if (!response.ok || !response.body) {
     post({
       type: 'error',
-      message: `The site answered HTTP ${response.status} when reading the video. Download it and choose the file instead.`,
+      message: t('page.httpError', { status: String(response.status) }),
     });
     return;
   }

@@ -1,6 +1,7 @@
 import { createRelayClient, type RelayClient } from '@retalk/core/relay';
 import { browser } from 'wxt/browser';
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 import type { JobFeed } from './job-sync.js';
 import { relayOriginPattern, type Settings, settingsItem } from './settings.js';
 
@@ -38,10 +39,7 @@ export async function loadConnection(): Promise<RelayConnection | null> {
 export async function requireConnection(): Promise<RelayConnection> {
   const connection = await loadConnection();
   if (!connection) {
-    throw createExtensionError(
-      'not_connected',
-      'Not connected to a relay yet. Open the extension options and connect first.',
-    );
+    throw createExtensionError('not_connected', t('errors.notConnected'));
   }
   return connection;
 }

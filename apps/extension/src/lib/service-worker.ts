@@ -1,5 +1,6 @@
 import { type Browser, browser } from 'wxt/browser';
 import { toErrorMessage } from './errors.js';
+import { t } from './i18n.js';
 import { countActive, isActive, jobsItem, type TrackedJob } from './job-store.js';
 import { followEvents, refreshActiveJobs } from './job-sync.js';
 import { createMenus, handleMenuClick } from './menu-action.js';
@@ -106,8 +107,8 @@ export function startServiceWorker(): void {
         browser.notifications.create({
           type: 'basic',
           iconUrl: browser.runtime.getURL('/icon/128.png'),
-          title: 'Could not open the lip-sync picker',
-          message: `${toErrorMessage(error)} Reload the page and try again.`,
+          title: t('notify.pickerFailedTitle'),
+          message: t('notify.pickerFailedBody', { reason: toErrorMessage(error) }),
         }),
       );
     },

@@ -1,5 +1,6 @@
 import { storage } from 'wxt/utils/storage';
 import { createExtensionError } from './errors.js';
+import { t } from './i18n.js';
 
 /** How this browser reaches the team's relay. Only the member token is kept: never a provider key. */
 export type Settings = { relayUrl: string; token: string };
@@ -24,23 +25,15 @@ export function parseRelayUrl(input: string): string {
   try {
     url = new URL(trimmed);
   } catch (cause) {
-    throw createExtensionError(
-      'invalid_relay_url',
-      'Relay URL is not a URL. Paste the address your team gave you, e.g. https://relay.example.com',
-      { field: 'relayUrl', cause },
-    );
+    throw createExtensionError('invalid_relay_url', t('errors.relayUrlNotUrl'), { field: 'relayUrl', cause });
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw createExtensionError(
-      'invalid_relay_url',
-      'Relay URL must start with https:// (or http:// on a local network).',
-      {
-        field: 'relayUrl',
-      },
-    );
+    throw createExtensionError('invalid_relay_url', t('errors.relayUrlScheme'), {
+      field: 'relayUrl',
+    });
   }
   if (url.username || url.password) {
-    throw createExtensionError('invalid_relay_url', 'Relay URL must not contain a user name or password.', {
+    throw createExtensionError('invalid_relay_url', t('errors.relayUrlCredentials'), {
       field: 'relayUrl',
     });
   }
@@ -53,11 +46,7 @@ export function parseRelayUrl(input: string): string {
 export function parseMemberToken(input: string): string {
   const token = input.trim();
   if (!/^rtk_[A-Za-z0-9_-]{8,}$/.test(token)) {
-    throw createExtensionError(
-      'invalid_token',
-      'Token must be your personal relay token, starting with "rtk_". Ask your relay admin for one.',
-      { field: 'token' },
-    );
+    throw createExtensionError('invalid_token', t('errors.tokenShape'), { field: 'token' });
   }
   return token;
 }

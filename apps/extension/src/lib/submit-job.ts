@@ -1,5 +1,6 @@
 import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core/relay';
 import { toErrorMessage } from './errors.js';
+import { t } from './i18n.js';
 import { mergeJobs, updateJobs } from './job-store.js';
 import type { RelayConnection } from './relay-connection.js';
 
@@ -80,7 +81,7 @@ export async function submitJob(
     const blob = await recordClip((recordedSec, totalSec) =>
       options.onStep?.({
         step: 'record-video',
-        label: 'Recording',
+        label: t('step.recording'),
         loadedBytes: recordedSec,
         totalBytes: totalSec,
         unit: 'seconds',
@@ -100,7 +101,7 @@ export async function submitJob(
       // The stream's segments could not be had or cut: the page's own player still plays it.
       options.onStep?.({
         step: 'fetch-video',
-        label: `${toErrorMessage(error)} Recording the clip from the page instead.`,
+        label: t('step.recordFallback', { reason: toErrorMessage(error) }),
         loadedBytes: 0,
         totalBytes: 0,
       });
@@ -110,7 +111,7 @@ export async function submitJob(
     const blob = await plan.video.read((loadedBytes, totalBytes) =>
       options.onStep?.({
         step: 'read-video',
-        label: 'Reading the video from the page',
+        label: t('step.readVideo'),
         loadedBytes,
         totalBytes,
       }),
@@ -124,7 +125,12 @@ export async function submitJob(
       : await upload(
           connection,
           plan.audio.file,
-          { kind: 'audio', filename: plan.audio.file.name, step: 'upload-audio', label: 'Uploading audio' },
+          {
+            kind: 'audio',
+            filename: plan.audio.file.name,
+            step: 'upload-audio',
+            label: t('step.uploadAudio'),
+          },
           options,
         );
 
@@ -132,7 +138,7 @@ export async function submitJob(
     ? await upload(
         connection,
         videoFile.blob,
-        { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: 'Uploading video' },
+        { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: t('step.uploadVideo') },
         options,
       )
     : { url: plan.video.from === 'url' ? plan.video.url : '' };
@@ -141,12 +147,12 @@ export async function submitJob(
     ? await upload(
         connection,
         plan.face,
-        { kind: 'image', filename: 'face.png', step: 'upload-face', label: 'Uploading the face' },
+        { kind: 'image', filename: 'face.png', step: 'upload-face', label: t('step.uploadFace') },
         options,
       )
     : undefined;
 
-  options.onStep?.({ step: 'create', label: 'Starting the job', loadedBytes: 0, totalBytes: 0 });
+  options.onStep?.({ step: 'create', label: t('step.create'), loadedBytes: 0, totalBytes: 0 });
   const request: CreateJobRequest = {
     video,
     audio,

@@ -8,6 +8,7 @@ import {
   openPicker,
   openPopup,
   screenshot,
+  type UiLanguage,
   useConnectedSetup,
   VIDEO_MENU_ID,
 } from './support/harness.js';
@@ -71,37 +72,53 @@ async function startWaitingJob(setup: ConnectedSetup): Promise<string> {
   return ((await response.json()) as { id: string }).id;
 }
 
-let setup: ConnectedSetup;
+/** The page is drawn in the session's language: `<html lang>` and its title say so. */
+async function expectLanguage(page: Page, language: UiLanguage, title: string): Promise<void> {
+  expect(await page.evaluate(() => document.documentElement.lang)).toBe(language);
+  expect(await page.title()).toBe(title);
+}
 
-describe('accessibility (axe-core) of options, popup and picker in light and dark', () => {
-  // Jobs take 10 minutes here: a job stays waiting or running while the popup is checked.
-  useConnectedSetup(
-    async () => ({ simJobMs: 600_000 }),
-    (s) => {
-      setup = s;
-    },
-  );
+describe.each(['en', 'zh-CN'] as const)(
+  'accessibility (axe-core) of options, popup and picker in light and dark, in %s',
+  (language) => {
+    let setup: ConnectedSetup;
+    // Jobs take 10 minutes here: a job stays waiting or running while the popup is checked.
+    useConnectedSetup(
+      async () => ({ simJobMs: 600_000, language }),
+      (s) => {
+        setup = s;
+      },
+    );
 
-  it('options page, connected', async () => {
-    const options = setup.options;
-    await options.getByTestId('connection-ok').waitFor();
-    await checkBothThemes(options, 'a11y-options');
-  });
+    it('options page, connected', async () => {
+      const { options, session } = setup;
+      await options.getByTestId('connection-ok').waitFor();
+      await expectLanguage(options, language, session.t('options.pageTitle'));
+      await checkBothThemes(options, `a11y-options-${language}`);
+    });
 
-  it('popup with a job in progress', async () => {
-    const id = await startWaitingJob(setup);
-    const popup = await openPopup(setup.session);
-    await popup.locator(`[data-job-id="${id}"]`).waitFor();
-    await popup.getByText('Live', { exact: true }).waitFor();
-    await checkBothThemes(popup, 'a11y-popup-running');
-    await popup.close();
-  });
+    it('popup with a job in progress', async () => {
+      const { session } = setup;
+      const id = await startWaitingJob(setup);
+      const popup = await openPopup(session);
+      await popup.locator(`[data-job-id="${id}"]`).waitFor();
+      await popup.getByText(session.t('popup.live'), { exact: true }).waitFor();
+      await expectLanguage(popup, language, session.t('popup.pageTitle'));
+      await checkBothThemes(popup, `a11y-popup-running-${language}`);
+      await popup.close();
+    });
 
-  it('picker with a video and an audio chosen', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/watch`, VIDEO_MENU_ID);
-    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
-    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
-    await checkBothThemes(picker, 'a11y-picker');
-    await picker.close();
-  });
-});
+    it('picker with a video and an audio chosen', async () => {
+      const { session } = setup;
+      const picker = await openPicker(session, `${setup.pages.url}/watch`, VIDEO_MENU_ID);
+      await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+      await picker
+        .getByTestId('audio-status')
+        .filter({ hasText: session.t('units.seconds', { n: '4.0' }) })
+        .waitFor();
+      await expectLanguage(picker, language, session.t('picker.pageTitle'));
+      await checkBothThemes(picker, `a11y-picker-${language}`);
+      await picker.close();
+    });
+  },
+);

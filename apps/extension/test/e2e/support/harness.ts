@@ -140,8 +140,31 @@ import { startPageServer } from './test-pages.mjs';
 
 export { makeFragmentedTalk, makeHlsStream, startPageServer } from './test-pages.mjs';
 
+/** The UI languages the extension ships (src/locales), as Chromium's `--lang` names them. */
+export type UiLanguage = 'en' | 'zh-CN';
+
+/**
+ * A message of the built extension in one language, with its `{named}` placeholders filled, so a
+ * test finds a label in whichever language the browser runs.
+ */
+export type Messages = (key: string, named?: Record<string, string>) => string;
+
+async function loadMessages(language: UiLanguage): Promise<Messages> {
+  const file = join(EXTENSION_BUILD, '_locales', language.replace('-', '_'), 'messages.json');
+  const messages = JSON.parse(await readFile(file, 'utf8')) as Record<string, { message: string }>;
+  return (key, named = {}) => {
+    const message = messages[key.replaceAll('.', '_')]?.message;
+    if (message === undefined) throw new Error(`No message ${key} in ${file}`);
+    return message.replace(/\{(\w+)\}/g, (whole, name: string) => named[name] ?? whole);
+  };
+}
+
 export type ExtensionSession = {
   context: BrowserContext;
+  /** The language the browser's UI (and so the extension) runs in. */
+  language: UiLanguage;
+  /** The extension's messages in that language. */
+  t: Messages;
   worker: Worker;
   extensionId: string;
   /**
@@ -160,8 +183,9 @@ export type ExtensionSession = {
  * the member to allow at runtime (Site access "On specific sites"), see `setSiteAccess`.
  */
 export async function launchExtension(
-  options: { sites?: { granted: string[]; withheld: string[] } } = {},
+  options: { sites?: { granted: string[]; withheld: string[] }; language?: UiLanguage } = {},
 ): Promise<ExtensionSession> {
+  const language = options.language ?? 'en';
   const executablePath = chromiumPath();
   if (!existsSync(join(EXTENSION_BUILD, 'manifest.json'))) {
     throw new Error(`No extension build at ${EXTENSION_BUILD}: run \`pnpm build\` in apps/extension first.`);
@@ -200,18 +224,24 @@ export async function launchExtension(
       '--use-fake-ui-for-media-stream',
       `--disable-extensions-except=${extension}`,
       `--load-extension=${extension}`,
+      // Extensions take their messages from the browser's UI language; headless Chromium on
+      // Linux follows --lang for that (the LANGUAGE variable alone does not change it).
+      `--lang=${language}`,
     ],
   });
   const worker =
     context.serviceWorkers().find((w) => w.url().startsWith('chrome-extension://')) ??
     (await context.waitForEvent('serviceworker', { timeout: 15_000 }));
   const extensionId = new URL(worker.url()).host;
-  const firstRunOptions = await firstRunOptionsPage(context, extensionId);
+  const t = await loadMessages(language);
+  const firstRunOptions = await firstRunOptionsPage(context, extensionId, t);
   if (options.sites) {
     await changeSiteAccess(context, extensionId, { onlySpecificSites: true, allow: options.sites.granted });
   }
   return {
     context,
+    language,
+    t,
     worker,
     extensionId,
     firstRunOptions,
@@ -226,7 +256,7 @@ export async function launchExtension(
  * Waits for the options page the extension opens on install (in a new tab or in the start tab) to
  * finish loading and draw its heading.
  */
-async function firstRunOptionsPage(context: BrowserContext, extensionId: string): Promise<Page> {
+async function firstRunOptionsPage(context: BrowserContext, extensionId: string, t: Messages): Promise<Page> {
   const url = `chrome-extension://${extensionId}/options.html`;
   const page = await waitFor(
     'the options page the extension opens on install',
@@ -234,7 +264,7 @@ async function firstRunOptionsPage(context: BrowserContext, extensionId: string)
     60_000,
   );
   await page.waitForLoadState('load');
-  await page.getByRole('heading', { name: 'Connect Retalk to your team relay' }).waitFor({ timeout: 30_000 });
+  await page.getByRole('heading', { name: t('options.title') }).waitFor({ timeout: 30_000 });
   return page;
 }
 
@@ -262,16 +292,21 @@ export async function startConnectedSetup(
     simJobMs?: number;
     media?: Record<string, Uint8Array>;
     sites?: { granted: string[]; withheld: string[] };
+    language?: UiLanguage;
   } = {},
 ): Promise<ConnectedSetup> {
   const relay = await startRelay(options.simJobMs === undefined ? {} : { simJobMs: options.simJobMs });
   const pages = await startPageServer(options.media ? { media: options.media } : {});
-  const session = await launchExtension(options.sites ? { sites: options.sites } : {});
+  const session = await launchExtension({
+    ...(options.sites && { sites: options.sites }),
+    ...(options.language && { language: options.language }),
+  });
+  const { t } = session;
   // The tab the extension opened on install: a second options tab would race it.
   const page = session.firstRunOptions;
-  await page.getByLabel('Relay URL').fill(relay.url);
-  await page.getByLabel('Personal token').fill(relay.token);
-  await page.getByRole('button', { name: 'Save and test connection' }).click();
+  await page.getByLabel(t('options.relayUrl')).fill(relay.url);
+  await page.getByLabel(t('options.token')).fill(relay.token);
+  await page.getByRole('button', { name: t('options.save') }).click();
   await page.getByTestId('connection-ok').waitFor();
   return {
     relay,
@@ -406,7 +441,7 @@ export async function openPicker(
   const picker = await pickerOpened;
   await picker.waitForLoadState();
   await picker.setViewportSize({ width: 520, height: 760 });
-  await picker.getByRole('heading', { name: 'Lip-sync this video' }).waitFor();
+  await picker.getByRole('heading', { name: session.t('picker.title') }).waitFor();
   return picker;
 }
 
