@@ -1,89 +1,100 @@
-/** A small Prometheus text-format registry: counters and summaries keyed by label sets. */
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * The relay's Prometheus metrics, on `prom-client`: its own counters and latencies, gauges read at
+ * scrape time, and the process metrics admins expect from a Node service (CPU, memory, event-loop
+ * lag, GC, handles; `process_*` and `nodejs_*`).
+ */
 export interface Metrics {
-  inc(name: string, labels?: Record<string, string>, by?: number): void;
-  observe(name: string, labels: Record<string, string>, seconds: number): void;
-  /** Renders every metric plus the given gauges (computed at scrape time). */
-  render(
-    gauges: { name: string; help: string; values: { labels: Record<string, string>; value: number }[] }[],
-  ): string;
+  inc(name: CounterName, labels?: Record<string, string>, by?: number): void;
+  observe(name: HistogramName, labels: Record<string, string>, seconds: number): void;
+  /** Renders every metric plus the given gauges (computed at scrape time) in the text format. */
+  render(gauges: GaugeValues[]): Promise<string>;
+  /** The text format's content type (with its version). */
+  readonly contentType: string;
 }
 
-const HELP: Record<string, string> = {
-  retalk_http_requests_total: 'HTTP requests answered, by route and status',
-  retalk_upstream_requests_total: 'Calls to the provider, by operation and outcome',
-  retalk_upstream_request_seconds: 'Latency of calls to the provider',
-  retalk_jobs_created_total: 'Jobs accepted',
-  retalk_archive_total: 'Result archiving attempts, by outcome',
-  retalk_upload_bytes_total: 'Bytes received in uploads',
-};
+export interface GaugeValues {
+  name: string;
+  help: string;
+  values: { labels: Record<string, string>; value: number }[];
+}
 
-const keyCache = new Map<string, string>();
+const COUNTERS = {
+  retalk_http_requests_total: {
+    help: 'HTTP requests answered, by route and status',
+    labels: ['route', 'status'],
+  },
+  retalk_upstream_requests_total: {
+    help: 'Calls to the provider, by operation and outcome',
+    labels: ['op', 'outcome'],
+  },
+  retalk_jobs_created_total: { help: 'Jobs accepted', labels: [] },
+  retalk_archive_total: { help: 'Result archiving attempts, by outcome', labels: ['outcome'] },
+  retalk_upload_bytes_total: { help: 'Bytes received in uploads', labels: [] },
+  retalk_internal_errors_total: { help: 'Requests that ended in an unexpected error (a bug)', labels: [] },
+} as const;
 
-function key(labels: Record<string, string>): string {
-  // Hot path (one call per HTTP response): label sets repeat, so memoize their rendering.
-  const raw = Object.values(labels).join('\u0000') + Object.keys(labels).join('\u0000');
-  let rendered = keyCache.get(raw);
-  if (rendered === undefined) {
-    rendered = renderKey(labels);
-    if (keyCache.size < 5_000) keyCache.set(raw, rendered);
+const HISTOGRAMS = {
+  retalk_upstream_request_seconds: {
+    help: 'Latency of calls to the provider, by operation',
+    labels: ['op'],
+    // Provider calls take tens of milliseconds to tens of seconds (uploads, slow answers).
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  },
+} as const;
+
+export type CounterName = keyof typeof COUNTERS;
+export type HistogramName = keyof typeof HISTOGRAMS;
+
+export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  // Several relays in one test process each get their own registry; the process metrics are
+  // per process, so only a relay that owns its process collects them.
+  if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const counters = new Map<string, Counter<string>>();
+  for (const [name, def] of Object.entries(COUNTERS)) {
+    counters.set(
+      name,
+      new Counter({ name, help: def.help, labelNames: [...def.labels], registers: [registry] }),
+    );
   }
-  return rendered;
-}
+  const histograms = new Map<string, Histogram<string>>();
+  for (const [name, def] of Object.entries(HISTOGRAMS)) {
+    histograms.set(
+      name,
+      new Histogram({
+        name,
+        help: def.help,
+        labelNames: [...def.labels],
+        buckets: [...def.buckets],
+        registers: [registry],
+      }),
+    );
+  }
+  // Scrape-time gauges: registered on first render, their values replaced on every render.
+  const gauges = new Map<string, Gauge<string>>();
 
-const renderKey = (labels: Record<string, string>) =>
-  Object.entries(labels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
-    .join(',');
-
-export function createMetrics(): Metrics {
-  const counters = new Map<string, Map<string, number>>();
-  const summaries = new Map<string, Map<string, { sum: number; count: number }>>();
   return {
+    contentType: registry.contentType,
     inc(name, labels = {}, by = 1) {
-      let series = counters.get(name);
-      if (!series) {
-        series = new Map();
-        counters.set(name, series);
-      }
-      const k = key(labels);
-      series.set(k, (series.get(k) ?? 0) + by);
+      (counters.get(name) as Counter<string>).inc(labels, by);
     },
     observe(name, labels, seconds) {
-      let series = summaries.get(name);
-      if (!series) {
-        series = new Map();
-        summaries.set(name, series);
-      }
-      const k = key(labels);
-      const s = series.get(k) ?? { sum: 0, count: 0 };
-      s.sum += seconds;
-      s.count++;
-      series.set(k, s);
+      (histograms.get(name) as Histogram<string>).observe(labels, seconds);
     },
-    render(gauges) {
-      const lines: string[] = [];
-      for (const [name, series] of counters) {
-        lines.push(`# HELP ${name} ${HELP[name] ?? name}`, `# TYPE ${name} counter`);
-        for (const [k, v] of series) lines.push(`${name}${k ? `{${k}}` : ''} ${v}`);
-      }
-      for (const [name, series] of summaries) {
-        lines.push(`# HELP ${name} ${HELP[name] ?? name}`, `# TYPE ${name} summary`);
-        for (const [k, v] of series) {
-          lines.push(
-            `${name}_sum${k ? `{${k}}` : ''} ${v.sum}`,
-            `${name}_count${k ? `{${k}}` : ''} ${v.count}`,
-          );
+    async render(values) {
+      for (const g of values) {
+        let gauge = gauges.get(g.name);
+        if (!gauge) {
+          const labelNames = [...new Set(g.values.flatMap((v) => Object.keys(v.labels)))];
+          gauge = new Gauge({ name: g.name, help: g.help, labelNames, registers: [registry] });
+          gauges.set(g.name, gauge);
         }
+        gauge.reset();
+        for (const v of g.values) gauge.set(v.labels, v.value);
       }
-      for (const g of gauges) {
-        lines.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);
-        for (const v of g.values) {
-          const k = key(v.labels);
-          lines.push(`${g.name}${k ? `{${k}}` : ''} ${v.value}`);
-        }
-      }
-      return `${lines.join('\n')}\n`;
+      return registry.metrics();
     },
   };
 }

@@ -205,6 +205,14 @@ describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) =
     expect(metrics.text).toMatch(/retalk_jobs\{status="succeeded"\} \d+/);
     expect(metrics.text).toMatch(/retalk_upstream_requests_total\{op="submit",outcome="ok"\} \d+/);
     expect(metrics.text).toMatch(/retalk_storage_bytes \d+/);
+    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    // Provider latency as a histogram (quantiles across instances), and what a Node service's
+    // dashboards expect: event-loop lag, GC, heap, CPU.
+    expect(metrics.text).toMatch(/retalk_upstream_request_seconds_bucket\{le="0\.5",op="submit"\} \d+/);
+    expect(metrics.text).toMatch(/^nodejs_eventloop_lag_p99_seconds \d/m);
+    expect(metrics.text).toMatch(/^nodejs_heap_size_used_bytes \d+/m);
+    expect(metrics.text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(metrics.text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
   });
 
   it('scrubs the provider key from any log line, whatever logs it', () => {

@@ -45,7 +45,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
   app.get('/metrics', async (request, reply) => {
     requireMetricsToken(ctx, request, reply);
     const byStatus = ctx.store.countJobsByStatus();
-    const text = ctx.metrics.render([
+    const text = await ctx.metrics.render([
       {
         name: 'retalk_jobs',
         help: 'Jobs in the store, by status',
@@ -75,6 +75,6 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
         values: [{ labels: {}, value: ctx.tracker.stats().queued }],
       },
     ]);
-    return reply.type('text/plain; version=0.0.4').send(text);
+    return reply.type(ctx.metrics.contentType).send(text);
   });
 }
