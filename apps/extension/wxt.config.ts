@@ -4,11 +4,20 @@ import { defineConfig } from 'wxt';
 // Broad patterns are only *optional*: at runtime the options page asks for exactly the relay's origin.
 const RELAY_ORIGIN_PATTERNS = ['http://*/*', 'https://*/*'];
 
+// The end-to-end tests' build (`pnpm build:e2e`): the production build plus the one hook they need
+// (native context menus cannot be clicked by automation), in its own folder. The shipped build
+// has no hook at all (finding 25); test/build-output.test.ts checks both.
+const E2E_HOOKS = process.env.RETALK_E2E_HOOKS === '1';
+
 export default defineConfig({
   srcDir: 'src',
+  ...(E2E_HOOKS && { outDirTemplate: '{{browser}}-mv{{manifestVersion}}-e2e' }),
   // Messages live in src/locales/<locale>.yml; the module writes _locales/*/messages.json and typed keys.
   modules: ['@wxt-dev/i18n/module'],
-  vite: () => ({ plugins: [preact()] }),
+  vite: () => ({
+    plugins: [preact()],
+    define: { 'import.meta.env.RETALK_E2E_HOOKS': JSON.stringify(E2E_HOOKS) },
+  }),
   webExt: { disabled: true },
   zip: {
     artifactTemplate: 'retalk-{{version}}-{{browser}}.zip',

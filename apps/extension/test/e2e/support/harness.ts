@@ -11,7 +11,12 @@ const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const EXTENSION_ROOT = resolve(HERE, '../../..');
 export const REPO_ROOT = resolve(EXTENSION_ROOT, '../..');
 export const FIXTURES = join(REPO_ROOT, 'packages/simulator/fixtures');
-export const EXTENSION_BUILD = join(EXTENSION_ROOT, '.output/chrome-mv3');
+/**
+ * The production build plus the menu-click hook (`pnpm build:e2e`): byte for byte the shipped
+ * build except its background script (build-output.test.ts checks), because a test cannot click a
+ * native context menu.
+ */
+export const EXTENSION_BUILD = join(EXTENSION_ROOT, '.output/chrome-mv3-e2e');
 export const SCREENSHOTS = join(EXTENSION_ROOT, 'test-results/screenshots');
 const RELAY_MAIN = join(REPO_ROOT, 'apps/relay/dist/main.js');
 
@@ -188,7 +193,9 @@ export async function launchExtension(
   const language = options.language ?? 'en';
   const executablePath = chromiumPath();
   if (!existsSync(join(EXTENSION_BUILD, 'manifest.json'))) {
-    throw new Error(`No extension build at ${EXTENSION_BUILD}: run \`pnpm build\` in apps/extension first.`);
+    throw new Error(
+      `No extension build at ${EXTENSION_BUILD}: run \`pnpm build\` (or \`pnpm build:e2e\`) in apps/extension first.`,
+    );
   }
   await mkdir(SCREENSHOTS, { recursive: true });
   const profile = await mkdtemp(join(tmpdir(), 'retalk-ext-profile-'));
