@@ -5,7 +5,7 @@ import { budgetOf } from './budget.js';
 import { ConfigError, loadConfig, type RelayConfig } from './config.js';
 import { CONNECT_LINK_MAX_TTL_MS, createConnectLink } from './connect-links.js';
 import { MemberNameSchema } from './routes/admin.js';
-import { serveRelay } from './serve.js';
+import { serveRelay, stopOnSignal } from './serve.js';
 import { createSqliteStore } from './store/sqlite.js';
 
 export interface CliIo {
@@ -48,14 +48,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   if (command === 'serve') {
     const running = await serveRelay(config, { print: io.out });
-    await new Promise<void>((resolve) => {
-      const stop = () => {
-        running.close().finally(resolve);
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    return 0;
+    return stopOnSignal(running, config);
   }
   if (command !== 'members' && command !== 'usage') {
     io.err(command ? `Unknown command "${command}".\n${USAGE}` : USAGE);

@@ -112,6 +112,42 @@ export async function serveRelay(
 }
 
 /**
+ * Waits for SIGINT or SIGTERM, then stops the relay: requests drain, jobs stay resumable, and
+ * requests still open after `RETALK_SHUTDOWN_GRACE_MS` are cut, so a stalled client (a dripping
+ * upload) cannot hold the shutdown past a supervisor's SIGKILL (Docker waits 10 s) and the store
+ * closes cleanly. Resolves the process's exit code. `retalk-relay serve` and `main.js` both stop here.
+ */
+export function stopOnSignal(running: RunningRelay, config: RelayConfig): Promise<number> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      // A second signal while draining changes nothing: the grace period already bounds the stop.
+      if (stopping) return;
+      stopping = true;
+      const log = running.relay.app.log;
+      log.info({ signal }, 'stopping: draining requests, jobs stay resumable');
+      const cut = setTimeout(() => {
+        log.warn(
+          { afterMs: config.shutdownGraceMs },
+          'stopping: requests still open after the grace period are cut',
+        );
+        running.relay.app.server.closeAllConnections();
+      }, config.shutdownGraceMs);
+      cut.unref();
+      running.close().then(
+        () => resolve(0),
+        (error: unknown) => {
+          log.error({ err: error }, 'stopping: the relay did not close cleanly');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+/**
  * Without RETALK_METRICS_TOKEN, `/metrics` is open; that is only harmless on a loopback listener.
  * Returns the start-up warning for any other listen address, else undefined.
  */
