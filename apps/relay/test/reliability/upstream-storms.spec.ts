@@ -146,7 +146,9 @@ describe('the relay under upstream storms', () => {
     });
     expect([a.status, b.status]).toEqual(['succeeded', 'succeeded']);
     expect(createsA.length).toBe(2);
-    expect((createsA[1] as number) - (createsA[0] as number)).toBeGreaterThanOrEqual(2_000 - SUBMIT_STAMP_JITTER_MS);
+    expect((createsA[1] as number) - (createsA[0] as number)).toBeGreaterThanOrEqual(
+      2_000 - SUBMIT_STAMP_JITTER_MS,
+    );
     expect(createsB.length).toBe(5);
     expect(Math.min(...gapsB)).toBeGreaterThanOrEqual(1_000 - SUBMIT_STAMP_JITTER_MS);
     expect(stack.sim.stats().submits).toBe(2);
