@@ -1,10 +1,4 @@
-import {
-  type ConformPlan,
-  type ConformRefusal,
-  type ConformResult,
-  type ProbedMedia,
-  planConform,
-} from '@retalk/core';
+import { type ConformRefusal, type ConformResult, type ProbedMedia, planConform } from '@retalk/core';
 import type { JobInput } from '@retalk/core/relay';
 import type { RelayConfig } from './config.js';
 
@@ -23,16 +17,6 @@ export function clipOf(input: JobInput): { startSec?: number; endSec?: number } 
 /** Core's conform plan for one probed input of a job (a pure decision, cheap on the event loop). */
 export function planInput(config: RelayConfig, probe: ProbedMedia, input: JobInput): ConformResult {
   return planConform(probe, { provider: config.provider, clip: clipOf(input) });
-}
-
-/**
- * Whether the plan needs the executor. The provider lip-syncs to the job's audio and ignores the
- * video's own sound, so a plan whose only step drops that sound is sent as it is: a transcode
- * child for a remux that changes nothing the provider uses would queue every job with a normal
- * MP4 behind the conform pool.
- */
-export function needsConform(plan: ConformPlan): boolean {
-  return plan.steps.some((step) => step.type !== 'drop_audio');
 }
 
 /** The request field a refusal names (`clip.endSec` of the video → `video.endSec`). */

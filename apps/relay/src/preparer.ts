@@ -7,7 +7,7 @@ import { budgetOf } from './budget.js';
 import type { RelayConfig } from './config.js';
 import { type ConformPool, PoolTaskError } from './conform-pool.js';
 import { fetchInputToStorage, InputFetchError } from './input-fetch.js';
-import { clipOf, type InputName, needsConform, planInput, refusalField } from './input-plan.js';
+import { clipOf, type InputName, planInput, refusalField } from './input-plan.js';
 import type { JobWriter } from './jobs.js';
 import type { FileStorage } from './storage/local.js';
 import type {
@@ -190,7 +190,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
       const { code, message } = result.refusal;
       throw new PrepareError(code, `The ${word} (${refusalField(name, result.refusal, input)}): ${message}`);
     }
-    if (!needsConform(result.plan)) return { uploadId: source.id, changes: [], media: source.media };
+    if (result.plan.passthrough) return { uploadId: source.id, changes: [], media: source.media };
     const outputPath = o.storage.tempPath();
     try {
       const outcome = await o.pool.conform(

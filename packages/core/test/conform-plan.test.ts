@@ -92,16 +92,73 @@ describe('planConform: video', () => {
     expect(plan.output).toMatchObject({ codec: 'hevc', container: 'mov' });
   });
 
-  it("drops a video's own sound without re-encoding the picture", () => {
+  it('passes an MP4 that fits through with its own sound: the provider ignores it, so nothing is rewritten', () => {
     const plan = planned(
       planConform(video({ audio: { codec: 'aac', sampleRate: 44_100, channels: 2 } }), {
         provider: 'dashscope',
       }),
     );
-    expect(plan.passthrough).toBe(false);
-    expect(types(plan)).toEqual(['drop_audio']);
-    expect(plan.changes).toEqual(["removed the video's own sound (the new audio replaces it)"]);
-    expect(plan.output.codec).toBe('h264');
+    expect(plan).toMatchObject({ passthrough: true, steps: [], changes: [] });
+    expect(plan.output).toMatchObject({ container: 'mp4', codec: 'h264', width: 1280, height: 720 });
+  });
+
+  it('passes a MOV (HEVC) with sound through too, for either provider', () => {
+    for (const provider of ['dashscope', 'evolink'] as const) {
+      const plan = planned(
+        planConform(
+          video({
+            container: 'mov',
+            video: { codec: 'hevc' },
+            audio: { codec: 'aac', sampleRate: 48_000, channels: 2 },
+          }),
+          { provider },
+        ),
+      );
+      expect(plan.passthrough).toBe(true);
+      expect(plan.steps).toEqual([]);
+    }
+  });
+
+  it("leaves the video's own sound out only when the file is written anew anyway (a remux)", () => {
+    const plan = planned(
+      planConform(video({ container: 'mkv', audio: { codec: 'opus', sampleRate: 48_000, channels: 2 } }), {
+        provider: 'dashscope',
+      }),
+    );
+    expect(types(plan)).toEqual(['container', 'drop_audio']);
+    expect(plan.changes).toEqual([
+      'repackaged MKV → MP4',
+      "removed the video's own sound (the new audio replaces it)",
+    ]);
+  });
+
+  it("leaves the video's own sound out of a re-encode (a trim)", () => {
+    const plan = planned(
+      planConform(video({ audio: { codec: 'aac', sampleRate: 48_000, channels: 2 } }), {
+        provider: 'dashscope',
+        clip: { startSec: 2, endSec: 12 },
+      }),
+    );
+    expect(types(plan)).toEqual(['trim', 'encode_video', 'drop_audio']);
+    expect(plan.changes.at(-1)).toBe("removed the video's own sound (the new audio replaces it)");
+  });
+
+  it('never plans drop_audio on its own', () => {
+    const cases: ProbedMedia[] = [
+      video({ audio: { codec: 'aac', sampleRate: 48_000, channels: 2 } }),
+      video({ container: 'mov', audio: { codec: 'pcm_s16', sampleRate: 48_000, channels: 1 } }),
+      video({
+        container: 'avi',
+        video: { codec: 'hevc', fps: 60 },
+        audio: { codec: 'mp3', sampleRate: 44_100, channels: 2 },
+      }),
+      video({ durationSec: 2.5, audio: { codec: 'aac', sampleRate: 48_000, channels: 2 } }),
+    ];
+    for (const media of cases) {
+      const plan = planned(planConform(media, { provider: 'dashscope' }));
+      expect(plan.passthrough).toBe(true);
+      expect(types(plan)).not.toContain('drop_audio');
+    }
   });
 
   it('upscales a 360p video keeping its aspect, to even sides', () => {

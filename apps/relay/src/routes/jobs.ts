@@ -19,7 +19,7 @@ import { ApiError, fromZodError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
 import { budgetOf } from '../budget.js';
 import { sendStoredFile } from '../file-response.js';
-import { type InputName, needsConform, planInput, refusalField } from '../input-plan.js';
+import { type InputName, planInput, refusalField } from '../input-plan.js';
 import { toPublicJob } from '../jobs.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
 import { checkInputUrl } from '../url-guard.js';
@@ -306,7 +306,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       r === undefined ||
       (r.record.uploadId !== undefined &&
         (r.plan
-          ? !needsConform(r.plan)
+          ? r.plan.passthrough
           : !hasClip(r.record) &&
             checkMedia(r.media ?? { kind: 'video' }, ctx.config.provider).length === 0));
     // URL inputs are always fetched into the relay first (what is measured is what is billed: H1);

@@ -27,7 +27,7 @@ export interface PixelSize {
 
 /**
  * One change the executor makes. Video steps apply in this order: trim, rotate, scale, fps,
- * encode (H.264), container; the video's own audio is dropped.
+ * encode (H.264), container; a video written anew leaves its own audio out.
  */
 export type ConformStep =
   /** Keep only `startSec`–`endSec` of the source (seconds). Cut on exact frames, so the video is re-encoded. */
@@ -45,7 +45,10 @@ export type ConformStep =
   | { type: 'encode_video'; from: string; codec: 'h264'; bitrate: number }
   /** Write into a new MP4 (copying the stream unless `encode_video` is also planned). */
   | { type: 'container'; from: string; container: 'mp4' }
-  /** Leave out the video's own sound track (the new audio replaces it). */
+  /**
+   * Leave out the video's own sound track (the new audio replaces it). Planned only alongside a
+   * step that writes a new file anyway: a video that otherwise fits keeps its sound and passes through.
+   */
   | { type: 'drop_audio' }
   /** Re-encode the audio as 16-bit PCM WAV. */
   | {
@@ -385,13 +388,15 @@ function planVideo(media: ProbedMedia, clip: ClipRange | undefined, limits: Kind
   }
 
   const containerOk = limits.formats.includes(media.container);
-  const dropAudio = media.audio !== undefined;
-  const passthrough = steps.length === 0 && containerOk && !dropAudio;
+  // The providers lip-sync to the job's audio and ignore the video's own sound, so a file that
+  // otherwise fits is sent as it is, sound and all. Only a file written anew anyway (a re-encode
+  // or a remux) leaves that sound out, which keeps it smaller.
+  const passthrough = steps.length === 0 && containerOk;
   if (!passthrough && media.container !== 'mp4') {
     steps.push({ type: 'container', from: media.container, container: 'mp4' });
     changes.push(`repackaged ${containerName(media.container)} → MP4`);
   }
-  if (dropAudio) {
+  if (!passthrough && media.audio !== undefined) {
     steps.push({ type: 'drop_audio' });
     changes.push("removed the video's own sound (the new audio replaces it)");
   }
@@ -574,8 +579,9 @@ function planImage(media: ProbedMedia, limits: KindLimits): ConformResult {
 /**
  * Decides what must change for a probed file to fit a provider's limits: trim to the chosen clip,
  * turn it upright, scale it (aspect kept; padding only when no scale fits both sides), set the
- * frame rate, re-encode to H.264 in MP4 (or keep the stream when nothing needs changing), drop a
- * video's own sound, convert audio to WAV, and bring a reference image within 4096 px and 2:1.
+ * frame rate, re-encode to H.264 in MP4 (or keep the stream when nothing needs changing), leave a
+ * rewritten video's own sound out (a video that otherwise fits passes through with it: the provider
+ * ignores it), convert audio to WAV, and bring a reference image within 4096 px and 2:1.
  * Pure: no I/O. What cannot be fixed comes back as a refusal that says what to do; nothing is
  * ever cut without a clip the caller chose.
  *

@@ -36,7 +36,7 @@ export interface ProbedImage {
 
 /**
  * What a probe found in one file: the container, its length and its tracks. A video file's own
- * `audio` is reported too (the conform plan drops it). Produced by `probeMedia` in
+ * `audio` is reported too (a conform that rewrites the video leaves it out). Produced by `probeMedia` in
  * `@retalk/core/media`; any other prober can fill it in.
  */
 export interface ProbedMedia {
