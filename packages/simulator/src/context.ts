@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SimClock } from './clock.js';
 import type { DashscopeErrorForm } from './dashscope.js';
 import type { EvolinkFileStore } from './evolink-files.js';
-import type { LocalFile } from './inputs.js';
+import type { LocalFile, ReceivedInput } from './inputs.js';
 import type { MediaLimits } from './media-limits.js';
 import type { OssStore } from './oss.js';
 import type { ResultMode } from './result-media.js';
@@ -70,6 +70,8 @@ export interface SimStats {
   submits: number;
   throttled: number;
   callbacks: CallbackAttempt[];
+  /** Every task input the simulator received, in arrival order: what the provider would get. */
+  inputs: Array<ReceivedInput & { taskId: string }>;
 }
 
 /** An EvoLink create remembered under its `Idempotency-Key` (per key of the account). */

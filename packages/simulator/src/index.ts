@@ -1,5 +1,7 @@
 export type { CallbackAttempt, CreateRequestRecord, SimStats } from './context.js';
+export type { ReceivedInput } from './inputs.js';
 export { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
+export type { MediaMeta } from './media-probe.js';
 export {
   DEFAULT_DASHSCOPE_PREFIXES,
   SIMULATOR_API_KEY,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
 import type { InputFailure } from './media-limits.js';
 import { outbound } from './outbound.js';
@@ -7,6 +8,8 @@ export interface FetchedFile {
   path: string;
   /** Bytes received; larger than `maxBytes` when the download was cut off for being too big. */
   sizeBytes: number;
+  /** SHA-256 of the bytes received, hex. */
+  sha256: string;
   contentType?: string;
 }
 
@@ -53,11 +56,13 @@ export async function downloadToFile(
       return connectionRefused(url, `HTTP ${status}`);
     }
     const handle = await open(dest, 'w');
+    const hash = createHash('sha256');
     let sizeBytes = 0;
     try {
       for await (const chunk of res) {
         const buf = chunk as Buffer;
         sizeBytes += buf.length;
+        hash.update(buf);
         await handle.write(buf);
         if (sizeBytes > options.maxBytes) {
           res.destroy();
@@ -68,7 +73,8 @@ export async function downloadToFile(
       await handle.close();
     }
     const contentType = res.headers['content-type'];
-    return contentType ? { path: dest, sizeBytes, contentType } : { path: dest, sizeBytes };
+    const sha256 = hash.digest('hex');
+    return contentType ? { path: dest, sizeBytes, sha256, contentType } : { path: dest, sizeBytes, sha256 };
   } catch (error) {
     await rm(dest, { force: true }).catch(() => {});
     if (timedOut) return downloadTimeout(url);

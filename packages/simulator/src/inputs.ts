@@ -32,6 +32,18 @@ export type InputsOutcome =
     }
   | { ok: false; failure: InputFailure };
 
+/** One input file of a task as the simulator received it: what a test checks the provider got. */
+export interface ReceivedInput {
+  kind: MediaKind;
+  url: string;
+  /** What the simulator's probe measured (before any `sim_*` override). */
+  meta: MediaMeta;
+  /** Bytes received; undefined when the file was never fetched (`fetchInputs` off). */
+  sizeBytes?: number;
+  /** SHA-256 of the bytes received, hex; undefined when they were not fetched. */
+  sha256?: string;
+}
+
 /** A file the simulator already holds (a temporary `oss://` upload). */
 export interface LocalFile {
   path: string;
@@ -51,6 +63,8 @@ export interface InputContext {
   resultMode: ResultMode;
   shutdown: Shutdown;
   log(line: string): void;
+  /** Told of each input once it is received and probed. */
+  onReceived?: ((input: ReceivedInput) => void) | undefined;
 }
 
 // Used when fetchInputs is off and the URL carries no sim_* metadata: values inside every limit.
@@ -90,9 +104,11 @@ async function gather(url: string, kind: MediaKind, ctx: InputContext): Promise<
   let meta: MediaMeta;
   let path: string | undefined;
   let owned = false;
+  let bytes: Pick<ReceivedInput, 'sizeBytes' | 'sha256'> = {};
   if (local) {
     meta = await probeFile(local.path, kind, local.sizeBytes);
     path = local.path;
+    bytes = { sizeBytes: local.sizeBytes };
   } else if (ctx.fetchInputs) {
     if (ctx.refusePrivateInputs && isPrivateUrl(url)) return connectionRefused(url);
     const maxBytes =
@@ -114,9 +130,11 @@ async function gather(url: string, kind: MediaKind, ctx: InputContext): Promise<
         : await probeFile(got.path, kind, got.sizeBytes);
     path = got.path;
     owned = true;
+    bytes = { sizeBytes: got.sizeBytes, sha256: got.sha256 };
   } else {
     meta = { ...ASSUMED[kind] };
   }
+  ctx.onReceived?.({ kind, url, meta: { ...meta }, ...bytes });
   meta = { ...meta, ...overrides };
   // Bytes nobody could read but described by sim_* params: take the format from the file name.
   if (!meta.format && Object.keys(overrides).length > 0) {

@@ -56,7 +56,7 @@ const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DEFAULT_RESULT_FIXTURE = 'talking-640x640-25fps-3s.mp4';
 
 function emptyStats(): SimStats {
-  return { requests: {}, createRequests: [], tasks: {}, submits: 0, throttled: 0, callbacks: [] };
+  return { requests: {}, createRequests: [], tasks: {}, submits: 0, throttled: 0, callbacks: [], inputs: [] };
 }
 
 /**
@@ -188,6 +188,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
         resultMode: opts.resultMode,
         shutdown,
         log: ctx.log,
+        onReceived: (input) => stats.inputs.push({ taskId: task.id, ...input }),
       })
         .catch((error: unknown) => ({
           ok: false as const,

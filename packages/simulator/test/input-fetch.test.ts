@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -71,6 +72,35 @@ describe('input downloads', () => {
       expect(warnings.map((w) => `${w.name}: ${w.message}`)).toEqual([]);
     } finally {
       process.off('warning', onWarning);
+      await host.close();
+    }
+  });
+});
+
+describe('received inputs', () => {
+  it('records each input it fetched with its bytes hashed and its probe, per task', async () => {
+    const host = await startBarrierHost(2);
+    try {
+      const s = await createSimulator({ jobMs: 100 });
+      sim = s;
+      const created = await evolinkCreate(
+        s,
+        evolinkBody(s, { video_url: host.url(VIDEO), audio_url: host.url('speech-4s.wav') }),
+      );
+      const id = created.body.id as string;
+      await waitFor(
+        () => evolinkGet(s, id).then((r) => r.body),
+        (b) => b.status === 'completed',
+      );
+      const sha = (name: string) => createHash('sha256').update(fixtureBytes(name)).digest('hex');
+      // Fetched at once: in whichever order they arrived.
+      const inputs = s.stats().inputs.sort((a, b) => b.kind.localeCompare(a.kind));
+      expect(inputs.map((i) => [i.taskId, i.kind, i.url, i.sha256, i.sizeBytes])).toEqual([
+        [id, 'video', host.url(VIDEO), sha(VIDEO), fixtureBytes(VIDEO).length],
+        [id, 'audio', host.url('speech-4s.wav'), sha('speech-4s.wav'), fixtureBytes('speech-4s.wav').length],
+      ]);
+      expect(inputs.find((i) => i.kind === 'video')?.meta).toMatchObject({ kind: 'video', format: 'mp4', width: 640, height: 640 });
+    } finally {
       await host.close();
     }
   });

@@ -258,6 +258,7 @@ describe('request counters', () => {
         submits: 0,
         throttled: 0,
         callbacks: [],
+        inputs: [],
       });
     } finally {
       await own.close();
