@@ -1,7 +1,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fixtureDir, makeAudio, makeVideo } from '@retalk/simulator/media';
+import { fixtureDir, makeAudio, makeImage, makeVideo } from '@retalk/simulator/media';
 import { ALL_FORMATS, canEncodeVideo, EncodedPacketSink, FilePathSource, Input } from 'mediabunny';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type ClipRange, checkMedia, type MediaKind, PROVIDERS, type ProbedMedia } from '../src/index.js';
@@ -28,6 +28,7 @@ function problems(media: ProbedMedia) {
         durationSec: media.durationSec,
         sizeBytes: media.sizeBytes,
         ...(v ? { codec: v.codec, width: v.width, height: v.height, fps: v.fps } : {}),
+        ...(media.image ? { width: media.image.width, height: media.image.height } : {}),
       },
       provider,
     ),
@@ -35,7 +36,7 @@ function problems(media: ProbedMedia) {
 }
 
 async function conform(path: string, kind: MediaKind, clip?: ClipRange) {
-  const out = outPath(kind === 'video' ? 'mp4' : 'wav');
+  const out = outPath(kind === 'video' ? 'mp4' : kind === 'image' ? 'jpg' : 'wav');
   const fractions: number[] = [];
   const result = await conformFile(path, out, kind, {
     provider: 'dashscope',
@@ -186,6 +187,26 @@ describe('conformFile: video', () => {
     expect(plan.changes).toEqual([]);
     expect(Buffer.compare(await readFile(out), await readFile(src))).toBe(0);
   });
+
+  it(
+    'copies an H.264 MP4 with its own sound byte for byte: the provider ignores that sound',
+    SLOW,
+    async () => {
+      const src = await makeVideo({
+        container: 'mp4',
+        codec: 'avc',
+        width: 640,
+        height: 640,
+        fps: 25,
+        durationSec: 2.2,
+        audio: 'aac',
+      });
+      const { plan, out, passthrough } = await conform(src, 'video');
+      expect(passthrough).toBe(true);
+      expect(plan.changes).toEqual([]);
+      expect(Buffer.compare(await readFile(out), await readFile(src))).toBe(0);
+    },
+  );
 });
 
 describe('conformFile: audio', () => {
@@ -217,6 +238,36 @@ describe('conformFile: audio', () => {
     const src = await makeAudio({ container: 'wav', codec: 'pcm-s16', durationSec: 2.5 });
     const { passthrough } = await conform(src, 'audio');
     expect(passthrough).toBe(true);
+  });
+});
+
+describe('conformFile: reference image', () => {
+  it(
+    'brings a 5000×2000 PNG within 4096 px and 2:1 as a JPEG, padded rather than cropped',
+    SLOW,
+    async () => {
+      const src = await makeImage({ format: 'png', width: 5000, height: 2000 });
+      const { plan, probed, out, passthrough } = await conform(src, 'image');
+      expect(passthrough).toBe(false);
+      expect(plan.changes).toEqual([
+        'padded 5000×2000 with bars to an aspect ratio of 2:1 and scaled it to 4096×2048',
+        'converted PNG → JPEG',
+      ]);
+      expect(probed).toMatchObject({
+        kind: 'image',
+        container: 'jpeg',
+        image: { width: 4096, height: 2048 },
+      });
+      const bytes = await readFile(out);
+      expect([bytes[0], bytes[1], bytes.at(-2), bytes.at(-1)]).toEqual([0xff, 0xd8, 0xff, 0xd9]);
+    },
+  );
+
+  it('copies a PNG that fits as it is', SLOW, async () => {
+    const src = await makeImage({ format: 'png', width: 800, height: 1000 });
+    const { out, passthrough } = await conform(src, 'image');
+    expect(passthrough).toBe(true);
+    expect(Buffer.compare(await readFile(out), await readFile(src))).toBe(0);
   });
 });
 

@@ -205,12 +205,12 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         });
       }
       probed.media.sizeBytes = stored.sizeBytes;
-      // Conform fixes a video's or a recording's size, format, frame rate and length (with a clip),
-      // not a source that is too short; reference images it cannot change in Node yet.
+      // Conform fixes a video's or a recording's size, format, frame rate and length (with a clip)
+      // and a reference image's size, aspect and format; not a source that is too short.
       const tooShort =
         (probed.media.durationSec ?? 0) < (MEDIA_LIMITS[ctx.config.provider][kind].minDurationSec ?? 0);
       const first = checkMedia(probed.media, ctx.config.provider).find(
-        (p) => kind === 'image' || (p.field === 'duration' && tooShort),
+        (p) => p.field === 'duration' && tooShort,
       );
       if (first) {
         await ctx.storage.discard(storageKey);

@@ -8,6 +8,10 @@ import { ConformError, InvalidRequestError } from '../errors.js';
 import { checkMedia, MEDIA_LIMITS } from '../limits.js';
 import type { ByteSource } from './byte-source.js';
 import { executePlan } from './execute.js';
+import { conformImageFile } from './node-image.js';
+
+export { conformImageFile, MAX_IMAGE_PIXELS } from './node-image.js';
+
 import { type ProbeOptions, probeMedia } from './probe.js';
 
 let codecs: Promise<void> | undefined;
@@ -157,8 +161,10 @@ const LENGTH_SLACK_SEC = 0.3;
 
 /**
  * Probes `inputPath`, plans (see `planConform`), and writes a file that fits the provider's
- * limits to `outputPath` (a copy when nothing needs changing). The result is probed again and
- * checked against the limits and the planned length, so a file cut short inside cannot pass.
+ * limits to `outputPath` (a copy when nothing needs changing). Video and audio go through
+ * {@link executePlan}; a reference image becomes a JPEG through FFmpeg (see `conformImageFile`).
+ * The result is probed again and checked against the limits and the planned length, so a file
+ * cut short inside cannot pass.
  *
  * @throws {ConformError} with the refusal's `reason`, `field` and message when the file cannot be
  *   made to fit; `AbortError` when `signal` fires (nothing is left at `outputPath`).
@@ -187,21 +193,23 @@ export async function conformFile(
       passthrough: true,
     };
   }
-  if (plan.kind === 'image') {
-    throw new ConformError(
-      'unsupported_format',
-      `This reference image needs changes (${plan.changes.join('; ')}) that Retalk cannot make in Node yet; save it as a JPEG within 4096 px and 2:1 and try again.`,
-      { field: 'image' },
-    );
-  }
   const partial = `${outputPath}.part`;
-  await useNodeCodecs();
   try {
-    await executePlan(plan, await fileByteSource(inputPath), {
-      target: new FilePathTarget(partial),
-      onProgress: options.onProgress,
-      signal: options.signal,
-    });
+    if (plan.kind === 'image') {
+      await conformImageFile(plan, inputPath, partial, {
+        signal: options.signal,
+        width: media.image?.width ?? 0,
+        height: media.image?.height ?? 0,
+      });
+      options.onProgress?.(1);
+    } else {
+      await useNodeCodecs();
+      await executePlan(plan, await fileByteSource(inputPath), {
+        target: new FilePathTarget(partial),
+        onProgress: options.onProgress,
+        signal: options.signal,
+      });
+    }
     const output = await probeFile(partial, kind, options);
     verifyOutput(plan, output, options);
     await rename(partial, outputPath);
@@ -231,6 +239,7 @@ function verifyOutput(plan: ConformPlan, output: ProbedMedia, options: ConformOp
       sizeBytes: output.sizeBytes,
       durationSec: output.durationSec,
       ...(track ? { codec: track.codec, width: track.width, height: track.height, fps: track.fps } : {}),
+      ...(output.image ? { width: output.image.width, height: output.image.height } : {}),
     },
     options.provider,
     { minSideRule: (options.limits ?? MEDIA_LIMITS[options.provider]).video.minSideRule },
