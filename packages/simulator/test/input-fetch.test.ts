@@ -99,7 +99,12 @@ describe('received inputs', () => {
         [id, 'video', host.url(VIDEO), sha(VIDEO), fixtureBytes(VIDEO).length],
         [id, 'audio', host.url('speech-4s.wav'), sha('speech-4s.wav'), fixtureBytes('speech-4s.wav').length],
       ]);
-      expect(inputs.find((i) => i.kind === 'video')?.meta).toMatchObject({ kind: 'video', format: 'mp4', width: 640, height: 640 });
+      expect(inputs.find((i) => i.kind === 'video')?.meta).toMatchObject({
+        kind: 'video',
+        format: 'mp4',
+        width: 640,
+        height: 640,
+      });
     } finally {
       await host.close();
     }
