@@ -51,7 +51,10 @@ export interface RelayConfig {
    * counts, so a client cannot pick its own address (findings L2).
    */
   trustProxy: false | string[];
-  /** Bytes of unexpired uploads one member may keep. */
+  /**
+   * Bytes of unexpired uploads (originals and conformed copies) one member may keep. Never below
+   * the largest upload (checked at start); default twice the largest original (4 GiB).
+   */
   memberStorageBytes: number;
   /** Unexpired uploads one member may keep. */
   memberMaxUploads: number;
@@ -70,6 +73,20 @@ export interface RelayConfig {
   /** Time a client has to send a whole request (headers and body), in milliseconds. */
   requestTimeoutMs: number;
 }
+
+/**
+ * Largest original a member may upload per kind, in MiB, unless RETALK_MAX_UPLOAD_MB overrides all
+ * three. Originals may be far larger than what the provider takes (a long talk of which a clip is
+ * used, a 4K recording): the relay conforms them before the provider sees them.
+ */
+export const ORIGINALS_MAX_MB = { video: 2048, audio: 512, image: 50 } as const;
+
+/**
+ * The default per-member storage quota is this many times the largest original: room for one
+ * original of the largest size plus its conformed copy (at most 300 MB) and the voice recording.
+ * With the default limits, 4096 MiB.
+ */
+export const STORAGE_QUOTA_PER_LARGEST_ORIGINAL = 2;
 
 /** Open event streams per member unless RETALK_MAX_STREAMS_PER_MEMBER says otherwise (findings L7). */
 export const DEFAULT_MAX_STREAMS_PER_MEMBER = 10;
@@ -204,6 +221,16 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
   if (headersTimeoutMs > requestTimeoutMs) {
     problems.push('RETALK_HEADERS_TIMEOUT_MS must not be larger than RETALK_REQUEST_TIMEOUT_MS');
   }
+  // A quota below the largest original makes that upload impossible to store; say so at start
+  // rather than to a member with a 2 GB recording.
+  const largestOriginalMb = e.RETALK_MAX_UPLOAD_MB ?? Math.max(...Object.values(ORIGINALS_MAX_MB));
+  if (e.RETALK_MEMBER_STORAGE_MB !== undefined && e.RETALK_MEMBER_STORAGE_MB < largestOriginalMb) {
+    const limitFrom =
+      e.RETALK_MAX_UPLOAD_MB === undefined ? 'the default video originals limit' : 'RETALK_MAX_UPLOAD_MB';
+    problems.push(
+      `RETALK_MEMBER_STORAGE_MB=${e.RETALK_MEMBER_STORAGE_MB} is below the largest upload a member may make (${largestOriginalMb} MB, ${limitFrom}), so such a file could never be stored: raise RETALK_MEMBER_STORAGE_MB to at least ${largestOriginalMb} (${largestOriginalMb * STORAGE_QUOTA_PER_LARGEST_ORIGINAL} leaves room for its conformed copy and the voice), or lower RETALK_MAX_UPLOAD_MB to at most ${e.RETALK_MEMBER_STORAGE_MB}`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   const provider: Provider =
     e.RETALK_PROVIDER === undefined || e.RETALK_PROVIDER === 'simulator'
@@ -238,7 +265,8 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     allowedInputHosts: e.RETALK_ALLOWED_INPUT_HOSTS?.split(',') ?? [],
     logLevel: e.RETALK_LOG_LEVEL ?? 'info',
     trustProxy: parseTrustProxy(e.RETALK_TRUST_PROXY),
-    memberStorageBytes: (e.RETALK_MEMBER_STORAGE_MB ?? 1024) * 1024 * 1024,
+    memberStorageBytes:
+      (e.RETALK_MEMBER_STORAGE_MB ?? largestOriginalMb * STORAGE_QUOTA_PER_LARGEST_ORIGINAL) * 1024 * 1024,
     memberMaxUploads: e.RETALK_MEMBER_MAX_UPLOADS ?? 1000,
     maxStreamsPerMember: e.RETALK_MAX_STREAMS_PER_MEMBER ?? DEFAULT_MAX_STREAMS_PER_MEMBER,
     idleTimeoutMs: e.RETALK_IDLE_TIMEOUT_MS ?? 60_000,

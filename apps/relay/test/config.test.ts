@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
+import { uploadMaxBytes } from '../src/routes/uploads.js';
 
 describe('loadConfig', () => {
   it('defaults to the simulator on 127.0.0.1:8787 with .retalk-data under the working directory', () => {
@@ -14,6 +15,38 @@ describe('loadConfig', () => {
     });
     expect(loadConfig({ RETALK_SHUTDOWN_GRACE_MS: '30000' }, '/').shutdownGraceMs).toBe(30_000);
     expect(() => loadConfig({ RETALK_SHUTDOWN_GRACE_MS: '-1' }, '/')).toThrow(/RETALK_SHUTDOWN_GRACE_MS/);
+  });
+
+  it('gives each member room for the largest original by default (4 GiB for 2 GiB videos)', () => {
+    const config = loadConfig({}, '/');
+    const GiB = 1024 ** 3;
+    expect(uploadMaxBytes(config).video).toBe(2 * GiB);
+    expect(config.memberStorageBytes).toBe(4 * GiB);
+    // The default follows a larger originals limit, so the two never disagree.
+    const big = loadConfig({ RETALK_MAX_UPLOAD_MB: '5000' }, '/');
+    expect(big.memberStorageBytes).toBeGreaterThanOrEqual(uploadMaxBytes(big).video);
+    expect(big.memberStorageBytes).toBe(10_000 * 1024 ** 2);
+  });
+
+  it('refuses at start a storage quota below the largest upload, saying what to change', () => {
+    let error: unknown;
+    try {
+      loadConfig({ RETALK_MEMBER_STORAGE_MB: '1024' }, '/');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems).toEqual([
+      'RETALK_MEMBER_STORAGE_MB=1024 is below the largest upload a member may make (2048 MB, the default video originals limit), so such a file could never be stored: raise RETALK_MEMBER_STORAGE_MB to at least 2048 (4096 leaves room for its conformed copy and the voice), or lower RETALK_MAX_UPLOAD_MB to at most 1024',
+    ]);
+    expect(() => loadConfig({ RETALK_MEMBER_STORAGE_MB: '100', RETALK_MAX_UPLOAD_MB: '200' }, '/')).toThrow(
+      /below the largest upload a member may make \(200 MB, RETALK_MAX_UPLOAD_MB\)/,
+    );
+    // Equal is enough: one largest file fits.
+    expect(loadConfig({ RETALK_MEMBER_STORAGE_MB: '2048' }, '/').memberStorageBytes).toBe(2048 * 1024 ** 2);
+    expect(
+      loadConfig({ RETALK_MEMBER_STORAGE_MB: '300', RETALK_MAX_UPLOAD_MB: '300' }, '/').memberStorageBytes,
+    ).toBe(300 * 1024 ** 2);
   });
 
   it('reads a real provider configuration', () => {

@@ -9,7 +9,10 @@ const MP4_BYTES = fs.statSync(path.join(FIXTURES, MP4)).size;
 describe('per-member storage quota (findings M4)', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startRelay({ provider: 'evolink', env: { RETALK_MEMBER_STORAGE_MB: '1' } });
+    h = await startRelay({
+      provider: 'evolink',
+      env: { RETALK_MEMBER_STORAGE_MB: '1', RETALK_MAX_UPLOAD_MB: '1' },
+    });
   });
   afterAll(async () => {
     await h.close();
@@ -33,7 +36,10 @@ describe('per-member storage quota (findings M4)', () => {
     });
     expect(declared.status).toBe(413);
     expect(declared.json.error.code).toBe('storage_quota_exceeded');
-    expect(declared.json.error.message).toContain('expire');
+    // What is full, and what the member can do about it.
+    expect(declared.json.error.message).toMatch(
+      /^This 0\.\d MB file does not fit in the 0\.\d MB left of your 1 MB of storage\. Uploads are removed 48 h after they are made \(your oldest goes at \d{4}-\d\d-\d\dT[\d:.]+Z\): upload it again after that, upload only the part of the video you need \(a shorter clip\), or ask your relay admin for more storage\.$/,
+    );
 
     // Without a Content-Length the body is cut off where the quota ends.
     const chunked = await fetch(`${h.url}/v1/uploads?kind=video&filename=${MP4}`, {
@@ -43,7 +49,11 @@ describe('per-member storage quota (findings M4)', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
-    expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe('storage_quota_exceeded');
+    const cut = ((await chunked.json()) as { error: { code: string; message: string } }).error;
+    expect(cut.code).toBe('storage_quota_exceeded');
+    expect(cut.message).toMatch(
+      /^This file is larger than the 0\.\d MB left of your 1 MB of storage, so it was not kept\. Uploads are removed 48 h/,
+    );
 
     expect((await h.api('GET', '/v1/me')).json.storage.uploads).toBe(fits);
     expect(fs.readdirSync(path.join(h.dataDir, 'files', 'uploads'))).toHaveLength(fits);

@@ -6,20 +6,37 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
-import type { RelayConfig } from '../config.js';
+import { ORIGINALS_MAX_MB, type RelayConfig } from '../config.js';
 import { PoolTaskError, type ProbeOutcome } from '../conform-pool.js';
 import { TooLargeError } from '../storage/local.js';
 import type { UploadRecord } from '../store/types.js';
 
 /**
- * Largest upload per kind, in bytes. Originals may be far larger than what the provider takes (a
- * long talk of which a clip is used, a 4K recording): the relay conforms them, so the defaults are
- * 2 GiB for video, 512 MiB for audio and 50 MiB for images; RETALK_MAX_UPLOAD_MB overrides all three.
+ * Largest upload per kind, in bytes: the originals limits (`ORIGINALS_MAX_MB`: 2 GiB for video,
+ * 512 MiB for audio, 50 MiB for images), or RETALK_MAX_UPLOAD_MB for all three.
  */
 export function uploadMaxBytes(config: RelayConfig): { video: number; audio: number; image: number } {
   const mb = 1024 * 1024;
   const o = config.maxUploadBytes;
-  return { video: o ?? 2048 * mb, audio: o ?? 512 * mb, image: o ?? 50 * mb };
+  return {
+    video: o ?? ORIGINALS_MAX_MB.video * mb,
+    audio: o ?? ORIGINALS_MAX_MB.audio * mb,
+    image: o ?? ORIGINALS_MAX_MB.image * mb,
+  };
+}
+
+/** `1536 MiB` → `1.5 GB`, `300 MiB` → `300 MB`, `900 KiB` → `0.9 MB` (binary units, as the limits are set). */
+function sizeText(bytes: number): string {
+  const mb = bytes / (1024 * 1024);
+  if (mb >= 1024) return `${Math.round((mb / 1024) * 10) / 10} GB`;
+  return mb >= 10 ? `${Math.round(mb)} MB` : `${Math.round(mb * 10) / 10} MB`;
+}
+
+/** What a member over the storage quota can do, in their words. */
+function quotaAdvice(config: RelayConfig, kind: string, oldestExpiresAt: number | null): string {
+  const when =
+    oldestExpiresAt === null ? '' : ` (your oldest goes at ${new Date(oldestExpiresAt).toISOString()})`;
+  return `Uploads are removed ${config.uploadTtlHours} h after they are made${when}: upload it again after that, upload only the part of the ${kind} you need (a shorter clip), or ask your relay admin for more storage.`;
 }
 
 /** Characters never allowed in names: controls, format characters (bidi overrides) and line/paragraph separators. */
@@ -116,14 +133,16 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         room <= 0 ||
         (declaredBytes ?? 0) > room
       ) {
-        const freesAt =
-          usage.oldestExpiresAt === null
-            ? ''
-            : ` The oldest expires at ${new Date(usage.oldestExpiresAt).toISOString()}.`;
+        const full =
+          usage.count + running.uploads >= ctx.config.memberMaxUploads
+            ? `You already keep ${usage.count} uploads, the most your relay allows.`
+            : declaredBytes !== undefined && room > 0
+              ? `This ${sizeText(declaredBytes)} file does not fit in the ${sizeText(room)} left of your ${sizeText(ctx.config.memberStorageBytes)} of storage.`
+              : `Your uploads already use ${sizeText(usage.bytes)} of your ${sizeText(ctx.config.memberStorageBytes)} of storage.`;
         throw new ApiError(
           413,
           'storage_quota_exceeded',
-          `Your uploads already use ${usage.bytes} of your ${ctx.config.memberStorageBytes} bytes (${usage.count} of ${ctx.config.memberMaxUploads} files), so this one does not fit. Uploads expire ${ctx.config.uploadTtlHours} h after they are made.${freesAt}`,
+          `${full} ${quotaAdvice(ctx.config, kind, usage.oldestExpiresAt)}`,
           { field: 'body', allowed: `at most ${Math.max(0, room)} more bytes` },
         );
       }
@@ -152,7 +171,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
           throw new ApiError(
             413,
             'storage_quota_exceeded',
-            `This upload does not fit in what is left of your storage quota (${reserved} bytes); wait for older uploads to expire (${ctx.config.uploadTtlHours} h after they were made).`,
+            `This file is larger than the ${sizeText(reserved)} left of your ${sizeText(ctx.config.memberStorageBytes)} of storage, so it was not kept. ${quotaAdvice(ctx.config, kind, usage.oldestExpiresAt)}`,
             { field: 'body', allowed: `at most ${reserved} bytes` },
           );
         }
