@@ -48,6 +48,19 @@ describe('locales', () => {
     }
   });
 
+  it('write plurals in a form the runtime reads: n; 1 and n; or 0, 1 and n', async () => {
+    // @wxt-dev/i18n picks a form by position: two forms are [1, n], three are [0, 1, n], so a
+    // "0 and n" plural would show its zero form for one item.
+    for (const locale of LOCALES) {
+      const plurals = (await parseMessagesFile(localeFile(locale))).filter((m) => m.type === 'plural');
+      expect(plurals.length).toBeGreaterThan(3);
+      for (const message of plurals) {
+        const forms = Object.keys(message.plurals).join(',');
+        expect(['n', '1,n', '0,1,n'], `${locale}: ${message.key.join('.')} has ${forms}`).toContain(forms);
+      }
+    }
+  });
+
   it('have a message for every job status and every relay job error code', async () => {
     for (const locale of LOCALES) {
       const messages = await chromeMessages(locale);

@@ -1,10 +1,13 @@
 import { TERMINAL_JOB_STATUSES } from '@retalk/core/relay';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { removeJob, resultFilename } from '../src/lib/job-actions.js';
+import { removeJob, removeJobs, resultFilename } from '../src/lib/job-actions.js';
 import {
+  allJobs,
   countActive,
+  jobHistoryItem,
   jobsItem,
+  MAX_HISTORY_JOBS,
   MAX_REMOVED_JOB_IDS,
   MAX_TRACKED_JOBS,
   markNotified,
@@ -53,13 +56,47 @@ describe('job store', () => {
     expect(list[0]?.addedAt).toBe(1_000);
   });
 
-  it(`keeps at most ${MAX_TRACKED_JOBS} jobs, dropping the oldest`, () => {
+  it(`keeps the ${MAX_TRACKED_JOBS} newest jobs for the popup and moves older finished ones to the history`, async () => {
     const jobs = Array.from({ length: MAX_TRACKED_JOBS + 5 }, (_, i) =>
-      makeJob({ createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString() }),
+      makeJob({ status: 'succeeded', createdAt: new Date(Date.UTC(2026, 0, 1, 0, i)).toISOString() }),
     );
-    const list = mergeJobs([], jobs, context);
-    expect(list).toHaveLength(MAX_TRACKED_JOBS);
-    expect(list.at(-1)?.job.id).toBe(jobs[5]?.id);
+    // The oldest job is still running: it stays in the recent list, where it is followed.
+    jobs[0] = { ...jobs[0]!, status: 'running' };
+    const recent = await updateJobs((current) => mergeJobs(current, jobs, context));
+    expect(recent).toHaveLength(MAX_TRACKED_JOBS + 1);
+    expect(recent.at(-1)?.job.id).toBe(jobs[0]?.id);
+    const history = await jobHistoryItem.getValue();
+    expect(history.map((t) => t.job.id)).toEqual(
+      jobs
+        .slice(1, 5)
+        .map((j) => j.id)
+        .reverse(),
+    );
+    expect((await allJobs()).map((t) => t.job.id).sort()).toEqual(jobs.map((j) => j.id).sort());
+    // A job back from the history (a fresh update) is in one list only.
+    const back = {
+      ...jobs[2]!,
+      updatedAt: '2026-02-01T00:00:00.000Z',
+      createdAt: '2026-02-01T00:00:00.000Z',
+    };
+    await updateJobs((current) => mergeJobs(current, [back], context));
+    expect((await jobHistoryItem.getValue()).some((t) => t.job.id === back.id)).toBe(false);
+    expect((await allJobs()).filter((t) => t.job.id === back.id)).toHaveLength(1);
+  });
+
+  it(`keeps at most ${MAX_HISTORY_JOBS} jobs in the history, and removes from both lists`, async () => {
+    const old = Array.from({ length: MAX_TRACKED_JOBS + MAX_HISTORY_JOBS + 10 }, (_, i) =>
+      makeJob({ status: 'failed', createdAt: new Date(Date.UTC(2025, 0, 1, 0, i)).toISOString() }),
+    );
+    await updateJobs((current) => mergeJobs(current, old, context));
+    expect(await jobHistoryItem.getValue()).toHaveLength(MAX_HISTORY_JOBS);
+    const inHistory = (await jobHistoryItem.getValue())[3]!.job.id;
+    const inRecent = (await jobsItem.getValue())[0]!.job.id;
+    await removeJobs([inHistory, inRecent]);
+    const ids = (await allJobs()).map((t) => t.job.id);
+    expect(ids).not.toContain(inHistory);
+    expect(ids).not.toContain(inRecent);
+    expect(await removedJobIdsItem.getValue()).toEqual([inHistory, inRecent]);
   });
 
   it('counts every job that is not succeeded, failed or canceled as active', () => {

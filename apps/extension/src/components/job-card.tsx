@@ -2,9 +2,9 @@ import type { ResultLink } from '@retalk/core/relay';
 import { useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
-import { explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
+import { audioNameOf, explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
 import { isActive, type TrackedJob } from '../lib/job-store.js';
-import { formatTime } from '../lib/time-format.js';
+import { formatDateTime, formatTime } from '../lib/time-format.js';
 import { ProgressBar } from './progress-bar.js';
 import { StatusPill } from './status-pill.js';
 
@@ -39,6 +39,7 @@ export function JobCard(props: {
   const title = jobTitle(job);
   const tone = statusOf(job.status).tone;
   const page = hostOf(job.sourcePageUrl);
+  const audio = audioNameOf(tracked);
 
   async function run(name: string, action: () => Promise<string | undefined>) {
     setBusy(name);
@@ -63,16 +64,27 @@ export function JobCard(props: {
       aria-label={title}
     >
       <div class="row job-head">
+        {tracked.thumbnail && <img class="job-thumb" src={tracked.thumbnail} alt="" />}
         <strong class="grow job-title" title={title}>
           {title}
         </strong>
         <StatusPill status={job.status} />
       </div>
-      {page && job.sourcePageUrl && (
-        <a class="job-page muted" href={job.sourcePageUrl} target="_blank" rel="noreferrer">
-          {page}
-        </a>
-      )}
+      <div class="row job-meta muted">
+        {page && job.sourcePageUrl && (
+          <a class="job-page muted" href={job.sourcePageUrl} target="_blank" rel="noreferrer">
+            {page}
+          </a>
+        )}
+        <time dateTime={job.createdAt} data-testid="job-date">
+          {formatDateTime(job.createdAt)}
+        </time>
+        {audio && (
+          <span class="job-audio" title={audio} data-testid="job-audio">
+            {t('job.audio', { name: audio })}
+          </span>
+        )}
+      </div>
       {(isActive(tracked) || job.status === 'succeeded') && (
         <ProgressBar
           value={job.status === 'succeeded' ? 100 : job.progress}

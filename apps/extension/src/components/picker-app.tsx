@@ -6,7 +6,7 @@ import { convertToWav, needsConversion } from '../lib/audio-convert.js';
 import { cutClip } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
-import { cropToPng, faceCropAround, loadImage, videoRectInCapture } from '../lib/face-crop.js';
+import { cropToPng, faceCropAround, loadImage, thumbnailOf, videoRectInCapture } from '../lib/face-crop.js';
 import { t } from '../lib/i18n.js';
 import {
   type CheckedMedia,
@@ -294,6 +294,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
           ),
       };
     } else return;
+    const thumbnail = frame ? thumbnailOf(frame.image) : undefined;
     try {
       const job = await submitJob(
         connection,
@@ -305,6 +306,8 @@ export function PickerApp(props: { request: PickRequest | null }) {
           ...(faceThreshold !== null && { faceThreshold }),
           title: request.pageTitle || hostOf(request.pageUrl),
           sourcePageUrl: request.pageUrl,
+          audioName: audio.name,
+          ...(thumbnail && { thumbnail }),
         },
         {
           idempotencyKey,

@@ -49,6 +49,18 @@ export function loadImage(src: string): Promise<HTMLImageElement> {
   });
 }
 
+/** The image scaled to `width` pixels wide as a JPEG data URL (a job card's thumbnail, ~2 KB). */
+export function thumbnailOf(image: HTMLImageElement, width = 96): string | undefined {
+  const scale = width / Math.max(1, image.naturalWidth);
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = Math.max(1, Math.round(image.naturalHeight * scale));
+  const context = canvas.getContext('2d');
+  if (!context) return undefined;
+  context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  return canvas.toDataURL('image/jpeg', 0.7);
+}
+
 /** Cuts `rect` out of an image as a PNG (page contexts only: needs a canvas). */
 export async function cropToPng(image: CanvasImageSource, rect: PixelRect): Promise<Blob> {
   const canvas = document.createElement('canvas');

@@ -27,7 +27,9 @@ export function uiLocale(): string {
 }
 
 /** Sets the page's title and `lang` to the message language, so screen readers read it right. */
-export function localizePage(titleKey: 'popup.pageTitle' | 'options.pageTitle' | 'picker.pageTitle'): void {
+export function localizePage(
+  titleKey: 'popup.pageTitle' | 'options.pageTitle' | 'picker.pageTitle' | 'history.pageTitle',
+): void {
   // The language the messages came from, not the UI's: a UI language without messages gets English.
   document.documentElement.lang = t('lang');
   document.title = t(titleKey);

@@ -2,6 +2,7 @@ import type { Job, ResultLink } from '@retalk/core/relay';
 import { browser } from 'wxt/browser';
 import { jobTitle } from './job-presenter.js';
 import {
+  dropJobs,
   MAX_REMOVED_JOB_IDS,
   mergeJobs,
   removedJobIdsItem,
@@ -32,11 +33,17 @@ export async function retryJob(connection: RelayConnection, tracked: TrackedJob)
 
 /** Forgets a job in this browser only, for good: it stays on the relay but is not pulled in again. */
 export async function removeJob(jobId: string): Promise<void> {
+  await removeJobs([jobId]);
+}
+
+/** Forgets several jobs for good ("Clear finished" in the history). */
+export async function removeJobs(jobIds: readonly string[]): Promise<void> {
+  const ids = new Set(jobIds);
   const removed = await removedJobIdsItem.getValue();
   await removedJobIdsItem.setValue(
-    [...removed.filter((id) => id !== jobId), jobId].slice(-MAX_REMOVED_JOB_IDS),
+    [...removed.filter((id) => !ids.has(id)), ...jobIds].slice(-MAX_REMOVED_JOB_IDS),
   );
-  await updateJobs((jobs) => jobs.filter((t) => t.job.id !== jobId));
+  await dropJobs(jobIds);
 }
 
 export function resultLink(connection: RelayConnection, jobId: string): Promise<ResultLink> {

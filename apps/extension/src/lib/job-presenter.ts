@@ -1,6 +1,7 @@
 import type { Job, JobError, JobStatus } from '@retalk/core/relay';
 import { relayJobAdvice } from './errors.js';
 import { t } from './i18n.js';
+import type { TrackedJob } from './job-store.js';
 import { formatDurationMs, formatNumber, formatPercent } from './time-format.js';
 
 export type StatusTone = 'active' | 'ok' | 'bad' | 'idle';
@@ -31,6 +32,19 @@ export function jobTitle(job: Job): string {
     }
   }
   return t('job.untitled', { id: job.id });
+}
+
+/** The audio's name: as the picker kept it, else the last part of an audio URL. */
+export function audioNameOf(tracked: Pick<TrackedJob, 'job' | 'audioName'>): string | undefined {
+  if (tracked.audioName) return tracked.audioName;
+  const { audio } = tracked.job.input;
+  if (!('url' in audio) || !audio.url) return undefined;
+  try {
+    const last = new URL(audio.url).pathname.split('/').filter(Boolean).at(-1);
+    return last ? decodeURIComponent(last) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "42% · about 1 min left · 2 min elapsed" and its finished/failed counterparts. */

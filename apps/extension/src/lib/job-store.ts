@@ -13,10 +13,26 @@ export type TrackedJob = {
   notifiedStatus?: JobStatus;
   /** Why the last refresh failed, shown under the job; cleared by the next good refresh. */
   syncError?: string;
+  /** The audio's file name (or its URL's), when this browser submitted the job. */
+  audioName?: string;
+  /** A small JPEG data URL of the video's frame, when this browser submitted the job. */
+  thumbnail?: string;
 };
 
-/** Jobs newest first; the popup draws from this at once, the background and the popup keep it fresh. */
+/**
+ * The recent jobs, newest first (at most MAX_TRACKED_JOBS, plus any still active): the popup
+ * draws from this at once, the background and the popup keep it fresh.
+ */
 export const jobsItem = storage.defineItem<TrackedJob[]>('local:jobs', { fallback: [] });
+
+/**
+ * Finished jobs that fell off the recent list, newest first (at most MAX_HISTORY_JOBS). Only the
+ * history page reads it: a long history never slows the popup's first paint.
+ */
+export const jobHistoryItem = storage.defineItem<TrackedJob[]>('local:jobHistory', { fallback: [] });
+
+/** How many older jobs the history keeps. */
+export const MAX_HISTORY_JOBS = 1000;
 
 /** Resume point of the relay's event stream, so a later connection replays what was missed. */
 export const lastEventIdItem = storage.defineItem<string | null>('local:lastEventId', { fallback: null });
@@ -43,7 +59,7 @@ export async function storeRelayJobs(
   return updateJobs((jobs) => change(mergeJobs(jobs, updates, { ...context, removed, pulled: true })));
 }
 
-/** How many jobs the popup keeps; older finished ones drop off the end. */
+/** How many recent jobs are kept for the popup; older finished ones move to the history. */
 export const MAX_TRACKED_JOBS = 50;
 
 export function isActive(tracked: TrackedJob): boolean {
@@ -99,7 +115,21 @@ export function mergeJobs(
     const { syncError: _cleared, ...rest } = existing;
     byId.set(job.id, { ...rest, job });
   }
-  return sortNewestFirst([...byId.values()]).slice(0, MAX_TRACKED_JOBS);
+  return sortNewestFirst([...byId.values()]);
+}
+
+/**
+ * Splits a list (newest first) into the recent jobs and those that go to the history: the newest
+ * MAX_TRACKED_JOBS stay, and so does every active job, however old, so it is still followed.
+ */
+export function splitRecent(jobs: readonly TrackedJob[]): { recent: TrackedJob[]; older: TrackedJob[] } {
+  const recent: TrackedJob[] = [];
+  const older: TrackedJob[] = [];
+  for (const tracked of jobs) {
+    if (recent.length < MAX_TRACKED_JOBS || isActive(tracked)) recent.push(tracked);
+    else older.push(tracked);
+  }
+  return { recent, older };
 }
 
 export function markSyncError(current: readonly TrackedJob[], jobId: string, message: string): TrackedJob[] {
@@ -141,7 +171,42 @@ export function toRetryRequest(job: Job): CreateJobRequest {
  * newest relay state, so a lost race only delays an update until the next refresh.
  */
 export async function updateJobs(change: (jobs: TrackedJob[]) => TrackedJob[]): Promise<TrackedJob[]> {
-  const next = change(await jobsItem.getValue());
-  await jobsItem.setValue(next);
-  return next;
+  const previous = await jobsItem.getValue();
+  const { recent, older } = splitRecent(change(previous));
+  await jobsItem.setValue(recent);
+  // The history is read only when it changes: jobs moved out, or a job came back from it.
+  const before = new Set(previous.map((t) => t.job.id));
+  const returned = recent.filter((t) => !before.has(t.job.id)).map((t) => t.job.id);
+  if (older.length > 0 || returned.length > 0) {
+    await jobHistoryItem.setValue(mergeHistory(await jobHistoryItem.getValue(), older, recent));
+  }
+  return recent;
+}
+
+/** The history with `moved` added, without what is in `recent` again, newest first and capped. */
+export function mergeHistory(
+  history: readonly TrackedJob[],
+  moved: readonly TrackedJob[],
+  recent: readonly TrackedJob[],
+): TrackedJob[] {
+  const skip = new Set([...recent, ...moved].map((t) => t.job.id));
+  return sortNewestFirst([...moved, ...history.filter((t) => !skip.has(t.job.id))]).slice(
+    0,
+    MAX_HISTORY_JOBS,
+  );
+}
+
+/** Every job this browser keeps: the recent ones, then the history. */
+export async function allJobs(): Promise<TrackedJob[]> {
+  const [recent, history] = await Promise.all([jobsItem.getValue(), jobHistoryItem.getValue()]);
+  return [...recent, ...history];
+}
+
+/** Forgets jobs in this browser, in the recent list and the history. */
+export async function dropJobs(jobIds: readonly string[]): Promise<void> {
+  const ids = new Set(jobIds);
+  await updateJobs((jobs) => jobs.filter((t) => !ids.has(t.job.id)));
+  const history = await jobHistoryItem.getValue();
+  if (history.some((t) => ids.has(t.job.id)))
+    await jobHistoryItem.setValue(history.filter((t) => !ids.has(t.job.id)));
 }

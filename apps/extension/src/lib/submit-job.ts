@@ -19,6 +19,10 @@ export type SubmitPlan = {
   faceThreshold?: number;
   title?: string;
   sourcePageUrl?: string;
+  /** Kept in this browser with the job, so its card can be told apart (finding 13). */
+  audioName?: string;
+  /** A small data URL of the video's frame, kept with the job for its card. */
+  thumbnail?: string;
 };
 
 export type ReadPageVideo = (onProgress: (loadedBytes: number, totalBytes: number) => void) => Promise<Blob>;
@@ -168,7 +172,15 @@ export async function submitJob(
     ...(options.signal && { signal: options.signal }),
   });
   await updateJobs((jobs) =>
-    mergeJobs(jobs, [job], { relayUrl: connection.settings.relayUrl, nowMs: Date.now() }),
+    mergeJobs(jobs, [job], { relayUrl: connection.settings.relayUrl, nowMs: Date.now() }).map((tracked) =>
+      tracked.job.id === job.id
+        ? {
+            ...tracked,
+            ...(plan.audioName && { audioName: plan.audioName }),
+            ...(plan.thumbnail && { thumbnail: plan.thumbnail }),
+          }
+        : tracked,
+    ),
   );
   return job;
 }

@@ -96,3 +96,21 @@ export function formatPercent(value: number): string {
     (locale) => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 0 }),
   ).format(value / 100);
 }
+
+/** A job's date and time (`Jun 1, 2026, 2:05 PM`, `2026年6月1日 14:05`); empty when unreadable. */
+export function formatDateTime(iso: string): string {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) return '';
+  return cachedDate().format(ms);
+}
+
+let dateFormat: { locale: string; format: Intl.DateTimeFormat } | undefined;
+function cachedDate(): Intl.DateTimeFormat {
+  const locale = uiLocale();
+  if (dateFormat?.locale !== locale)
+    dateFormat = {
+      locale,
+      format: new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }),
+    };
+  return dateFormat.format;
+}

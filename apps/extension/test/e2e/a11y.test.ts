@@ -108,6 +108,16 @@ describe.each(['en', 'zh-CN'] as const)(
       await popup.close();
     });
 
+    it('history page with a job in progress', async () => {
+      const { session } = setup;
+      const history = await session.context.newPage();
+      await history.goto(`chrome-extension://${session.extensionId}/history.html`);
+      await history.locator('li.job').first().waitFor();
+      await expectLanguage(history, language, session.t('history.pageTitle'));
+      await checkBothThemes(history, `a11y-history-${language}`);
+      await history.close();
+    });
+
     it('picker with a video and an audio chosen', async () => {
       const { session } = setup;
       const picker = await openPicker(session, `${setup.pages.url}/watch`, VIDEO_MENU_ID);

@@ -164,6 +164,12 @@ describe('extension in headless Chromium against the relay', () => {
     const popup = await openPopup(session);
     const card = popup.locator(`li[data-job-id="${job.id}"]`);
     await card.waitFor();
+    // The card tells this job apart: the audio's name, the date, and the video's frame (finding 13).
+    expect(await card.getByTestId('job-audio').textContent()).toBe('Audio: speech-4s.wav');
+    expect(await card.locator('time').getAttribute('datetime')).toBe(job.createdAt);
+    expect(await card.locator('img.job-thumb').evaluate((img: HTMLImageElement) => img.naturalWidth)).toBe(
+      96,
+    );
     await screenshot(popup, 'popup-running');
     await popup.locator(`li[data-job-id="${job.id}"][data-status="succeeded"]`).waitFor({ timeout: 60_000 });
     expect(await card.textContent()).toContain('Finished');

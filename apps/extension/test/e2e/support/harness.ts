@@ -455,12 +455,14 @@ export async function openPicker(
 /** Jobs at the relay, newest first, as the member sees them. */
 export async function relayJobs(
   relay: RelayProcess,
-): Promise<Array<{ id: string; status: string; estimatedSeconds: number }>> {
+): Promise<Array<{ id: string; status: string; estimatedSeconds: number; createdAt: string }>> {
   const response = await fetch(`${relay.url}/v1/jobs?limit=100`, {
     headers: { authorization: `Bearer ${relay.token}` },
   });
   return (
-    (await response.json()) as { jobs: Array<{ id: string; status: string; estimatedSeconds: number }> }
+    (await response.json()) as {
+      jobs: Array<{ id: string; status: string; estimatedSeconds: number; createdAt: string }>;
+    }
   ).jobs;
 }
 
