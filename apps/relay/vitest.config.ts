@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // After every test: the provider key appeared in no response and no log line.
+    setupFiles: ['test/setup.ts'],
     // Caps, not waits: a test ends as soon as its state is reached. CI shares 2 cores with whatever
     // else runs, and a child-process CLI run or a media probe can take several times longer there.
     testTimeout: 60_000,

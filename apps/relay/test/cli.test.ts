@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../src/commands.js';
-import { type Harness, keyLeaks, startRelay, tempDir } from './harness.js';
+import { type Harness, startRelay, tempDir } from './harness.js';
 
 function io(dataDir: string) {
   const out: string[] = [];
@@ -99,9 +99,5 @@ describe('retalk-relay CLI', () => {
     expect((await h.api('POST', '/admin/members', { ...auth, body: { name: 'gus' } })).status).toBe(409);
     expect((await h.api('POST', '/admin/members/gus/revoke', auth)).status).toBe(200);
     expect((await h.api('GET', '/v1/me', { token: created.json.token })).status).toBe(401);
-  });
-
-  it('never shows the provider key in any response or log line', () => {
-    expect(keyLeaks()).toEqual([]);
   });
 });

@@ -228,8 +228,3 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
   };
   return harness;
 }
-
-/** Every response and log line collected so far that contains the provider key. */
-export function keyLeaks(): string[] {
-  return [...seen.responses, ...seen.logLines].filter((s) => s.includes(PROVIDER_KEY));
-}

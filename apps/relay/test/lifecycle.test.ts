@@ -1,9 +1,7 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { jobErrorHint } from '@retalk/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES, type Harness, type JobBody, keyLeaks, PROVIDER_KEY, seen, startRelay } from './harness.js';
+import { type Harness, type JobBody, PROVIDER_KEY, seen, startRelay } from './harness.js';
 
 /** A provider-side failure each provider reports as a task error. */
 const FAILURE_CODE = { evolink: 'generation_timeout', dashscope: 'InternalError.Timeout' } as const;
@@ -226,9 +224,7 @@ describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) =
     expect(line).not.toContain(PROVIDER_KEY);
   });
 
-  it('never shows the provider key in any response or log line', () => {
-    expect(fs.existsSync(path.join(FIXTURES, 'speech-4s.wav'))).toBe(true);
+  it("captures the relay's log lines, which the key-leak scan after every test reads", () => {
     expect(seen.logLines.length).toBeGreaterThan(10);
-    expect(keyLeaks()).toEqual([]);
   });
 });
