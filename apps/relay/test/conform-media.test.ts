@@ -26,7 +26,9 @@ function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-describe('conform through the relay, with real media', () => {
+// A cap, not a wait: a real transcode and the simulator's real mux share 2 cores with the rest of
+// CI (the conform child runs at a lower priority than the test workers), so a job may take minutes.
+describe('conform through the relay, with real media', { timeout: 240_000 }, () => {
   let h: Harness;
   let sim: Simulator;
   let webm: string;
@@ -50,7 +52,7 @@ describe('conform through the relay, with real media', () => {
     // The real result (the clip with the new voice), so the test can check that it plays.
     sim = await createSimulator({ jobMs: 300, apiKeys: [PROVIDER_KEY], resultMode: 'mux' });
     h = await startRelay({ provider: 'dashscope', sim });
-  });
+  }, 180_000);
   afterAll(async () => {
     await h?.close();
     await sim?.close();
@@ -177,7 +179,7 @@ describe('conform through the relay, with real media', () => {
     });
     expect(created.status).toBe(201);
     // The conform has begun (progress past the 10 % the stored input gives) in a child process.
-    await h.waitForJob(created.json.id, (j) => j.status === 'preparing' && j.progress > 5);
+    await h.waitForJob(created.json.id, (j) => j.status === 'preparing' && j.progress > 5, 120_000);
     expect(h.relay.context.pool.stats().running).toBe(1);
     const children = poolChildren();
     expect(children.length).toBeGreaterThan(0);
