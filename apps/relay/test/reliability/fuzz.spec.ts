@@ -115,6 +115,17 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
       fc.string({ minLength: 2040, maxLength: 2100 }).map((s) => `https://example.com/${s}`),
     );
 
+  // A clip's bounds (issue 8): numbers in and out of range, wrong types, the edges.
+  const secondsArb = () =>
+    fc.oneof(
+      fc.double({ min: -10, max: 400, noNaN: true }),
+      fc.integer({ min: -5, max: 100_000 }),
+      fc.constantFrom(0, 2, 120, 120.0001, Number.MAX_VALUE, -0, 1e-9),
+      fc.string({ maxLength: 10 }),
+      fc.anything(),
+    );
+  const clipArb = () => fc.record({ startSec: secondsArb(), endSec: secondsArb() }, { requiredKeys: [] });
+
   const inputArb = () =>
     fc.oneof(
       fc.record({ url: urlArb() }),
@@ -122,6 +133,9 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
         uploadId: fc.oneof(fc.constant(aliceVideo), fc.constant(aliceAudio), fc.string({ maxLength: 120 })),
       }),
       fc.record({ url: urlArb(), uploadId: fc.constant(aliceVideo) }),
+      fc
+        .tuple(fc.oneof(fc.constant({ uploadId: aliceVideo }), fc.record({ url: urlArb() })), clipArb())
+        .map(([input, clip]) => ({ ...input, ...clip })),
       fc.anything(),
     );
 
@@ -135,6 +149,7 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
         faceThreshold: fc.oneof(fc.integer({ min: 100, max: 220 }), fc.double(), fc.string()),
         title: fc.oneof(fc.string({ maxLength: 400 }), fc.anything()),
         sourcePageUrl: fc.oneof(fc.webUrl(), fc.string({ maxLength: 50 })),
+        conform: fc.oneof(fc.constantFrom('auto', 'off', 'AUTO', ''), fc.anything()),
       },
       { requiredKeys: [] },
     );
@@ -145,8 +160,19 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
     fc
       .record(
         {
-          video: fc.oneof(fc.constant({ uploadId: aliceVideo }), fc.record({ url: urlArb() }), inputArb()),
-          audio: fc.oneof(fc.constant({ uploadId: aliceAudio }), fc.record({ url: urlArb() }), inputArb()),
+          video: fc.oneof(
+            fc.constant({ uploadId: aliceVideo }),
+            clipArb().map((clip) => ({ uploadId: aliceVideo, ...clip })),
+            fc.record({ url: urlArb() }),
+            inputArb(),
+          ),
+          audio: fc.oneof(
+            fc.constant({ uploadId: aliceAudio }),
+            clipArb().map((clip) => ({ uploadId: aliceAudio, ...clip })),
+            fc.record({ url: urlArb() }),
+            inputArb(),
+          ),
+          conform: fc.constantFrom('auto', 'off'),
           refImage: fc.record({ url: urlArb() }),
           videoExtension: fc.boolean(),
           faceThreshold: fc.integer({ min: 110, max: 210 }),
@@ -215,6 +241,15 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
       fc.constant(signedUpload),
       fc.string({ maxLength: 80 }).map((s) => `/v1/callbacks/${encodeURIComponent(s)}`),
       fc.constantFrom('/admin/members', '/admin/members/alice/revoke', '/admin/members/nobody/revoke'),
+      // Connect links: the page, the code exchange, and links made by a member or the admin.
+      fc.constantFrom(
+        '/connect',
+        '/v1/connect',
+        '/v1/me/connect-links',
+        '/admin/members/alice/connect-links',
+        '/admin/members/nobody/connect-links',
+      ),
+      fc.string({ maxLength: 120 }).map((s) => `/connect#code=${encodeURIComponent(s)}`),
       fc.constantFrom(
         '/healthz',
         '/readyz',
@@ -272,6 +307,12 @@ describe('the relay under property-based fuzzing of every endpoint', () => {
       fc.string({ maxLength: 500 }),
       fc.uint8Array({ maxLength: 4096 }),
       fc.constant(fixture('speech-4s.wav').subarray(0, 2048)),
+      fc
+        .record(
+          { code: fc.oneof(fc.string({ maxLength: 100 }), fc.anything()), label: fc.anything() },
+          { requiredKeys: [] },
+        )
+        .map((b) => JSON.stringify(b)),
       fc.constantFrom(
         '{"video":',
         '[]',
