@@ -280,15 +280,15 @@ async function queriesPerJob(results) {
     },
     RELAY_DIR,
   );
-  const relay = buildRelay({
+  const relay = await buildRelay({
     config,
     upstream: { apiKey: 'sim-key', baseUrl: sim.url },
     allowedInputHosts: [new URL(sim.url).host],
   });
   await relay.app.listen({ host: '127.0.0.1', port: 0 });
-  relay.start();
+  await relay.start();
   const url = relay.context.publicUrl();
-  const { token } = createMember(relay.context.store, { name: 'q' }, Date.now());
+  const { token } = await createMember(relay.context.store, { name: 'q' }, Date.now());
   const auth = { authorization: `Bearer ${token}` };
   for (const watchers of [1, 100]) {
     const job = await fetch(`${url}/v1/jobs`, {

@@ -38,8 +38,8 @@ import { registerMeRoutes } from './routes/me.js';
 import { registerUploadRoutes, uploadMaxBytes } from './routes/uploads.js';
 import { createUrlSigner, type UrlSigner } from './signing.js';
 import { createLocalStorage, type FileStorage } from './storage/local.js';
-import { createSqliteStore } from './store/sqlite.js';
-import type { JobRecord, MemberRecord, RelayStore } from './store/types.js';
+import { openStore } from './store/open.js';
+import type { JobRecord, MemberRecord, RelayQueries, RelayStore } from './store/types.js';
 import { createTracker, type Tracker } from './tracker.js';
 import { createGuardedFetch } from './url-guard.js';
 
@@ -110,14 +110,14 @@ export interface RelayContext {
   /** Public origin of this relay (config, else the address it listens on). */
   publicUrl(): string;
   /** Authenticates the member of a request or throws the matching 401/429. */
-  requireMember(request: FastifyRequest, reply: FastifyReply): MemberRecord;
+  requireMember(request: FastifyRequest, reply: FastifyReply): Promise<MemberRecord>;
 }
 
 export interface Relay {
   app: FastifyInstance;
   context: RelayContext;
-  /** Starts the tracker, archiver and sweeps (not the listener). */
-  start(): void;
+  /** Starts the tracker, archiver and sweeps (not the listener); resolves once the live jobs are picked up. */
+  start(): Promise<void>;
   /** Stops loops, closes the server and the store. */
   close(): Promise<void>;
 }
@@ -153,7 +153,7 @@ function submitIntervalFor(limits: ProviderLimits): number {
 }
 
 /** Builds the relay: Fastify app, store, storage, tracker and archiver. Never listens. */
-export function buildRelay(options: RelayOptions): Relay {
+export async function buildRelay(options: RelayOptions): Promise<Relay> {
   const { config } = options;
   const now = options.now ?? Date.now;
   const scrub = createScrubber([options.upstream.apiKey]);
@@ -247,19 +247,21 @@ export function buildRelay(options: RelayOptions): Relay {
     },
   });
 
-  const store = createSqliteStore(path.join(config.dataDir, 'relay.db'));
+  const store = await openStore(config);
   const storage = createLocalStorage(path.join(config.dataDir, 'files'));
   const bus = createEventBus();
   const metrics = createMetrics();
   const writer = createJobWriter(store, bus, now);
 
-  let secret = config.signingSecret ?? store.getMeta('signing_secret');
-  if (!secret) {
-    secret = randomBytes(32).toString('base64url');
-    store.setMeta('signing_secret', secret);
+  let secret: string;
+  try {
+    secret = config.signingSecret ?? (await signingSecretOf(store));
+    if (!config.simulator) await revokeSimulatorMembers(store, config.dataDir, app.log, now());
+  } catch (error) {
+    await store.close();
+    throw error;
   }
   const signer = createUrlSigner(secret, now);
-  if (!config.simulator) revokeSimulatorMembers(store, config.dataDir, app.log, now());
 
   const rawClient = createClient({
     provider: config.provider,
@@ -318,7 +320,7 @@ export function buildRelay(options: RelayOptions): Relay {
       // A prepared job sends the relay's own files: fetched copies and conformed outputs.
       const prepared = job.conform?.[name];
       if (prepared === undefined && input.url !== undefined) return input.url;
-      const upload = store.getUpload(prepared?.uploadId ?? (input.uploadId as string));
+      const upload = await store.getUpload(prepared?.uploadId ?? (input.uploadId as string));
       if (!upload) throw new Error(`upload ${input.uploadId} was deleted`);
       // The provider's storage only when it takes this kind of file: EvoLink's files API documents
       // images only (audit row 3), so its video and audio go by relay link.
@@ -393,8 +395,8 @@ export function buildRelay(options: RelayOptions): Relay {
   const authFailureLimiter = createRateLimiter(30, MEMBER_WINDOW_MS, now);
 
   const authenticate = createMemberAuth(store);
-  function requireMember(request: FastifyRequest, reply: FastifyReply): MemberRecord {
-    const auth = authenticate(request.headers.authorization);
+  async function requireMember(request: FastifyRequest, reply: FastifyReply): Promise<MemberRecord> {
+    const auth = await authenticate(request.headers.authorization);
     if (!auth.ok) {
       const wait = authFailureLimiter.hit(request.ip);
       // Attributable, never the token itself (findings L3).
@@ -483,9 +485,9 @@ export function buildRelay(options: RelayOptions): Relay {
   return {
     app,
     context,
-    start() {
-      tracker.start();
-      for (const job of store.listLiveJobs()) if (needsPreparation(job)) preparer.enqueue(job.id);
+    async start() {
+      await tracker.start();
+      for (const job of await store.listLiveJobs()) if (needsPreparation(job)) preparer.enqueue(job.id);
       pool.warm();
       const sweep = () =>
         archiver.sweep().catch((error) => app.log.warn({ err: String(error) }, 'retention sweep failed'));
@@ -503,7 +505,7 @@ export function buildRelay(options: RelayOptions): Relay {
         await app.close();
         // After the server: an upload finishing during the drain still gets its probe.
         await pool.close();
-        store.close();
+        await store.close();
       })();
       return closing;
     },
@@ -664,8 +666,22 @@ export function demoTokenFile(dataDir: string): string {
 /** Meta key listing the ids of members simulator mode created for itself (the unlimited `demo`). */
 const SIMULATOR_MEMBERS_KEY = 'simulator_member_ids';
 
-function simulatorMemberIds(store: RelayStore): string[] {
-  const raw = store.getMeta(SIMULATOR_MEMBERS_KEY);
+/**
+ * The secret that signs file links: kept in the store, so links stay valid across restarts (and
+ * instances). Two instances starting together on an empty store agree on the first one written.
+ */
+async function signingSecretOf(store: RelayStore): Promise<string> {
+  return store.transaction(async (tx) => {
+    const existing = await tx.getMeta('signing_secret');
+    if (existing) return existing;
+    const secret = randomBytes(32).toString('base64url');
+    await tx.setMeta('signing_secret', secret);
+    return secret;
+  });
+}
+
+async function simulatorMemberIds(store: RelayQueries): Promise<string[]> {
+  const raw = await store.getMeta(SIMULATOR_MEMBERS_KEY);
   if (!raw) return [];
   try {
     const ids = JSON.parse(raw) as unknown;
@@ -676,8 +692,11 @@ function simulatorMemberIds(store: RelayStore): string[] {
 }
 
 /** Records that simulator mode created this member; it is revoked once a real provider is configured. */
-export function markSimulatorMember(store: RelayStore, memberId: string): void {
-  store.setMeta(SIMULATOR_MEMBERS_KEY, JSON.stringify([...simulatorMemberIds(store), memberId]));
+export async function markSimulatorMember(store: RelayStore, memberId: string): Promise<void> {
+  await store.transaction(async (tx) => {
+    const ids = await simulatorMemberIds(tx);
+    await tx.setMeta(SIMULATOR_MEMBERS_KEY, JSON.stringify([...ids, memberId]));
+  });
 }
 
 /**
@@ -685,16 +704,16 @@ export function markSimulatorMember(store: RelayStore, memberId: string): void {
  * a real provider key. Started against a real provider, the relay revokes every member simulator
  * mode created (and deletes the demo token file), saying so in the log.
  */
-function revokeSimulatorMembers(
+async function revokeSimulatorMembers(
   store: RelayStore,
   dataDir: string,
   log: FastifyBaseLogger,
   now: number,
-): void {
-  for (const id of simulatorMemberIds(store)) {
-    const member = store.getMember(id);
+): Promise<void> {
+  for (const id of await simulatorMemberIds(store)) {
+    const member = await store.getMember(id);
     if (!member || member.revokedAt !== null) continue;
-    store.revokeMember(member.name, now);
+    await store.revokeMember(member.name, now);
     log.warn(
       { member: member.name },
       'a real provider is configured: the simulator\'s demo member (unlimited budget) was revoked; add real members with "retalk-relay members add <name> --budget-seconds N"',
@@ -704,8 +723,8 @@ function revokeSimulatorMembers(
 }
 
 /** Creates a member and returns its token (shown once; only the hash is stored). */
-export function createMember(
-  store: RelayStore,
+export async function createMember(
+  store: Pick<RelayQueries, 'createMember'>,
   input: {
     name: string;
     budgetSeconds?: number | null | undefined;
@@ -713,7 +732,7 @@ export function createMember(
     maxConcurrentJobs?: number | null | undefined;
   },
   now: number,
-): { member: MemberRecord; token: string } {
+): Promise<{ member: MemberRecord; token: string }> {
   const token = generateToken();
   const member: MemberRecord = {
     id: `mem_${randomBytes(9).toString('base64url')}`,
@@ -725,6 +744,6 @@ export function createMember(
     period: input.budgetSeconds != null ? (input.period ?? 'month') : null,
     maxConcurrentJobs: input.maxConcurrentJobs ?? null,
   };
-  store.createMember(member);
+  await store.createMember(member);
   return { member, token };
 }

@@ -108,13 +108,13 @@ export function createArchiver(o: ArchiverOptions): Archiver {
 
   // The provider called the job done but handed over something that is not its video: keeping or
   // serving it would be worse than failing, and failed jobs count nothing against the budget.
-  function reject(jobId: string, error: ResultRejectedError, attempts: number): void {
+  async function reject(jobId: string, error: ResultRejectedError, attempts: number): Promise<void> {
     o.metrics.inc('retalk_archive_total', { outcome: 'rejected' });
     o.log.error(
       { jobId, reason: error.message },
       "archiving refused: the provider's result is not a valid video",
     );
-    o.writer.update(jobId, {
+    await o.writer.update(jobId, {
       status: 'failed',
       etaMs: null,
       finishedAt: o.now(),
@@ -132,13 +132,13 @@ export function createArchiver(o: ArchiverOptions): Archiver {
   // The provider handed back a link the relay must not fetch (a private address, a bad redirect):
   // retrying cannot help and redirecting members there would be worse, so the job fails; failed
   // jobs count nothing against the budget, and submitting again gets a fresh link.
-  function refuse(jobId: string, error: UrlRefusedError, attempts: number): void {
+  async function refuse(jobId: string, error: UrlRefusedError, attempts: number): Promise<void> {
     o.metrics.inc('retalk_archive_total', { outcome: 'refused' });
     o.log.error(
       { jobId, reason: error.message },
       "archiving refused: the provider's result link is not an allowed URL (see RETALK_ALLOWED_INPUT_HOSTS)",
     );
-    o.writer.update(jobId, {
+    await o.writer.update(jobId, {
       status: 'failed',
       etaMs: null,
       finishedAt: o.now(),
@@ -154,7 +154,7 @@ export function createArchiver(o: ArchiverOptions): Archiver {
   }
 
   async function run(jobId: string): Promise<void> {
-    const job = o.store.getJob(jobId);
+    const job = await o.store.getJob(jobId);
     if (!job || job.upstreamResultUrl === null || job.resultKey !== null) return;
     for (let i = 0; i <= o.retryDelaysMs.length; i++) {
       if (controller.signal.aborted) return;
@@ -162,7 +162,7 @@ export function createArchiver(o: ArchiverOptions): Archiver {
         const stored = await attempt(jobId, job.upstreamResultUrl, resultMaxBytes(job.estimatedSeconds));
         o.metrics.inc('retalk_archive_total', { outcome: 'ok' });
         const now = o.now();
-        o.writer.update(jobId, {
+        await o.writer.update(jobId, {
           status: 'succeeded',
           progress: 100,
           etaMs: null,
@@ -179,11 +179,11 @@ export function createArchiver(o: ArchiverOptions): Archiver {
       } catch (error) {
         if (controller.signal.aborted) return;
         if (error instanceof UrlRefusedError) {
-          refuse(jobId, error, job.archiveAttempts + i + 1);
+          await refuse(jobId, error, job.archiveAttempts + i + 1);
           return;
         }
         if (error instanceof ResultRejectedError) {
-          reject(jobId, error, job.archiveAttempts + i + 1);
+          await reject(jobId, error, job.archiveAttempts + i + 1);
           return;
         }
         o.metrics.inc('retalk_archive_total', { outcome: 'error' });
@@ -198,7 +198,7 @@ export function createArchiver(o: ArchiverOptions): Archiver {
     }
     // Out of retries: the job is done upstream, so it succeeds; downloads are redirected to the
     // provider's link while it lives.
-    o.writer.update(jobId, {
+    await o.writer.update(jobId, {
       status: 'succeeded',
       progress: 100,
       finishedAt: o.now(),
@@ -209,25 +209,27 @@ export function createArchiver(o: ArchiverOptions): Archiver {
   return {
     enqueue(jobId) {
       if (active.has(jobId)) return;
-      const p = run(jobId).finally(() => active.delete(jobId));
+      const p = run(jobId)
+        .catch((error) => o.log.error({ jobId, err: String(error) }, 'archiving the result failed'))
+        .finally(() => active.delete(jobId));
       active.set(jobId, p);
     },
     async sweep() {
       const now = o.now();
       let results = 0;
       let uploads = 0;
-      for (const job of o.store.listExpiredResults(now)) {
+      for (const job of await o.store.listExpiredResults(now)) {
         await o.storage.remove(job.resultKey as string);
-        o.writer.update(job.id, { resultKey: null, resultSizeBytes: null, resultSha256: null });
+        await o.writer.update(job.id, { resultKey: null, resultSizeBytes: null, resultSha256: null });
         results++;
       }
-      for (const upload of o.store.listExpiredUploads(now)) {
-        if (o.store.isUploadReferenced(upload.id)) continue;
+      for (const upload of await o.store.listExpiredUploads(now)) {
+        if (await o.store.isUploadReferenced(upload.id)) continue;
         await o.storage.remove(upload.storageKey);
-        o.store.deleteUpload(upload.id);
+        await o.store.deleteUpload(upload.id);
         uploads++;
       }
-      o.store.pruneEvents(now - 7 * 86_400_000);
+      await o.store.pruneEvents(now - 7 * 86_400_000);
       return { results, uploads };
     },
     async stop() {

@@ -29,20 +29,20 @@ export type AuthResult =
  * Reads `Authorization: Bearer rtk_…` and finds the member. Lookups are cached until the members
  * change anywhere (the store's version moves), so a revocation applies on the next request.
  */
-export function createMemberAuth(store: RelayStore): (header: string | undefined) => AuthResult {
+export function createMemberAuth(store: RelayStore): (header: string | undefined) => Promise<AuthResult> {
   const cache = new Map<string, MemberRecord | undefined>();
   let version = '';
-  return (header) => {
-    const current = store.membersVersion();
+  return async (header) => {
+    const current = await store.membersVersion();
     if (current !== version) {
       cache.clear();
       version = current;
     }
     return authenticateMember(
       {
-        findMemberByTokenHash: (hash) => {
+        findMemberByTokenHash: async (hash) => {
           if (cache.has(hash)) return cache.get(hash);
-          const found = store.findMemberByTokenHash(hash);
+          const found = await store.findMemberByTokenHash(hash);
           if (cache.size > 10_000) cache.clear();
           cache.set(hash, found);
           return found;
@@ -54,10 +54,10 @@ export function createMemberAuth(store: RelayStore): (header: string | undefined
 }
 
 /** Reads `Authorization: Bearer rtk_…` and finds the member (revocation applies on the next request). */
-export function authenticateMember(
+export async function authenticateMember(
   store: Pick<RelayStore, 'findMemberByTokenHash'>,
   header: string | undefined,
-): AuthResult {
+): Promise<AuthResult> {
   if (!header) return { ok: false, reason: 'missing' };
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) return { ok: false, reason: 'malformed' };
@@ -65,7 +65,7 @@ export function authenticateMember(
   if (!TOKEN_PATTERN.test(token)) return { ok: false, reason: 'malformed' };
   const hash = hashToken(token);
   // The lookup is by hash (an index seek); the final check is constant-time on the hash itself.
-  const member = store.findMemberByTokenHash(hash);
+  const member = await store.findMemberByTokenHash(hash);
   if (!member || !safeEqual(member.tokenHash, hash)) return { ok: false, reason: 'unknown' };
   if (member.revokedAt !== null) return { ok: false, reason: 'revoked' };
   return { ok: true, member };

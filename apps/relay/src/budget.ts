@@ -1,5 +1,5 @@
 import type { Budget } from '@retalk/core/relay';
-import type { MemberRecord, RelayStore } from './store/types.js';
+import type { MemberRecord, RelayQueries } from './store/types.js';
 
 /** Start and end (epoch ms, UTC) of the budget period containing `now`. */
 export function periodBounds(period: 'day' | 'month', now: number): { start: number; end: number } {
@@ -19,9 +19,13 @@ export function periodBounds(period: 'day' | 'month', now: number): { start: num
  * job reserves its estimate, a succeeded job counts its billed seconds, a failed or canceled job
  * counts nothing (the refund) — so the ledger can never disagree with the jobs.
  */
-export function budgetOf(store: RelayStore, member: MemberRecord, now: number): Budget {
+export async function budgetOf(
+  store: Pick<RelayQueries, 'usage'>,
+  member: MemberRecord,
+  now: number,
+): Promise<Budget> {
   const bounds = member.period ? periodBounds(member.period, now) : undefined;
-  const usage = store.usage(member.id, bounds?.start ?? 0);
+  const usage = await store.usage(member.id, bounds?.start ?? 0);
   // Never below zero, whatever a row says (findings L6: a negative bill raised the budget).
   const usedSeconds = Math.max(0, usage.usedSeconds);
   const reservedSeconds = Math.max(0, usage.reservedSeconds);

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMember } from './app.js';
 import { budgetOf } from './budget.js';
@@ -6,7 +5,7 @@ import { ConfigError, loadConfig, type RelayConfig } from './config.js';
 import { CONNECT_LINK_MAX_TTL_MS, createConnectLink } from './connect-links.js';
 import { MemberNameSchema } from './routes/admin.js';
 import { serveRelay, stopOnSignal } from './serve.js';
-import { createSqliteStore } from './store/sqlite.js';
+import { openStore } from './store/open.js';
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -54,11 +53,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.err(command ? `Unknown command "${command}".\n${USAGE}` : USAGE);
     return 2;
   }
-  const store = createSqliteStore(path.join(config.dataDir, 'relay.db'));
+  const store = await openStore(config);
   try {
     const now = Date.now();
     if (command === 'usage') {
-      const members = store.listMembers().filter((m) => !values.member || m.name === values.member);
+      const members = (await store.listMembers()).filter((m) => !values.member || m.name === values.member);
       if (values.member && members.length === 0) {
         io.err(`No member named "${values.member}".`);
         return 1;
@@ -67,7 +66,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         ['member', 'period', 'limit_s', 'used_s', 'reserved_s', 'remaining_s', 'active_jobs'].join('\t'),
       );
       for (const m of members) {
-        const b = budgetOf(store, m, now);
+        const b = await budgetOf(store, m, now);
         io.out(
           [
             m.name,
@@ -76,7 +75,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
             b.usedSeconds,
             b.reservedSeconds,
             b.remainingSeconds ?? 'unlimited',
-            store.countActiveJobs(m.id),
+            await store.countActiveJobs(m.id),
           ].join('\t'),
         );
       }
@@ -92,7 +91,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.err(`Unexpected argument "${rest[0]}".\n${USAGE}`);
         return 2;
       }
-      if (store.getMemberByName(checked.data)) {
+      if (await store.getMemberByName(checked.data)) {
         io.err(`A member named "${checked.data}" exists already; pick another name or revoke it first.`);
         return 1;
       }
@@ -119,18 +118,18 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.err('--max-concurrent must be a whole number from 1 to 1000.');
         return 2;
       }
-      const { member, token } = createMember(
+      const { member, token } = await createMember(
         store,
         { name: checked.data, budgetSeconds: budget, period, maxConcurrentJobs: maxConcurrent },
         now,
       );
       io.out(`Created member ${member.name} (${member.id}).`);
       io.out(`Token (shown only now; the relay keeps a hash): ${token}`);
-      printConnectLink(io, createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now }));
+      printConnectLink(io, await createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now }));
       return 0;
     }
     if (sub === 'link') {
-      const member = name ? store.getMemberByName(name) : undefined;
+      const member = name ? await store.getMemberByName(name) : undefined;
       if (!name || rest.length > 0) {
         io.err(`members link needs one member name.\n${USAGE}`);
         return 2;
@@ -146,13 +145,16 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return 2;
       }
       const ttlMs = minutes === undefined ? undefined : minutes * 60_000;
-      printConnectLink(io, createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now, ttlMs }));
+      printConnectLink(
+        io,
+        await createConnectLink(store, member, { publicUrl: cliPublicUrl(config), now, ttlMs }),
+      );
       return 0;
     }
     if (sub === 'list') {
       io.out(['name', 'id', 'created', 'status', 'budget', 'used_s', 'max_concurrent'].join('\t'));
-      for (const m of store.listMembers()) {
-        const b = budgetOf(store, m, now);
+      for (const m of await store.listMembers()) {
+        const b = await budgetOf(store, m, now);
         io.out(
           [
             m.name,
@@ -172,7 +174,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         io.err(`members revoke needs a name.\n${USAGE}`);
         return 2;
       }
-      if (!store.revokeMember(name, now)) {
+      if (!(await store.revokeMember(name, now))) {
         io.err(`No active member named "${name}".`);
         return 1;
       }
@@ -182,7 +184,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.err(`Unknown members command "${sub ?? ''}".\n${USAGE}`);
     return 2;
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -19,14 +19,14 @@ export interface ConnectLink {
 }
 
 /** Makes a single-use link that connects a browser as `member`, valid for `ttlMs`. */
-export function createConnectLink(
+export async function createConnectLink(
   store: Pick<RelayStore, 'createConnectCode'>,
   member: Pick<MemberRecord, 'id'>,
   options: { publicUrl: string; now: number; ttlMs?: number | undefined },
-): ConnectLink {
+): Promise<ConnectLink> {
   const code = `rtc_${randomBytes(24).toString('base64url')}`;
   const expiresAt = options.now + Math.min(options.ttlMs ?? CONNECT_LINK_TTL_MS, CONNECT_LINK_MAX_TTL_MS);
-  store.createConnectCode({
+  await store.createConnectCode({
     codeHash: hashToken(code),
     memberId: member.id,
     createdAt: options.now,
@@ -41,18 +41,18 @@ export type ClaimResult =
   | { ok: false; reason: 'unknown' | 'expired' | 'used' | 'revoked' };
 
 /** Trades a link's code for a new token of the member (once); the code must match the pattern. */
-export function claimConnectCode(store: RelayStore, code: string, now: number): ClaimResult {
+export function claimConnectCode(store: RelayStore, code: string, now: number): Promise<ClaimResult> {
   const codeHash = hashToken(code);
-  return store.transaction((): ClaimResult => {
-    const record = store.getConnectCode(codeHash);
+  return store.transaction(async (tx): Promise<ClaimResult> => {
+    const record = await tx.getConnectCode(codeHash);
     if (!record) return { ok: false, reason: 'unknown' };
     if (record.usedAt !== null) return { ok: false, reason: 'used' };
     if (record.expiresAt <= now) return { ok: false, reason: 'expired' };
-    const member = store.getMember(record.memberId);
+    const member = await tx.getMember(record.memberId);
     if (!member || member.revokedAt !== null) return { ok: false, reason: 'revoked' };
-    if (!store.markConnectCodeUsed(codeHash, now)) return { ok: false, reason: 'used' };
+    if (!(await tx.markConnectCodeUsed(codeHash, now))) return { ok: false, reason: 'used' };
     const token = generateToken();
-    store.addMemberToken({
+    await tx.addMemberToken({
       tokenHash: hashToken(token),
       memberId: member.id,
       label: 'connect link',

@@ -1,7 +1,7 @@
 import { jobErrorHint, PROVIDER_CAPABILITIES } from '@retalk/core';
 import type { Job, JobConform, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
-import type { JobRecord, RelayStore } from './store/types.js';
+import type { JobRecord, RelayStore, RelayTransaction } from './store/types.js';
 
 const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
 
@@ -88,63 +88,86 @@ export type JobPatch = Partial<Omit<JobRecord, 'id' | 'memberId' | 'createdAt' |
 
 /** Every job write goes through here: the row, its event and the live push happen together. */
 export interface JobWriter {
-  insert(job: JobRecord): JobRecord;
-  update(id: string, patch: JobPatch): JobRecord;
+  /** Inserts the job and its event; inside `tx` when one is given, else in a transaction of its own. */
+  insert(job: JobRecord, tx?: RelayTransaction): Promise<JobRecord>;
+  /** Applies `patch` and records the event; inside `tx` when one is given. */
+  update(id: string, patch: JobPatch, tx?: RelayTransaction): Promise<JobRecord>;
+  /**
+   * Reads the job locked, asks `decide` for a patch from what is stored now, and writes it — one
+   * transaction, so no other write lands between the read and the write. Answers the job as stored
+   * afterwards (unchanged when `decide` answers undefined), or undefined when there is no such job.
+   */
+  modify(id: string, decide: (job: JobRecord) => JobPatch | undefined): Promise<JobRecord | undefined>;
   /**
    * The job's API JSON, from memory when this process wrote or read it last. Every job write goes
    * through this writer, so the cache cannot go stale (one relay process per data dir).
    */
-  publicJson(id: string): { memberId: string; json: string } | undefined;
+  publicJson(id: string): Promise<{ memberId: string; json: string } | undefined>;
 }
 
 const JSON_CACHE_LIMIT = 10_000;
 
 export function createJobWriter(store: RelayStore, bus: EventBus, now: () => number): JobWriter {
   const cache = new Map<string, { memberId: string; json: string }>();
+  // Counts committed writes, so a read racing a write never caches what the write replaced.
+  let commits = 0;
   function remember(id: string, entry: { memberId: string; json: string }): void {
     cache.delete(id);
     if (cache.size >= JSON_CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
     cache.set(id, entry);
   }
-  function record(job: JobRecord): void {
+  async function record(tx: RelayTransaction, job: JobRecord): Promise<void> {
     const json = JSON.stringify(toPublicJob(job));
-    remember(job.id, { memberId: job.memberId, json });
     const payload = `{"job":${json}}`;
-    const seq = store.appendEvent(job.memberId, job.id, payload, job.updatedAt);
-    queueMicrotask(() => bus.publish(job.memberId, { seq, payload }));
+    const seq = await tx.appendEvent(job.memberId, job.id, payload, job.updatedAt);
+    // Announced once committed: a rolled-back write is never pushed, nor cached.
+    tx.afterCommit(() => {
+      commits++;
+      remember(job.id, { memberId: job.memberId, json });
+      queueMicrotask(() => bus.publish(job.memberId, { seq, payload }));
+    });
+  }
+  /** Runs `fn` in `tx` when given, else in a transaction of its own; a failure drops the cached JSON. */
+  async function within<T>(
+    id: string,
+    tx: RelayTransaction | undefined,
+    fn: (tx: RelayTransaction) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return tx ? await fn(tx) : await store.transaction(fn);
+    } catch (error) {
+      cache.delete(id);
+      throw error;
+    }
+  }
+  async function write(tx: RelayTransaction, id: string, patch: JobPatch): Promise<JobRecord> {
+    const job = await tx.updateJob(id, { ...patch, updatedAt: now() });
+    await record(tx, job);
+    return job;
   }
   return {
-    insert(job) {
-      try {
-        store.transaction(() => {
-          store.insertJob(job);
-          record(job);
-        });
-      } catch (error) {
-        cache.delete(job.id);
-        throw error;
-      }
-      return job;
-    },
-    update(id, patch) {
-      try {
-        return store.transaction(() => {
-          const job = store.updateJob(id, { ...patch, updatedAt: now() });
-          record(job);
-          return job;
-        });
-      } catch (error) {
-        cache.delete(id);
-        throw error;
-      }
-    },
-    publicJson(id) {
+    insert: (job, tx) =>
+      within(job.id, tx, async (t) => {
+        await t.insertJob(job);
+        await record(t, job);
+        return job;
+      }),
+    update: (id, patch, tx) => within(id, tx, (t) => write(t, id, patch)),
+    modify: (id, decide) =>
+      within(id, undefined, async (tx) => {
+        const job = await tx.lockJob(id);
+        if (!job) return undefined;
+        const patch = decide(job);
+        return patch === undefined ? job : write(tx, id, patch);
+      }),
+    async publicJson(id) {
       const hit = cache.get(id);
       if (hit) return hit;
-      const job = store.getJob(id);
+      const before = commits;
+      const job = await store.getJob(id);
       if (!job) return undefined;
       const entry = { memberId: job.memberId, json: JSON.stringify(toPublicJob(job)) };
-      remember(id, entry);
+      if (commits === before && !cache.has(id)) remember(id, entry);
       return entry;
     },
   };

@@ -41,8 +41,8 @@ export interface PreparerOptions {
 export interface Preparer {
   /** Prepares a stored job (`received` → `preparing` → ready to submit, or `failed`). */
   enqueue(jobId: string): void;
-  /** Cancels a job that is being prepared: its child process is killed. False when it is not here. */
-  cancel(jobId: string): JobRecord | undefined;
+  /** Cancels a job that is being prepared: its child process is killed. Undefined when it is not here. */
+  cancel(jobId: string): Promise<JobRecord | undefined>;
   /** Whether this job is in the preparer's hands. */
   has(jobId: string): boolean;
   stop(): Promise<void>;
@@ -52,6 +52,11 @@ export interface Preparer {
 export function needsPreparation(job: JobRecord): boolean {
   if (job.conform?.ready) return false;
   return job.conform !== null;
+}
+
+/** Not sent and not ended: the preparer may still work on it. */
+function isPreparable(job: JobRecord): boolean {
+  return (job.status === 'received' || job.status === 'preparing') && job.submitStartedAt === null;
 }
 
 /** A failure of the preparing phase: the job ends `failed` with this code and message. */
@@ -118,7 +123,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
     let source: UploadRecord;
     let fetched: UploadRecord | undefined;
     if (input.uploadId !== undefined) {
-      const upload = o.store.getUpload(input.uploadId);
+      const upload = await o.store.getUpload(input.uploadId);
       if (!upload)
         throw new PrepareError(
           'input_unavailable',
@@ -166,7 +171,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
         id,
         storageKey: key,
       };
-      o.store.createUpload(source);
+      await o.store.createUpload(source);
       created.push(source);
       fetched = source;
     }
@@ -217,12 +222,12 @@ export function createPreparer(o: PreparerOptions): Preparer {
         outcome.probe,
       );
       await o.storage.adopt(record.storageKey, outputPath);
-      o.store.createUpload(record);
+      await o.store.createUpload(record);
       created.push(record);
       // The provider gets the conformed file; the relay's copy of a URL is no longer needed.
       if (fetched) {
         created.splice(created.indexOf(fetched), 1);
-        o.store.deleteUpload(fetched.id);
+        await o.store.deleteUpload(fetched.id);
         await o.storage.discard(fetched.storageKey);
       }
       return { uploadId: record.id, changes: outcome.changes, media: outcome.media };
@@ -252,10 +257,17 @@ export function createPreparer(o: PreparerOptions): Preparer {
   async function prepare(jobId: string, controller: AbortController): Promise<void> {
     const created: UploadRecord[] = [];
     const signal = controller.signal;
-    let job = o.store.getJob(jobId);
-    if (!job || (job.status !== 'received' && job.status !== 'preparing')) return;
+    let job: JobRecord | undefined;
+    // Progress writes go one after the other, and all land before the job's final write.
+    let progressWrites: Promise<unknown> = Promise.resolve();
     try {
-      job = o.writer.update(jobId, { status: 'preparing', progress: 0 });
+      let started = false;
+      job = await o.writer.modify(jobId, (current) => {
+        if (!isPreparable(current)) return undefined;
+        started = true;
+        return { status: 'preparing', progress: 0 };
+      });
+      if (!job || !started) return;
       const names = (['video', 'audio', 'refImage'] as const).filter((n) => job?.input[n] !== undefined);
       const fractions = new Map<InputName, number>(names.map((n) => [n, 0]));
       let lastWrite = 0;
@@ -267,20 +279,33 @@ export function createPreparer(o: PreparerOptions): Preparer {
         if (signal.aborted || total < lastProgress + 1 || at - lastWrite < progressIntervalMs) return;
         lastWrite = at;
         lastProgress = total;
-        o.writer.update(jobId, { progress: Math.min(99, Math.round(total * 10) / 10) });
+        const progress = Math.min(99, Math.round(total * 10) / 10);
+        progressWrites = progressWrites
+          .then(() =>
+            o.writer.modify(jobId, (current) => (current.status === 'preparing' ? { progress } : undefined)),
+          )
+          .catch((error) => o.log.warn({ jobId, err: String(error) }, 'recording preparing progress failed'));
       };
       const conform: JobConformRecord = { ready: false };
+      const prepared = job;
       for (const name of names) {
-        conform[name] = await prepareInput(job, name, job.input[name] as JobInput, signal, created, (f) =>
-          report(name, f),
+        conform[name] = await prepareInput(
+          prepared,
+          name,
+          prepared.input[name] as JobInput,
+          signal,
+          created,
+          (f) => report(name, f),
         );
         if (signal.aborted) throw new PrepareError('canceled', 'The job was canceled.');
       }
       conform.ready = true;
-      finish(job, conform);
+      await progressWrites;
+      await finish(prepared, conform);
     } catch (error) {
+      await progressWrites;
       for (const upload of created) {
-        o.store.deleteUpload(upload.id);
+        await o.store.deleteUpload(upload.id);
         await o.storage.discard(upload.storageKey);
       }
       if (signal.aborted || stopped) return;
@@ -294,12 +319,12 @@ export function createPreparer(o: PreparerOptions): Preparer {
             );
       if (!(error instanceof PrepareError))
         o.log.error({ jobId, err: String(error) }, 'preparing a job failed');
-      fail(jobId, { code: e.code, message: e.message, retryable: e.retryable });
+      await fail(jobId, { code: e.code, message: e.message, retryable: e.retryable });
     }
   }
 
   /** Reserves the conformed length (budget checked again, atomically) and hands the job on. */
-  function finish(job: JobRecord, conform: JobConformRecord): void {
+  async function finish(job: JobRecord, conform: JobConformRecord): Promise<void> {
     const maxSec = 120;
     const videoSec = conform.video?.media.durationSec ?? maxSec;
     const audioSec = conform.audio?.media.durationSec ?? maxSec;
@@ -307,11 +332,12 @@ export function createPreparer(o: PreparerOptions): Preparer {
       Math.round(
         estimateOutputSeconds({ videoSec, audioSec, videoExtension: job.input.videoExtension }) * 100,
       ) / 100;
-    const refused = o.store.transaction(() => {
-      const member = o.store.getMember(job.memberId);
-      const current = o.store.getJob(job.id);
+    const refused = await o.store.transaction(async (tx) => {
+      await tx.lockMember(job.memberId);
+      const member = await tx.getMember(job.memberId);
+      const current = await tx.lockJob(job.id);
       if (!member || !current || current.status !== 'preparing') return 'gone' as const;
-      const budget = budgetOf(o.store, member, o.now());
+      const budget = await budgetOf(tx, member, o.now());
       // The job's own provisional reservation is part of `reserved`; it is replaced, not added.
       const remaining =
         budget.limitSeconds === null
@@ -320,12 +346,12 @@ export function createPreparer(o: PreparerOptions): Preparer {
       if (remaining !== null && estimatedSeconds > remaining + 1e-9) {
         return { remaining: Math.max(0, Math.round(remaining * 100) / 100), limit: budget.limitSeconds };
       }
-      o.writer.update(job.id, { conform, estimatedSeconds, progress: 100 });
+      await o.writer.update(job.id, { conform, estimatedSeconds, progress: 100 }, tx);
       return undefined;
     });
     if (refused === 'gone') return;
     if (refused) {
-      fail(job.id, {
+      await fail(job.id, {
         code: 'budget_exceeded',
         message: `The prepared inputs make ${estimatedSeconds} s of video, but only ${refused.remaining} s of your ${refused.limit} s budget remain. Choose a shorter clip or ask your relay admin for more.`,
         retryable: false,
@@ -335,10 +361,10 @@ export function createPreparer(o: PreparerOptions): Preparer {
     o.onReady(job);
   }
 
-  function fail(jobId: string, error: JobError): void {
-    const job = o.store.getJob(jobId);
-    if (!job || (job.status !== 'received' && job.status !== 'preparing')) return;
-    o.writer.update(jobId, { status: 'failed', error, etaMs: null, finishedAt: o.now() });
+  async function fail(jobId: string, error: JobError): Promise<void> {
+    await o.writer.modify(jobId, (job) =>
+      isPreparable(job) ? { status: 'failed', error, etaMs: null, finishedAt: o.now() } : undefined,
+    );
   }
 
   return {
@@ -352,12 +378,15 @@ export function createPreparer(o: PreparerOptions): Preparer {
       });
       running.add(work);
     },
-    cancel(jobId) {
+    async cancel(jobId) {
       const controller = active.get(jobId);
       if (!controller) return undefined;
-      const job = o.writer.update(jobId, { status: 'canceled', etaMs: null, finishedAt: o.now() });
       controller.abort();
-      return job;
+      const job = await o.writer.modify(jobId, (current) =>
+        isPreparable(current) ? { status: 'canceled', etaMs: null, finishedAt: o.now() } : undefined,
+      );
+      // Handed on meanwhile: the tracker answers the cancel.
+      return job?.status === 'canceled' ? job : undefined;
     },
     has: (jobId) => active.has(jobId),
     async stop() {

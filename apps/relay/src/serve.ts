@@ -41,12 +41,18 @@ export async function serveRelay(
       filesBaseUrl: config.filesBaseUrl,
     };
   }
-  const relay = buildRelay({
-    config,
-    upstream,
-    logStream: options.logStream,
-    allowedInputHosts: simulator ? [new URL(simulator.url).host] : [],
-  });
+  let relay: Relay;
+  try {
+    relay = await buildRelay({
+      config,
+      upstream,
+      logStream: options.logStream,
+      allowedInputHosts: simulator ? [new URL(simulator.url).host] : [],
+    });
+  } catch (error) {
+    await simulator?.close();
+    throw error;
+  }
   const log = relay.app.log;
   try {
     await relay.app.listen({ host: config.host, port: config.port });
@@ -55,7 +61,7 @@ export async function serveRelay(
     await simulator?.close();
     throw error;
   }
-  relay.start();
+  await relay.start();
   const url = relay.context.publicUrl();
   const metricsWarning = metricsExposureWarning(config);
   if (metricsWarning) log.warn({ host: config.host }, metricsWarning);
@@ -70,9 +76,9 @@ export async function serveRelay(
     print(`  Retalk relay in SIMULATOR MODE (no RETALK_API_KEY): jobs are simulated, nothing is billed.`);
     print(`  Relay URL: ${url}`);
     const tokenFile = demoTokenFile(config.dataDir);
-    if (relay.context.store.listMembers().length === 0) {
-      const created = createMember(relay.context.store, { name: 'demo' }, Date.now());
-      markSimulatorMember(relay.context.store, created.member.id);
+    if ((await relay.context.store.listMembers()).length === 0) {
+      const created = await createMember(relay.context.store, { name: 'demo' }, Date.now());
+      await markSimulatorMember(relay.context.store, created.member.id);
       demoToken = created.token;
       fs.writeFileSync(tokenFile, `${created.token}\n`, { mode: 0o600 });
       // Shown this once (findings L12: reprinted on every start, it piled up in logs).
@@ -81,10 +87,10 @@ export async function serveRelay(
     } else if (fs.existsSync(tokenFile)) {
       print(`  Member token: in ${tokenFile} (printed only when it was created)`);
     }
-    const demo = relay.context.store.getMemberByName('demo');
+    const demo = await relay.context.store.getMemberByName('demo');
     if (demo && demo.revokedAt === null) {
       // A fresh single-use link each start: nothing reusable piles up in logs (findings L12).
-      const link = createConnectLink(relay.context.store, demo, { publicUrl: url, now: Date.now() });
+      const link = await createConnectLink(relay.context.store, demo, { publicUrl: url, now: Date.now() });
       print(`  Connect a browser in one click: open ${link.url}`);
       print('    (then click Retalk in the toolbar → Connect; works once, for 30 minutes)');
     }

@@ -36,7 +36,7 @@ export interface TrackerOptions {
   /** False for a live job whose inputs are still being prepared (the preparer enqueues it when ready). */
   isPrepared?: ((job: JobRecord) => boolean) | undefined;
   /** Cancels a job the preparer is working on; undefined when it is not there. */
-  cancelPreparing?: ((jobId: string) => JobRecord | undefined) | undefined;
+  cancelPreparing?: ((jobId: string) => Promise<JobRecord | undefined>) | undefined;
 }
 
 /**
@@ -49,7 +49,7 @@ export function submitKeyOf(jobId: string): string {
 
 export interface Tracker {
   /** Picks up every live job from the store (after a restart too) and starts the loops. */
-  start(): void;
+  start(): Promise<void>;
   /** A job is ready to be sent: stored in state `received`, or prepared in state `preparing`. */
   enqueue(job: Pick<JobRecord, 'id' | 'memberId'>): void;
   /** Re-read this job upstream now (a callback arrived). */
@@ -183,67 +183,85 @@ export function createTracker(o: TrackerOptions): Tracker {
     schedulePump(0);
   }
 
-  function fail(job: JobRecord, code: string, message: string, retryable: boolean): JobRecord {
-    untrack(job.id);
-    return o.writer.update(job.id, {
-      status: 'failed',
-      error: { code, message, retryable },
-      etaMs: null,
-      finishedAt: o.now(),
-    });
+  /** Fails the job unless it already ended (a cancel that won the race stays a cancel). */
+  async function fail(jobId: string, code: string, message: string, retryable: boolean): Promise<void> {
+    untrack(jobId);
+    await o.writer.modify(jobId, (current) =>
+      isTerminal(current)
+        ? undefined
+        : { status: 'failed', error: { code, message, retryable }, etaMs: null, finishedAt: o.now() },
+    );
   }
 
-  function apply(job: JobRecord, task: Task): void {
+  /**
+   * Applies what the provider reports to the job as stored now (read and written in one
+   * transaction, so a cancel or another poll landing meanwhile is not overwritten). An ended job
+   * stays as it is.
+   */
+  async function apply(jobId: string, task: Task): Promise<void> {
     const now = o.now();
     if (task.status === 'succeeded') {
       if (!task.resultUrl) {
-        fail(
-          job,
+        await fail(
+          jobId,
           'no_result',
           'The provider reported success but gave no result link. Submit the job again.',
           true,
         );
         return;
       }
-      untrack(job.id);
+      const resultUrl = task.resultUrl;
+      untrack(jobId);
+      let recorded = false;
       // Stays `running` at 99 % until the archiver holds a copy; then it becomes `succeeded`.
-      const updated = o.writer.update(job.id, {
-        status: 'running',
-        progress: 99,
-        etaMs: null,
-        startedAt: job.startedAt ?? now,
-        billedSeconds: billedSecondsOf(job, task.usage?.videoSeconds, o.log),
-        upstreamResultUrl: task.resultUrl,
-        upstreamResultExpiresAt: task.resultExpiresAt ? Date.parse(task.resultExpiresAt) : null,
+      const updated = await o.writer.modify(jobId, (job) => {
+        if (isTerminal(job) || job.upstreamResultUrl !== null) return undefined;
+        recorded = true;
+        return {
+          status: 'running',
+          progress: 99,
+          etaMs: null,
+          startedAt: job.startedAt ?? now,
+          billedSeconds: billedSecondsOf(job, task.usage?.videoSeconds, o.log),
+          upstreamResultUrl: resultUrl,
+          upstreamResultExpiresAt: task.resultExpiresAt ? Date.parse(task.resultExpiresAt) : null,
+        };
       });
-      o.onSucceeded(updated);
+      if (updated && recorded) o.onSucceeded(updated);
       return;
     }
     if (task.status === 'failed' || task.status === 'canceled' || task.status === 'expired') {
-      untrack(job.id);
+      untrack(jobId);
       const canceled = task.status === 'canceled' || task.error?.code === 'request_cancelled';
-      o.writer.update(job.id, {
-        status: canceled ? 'canceled' : 'failed',
-        etaMs: null,
-        finishedAt: now,
-        error:
-          task.error ??
-          (task.status === 'expired'
-            ? {
-                code: 'expired',
-                message: 'The provider no longer knows this task. Submit the job again.',
-                retryable: true,
-              }
-            : {
-                code: task.status,
-                message: `The provider reports the job as ${task.status}.`,
-                retryable: false,
-              }),
-      });
+      await o.writer.modify(jobId, (job) =>
+        isTerminal(job)
+          ? undefined
+          : {
+              status: canceled ? 'canceled' : 'failed',
+              etaMs: null,
+              finishedAt: now,
+              error:
+                task.error ??
+                (task.status === 'expired'
+                  ? {
+                      code: 'expired',
+                      message: 'The provider no longer knows this task. Submit the job again.',
+                      retryable: true,
+                    }
+                  : {
+                      code: task.status,
+                      message: `The provider reports the job as ${task.status}.`,
+                      retryable: false,
+                    }),
+            },
+      );
       return;
     }
-    const patch = statusPatch(job, task, now);
-    if (Object.keys(patch).length > 0) o.writer.update(job.id, patch);
+    await o.writer.modify(jobId, (job) => {
+      if (isTerminal(job)) return undefined;
+      const patch = statusPatch(job, task, now);
+      return Object.keys(patch).length > 0 ? patch : undefined;
+    });
   }
 
   async function poll(jobId: string): Promise<void> {
@@ -252,21 +270,23 @@ export function createTracker(o: TrackerOptions): Tracker {
       rerun.add(jobId);
       return;
     }
-    const job = o.store.getJob(jobId);
-    if (!job?.upstreamId || job.upstreamResultUrl !== null || isTerminal(job)) {
-      untrack(jobId);
-      return;
-    }
+    // Claimed before the first await, so a wake arriving meanwhile becomes a rerun, not a second poll.
     polling.add(jobId);
     try {
+      // A store that fails for a moment (a PostgreSQL failover) is retried like a failing provider.
+      const job = await o.store.getJob(jobId);
+      if (!job?.upstreamId || job.upstreamResultUrl !== null || isTerminal(job)) {
+        untrack(jobId);
+        return;
+      }
       const task = await o.client.get(job.upstreamId, { signal: controller.signal });
       if (stopped) return;
       failures.delete(jobId);
-      apply(o.store.getJob(jobId) ?? job, task);
+      await apply(jobId, task);
     } catch (error) {
       if (stopped) return;
       if (isRetalkError(error) && error.code === 'not_found') {
-        fail(job, 'upstream_lost', 'The provider no longer knows this job. Submit it again.', true);
+        await fail(jobId, 'upstream_lost', 'The provider no longer knows this job. Submit it again.', true);
         return;
       }
       const n = (failures.get(jobId) ?? 0) + 1;
@@ -287,10 +307,13 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   /** Retries a job write while the store is locked by another connection past its busy timeout. */
-  async function persist(jobId: string, patch: JobPatch): Promise<JobRecord | undefined> {
+  async function persist(
+    jobId: string,
+    decide: (job: JobRecord) => JobPatch,
+  ): Promise<JobRecord | undefined> {
     for (let attempt = 1; !stopped; attempt++) {
       try {
-        return o.writer.update(jobId, patch);
+        return await o.writer.modify(jobId, decide);
       } catch (error) {
         if (!isStoreBusy(error)) throw error;
         o.log.warn({ jobId, err: messageOf(error), attempt }, 'the store is locked; retrying the job write');
@@ -342,20 +365,24 @@ export function createTracker(o: TrackerOptions): Tracker {
           return;
         }
         const jobId = queue.shift() as string;
-        const job = o.store.getJob(jobId);
+        const job = await o.store.getJob(jobId);
         if (!job || !isWaiting(job) || job.submitStartedAt !== null) continue;
-        if (o.store.getMember(job.memberId)?.revokedAt != null) {
+        if ((await o.store.getMember(job.memberId))?.revokedAt != null) {
           // Revoked before the provider heard of it: nothing is spent on a member who lost access.
-          o.writer.update(job.id, {
-            status: 'canceled',
-            etaMs: null,
-            finishedAt: o.now(),
-            error: {
-              code: 'member_revoked',
-              message: 'Your member token was revoked before this job was sent; it was not submitted.',
-              retryable: false,
-            },
-          });
+          await o.writer.modify(job.id, (current) =>
+            isWaiting(current) && current.submitStartedAt === null
+              ? {
+                  status: 'canceled',
+                  etaMs: null,
+                  finishedAt: o.now(),
+                  error: {
+                    code: 'member_revoked',
+                    message: 'Your member token was revoked before this job was sent; it was not submitted.',
+                    retryable: false,
+                  },
+                }
+              : undefined,
+          );
           continue;
         }
         lastSubmitAt = o.now();
@@ -372,8 +399,8 @@ export function createTracker(o: TrackerOptions): Tracker {
     try {
       request = await o.buildRequest(job, submitAt);
     } catch (error) {
-      fail(
-        job,
+      await fail(
+        job.id,
         'input_unavailable',
         `An input of this job is no longer available (${messageOf(error)}). Upload it again.`,
         true,
@@ -381,9 +408,16 @@ export function createTracker(o: TrackerOptions): Tracker {
       return;
     }
     // The marker is durable before the provider hears of the job: a crash from here until the
-    // upstream id is stored is detected at start and reconciled, never blindly resubmitted.
+    // upstream id is stored is detected at start and reconciled, never blindly resubmitted. It is
+    // set only on a job still waiting, so a cancel that landed meanwhile wins and nothing is sent.
     try {
-      o.writer.update(job.id, { submitStartedAt: submitAt });
+      let marked = false;
+      await o.writer.modify(job.id, (current) => {
+        if (!isWaiting(current) || current.submitStartedAt !== null) return undefined;
+        marked = true;
+        return { submitStartedAt: submitAt };
+      });
+      if (!marked) return;
     } catch (error) {
       if (!isStoreBusy(error)) throw error;
       // Nothing was sent: the job simply waits for its next turn.
@@ -413,7 +447,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       }
       if (code === 'rate_limited') {
         // A 429 provably created nothing: put the job back at the head of the queue.
-        o.writer.update(job.id, { submitStartedAt: null });
+        await o.writer.update(job.id, { submitStartedAt: null });
         queue.pushFront(job.id, job.memberId);
         lastSubmitAt = o.now() + after - o.submitIntervalMs;
         schedulePump(after);
@@ -430,29 +464,23 @@ export function createTracker(o: TrackerOptions): Tracker {
         return;
       }
       const retryable = isRetalkError(error) ? error.retryable : false;
-      fail(
-        o.store.getJob(job.id) ?? job,
-        errorCode(error),
-        `The provider refused the job: ${messageOf(error)}`,
-        retryable,
-      );
+      await fail(job.id, errorCode(error), `The provider refused the job: ${messageOf(error)}`, retryable);
       return;
     }
     const now = o.now();
-    const current = o.store.getJob(job.id) ?? job;
     // The upstream id exists only in memory until this write lands, so a locked store is waited out.
-    const recorded = await persist(job.id, {
+    const recorded = await persist(job.id, (current) => ({
       upstreamId: task.id,
       status: task.status === 'running' ? 'running' : 'submitted',
       submittedAt: now,
       // Progress counts per phase: the provider's work starts from its own figure, not the preparing one.
       progress: current.status === 'preparing' ? task.progress : Math.max(current.progress, task.progress),
       ...(task.status === 'running' ? { startedAt: now } : {}),
-    });
+    }));
     // Stopping before it landed: the marker makes the next start reconcile the job.
     if (!recorded) return;
     follow(job.id, o.pollIntervalMs);
-    if (current.cancelRequested) track(cancel(job.id).catch(() => undefined));
+    if (recorded.cancelRequested) track(cancel(job.id).catch(() => undefined));
   }
 
   function requestReconcile(jobId: string, delayMs: number): void {
@@ -508,14 +536,14 @@ export function createTracker(o: TrackerOptions): Tracker {
    * Answers the error when the provider could not be asked and the job should be tried again.
    */
   async function reconcile(jobId: string): Promise<string | undefined> {
-    const job = o.store.getJob(jobId);
+    const job = await o.store.getJob(jobId);
     if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return undefined;
     let request: LipSyncRequest;
     try {
       request = await o.buildRequest(job, job.submitStartedAt);
     } catch (error) {
-      fail(
-        job,
+      await fail(
+        job.id,
         'input_unavailable',
         `An input of this job is no longer available (${messageOf(error)}). Upload it again.`,
         true,
@@ -527,13 +555,13 @@ export function createTracker(o: TrackerOptions): Tracker {
       recovery = await o.client.recoverSubmit(request, {
         idempotencyKey: submitKeyOf(jobId),
         startedAt: job.submitStartedAt,
-        isKnown: (taskId) => o.store.findJobByUpstreamId(taskId) !== undefined,
+        isKnown: async (taskId) => (await o.store.findJobByUpstreamId(taskId)) !== undefined,
         signal: controller.signal,
       });
     } catch (error) {
       if (stopped) return undefined;
       if (isRetalkError(error) && !error.retryable) {
-        fail(job, errorCode(error), `The provider refused the job: ${messageOf(error)}`, false);
+        await fail(job.id, errorCode(error), `The provider refused the job: ${messageOf(error)}`, false);
         return undefined;
       }
       return messageOf(error);
@@ -544,13 +572,13 @@ export function createTracker(o: TrackerOptions): Tracker {
         { jobId, upstreamId: task.id, via: recovery.via },
         'reconciled an interrupted submit: adopted the provider task',
       );
-      o.writer.update(jobId, { upstreamId: task.id, status: 'submitted', submittedAt: o.now() });
+      await o.writer.update(jobId, { upstreamId: task.id, status: 'submitted', submittedAt: o.now() });
       follow(jobId, 0);
       return undefined;
     }
     if (recovery.outcome === 'absent') {
       o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
-      o.writer.update(jobId, { submitStartedAt: null });
+      await o.writer.update(jobId, { submitStartedAt: null });
       queue.pushFront(jobId, job.memberId);
       schedulePump(0);
       return undefined;
@@ -559,8 +587,8 @@ export function createTracker(o: TrackerOptions): Tracker {
       { jobId, reason: recovery.reason },
       'an interrupted submit cannot be matched to a provider task',
     );
-    fail(
-      job,
+    await fail(
+      job.id,
       'submit_interrupted',
       `The relay was interrupted while sending this job and cannot tell which provider task is its own (${recovery.reason}), so it was not sent again (that could bill twice). Check the provider dashboard, then submit it again.`,
       true,
@@ -569,7 +597,7 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   async function cancel(jobId: string): Promise<JobRecord> {
-    const job = o.store.getJob(jobId);
+    const job = await o.store.getJob(jobId);
     if (!job) throw new ApiError(404, 'not_found', 'No such job.');
     if (isTerminal(job)) {
       throw new ApiError(
@@ -578,18 +606,45 @@ export function createTracker(o: TrackerOptions): Tracker {
         `The job has already ${job.status === 'canceled' ? 'been canceled' : job.status}.`,
       );
     }
-    const preparing = o.cancelPreparing?.(jobId);
+    const preparing = await o.cancelPreparing?.(jobId);
     if (preparing) return preparing;
-    if (isWaiting(job) && job.submitStartedAt === null) {
-      queue.remove(jobId);
-      return o.writer.update(jobId, { status: 'canceled', finishedAt: o.now(), etaMs: null });
-    }
     if (isWaiting(job)) {
-      o.writer.update(jobId, { cancelRequested: true });
+      // Decided on the stored job: a submit marking the job at this moment either lands first (the
+      // cancel is requested and done once the provider answers) or finds the job canceled.
+      let outcome = 'moved' as 'canceled' | 'requested' | 'moved';
+      const updated = await o.writer.modify(jobId, (current) => {
+        if (!isWaiting(current)) return undefined;
+        if (current.submitStartedAt === null) {
+          outcome = 'canceled';
+          return { status: 'canceled', finishedAt: o.now(), etaMs: null };
+        }
+        outcome = 'requested';
+        return { cancelRequested: true };
+      });
+      if (outcome === 'canceled' && updated) {
+        queue.remove(jobId);
+        return updated;
+      }
+      if (outcome === 'requested') {
+        throw new ApiError(
+          409,
+          'not_cancelable',
+          'The job is being sent to the provider right now; try the cancel again in a few seconds.',
+        );
+      }
+      // Sent (or ended) meanwhile: answered below from what is stored now.
+      return cancelSent((await o.store.getJob(jobId)) ?? job);
+    }
+    return cancelSent(job);
+  }
+
+  async function cancelSent(job: JobRecord): Promise<JobRecord> {
+    const jobId = job.id;
+    if (isTerminal(job)) {
       throw new ApiError(
         409,
         'not_cancelable',
-        'The job is being sent to the provider right now; try the cancel again in a few seconds.',
+        `The job has already ${job.status === 'canceled' ? 'been canceled' : job.status}.`,
       );
     }
     if (o.client.capabilities.cancel === 'never' || !job.upstreamId) {
@@ -601,7 +656,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     try {
       const task = await o.client.cancel(job.upstreamId, { signal: controller.signal });
-      apply(o.store.getJob(jobId) ?? job, task);
+      await apply(jobId, task);
     } catch (error) {
       if (isRetalkError(error) && (error.code === 'invalid_request' || error.code === 'not_supported')) {
         throw new ApiError(
@@ -612,14 +667,14 @@ export function createTracker(o: TrackerOptions): Tracker {
       }
       throw new ApiError(502, 'upstream_error', 'The provider did not answer the cancel; try again shortly.');
     }
-    const after = o.store.getJob(jobId) ?? job;
+    const after = (await o.store.getJob(jobId)) ?? job;
     if (!isTerminal(after)) schedule(jobId, 0);
     return after;
   }
 
   return {
-    start() {
-      for (const job of o.store.listLiveJobs()) {
+    async start() {
+      for (const job of await o.store.listLiveJobs()) {
         if (job.upstreamResultUrl !== null) o.onSucceeded(job);
         else if (job.upstreamId !== null) follow(job.id, 0);
         else if (job.submitStartedAt !== null) requestReconcile(job.id, 0);

@@ -22,9 +22,9 @@ describe('the archiver’s retries', () => {
       archiveAttempts: 0,
     };
     const archiver = createArchiver({
-      store: { getJob: () => job } as unknown as RelayStore,
+      store: { getJob: async () => job } as unknown as RelayStore,
       writer: {
-        update: (_id: string, patch: Record<string, unknown>) => updates.push(patch),
+        update: async (_id: string, patch: Record<string, unknown>) => updates.push(patch),
       } as unknown as JobWriter,
       storage: {} as FileStorage,
       log: { warn() {}, error() {} } as unknown as FastifyBaseLogger,

@@ -30,7 +30,7 @@ describe('the archive', () => {
     const done = await h.waitForJob(created.json.id, (j) => j.status === 'succeeded');
     jobId = done.id;
     sha = done.result?.sha256;
-    const providerLink = h.relay.context.store.getJob(jobId)?.upstreamResultUrl as string;
+    const providerLink = (await h.relay.context.store.getJob(jobId))?.upstreamResultUrl as string;
     expect((await fetch(providerLink)).status).toBe(200);
 
     h.sim.advanceTime(25 * 3_600_000);

@@ -41,9 +41,9 @@ describe('the relay refuses bad requests', () => {
         RETALK_MAX_UPLOAD_MB: '30',
       },
     });
-    otherToken = h.addMember('bob');
-    revokedToken = h.addMember('carol');
-    h.relay.context.store.revokeMember('carol', Date.now());
+    otherToken = await h.addMember('bob');
+    revokedToken = await h.addMember('carol');
+    await h.relay.context.store.revokeMember('carol', Date.now());
     videoUploadId = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
     // Outside the provider's limits, yet accepted: conform can fix it (issue 8).
     smallVideoUploadId = await h.upload('video', 'small-320x240-10fps-3s.mp4');

@@ -18,7 +18,7 @@ describe('budgets', () => {
   }
 
   it('reserve the estimate at submit, settle the billed seconds, and refund failures', async () => {
-    const token = h.addMember('dana', { budgetSeconds: 10, period: 'day' });
+    const token = await h.addMember('dana', { budgetSeconds: 10, period: 'day' });
     const body = await inputs(token);
     const created = await h.api('POST', '/v1/jobs', { token, body });
     expect(created.status).toBe(201);
@@ -47,16 +47,18 @@ describe('budgets', () => {
   });
 
   it('answer 402 with what is left when a job would exceed the budget', async () => {
-    const token = h.addMember('erin', { budgetSeconds: 2, period: 'month' });
+    const token = await h.addMember('erin', { budgetSeconds: 2, period: 'month' });
     const res = await h.api('POST', '/v1/jobs', { token, body: await inputs(token) });
     expect(res.status).toBe(402);
     expect(res.json.error.code).toBe('budget_exceeded');
     expect(res.json.error.message).toMatch(/needs about 3 s .* only 2 s/);
-    expect(h.relay.context.store.countActiveJobs(h.relay.context.store.getMemberByName('erin')!.id)).toBe(0);
+    expect(
+      await h.relay.context.store.countActiveJobs((await h.relay.context.store.getMemberByName('erin'))!.id),
+    ).toBe(0);
   });
 
   it('limit jobs in flight per member with a 429', async () => {
-    const token = h.addMember('fay', { maxConcurrentJobs: 1 });
+    const token = await h.addMember('fay', { maxConcurrentJobs: 1 });
     const body = await inputs(token);
     h.sim.nextScenario('stuck');
     expect((await h.api('POST', '/v1/jobs', { token, body })).status).toBe(201);

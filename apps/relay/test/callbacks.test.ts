@@ -20,7 +20,7 @@ describe('provider callbacks', () => {
     const submitted = await h.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
     const upstreamId = submitted.upstreamId as string;
     expect(h.sim.stats().tasks[upstreamId]?.queries ?? 0).toBe(0);
-    const token = h.relay.context.store.getJob(created.json.id)?.callbackToken as string;
+    const token = (await h.relay.context.store.getJob(created.json.id))?.callbackToken as string;
 
     // A forged "completed" body: the relay must not believe it.
     const forged = await h.api('POST', `/v1/callbacks/${token}`, {
@@ -55,7 +55,7 @@ describe('provider callbacks', () => {
     });
     const submitted = await h.waitForJob(created.json.id, (j) => j.upstreamId !== undefined);
     const upstreamId = submitted.upstreamId as string;
-    const token = h.relay.context.store.getJob(created.json.id)?.callbackToken as string;
+    const token = (await h.relay.context.store.getJob(created.json.id))?.callbackToken as string;
     const queries = () => h.sim.stats().tasks[upstreamId]?.queries ?? 0;
     const answers = await Promise.all(
       Array.from({ length: 50 }, () => h.api('POST', `/v1/callbacks/${token}`, { token: null, body: {} })),

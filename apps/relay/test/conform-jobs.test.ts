@@ -54,7 +54,7 @@ describe('measured bytes are billed bytes (relay-findings H1)', () => {
   });
 
   it('fetches a URL input once and bills what it measured, whatever the server sends later', async () => {
-    const member = h.addMember('erin', { budgetSeconds: 10 });
+    const member = await h.addMember('erin', { budgetSeconds: 10 });
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4', member);
     const { port } = server.address() as AddressInfo;
     const created = await h.api('POST', '/v1/jobs', {
@@ -78,7 +78,7 @@ describe('measured bytes are billed bytes (relay-findings H1)', () => {
   });
 
   it('reserves what an unmeasured URL could cost, up to what is left, and settles on the measured length', async () => {
-    const member = h.addMember('fay', { budgetSeconds: 6 });
+    const member = await h.addMember('fay', { budgetSeconds: 6 });
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4', member);
     const { port } = server.address() as AddressInfo;
     const created = await h.api('POST', '/v1/jobs', {

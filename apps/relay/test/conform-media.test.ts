@@ -66,7 +66,7 @@ describe('conform through the relay, with real media', { timeout: 240_000 }, () 
   }
 
   it('lip-syncs a clip of a 360p VP9 WebM with an M4A voice: the provider gets files inside every limit, the result plays, the budget matches', async () => {
-    const member = h.addMember('nora', { budgetSeconds: 30 });
+    const member = await h.addMember('nora', { budgetSeconds: 30 });
     const asMember = { token: member };
     const video = await h.api('PUT', '/v1/uploads?kind=video&filename=talk-360p.webm', {
       ...asMember,
@@ -114,10 +114,10 @@ describe('conform through the relay, with real media', { timeout: 240_000 }, () 
     // The files the provider fetched are the relay's conformed copies, stored like uploads; probed
     // again here, they are inside every limit.
     const store = h.relay.context.store;
-    const job = store.getJob(done.id);
+    const job = await store.getJob(done.id);
     for (const name of ['video', 'audio'] as const) {
       const prepared = job?.conform?.[name];
-      const stored = store.getUpload(prepared?.uploadId ?? '');
+      const stored = await store.getUpload(prepared?.uploadId ?? '');
       expect(stored?.memberId).toBe(job?.memberId);
       const file = h.relay.context.storage.pathOf(stored?.storageKey ?? '');
       expect(sha256(fs.readFileSync(file))).toBe(stored?.sha256);

@@ -88,7 +88,7 @@ describe('connect links: a browser connects without its member pasting a token',
   });
 
   it('lets the admin make a link for a member; revoking the member ends its browsers and links', async () => {
-    const bob = h.addMember('bob');
+    const bob = await h.addMember('bob');
     const asAdmin = { token: ADMIN } as const;
     const made = await h.api('POST', '/admin/members/bob/connect-links', asAdmin);
     expect(made.status).toBe(201);

@@ -89,7 +89,7 @@ describe('slow and refused clients (findings M1)', () => {
     );
     await c.closed;
     // Nothing of the stalled upload is kept.
-    const rows = h.relay.context.store.listExpiredUploads(Number.MAX_SAFE_INTEGER);
+    const rows = await h.relay.context.store.listExpiredUploads(Number.MAX_SAFE_INTEGER);
     expect(rows).toEqual([]);
   });
 
@@ -110,7 +110,7 @@ describe('slow and refused clients (findings M1)', () => {
     );
     c.drip(50);
     await c.closed;
-    expect(h.relay.context.store.listExpiredUploads(Number.MAX_SAFE_INTEGER)).toEqual([]);
+    expect(await h.relay.context.store.listExpiredUploads(Number.MAX_SAFE_INTEGER)).toEqual([]);
   });
 
   it(`lets a member have at most ${MAX_UPLOADS_IN_PROGRESS} uploads in progress`, async () => {

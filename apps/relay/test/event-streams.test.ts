@@ -63,7 +63,7 @@ describe('event streams (findings L1, L5, L7, L9)', () => {
   }
 
   it('ends a member’s open streams when the admin revokes the member', async () => {
-    const bob = h.addMember('bob');
+    const bob = await h.addMember('bob');
     const stream = openStream(h.url, bob);
     await stream.waitFor(/event: ready/);
     const revoked = await h.api('POST', '/admin/members/bob/revoke', { token: ADMIN });
@@ -72,15 +72,15 @@ describe('event streams (findings L1, L5, L7, L9)', () => {
   });
 
   it('ends them at the next heartbeat when the member is revoked by another process (the CLI)', async () => {
-    const carol = h.addMember('carol');
+    const carol = await h.addMember('carol');
     const stream = openStream(h.url, carol);
     await stream.waitFor(/event: ready/);
-    h.relay.context.store.revokeMember('carol', Date.now());
+    await h.relay.context.store.revokeMember('carol', Date.now());
     await stream.ended;
   });
 
   it(`keeps at most ${MAX_STREAMS_PER_MEMBER} streams per member, closing the oldest`, async () => {
-    const dave = h.addMember('dave');
+    const dave = await h.addMember('dave');
     const streams = [];
     for (let i = 0; i <= MAX_STREAMS_PER_MEMBER; i++) {
       const s = openStream(h.url, dave);
@@ -89,7 +89,8 @@ describe('event streams (findings L1, L5, L7, L9)', () => {
     }
     await streams[0]?.ended;
     expect(
-      h.relay.context.memberStreams.get(h.relay.context.store.getMemberByName('dave')?.id as string)?.size,
+      h.relay.context.memberStreams.get((await h.relay.context.store.getMemberByName('dave'))?.id as string)
+        ?.size,
     ).toBe(MAX_STREAMS_PER_MEMBER);
     for (const s of streams) s.close();
   });
@@ -113,7 +114,7 @@ describe('event streams (findings L1, L5, L7, L9)', () => {
       return original(memberId, seq, limit);
     };
     try {
-      store.pruneEvents(Date.now() + 1);
+      await store.pruneEvents(Date.now() + 1);
       await runJob();
       const stream = openStream(h.url, h.token, { 'last-event-id': '1' });
       await stream.waitFor(/event: ready/);

@@ -51,7 +51,7 @@ describe('GET /v1/events', () => {
   });
 
   it('tells a client whose resume point was pruned to refetch, instead of silently skipping', async () => {
-    h.relay.context.store.pruneEvents(Date.now() + 1);
+    await h.relay.context.store.pruneEvents(Date.now() + 1);
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
     const audio = await h.upload('audio', 'speech-4s.wav');
     const created = await h.api('POST', '/v1/jobs', {

@@ -53,7 +53,7 @@ export interface Harness {
   addMember(
     name: string,
     extra?: { budgetSeconds?: number; period?: 'day' | 'month'; maxConcurrentJobs?: number },
-  ): string;
+  ): Promise<string>;
   upload(kind: 'video' | 'audio' | 'image', fixture: string, token?: string): Promise<string>;
   waitForJob(
     id: string,
@@ -131,7 +131,7 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     },
     process.cwd(),
   );
-  const relay = buildRelay({
+  const relay = await buildRelay({
     config,
     upstream: { apiKey: PROVIDER_KEY, baseUrl: config.baseUrl, readRetries: options.readRetries },
     logStream: logSink(),
@@ -143,10 +143,12 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     ...(options.now ? { now: options.now } : {}),
   });
   await relay.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
-  relay.start();
+  await relay.start();
   const url = relay.context.publicUrl();
-  const existing = relay.context.store.getMemberByName('alice');
-  const token = existing ? '' : createMember(relay.context.store, { name: 'alice' }, Date.now()).token;
+  const existing = await relay.context.store.getMemberByName('alice');
+  const token = existing
+    ? ''
+    : (await createMember(relay.context.store, { name: 'alice' }, Date.now())).token;
 
   // Own connection pool per relay: a restarted relay on the same port must not inherit sockets
   // the previous one closed.
@@ -198,8 +200,8 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
       if (ownSim) await sim.close();
     },
     api,
-    addMember(name, extra = {}) {
-      return createMember(relay.context.store, { name, ...extra }, Date.now()).token;
+    async addMember(name, extra = {}) {
+      return (await createMember(relay.context.store, { name, ...extra }, Date.now())).token;
     },
     async upload(kind, fixture, as) {
       const bytes = fs.readFileSync(path.join(FIXTURES, fixture));

@@ -107,7 +107,7 @@ describe('the relay fetching URLs it did not choose', () => {
   }
 
   it('fails the job with a retryable error and refunds the budget when the result link points at a private address', async () => {
-    const token = h.addMember('bob', { budgetSeconds: 600, period: 'month' });
+    const token = await h.addMember('bob', { budgetSeconds: 600, period: 'month' });
     resultBase = privateServer.url;
     const job = await runJob(token);
     expect(job.status).toBe('failed');
@@ -131,7 +131,7 @@ describe('the relay fetching URLs it did not choose', () => {
   });
 
   it('refuses a result link on an allowed host that redirects to a private one', async () => {
-    const token = h.addMember('carol');
+    const token = await h.addMember('carol');
     resultBase = `${redirector.url}/to-private`;
     const job = await runJob(token);
     expect(job.status).toBe('failed');
@@ -142,7 +142,7 @@ describe('the relay fetching URLs it did not choose', () => {
   });
 
   it('archives a result link whose redirects stay on allowed hosts', async () => {
-    const token = h.addMember('dave');
+    const token = await h.addMember('dave');
     resultBase = `${redirector.url}/to-sim`;
     const job = await runJob(token);
     expect(job.status).toBe('succeeded');

@@ -60,7 +60,7 @@ describe('per-member storage quota (findings M4)', () => {
   });
 
   it("does not count one member's uploads against another's", async () => {
-    const bob = h.addMember('bob');
+    const bob = await h.addMember('bob');
     expect(await h.upload('video', MP4, bob)).toMatch(/^upl_/);
   });
 });

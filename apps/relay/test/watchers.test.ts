@@ -69,7 +69,7 @@ describe('the tracker', () => {
     stop.abort();
     await Promise.allSettled(sse);
     const queries = h.sim.stats().tasks[done.upstreamId as string]?.queries ?? -1;
-    const record = h.relay.context.store.getJob(id);
+    const record = await h.relay.context.store.getJob(id);
     const trackedMs = (record?.updatedAt ?? 0) - (record?.submittedAt ?? 0);
     return { queries, sseEvents, trackedMs };
   }

@@ -213,8 +213,11 @@ export interface RecoverSubmitOptions extends CallOptions {
   idempotencyKey: string;
   /** When the lost submit began, in ms since the epoch. */
   startedAt: number;
-  /** True for a provider task id already owned by another job (so it is not adopted twice). */
-  isKnown(taskId: string): boolean;
+  /**
+   * True for a provider task id already owned by another job (so it is not adopted twice); may
+   * answer a promise (a store behind a network connection).
+   */
+  isKnown(taskId: string): boolean | Promise<boolean>;
 }
 
 /**
@@ -469,7 +472,8 @@ export function createClient(options: ClientOptions): Client {
       }
       // Tasks from a little before the marker too: the provider's clock may run behind ours.
       const rows = await adapter.listTasks({ sinceMs: opts.startedAt - 5_000, signal: opts.signal });
-      const orphans = rows.filter((row) => !opts.isKnown(row.id));
+      const orphans: TaskSummary[] = [];
+      for (const row of rows) if (!(await opts.isKnown(row.id))) orphans.push(row);
       if (orphans.length === 0) return { outcome: 'absent' };
       if (orphans.length > 1) {
         return {

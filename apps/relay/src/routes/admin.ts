@@ -50,15 +50,18 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): vo
   app.get('/admin/members', async (request) => {
     requireAdmin(ctx, request);
     const now = ctx.now();
+    const members = await ctx.store.listMembers();
     return {
-      members: ctx.store.listMembers().map((m) => ({
-        id: m.id,
-        name: m.name,
-        createdAt: new Date(m.createdAt).toISOString(),
-        revokedAt: m.revokedAt === null ? undefined : new Date(m.revokedAt).toISOString(),
-        maxConcurrentJobs: m.maxConcurrentJobs,
-        budget: budgetOf(ctx.store, m, now),
-      })),
+      members: await Promise.all(
+        members.map(async (m) => ({
+          id: m.id,
+          name: m.name,
+          createdAt: new Date(m.createdAt).toISOString(),
+          revokedAt: m.revokedAt === null ? undefined : new Date(m.revokedAt).toISOString(),
+          maxConcurrentJobs: m.maxConcurrentJobs,
+          budget: await budgetOf(ctx.store, m, now),
+        })),
+      ),
     };
   });
 
@@ -66,20 +69,20 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): vo
     requireAdmin(ctx, request);
     const parsed = CreateMemberSchema.safeParse(request.body);
     if (!parsed.success) throw fromZodError(parsed.error, 'body');
-    if (ctx.store.getMemberByName(parsed.data.name)) {
+    if (await ctx.store.getMemberByName(parsed.data.name)) {
       throw new ApiError(409, 'conflict', `A member named "${parsed.data.name}" exists; pick another name.`, {
         field: 'name',
       });
     }
-    const { member, token } = createMember(ctx.store, parsed.data, ctx.now());
+    const { member, token } = await createMember(ctx.store, parsed.data, ctx.now());
     return reply.code(201).send({ id: member.id, name: member.name, token });
   });
 
   app.post('/admin/members/:name/revoke', async (request) => {
     requireAdmin(ctx, request);
     const name = z.object({ name: z.string() }).parse(request.params).name;
-    const member = ctx.store.getMemberByName(name);
-    if (!ctx.store.revokeMember(name, ctx.now())) {
+    const member = await ctx.store.getMemberByName(name);
+    if (!(await ctx.store.revokeMember(name, ctx.now()))) {
       throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
         field: 'name',
       });

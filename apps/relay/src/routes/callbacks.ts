@@ -31,7 +31,9 @@ export function registerCallbackRoutes(app: FastifyInstance, ctx: RelayContext):
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
     scope.post('/v1/callbacks/:token', async (request, reply) => {
       const token = ParamsSchema.parse(request.params).token;
-      const job = /^[A-Za-z0-9_-]{32}$/.test(token) ? ctx.store.getJobByCallbackToken(token) : undefined;
+      const job = /^[A-Za-z0-9_-]{32}$/.test(token)
+        ? await ctx.store.getJobByCallbackToken(token)
+        : undefined;
       if (!job) throw new ApiError(404, 'not_found', 'Unknown callback URL.');
       if (!(await discardBody(request.raw, CALLBACK_MAX_BYTES))) {
         throw new ApiError(

@@ -61,8 +61,10 @@ function parseTtl(request: FastifyRequest): number | undefined {
 
 /** Connect links: made by a member (for another browser of theirs) or an admin, claimed by the extension. */
 export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  const makeLink = (member: MemberRecord, ttlMs: number | undefined) =>
-    linkBody(createConnectLink(ctx.store, member, { publicUrl: ctx.publicUrl(), now: ctx.now(), ttlMs }));
+  const makeLink = async (member: MemberRecord, ttlMs: number | undefined) =>
+    linkBody(
+      await createConnectLink(ctx.store, member, { publicUrl: ctx.publicUrl(), now: ctx.now(), ttlMs }),
+    );
 
   app.get('/connect', async (_request, reply) =>
     reply
@@ -75,27 +77,27 @@ export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): 
   );
 
   app.post('/v1/me/connect-links', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
-    return reply.code(201).send(makeLink(member, parseTtl(request)));
+    const member = await ctx.requireMember(request, reply);
+    return reply.code(201).send(await makeLink(member, parseTtl(request)));
   });
 
   app.post('/admin/members/:name/connect-links', async (request, reply) => {
     requireAdmin(ctx, request);
     const name = z.object({ name: z.string() }).parse(request.params).name;
     const ttlMs = parseTtl(request);
-    const member = ctx.store.getMemberByName(name);
+    const member = await ctx.store.getMemberByName(name);
     if (!member || member.revokedAt !== null) {
       throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
         field: 'name',
       });
     }
-    return reply.code(201).send(makeLink(member, ttlMs));
+    return reply.code(201).send(await makeLink(member, ttlMs));
   });
 
   app.post('/v1/connect', async (request, reply) => {
     const parsed = ClaimConnectLinkRequestSchema.safeParse(request.body);
     if (!parsed.success) throw fromZodError(parsed.error, 'body');
-    const claim = claimConnectCode(ctx.store, parsed.data.code, ctx.now());
+    const claim = await claimConnectCode(ctx.store, parsed.data.code, ctx.now());
     if (claim.ok) {
       request.log.info({ member: claim.member.name }, 'browser connected by link');
       return reply

@@ -12,7 +12,7 @@ export function endMemberStreams(ctx: RelayContext, memberId: string): void {
 /** `GET /v1/events`: Server-Sent Events of the member's job changes, resumable with Last-Event-ID. */
 export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/v1/events', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
+    const member = await ctx.requireMember(request, reply);
     const header = request.headers['last-event-id'];
     const raw = typeof header === 'string' ? header.trim() : '';
     const lastSeen = /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;
@@ -47,44 +47,16 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
       if (replaying) buffered.push(event);
       else send(event);
     });
-
-    if (lastSeen !== undefined) {
-      const oldest = ctx.store.oldestEventSeq();
-      const latest = ctx.store.latestEventSeq(member.id) ?? 0;
-      const events = lastSeen > latest ? [] : ctx.store.eventsAfter(member.id, lastSeen, REPLAY_LIMIT);
-      if (lastSeen > latest) {
-        // A resume point the relay never issued (a restored database, a buggy client) would mute
-        // the stream until the sequence caught up (findings L9): start over from the real latest.
-        res.write(
-          `event: reset\ndata: ${JSON.stringify({ reason: 'resume point unknown to this relay; refetch GET /v1/jobs' })}\n\n`,
-        );
-        sent = latest;
-      } else if ((oldest !== undefined && lastSeen < oldest - 1) || events.length === REPLAY_LIMIT) {
-        res.write(
-          `event: reset\ndata: ${JSON.stringify({ reason: 'resume point too old; refetch GET /v1/jobs' })}\n\n`,
-        );
-        // Only the latest sequence number is needed, not the member's whole history (findings L5).
-        sent = latest;
-      } else {
-        for (const e of events) send({ seq: e.seq, payload: e.payload });
-      }
-    }
-    replaying = false;
-    for (const e of buffered) send(e);
-    res.write(`event: ready\ndata: ${JSON.stringify({ lastEventId: sent > 0 ? String(sent) : null })}\n\n`);
-
-    const heartbeat = setInterval(() => {
-      // A member revoked elsewhere (the CLI, another process) loses the stream at the next beat.
-      if (ctx.store.getMember(member.id)?.revokedAt !== null) end();
-      else res.write(': ping\n\n');
-    }, ctx.heartbeatMs);
+    let heartbeat: NodeJS.Timeout | undefined;
     let mine = ctx.memberStreams.get(member.id);
     if (!mine) {
       mine = new Set();
       ctx.memberStreams.set(member.id, mine);
     }
     const streams = mine;
+    let ended = false;
     const end = () => {
+      ended = true;
       clearInterval(heartbeat);
       unsubscribe();
       ctx.openStreams.delete(end);
@@ -93,12 +65,61 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): vo
         ctx.memberStreams.delete(member.id);
       if (!res.writableEnded) res.end();
     };
+    // Registered before the replay reads the store, so a client leaving meanwhile ends it all.
     ctx.openStreams.add(end);
     streams.add(end);
+    request.raw.on('close', end);
+    res.on('error', end);
     // The oldest streams go first: a client that reconnects without closing leaks only its own.
     for (const oldest of [...streams].slice(0, Math.max(0, streams.size - ctx.config.maxStreamsPerMember)))
       oldest();
-    request.raw.on('close', end);
-    res.on('error', end);
+
+    try {
+      if (lastSeen !== undefined) {
+        const oldest = await ctx.store.oldestEventSeq();
+        const latest = (await ctx.store.latestEventSeq(member.id)) ?? 0;
+        const events =
+          lastSeen > latest ? [] : await ctx.store.eventsAfter(member.id, lastSeen, REPLAY_LIMIT);
+        if (ended) return;
+        if (lastSeen > latest) {
+          // A resume point the relay never issued (a restored database, a buggy client) would mute
+          // the stream until the sequence caught up (findings L9): start over from the real latest.
+          res.write(
+            `event: reset\ndata: ${JSON.stringify({ reason: 'resume point unknown to this relay; refetch GET /v1/jobs' })}\n\n`,
+          );
+          sent = latest;
+        } else if ((oldest !== undefined && lastSeen < oldest - 1) || events.length === REPLAY_LIMIT) {
+          res.write(
+            `event: reset\ndata: ${JSON.stringify({ reason: 'resume point too old; refetch GET /v1/jobs' })}\n\n`,
+          );
+          // Only the latest sequence number is needed, not the member's whole history (findings L5).
+          sent = latest;
+        } else {
+          for (const e of events) send({ seq: e.seq, payload: e.payload });
+        }
+      }
+    } catch (error) {
+      // The client reconnects (retry: 2000) and resumes from the last id it got.
+      request.log.warn({ err: String(error) }, 'replaying events failed; the stream ends');
+      end();
+      return;
+    }
+    replaying = false;
+    for (const e of buffered) send(e);
+    res.write(`event: ready\ndata: ${JSON.stringify({ lastEventId: sent > 0 ? String(sent) : null })}\n\n`);
+
+    heartbeat = setInterval(() => {
+      // A member revoked elsewhere (the CLI, another process) loses the stream at the next beat.
+      ctx.store.getMember(member.id).then(
+        (current) => {
+          if (current?.revokedAt !== null) end();
+          else if (!ended) res.write(': ping\n\n');
+        },
+        // The store is unreachable for a moment: the beat still keeps proxies from closing the stream.
+        () => {
+          if (!ended) res.write(': ping\n\n');
+        },
+      );
+    }, ctx.heartbeatMs);
   });
 }

@@ -30,7 +30,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: RelayContext): voi
     handler: async (request, reply) => {
       const id = ParamsSchema.parse(request.params).id;
       verify(ctx, request, `/files/uploads/${id}`);
-      const upload = ctx.store.getUpload(id);
+      const upload = await ctx.store.getUpload(id);
       const size = upload ? await ctx.storage.size(upload.storageKey) : undefined;
       if (!upload || size === undefined)
         throw new ApiError(404, 'not_found', 'This file is no longer kept by the relay.');
@@ -47,7 +47,7 @@ export function registerFileRoutes(app: FastifyInstance, ctx: RelayContext): voi
     handler: async (request, reply) => {
       const id = ParamsSchema.parse(request.params).id;
       verify(ctx, request, `/files/results/${id}`);
-      const job = ctx.store.getJob(id);
+      const job = await ctx.store.getJob(id);
       if (!job) throw new ApiError(404, 'not_found', 'This result is no longer kept by the relay.');
       return sendResult(ctx, request, reply, job);
     },

@@ -29,7 +29,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
 
   app.get('/readyz', async () => {
     try {
-      ctx.store.getMeta('signing_secret');
+      await ctx.store.getMeta('signing_secret');
       await ctx.storage.size('uploads/readyz-probe');
     } catch {
       throw new ApiError(503, 'not_ready', 'The relay cannot reach its store or storage yet.');
@@ -44,7 +44,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
 
   app.get('/metrics', async (request, reply) => {
     requireMetricsToken(ctx, request, reply);
-    const byStatus = ctx.store.countJobsByStatus();
+    const byStatus = await ctx.store.countJobsByStatus();
     const text = await ctx.metrics.render([
       {
         name: 'retalk_jobs',

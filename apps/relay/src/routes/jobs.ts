@@ -30,9 +30,13 @@ const DEFAULT_PAGE_SIZE = 20;
 const RESULT_LINK_TTL_MS = 15 * 60_000;
 
 /** Finds a job of this member; another member's job is indistinguishable from a missing one. */
-export function memberJob(ctx: RelayContext, member: MemberRecord, params: unknown): JobRecord {
+export async function memberJob(
+  ctx: RelayContext,
+  member: MemberRecord,
+  params: unknown,
+): Promise<JobRecord> {
   const id = IdParamsSchema.safeParse(params).data?.id ?? '';
-  const job = JOB_ID.test(id) ? ctx.store.getJob(id) : undefined;
+  const job = JOB_ID.test(id) ? await ctx.store.getJob(id) : undefined;
   if (!job || job.memberId !== member.id) {
     throw new ApiError(
       404,
@@ -80,14 +84,14 @@ interface ResolvedInput {
  * member's, of the right kind and alive; the URL passes the guard. URL inputs are fetched (once)
  * and measured later, in the job's `preparing` phase, so nothing here downloads or probes.
  */
-function resolveUpload(
+async function resolveUpload(
   ctx: RelayContext,
   member: MemberRecord,
   input: JobInput,
   kind: MediaKind,
   field: string,
-): ResolvedInput {
-  const upload = ctx.store.getUpload(input.uploadId as string);
+): Promise<ResolvedInput> {
+  const upload = await ctx.store.getUpload(input.uploadId as string);
   if (!upload || upload.memberId !== member.id || upload.expiresAt <= ctx.now()) {
     throw new ApiError(
       400,
@@ -203,7 +207,7 @@ function outputSecondsRange(
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.post('/v1/jobs', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
+    const member = await ctx.requireMember(request, reply);
     const contentType = request.headers['content-type'];
     if (!contentType?.toLowerCase().startsWith('application/json')) {
       throw new ApiError(
@@ -244,7 +248,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     }
     const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
     if (idempotencyKey) {
-      const existing = ctx.store.findJobByIdempotencyKey(member.id, idempotencyKey);
+      const existing = await ctx.store.findJobByIdempotencyKey(member.id, idempotencyKey);
       if (existing) return replayIdempotent(existing, requestHash, reply);
     }
     if (body.sourcePageUrl !== undefined && !/^https?:\/\/\S+$/i.test(body.sourcePageUrl)) {
@@ -286,13 +290,13 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       }
     }
     for (const [name, input] of named) if (input?.url !== undefined) await checkUrl(ctx, input.url, name);
-    const resolve = (input: JobInput, kind: MediaKind, name: InputName): ResolvedInput =>
+    const resolve = async (input: JobInput, kind: MediaKind, name: InputName): Promise<ResolvedInput> =>
       input.uploadId !== undefined
         ? resolveUpload(ctx, member, input, kind, name)
         : { record: { ...input }, media: undefined };
-    const video = resolve(body.video, 'video', 'video');
-    const audio = resolve(body.audio, 'audio', 'audio');
-    const refImage = body.refImage ? resolve(body.refImage, 'image', 'refImage') : undefined;
+    const video = await resolve(body.video, 'video', 'video');
+    const audio = await resolve(body.audio, 'audio', 'audio');
+    const refImage = body.refImage ? await resolve(body.refImage, 'image', 'refImage') : undefined;
     if (mode === 'off') {
       checkLimits(ctx, 'video', video.media);
       checkLimits(ctx, 'audio', audio.media);
@@ -361,14 +365,16 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       finishedAt: null,
     };
 
-    // Budget, concurrency and the insert are one transaction: two racing submits cannot both fit.
-    const outcome = ctx.store.transaction(() => {
+    // Budget, concurrency and the insert are one transaction under the member's lock: two racing
+    // submits of one member (on any relay instance) cannot both fit.
+    const outcome = await ctx.store.transaction(async (tx) => {
+      await tx.lockMember(member.id);
       if (idempotencyKey) {
-        const existing = ctx.store.findJobByIdempotencyKey(member.id, idempotencyKey);
+        const existing = await tx.findJobByIdempotencyKey(member.id, idempotencyKey);
         if (existing) return { existing };
       }
       const maxConcurrent = member.maxConcurrentJobs ?? ctx.config.defaultMaxConcurrentJobs;
-      const active = ctx.store.countActiveJobs(member.id);
+      const active = await tx.countActiveJobs(member.id);
       if (active >= maxConcurrent) {
         throw new ApiError(
           429,
@@ -379,7 +385,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
           },
         );
       }
-      const budget = budgetOf(ctx.store, member, now);
+      const budget = await budgetOf(tx, member, now);
       if (budget.remainingSeconds !== null && range.low > budget.remainingSeconds) {
         throw new ApiError(
           402,
@@ -394,7 +400,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
         estimatedSeconds = Math.min(range.high, Math.max(range.low, budget.remainingSeconds));
         job.estimatedSeconds = estimatedSeconds;
       }
-      ctx.writer.insert(job);
+      await ctx.writer.insert(job, tx);
       return { existing: undefined };
     });
     if (outcome.existing) return replayIdempotent(outcome.existing, requestHash, reply);
@@ -405,12 +411,12 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
   });
 
   app.get('/v1/jobs', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
+    const member = await ctx.requireMember(request, reply);
     const query = ListJobsQuerySchema.safeParse(request.query);
     if (!query.success) throw fromZodError(query.error, 'query');
     const limit = query.data.limit ?? DEFAULT_PAGE_SIZE;
     const before = query.data.cursor ? decodeCursor(query.data.cursor) : undefined;
-    const rows = ctx.store.listJobs({
+    const rows = await ctx.store.listJobs({
       memberId: member.id,
       limit: limit + 1,
       statuses: query.data.status,
@@ -425,17 +431,18 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
   });
 
   app.get('/v1/jobs/:id', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
+    const member = await ctx.requireMember(request, reply);
     // The hot path of every watcher: served from the writer's JSON cache, no store read.
     const id = IdParamsSchema.safeParse(request.params).data?.id ?? '';
-    const cached = JOB_ID.test(id) ? ctx.writer.publicJson(id) : undefined;
-    if (!cached || cached.memberId !== member.id) return toPublicJob(memberJob(ctx, member, request.params));
+    const cached = JOB_ID.test(id) ? await ctx.writer.publicJson(id) : undefined;
+    if (!cached || cached.memberId !== member.id)
+      return toPublicJob(await memberJob(ctx, member, request.params));
     return reply.type('application/json; charset=utf-8').send(cached.json);
   });
 
   app.post('/v1/jobs/:id/cancel', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
-    const job = memberJob(ctx, member, request.params);
+    const member = await ctx.requireMember(request, reply);
+    const job = await memberJob(ctx, member, request.params);
     return toPublicJob(await ctx.tracker.cancel(job.id));
   });
 
@@ -443,14 +450,14 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     method: ['GET', 'HEAD'],
     url: '/v1/jobs/:id/result',
     handler: async (request, reply) => {
-      const member = ctx.requireMember(request, reply);
-      return sendResult(ctx, request, reply, memberJob(ctx, member, request.params));
+      const member = await ctx.requireMember(request, reply);
+      return sendResult(ctx, request, reply, await memberJob(ctx, member, request.params));
     },
   });
 
   app.post('/v1/jobs/:id/result-link', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
-    const job = memberJob(ctx, member, request.params);
+    const member = await ctx.requireMember(request, reply);
+    const job = await memberJob(ctx, member, request.params);
     if (job.status !== 'succeeded') {
       throw new ApiError(
         409,

@@ -7,7 +7,7 @@ import { uploadMaxBytes } from './uploads.js';
 
 export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/v1/me', async (request, reply) => {
-    const member = ctx.requireMember(request, reply);
+    const member = await ctx.requireMember(request, reply);
     const limits = MEDIA_LIMITS[ctx.config.provider];
     const maxBytes = uploadMaxBytes(ctx.config);
     return {
@@ -17,13 +17,13 @@ export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void 
         createdAt: new Date(member.createdAt).toISOString(),
         maxConcurrentJobs: member.maxConcurrentJobs ?? ctx.config.defaultMaxConcurrentJobs,
       },
-      budget: budgetOf(ctx.store, member, ctx.now()),
+      budget: await budgetOf(ctx.store, member, ctx.now()),
       provider: ctx.config.provider,
       simulator: ctx.config.simulator,
-      activeJobs: ctx.store.countActiveJobs(member.id),
+      activeJobs: await ctx.store.countActiveJobs(member.id),
       limits: { video: { ...limits.video }, audio: { ...limits.audio }, image: { ...limits.image } },
       uploadMaxBytes: maxBytes,
-      storage: storageOf(ctx, member.id),
+      storage: await storageOf(ctx, member.id),
       canCancel: ctx.client.capabilities.cancel !== 'never',
       relayVersion: RELAY_VERSION,
     };
@@ -31,8 +31,8 @@ export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void 
 }
 
 /** The member's kept uploads against the quota (findings M4). */
-function storageOf(ctx: RelayContext, memberId: string) {
-  const usage = ctx.store.uploadUsage(memberId, ctx.now());
+async function storageOf(ctx: RelayContext, memberId: string) {
+  const usage = await ctx.store.uploadUsage(memberId, ctx.now());
   return {
     usedBytes: usage.bytes,
     limitBytes: ctx.config.memberStorageBytes,

@@ -79,7 +79,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
     scope.put('/v1/uploads', async (request, reply) => {
-      const member = ctx.requireMember(request, reply);
+      const member = await ctx.requireMember(request, reply);
       const query = UploadQuerySchema.safeParse(request.query);
       if (!query.success) throw fromZodError(query.error, 'query');
       const { kind, filename } = query.data;
@@ -125,7 +125,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       }
       // The member's storage quota (findings M4), checked before a byte is stored: what is kept,
       // plus what uploads in progress may still add, plus this one.
-      const usage = ctx.store.uploadUsage(member.id, ctx.now());
+      const usage = await ctx.store.uploadUsage(member.id, ctx.now());
       const room = ctx.config.memberStorageBytes - usage.bytes - running.bytes;
       const declaredBytes = declared === undefined ? undefined : Number(declared);
       if (
@@ -253,7 +253,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
         createdAt: now,
         expiresAt: now + ctx.config.uploadTtlHours * 3_600_000,
       };
-      ctx.store.createUpload(record);
+      await ctx.store.createUpload(record);
       return reply.code(201).send(toPublicUpload(record));
     });
   });

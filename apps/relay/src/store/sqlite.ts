@@ -2,120 +2,35 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ensurePrivateDir, ensurePrivateFile, restrictFile } from '../private-files.js';
 import { MIGRATIONS } from './migrations.js';
-import type { EventRecord, JobRecord, MemberRecord, RelayStore, UploadRecord } from './types.js';
+import {
+  connectCodeFromRow,
+  eventFromRow,
+  JOB_COLUMNS,
+  JOB_FIELDS,
+  jobFromRow,
+  jobValue,
+  LIVE_STATUSES,
+  memberFromRow,
+  type Row,
+  uploadFromRow,
+} from './rows.js';
+import {
+  assertNotInTransaction,
+  assertTransactionOpen,
+  closeScope,
+  guarded,
+  runInScope,
+  type TransactionScope,
+} from './scope.js';
+import type { RelayQueries, RelayStore, RelayTransaction } from './types.js';
 
-type Row = Record<string, unknown>;
+const LIVE = `(${LIVE_STATUSES.map((s) => `'${s}'`).join(',')})`;
+const toDb = (key: string, value: unknown) => jobValue(key, value, 'int');
 
-const JOB_COLUMNS: Record<string, string> = {
-  status: 'status',
-  progress: 'progress',
-  etaMs: 'eta_ms',
-  provider: 'provider',
-  upstreamId: 'upstream_id',
-  title: 'title',
-  sourcePageUrl: 'source_page_url',
-  input: 'input_json',
-  conformMode: 'conform_mode',
-  conform: 'conform_json',
-  estimatedSeconds: 'estimated_seconds',
-  billedSeconds: 'billed_seconds',
-  error: 'error_json',
-  submitStartedAt: 'submit_started_at',
-  callbackToken: 'callback_token',
-  idempotencyKey: 'idempotency_key',
-  requestHash: 'request_hash',
-  cancelRequested: 'cancel_requested',
-  upstreamResultUrl: 'upstream_result_url',
-  upstreamResultExpiresAt: 'upstream_result_expires_at',
-  resultKey: 'result_key',
-  resultSizeBytes: 'result_size_bytes',
-  resultSha256: 'result_sha256',
-  resultContentType: 'result_content_type',
-  resultExpiresAt: 'result_expires_at',
-  archiveAttempts: 'archive_attempts',
-  createdAt: 'created_at',
-  updatedAt: 'updated_at',
-  submittedAt: 'submitted_at',
-  startedAt: 'started_at',
-  finishedAt: 'finished_at',
+/** The store's queries as better-sqlite3 runs them: synchronously. */
+type SyncQueries = {
+  [K in keyof RelayQueries]: (...args: Parameters<RelayQueries[K]>) => Awaited<ReturnType<RelayQueries[K]>>;
 };
-
-const LIVE = `('received','preparing','submitted','queued','running')`;
-
-function toDb(key: string, value: unknown): unknown {
-  if (key === 'input' || key === 'error' || key === 'conform')
-    return value === null ? null : JSON.stringify(value);
-  if (key === 'cancelRequested') return value ? 1 : 0;
-  return value ?? null;
-}
-
-function memberFromRow(r: Row): MemberRecord {
-  return {
-    id: r.id as string,
-    name: r.name as string,
-    tokenHash: r.token_hash as string,
-    createdAt: r.created_at as number,
-    revokedAt: (r.revoked_at as number | null) ?? null,
-    budgetSeconds: (r.budget_seconds as number | null) ?? null,
-    period: (r.period as MemberRecord['period']) ?? null,
-    maxConcurrentJobs: (r.max_concurrent_jobs as number | null) ?? null,
-  };
-}
-
-function uploadFromRow(r: Row): UploadRecord {
-  return {
-    id: r.id as string,
-    memberId: r.member_id as string,
-    kind: r.kind as UploadRecord['kind'],
-    filename: r.filename as string,
-    storageKey: r.storage_key as string,
-    sizeBytes: r.size_bytes as number,
-    sha256: r.sha256 as string,
-    contentType: r.content_type as string,
-    media: JSON.parse(r.media_json as string),
-    ...(r.probe_json ? { probe: JSON.parse(r.probe_json as string) } : {}),
-    createdAt: r.created_at as number,
-    expiresAt: r.expires_at as number,
-  };
-}
-
-function jobFromRow(r: Row): JobRecord {
-  return {
-    id: r.id as string,
-    memberId: r.member_id as string,
-    status: r.status as JobRecord['status'],
-    progress: r.progress as number,
-    etaMs: (r.eta_ms as number | null) ?? null,
-    provider: r.provider as JobRecord['provider'],
-    upstreamId: (r.upstream_id as string | null) ?? null,
-    title: (r.title as string | null) ?? null,
-    sourcePageUrl: (r.source_page_url as string | null) ?? null,
-    input: JSON.parse(r.input_json as string),
-    conformMode: (r.conform_mode as JobRecord['conformMode']) ?? 'off',
-    conform: r.conform_json ? JSON.parse(r.conform_json as string) : null,
-    estimatedSeconds: r.estimated_seconds as number,
-    billedSeconds: (r.billed_seconds as number | null) ?? null,
-    error: r.error_json ? JSON.parse(r.error_json as string) : null,
-    submitStartedAt: (r.submit_started_at as number | null) ?? null,
-    callbackToken: r.callback_token as string,
-    idempotencyKey: (r.idempotency_key as string | null) ?? null,
-    requestHash: (r.request_hash as string | null) ?? null,
-    cancelRequested: r.cancel_requested === 1,
-    upstreamResultUrl: (r.upstream_result_url as string | null) ?? null,
-    upstreamResultExpiresAt: (r.upstream_result_expires_at as number | null) ?? null,
-    resultKey: (r.result_key as string | null) ?? null,
-    resultSizeBytes: (r.result_size_bytes as number | null) ?? null,
-    resultSha256: (r.result_sha256 as string | null) ?? null,
-    resultContentType: (r.result_content_type as string | null) ?? null,
-    resultExpiresAt: (r.result_expires_at as number | null) ?? null,
-    archiveAttempts: r.archive_attempts as number,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    submittedAt: (r.submitted_at as number | null) ?? null,
-    startedAt: (r.started_at as number | null) ?? null,
-    finishedAt: (r.finished_at as number | null) ?? null,
-  };
-}
 
 /** Opens (creating and migrating) the relay's SQLite database at `file`, in WAL mode. */
 export function createSqliteStore(file: string): RelayStore {
@@ -210,7 +125,6 @@ export function createSqliteStore(file: string): RelayStore {
     ),
   };
   // The columns are fixed, so the job insert is prepared once, not on every POST /v1/jobs.
-  const JOB_FIELDS = Object.keys(JOB_COLUMNS);
   const jobInsertColumns = ['id', 'member_id', ...Object.values(JOB_COLUMNS)];
   const insertJob = db.prepare(
     `INSERT INTO jobs (${jobInsertColumns.join(', ')}) VALUES (${jobInsertColumns.map(() => '?').join(', ')})`,
@@ -224,10 +138,7 @@ export function createSqliteStore(file: string): RelayStore {
   const dataVersion = db.prepare('PRAGMA data_version').pluck();
   let localMemberWrites = 0;
 
-  const store: RelayStore = {
-    // IMMEDIATE takes the write lock up front, so a lock held by another connection (the CLI, a
-    // backup) is waited out under busy_timeout; a deferred read-then-write upgrade would fail at once.
-    transaction: (fn) => db.transaction(fn).immediate(),
+  const sync: SyncQueries = {
     createMember: (m) => {
       stmt.insertMember.run(m);
       localMemberWrites++;
@@ -246,18 +157,7 @@ export function createSqliteStore(file: string): RelayStore {
       stmt.pruneConnectCodes.run(code.createdAt - 86_400_000);
       stmt.insertConnectCode.run(code);
     },
-    getConnectCode: (hash) =>
-      one(
-        stmt.connectCode,
-        (r) => ({
-          codeHash: r.code_hash as string,
-          memberId: r.member_id as string,
-          createdAt: r.created_at as number,
-          expiresAt: r.expires_at as number,
-          usedAt: (r.used_at as number | null) ?? null,
-        }),
-        hash,
-      ),
+    getConnectCode: (hash) => one(stmt.connectCode, connectCodeFromRow, hash),
     markConnectCodeUsed: (hash, at) => stmt.useConnectCode.run(at, hash).changes > 0,
     addMemberToken: (token) => {
       stmt.insertMemberToken.run(token);
@@ -268,8 +168,6 @@ export function createSqliteStore(file: string): RelayStore {
       localMemberWrites++;
       return stmt.revoke.run(at, name).changes > 0;
     },
-    // data_version moves when another connection commits; our own member writes are counted here.
-    membersVersion: () => `${dataVersion.get() as number}:${localMemberWrites}`,
 
     createUpload: ({ probe, ...u }) =>
       void stmt.insertUpload.run({
@@ -293,8 +191,7 @@ export function createSqliteStore(file: string): RelayStore {
       return stmt.uploadReferenced.get(pattern, pattern) !== undefined;
     },
 
-    insertJob: (job) =>
-      void insertJob.run(job.id, job.memberId, ...JOB_FIELDS.map((k) => toDb(k, job[k as keyof JobRecord]))),
+    insertJob: (job) => void insertJob.run(job.id, job.memberId, ...JOB_FIELDS.map((k) => toDb(k, job[k]))),
     getJob: (id) => one(stmt.jobById, jobFromRow, id),
     getJobByCallbackToken: (token) => one(stmt.jobByCallback, jobFromRow, token),
     findJobByUpstreamId: (upstreamId) => one(stmt.jobByUpstream, jobFromRow, upstreamId),
@@ -350,22 +247,102 @@ export function createSqliteStore(file: string): RelayStore {
     appendEvent: (memberId, jobId, payload, at) =>
       Number(stmt.insertEvent.run(memberId, jobId, payload, at).lastInsertRowid),
     eventsAfter: (memberId, seq, limit) =>
-      (stmt.eventsAfter.all(memberId, seq, limit) as Row[]).map(
-        (r): EventRecord => ({
-          seq: r.seq as number,
-          memberId: r.member_id as string,
-          jobId: r.job_id as string,
-          payload: r.payload as string,
-          createdAt: r.created_at as number,
-        }),
-      ),
+      (stmt.eventsAfter.all(memberId, seq, limit) as Row[]).map(eventFromRow),
     oldestEventSeq: () => (stmt.oldestEvent.get() as { seq: number | null }).seq ?? undefined,
     latestEventSeq: (memberId) => (stmt.latestEvent.get(memberId) as { seq: number | null }).seq ?? undefined,
     pruneEvents: (before) => void stmt.pruneEvents.run(before),
 
     getMeta: (key) => (stmt.getMeta.get(key) as { value: string } | undefined)?.value,
     setMeta: (key, value) => void stmt.setMeta.run(key, value),
-    close: () => db.close(),
   };
+
+  // One connection serves the whole process, so a transaction owns it from BEGIN to COMMIT: while
+  // one is open (its function may await), every other statement waits its turn here, in order.
+  let held = false;
+  const waiters: (() => void)[] = [];
+  const acquire = (): Promise<void> | undefined => {
+    if (!held) {
+      held = true;
+      return undefined;
+    }
+    return new Promise<void>((resolve) => waiters.push(resolve));
+  };
+  const release = () => {
+    const next = waiters.shift();
+    if (next) next();
+    else held = false;
+  };
+
+  const asyncQueries = (wrap: (name: string, fn: () => unknown) => Promise<unknown>): RelayQueries => {
+    const out: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(sync)) {
+      out[name] = (...args: unknown[]) => wrap(name, () => (fn as (...a: unknown[]) => unknown)(...args));
+    }
+    return out as unknown as RelayQueries;
+  };
+
+  const store: RelayStore = {
+    dialect: 'sqlite',
+    ...asyncQueries(async (name, run) => {
+      assertNotInTransaction(store, name);
+      if (!held) return run();
+      await acquire();
+      try {
+        return run();
+      } finally {
+        release();
+      }
+    }),
+    async transaction(fn) {
+      assertNotInTransaction(store, 'transaction');
+      await acquire();
+      const scope: TransactionScope = { owner: store, active: true, afterCommit: [] };
+      let committed = false;
+      try {
+        // IMMEDIATE takes the write lock up front, so a lock held by another connection (the CLI, a
+        // backup) is waited out under busy_timeout; a deferred read-then-write upgrade would fail at once.
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await runInScope(scope, () => fn(transactionHandle(scope)));
+          db.exec('COMMIT');
+          committed = true;
+          return result;
+        } catch (error) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw error;
+        }
+      } finally {
+        release();
+        closeScope(scope, committed);
+      }
+    },
+    // data_version moves when another connection commits; our own member writes are counted here.
+    membersVersion: async () => `${dataVersion.get() as number}:${localMemberWrites}`,
+    async close() {
+      await acquire();
+      try {
+        db.close();
+      } finally {
+        release();
+      }
+    },
+  };
+
+  function transactionHandle(scope: TransactionScope): RelayTransaction {
+    const queries = guarded(
+      asyncQueries(async (_name, run) => run()),
+      (method) => assertTransactionOpen(scope, method),
+    );
+    return {
+      ...queries,
+      // BEGIN IMMEDIATE holds the database's write lock, which already serializes every writer.
+      lockMember: async () => assertTransactionOpen(scope, 'lockMember'),
+      lockJob: (id) => queries.getJob(id),
+      afterCommit: (fn) => {
+        assertTransactionOpen(scope, 'afterCommit');
+        scope.afterCommit.push(fn);
+      },
+    };
+  }
   return store;
 }

@@ -135,66 +135,93 @@ export interface EventRecord {
 }
 
 /**
- * Everything the relay keeps. SQLite (better-sqlite3, synchronous) implements it today; the
- * interface keeps routes and the tracker independent of it so another store can follow.
+ * The reads and writes of the relay's data. Every method is asynchronous, so a store can sit behind
+ * a network connection (PostgreSQL) as well as in-process (SQLite).
  */
-export interface RelayStore {
-  /** Runs `fn` atomically (budget checks and inserts happen together). */
-  transaction<T>(fn: () => T): T;
-
-  createMember(member: MemberRecord): void;
-  getMember(id: string): MemberRecord | undefined;
-  getMemberByName(name: string): MemberRecord | undefined;
+export interface RelayQueries {
+  createMember(member: MemberRecord): Promise<void>;
+  getMember(id: string): Promise<MemberRecord | undefined>;
+  getMemberByName(name: string): Promise<MemberRecord | undefined>;
   /**
    * The member a token hash signs in as: the member's own token, or one a connect link handed to
    * a browser. The record's `tokenHash` is the hash that matched.
    */
-  findMemberByTokenHash(tokenHash: string): MemberRecord | undefined;
-  createConnectCode(code: ConnectCodeRecord): void;
-  getConnectCode(codeHash: string): ConnectCodeRecord | undefined;
+  findMemberByTokenHash(tokenHash: string): Promise<MemberRecord | undefined>;
+  createConnectCode(code: ConnectCodeRecord): Promise<void>;
+  getConnectCode(codeHash: string): Promise<ConnectCodeRecord | undefined>;
   /** Marks a code used; false when it was used already (two browsers racing for one link). */
-  markConnectCodeUsed(codeHash: string, at: number): boolean;
-  addMemberToken(token: MemberTokenRecord): void;
-  listMembers(): MemberRecord[];
-  revokeMember(name: string, at: number): boolean;
-  /** Changes whenever members may have changed (in this process or another, e.g. the CLI). */
-  membersVersion(): string;
+  markConnectCodeUsed(codeHash: string, at: number): Promise<boolean>;
+  addMemberToken(token: MemberTokenRecord): Promise<void>;
+  listMembers(): Promise<MemberRecord[]>;
+  revokeMember(name: string, at: number): Promise<boolean>;
 
-  createUpload(upload: UploadRecord): void;
-  getUpload(id: string): UploadRecord | undefined;
-  listExpiredUploads(now: number): UploadRecord[];
+  createUpload(upload: UploadRecord): Promise<void>;
+  getUpload(id: string): Promise<UploadRecord | undefined>;
+  listExpiredUploads(now: number): Promise<UploadRecord[]>;
   /** Bytes and count of this member's uploads that have not expired at `now`. */
   uploadUsage(
     memberId: string,
     now: number,
-  ): { bytes: number; count: number; oldestExpiresAt: number | null };
-  deleteUpload(id: string): void;
-  isUploadReferenced(uploadId: string): boolean;
+  ): Promise<{ bytes: number; count: number; oldestExpiresAt: number | null }>;
+  deleteUpload(id: string): Promise<void>;
+  isUploadReferenced(uploadId: string): Promise<boolean>;
 
-  insertJob(job: JobRecord): void;
-  getJob(id: string): JobRecord | undefined;
-  getJobByCallbackToken(token: string): JobRecord | undefined;
-  findJobByUpstreamId(upstreamId: string): JobRecord | undefined;
-  findJobByIdempotencyKey(memberId: string, key: string): JobRecord | undefined;
-  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'memberId'>>): JobRecord;
-  listJobs(filter: ListJobsFilter): JobRecord[];
-  listLiveJobs(): JobRecord[];
-  listUnarchivedJobs(): JobRecord[];
-  listExpiredResults(now: number): JobRecord[];
-  countActiveJobs(memberId: string): number;
-  countJobsByStatus(): Record<string, number>;
+  insertJob(job: JobRecord): Promise<void>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  getJobByCallbackToken(token: string): Promise<JobRecord | undefined>;
+  findJobByUpstreamId(upstreamId: string): Promise<JobRecord | undefined>;
+  findJobByIdempotencyKey(memberId: string, key: string): Promise<JobRecord | undefined>;
+  updateJob(id: string, patch: Partial<Omit<JobRecord, 'id' | 'memberId'>>): Promise<JobRecord>;
+  listJobs(filter: ListJobsFilter): Promise<JobRecord[]>;
+  listLiveJobs(): Promise<JobRecord[]>;
+  listUnarchivedJobs(): Promise<JobRecord[]>;
+  listExpiredResults(now: number): Promise<JobRecord[]>;
+  countActiveJobs(memberId: string): Promise<number>;
+  countJobsByStatus(): Promise<Record<string, number>>;
   /** Output seconds settled (billed) and reserved (live jobs) by jobs created at or after `since`. */
-  usage(memberId: string, since: number): { usedSeconds: number; reservedSeconds: number };
+  usage(memberId: string, since: number): Promise<{ usedSeconds: number; reservedSeconds: number }>;
 
-  appendEvent(memberId: string, jobId: string, payload: string, at: number): number;
-  eventsAfter(memberId: string, seq: number, limit: number): EventRecord[];
-  oldestEventSeq(): number | undefined;
+  appendEvent(memberId: string, jobId: string, payload: string, at: number): Promise<number>;
+  eventsAfter(memberId: string, seq: number, limit: number): Promise<EventRecord[]>;
+  oldestEventSeq(): Promise<number | undefined>;
   /** The member's newest event sequence number, if any. */
-  latestEventSeq(memberId: string): number | undefined;
-  pruneEvents(before: number): void;
+  latestEventSeq(memberId: string): Promise<number | undefined>;
+  pruneEvents(before: number): Promise<void>;
 
-  getMeta(key: string): string | undefined;
-  setMeta(key: string, value: string): void;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+}
 
-  close(): void;
+/**
+ * The handle a transaction's function receives: every statement made through it runs on the
+ * transaction's own connection. Using the store itself inside `transaction` is an error (SQLite would
+ * wait for its own lock; PostgreSQL would run the statement outside the transaction).
+ */
+export interface RelayTransaction extends RelayQueries {
+  /**
+   * Serializes this transaction with every other one that locks the same member, until it ends
+   * (budget and concurrency checks followed by an insert). Call it before reading what it protects.
+   */
+  lockMember(memberId: string): Promise<void>;
+  /** The job, locked against other writers until the transaction ends (read, decide, write). */
+  lockJob(id: string): Promise<JobRecord | undefined>;
+  /** Runs `fn` once the transaction has committed (never after a rollback), e.g. a live push. */
+  afterCommit(fn: () => void): void;
+}
+
+/**
+ * Everything the relay keeps. SQLite (better-sqlite3, the embedded default) and PostgreSQL
+ * (`RETALK_DATABASE_URL`) implement it; routes and the tracker see only this interface.
+ */
+export interface RelayStore extends RelayQueries {
+  /** Which database this is (for logs and `/healthz`). */
+  readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Runs `fn` atomically: it commits when `fn` resolves and rolls back when it throws. All of its
+   * statements go through `tx` (one connection). Transactions do not nest; pass `tx` down instead.
+   */
+  transaction<T>(fn: (tx: RelayTransaction) => Promise<T>): Promise<T>;
+  /** Changes whenever members may have changed (in this process or another, e.g. the CLI). */
+  membersVersion(): Promise<string>;
+  close(): Promise<void>;
 }
