@@ -84,8 +84,8 @@ describe('the relay serves members fairly', () => {
   });
 
   it("sends a colleague's single job right after the batch's current one", async () => {
-    const ann = h.addMember('ann', { maxConcurrentJobs: 10 });
-    const bob = h.addMember('bob');
+    const ann = await h.addMember('ann', { maxConcurrentJobs: 10 });
+    const bob = await h.addMember('bob');
     const [video, audio] = await Promise.all([
       h.upload('video', 'talking-640x640-25fps-3s.mp4', ann),
       h.upload('audio', 'speech-4s.wav', ann),
