@@ -152,7 +152,7 @@ describe('the media matrix through the relay (issue 8)', { timeout: 240_000 }, (
     });
     sim = await createSimulator({ jobMs: 200, apiKeys: [PROVIDER_KEY] });
     h = await startRelay({ provider: 'evolink', sim });
-    member = h.addMember('mia', { budgetSeconds: 3_600, maxConcurrentJobs: 20 });
+    member = await h.addMember('mia', { budgetSeconds: 3_600, maxConcurrentJobs: 20 });
   }, 600_000);
   afterAll(async () => {
     await h?.close();
