@@ -1,5 +1,5 @@
 import type { ResultLink } from '@retalk/core/relay';
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
 import { audioNameOf, explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
@@ -36,6 +36,11 @@ export function JobCard(props: {
   const [busy, setBusy] = useState<string | null>(null);
   const [message, setMessage] = useState<{ tone: 'ok' | 'bad'; text: string } | null>(null);
   const [preview, setPreview] = useState<ResultLink | null>(null);
+  const item = useRef<HTMLLIElement>(null);
+  // A notification's job is scrolled into view, wherever it is in the list (finding 15).
+  useEffect(() => {
+    if (props.highlight) item.current?.scrollIntoView({ block: 'center' });
+  }, [props.highlight]);
   const title = jobTitle(job);
   const tone = statusOf(job.status).tone;
   const page = hostOf(job.sourcePageUrl);
@@ -58,6 +63,7 @@ export function JobCard(props: {
   const canRetry = job.status === 'failed' || job.status === 'canceled';
   return (
     <li
+      ref={item}
       class={`job${props.highlight ? ' highlight' : ''}`}
       data-job-id={job.id}
       data-status={job.status}

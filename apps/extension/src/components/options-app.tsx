@@ -13,6 +13,7 @@ import { t } from '../lib/i18n.js';
 import { createRelayConnection, requestRelayPermission } from '../lib/relay-connection.js';
 import { settingsItem } from '../lib/settings.js';
 import { formatNumber } from '../lib/time-format.js';
+import { PinHint } from './pin-hint.js';
 
 /** The input each field name of an error points at. */
 const FIELD_INPUTS: Record<string, string> = {
@@ -254,6 +255,7 @@ export function OptionsApp() {
               </li>
             </ul>
             <p>{t('options.next')}</p>
+            <PinHint />
           </div>
         )}
         {result?.tone === 'bad' && (

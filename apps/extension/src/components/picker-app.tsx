@@ -21,13 +21,14 @@ import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '..
 import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
-import { relayOriginPattern } from '../lib/settings.js';
+import { relayOriginPattern, settingsItem } from '../lib/settings.js';
 import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
 import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
 import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
+import { PinHint } from './pin-hint.js';
 import { ProgressBar } from './progress-bar.js';
 
 const DEFAULT_FACE_THRESHOLD = 170;
@@ -90,17 +91,23 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const [canceled, setCanceled] = useState(false);
   const stopSubmit = useRef<AbortController | null>(null);
 
+  // Connecting (or switching relay) in the options while the picker is open takes effect here at
+  // once: no second right-click (finding 22).
   useEffect(() => {
-    void (async () => {
+    const load = async () => {
       const conn = await loadConnection();
       setConnection(conn);
+      setMe(null);
+      setMeError(null);
       if (!conn) return;
       try {
         setMe(await conn.client.me());
       } catch (error) {
         setMeError(toErrorMessage(error));
       }
-    })();
+    };
+    void load();
+    return settingsItem.watch(() => void load());
   }, []);
 
   // An embedded player from another site: once the member grants its origin (from this click, a
@@ -567,30 +574,30 @@ export function PickerApp(props: { request: PickRequest | null }) {
         )}
       </details>
 
-      <section class="section cost" aria-live="polite" data-testid="cost">
-        {outputSec !== undefined ? (
-          <p>
-            {t('picker.costBefore')} <strong>{formatSeconds(outputSec)}</strong> {t('picker.costAfter')}
-          </p>
-        ) : (
-          <p class="muted">{t('picker.costUnknown')}</p>
-        )}
-        {me && (
-          <p class="muted">
-            {describeBudget(me)} · {providerName(me)}
-          </p>
-        )}
-        {overBudget && (
-          <div class="notice bad" role="alert">
-            {t('picker.overBudget', {
-              needed: formatSeconds(outputSec ?? 0),
-              left: formatSeconds(remaining ?? 0),
-            })}
-          </div>
-        )}
-      </section>
-
+      {/* Cost and the primary action stay in view however long the form is (finding 4). */}
       <footer class="section submit">
+        <div class="cost" aria-live="polite" data-testid="cost">
+          {outputSec !== undefined ? (
+            <p>
+              {t('picker.costBefore')} <strong>{formatSeconds(outputSec)}</strong> {t('picker.costAfter')}
+            </p>
+          ) : (
+            <p class="muted">{t('picker.costUnknown')}</p>
+          )}
+          {me && (
+            <p class="muted">
+              {describeBudget(me)} · {providerName(me)}
+            </p>
+          )}
+          {overBudget && (
+            <div class="notice bad" role="alert">
+              {t('picker.overBudget', {
+                needed: formatSeconds(outputSec ?? 0),
+                left: formatSeconds(remaining ?? 0),
+              })}
+            </div>
+          )}
+        </div>
         {Object.values(steps).map((step) =>
           step.unit === 'seconds' ? (
             <div key={step.step} class="step" data-testid="recording">
@@ -640,6 +647,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
             <p>
               <strong>{t('picker.jobStarted')}</strong> {t('picker.jobStartedFollow')}
             </p>
+            <PinHint />
             <button type="button" onClick={() => window.close()}>
               {t('picker.closeWindow')}
             </button>

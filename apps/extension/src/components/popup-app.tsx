@@ -29,6 +29,14 @@ export const POPUP_JOBS = 20;
 /** Cards in the first frame: what fits the popup; the others follow right after it is painted. */
 export const FIRST_SCREEN_JOBS = 4;
 
+/** The first `count` jobs, and the highlighted one (a notification's) wherever it is. */
+function withHighlighted(jobs: TrackedJob[], count: number, highlight: string | null): TrackedJob[] {
+  const first = jobs.slice(0, count);
+  if (!highlight || first.some((t) => t.job.id === highlight)) return first;
+  const found = jobs.find((t) => t.job.id === highlight);
+  return found ? [...first, found] : first;
+}
+
 function openHistory(): void {
   void browser.tabs.create({ url: browser.runtime.getURL('/history.html') });
 }
@@ -44,7 +52,8 @@ export function PopupApp(props: {
   const [nowMs, setNowMs] = useState(Date.now());
   const [connected, setConnected] = useState(props.connected);
   const [linkOffered, setLinkOffered] = useState(false);
-  const [drawn, setDrawn] = useState(FIRST_SCREEN_JOBS);
+  // Opened for a notification's job: the whole list at once, so the job keeps its place once shown.
+  const [drawn, setDrawn] = useState(props.highlightJobId ? POPUP_JOBS : FIRST_SCREEN_JOBS);
 
   // The first frame holds only what fits; the rest of the list is drawn once it is on screen.
   useEffect(() => {
@@ -127,7 +136,7 @@ export function PopupApp(props: {
             {t('popup.jobs', jobs.length, [formatNumber(jobs.length)])}
           </p>
           <ul class="jobs">
-            {jobs.slice(0, drawn).map((tracked) => (
+            {withHighlighted(jobs, drawn, props.highlightJobId).map((tracked) => (
               <JobCard
                 key={tracked.job.id}
                 tracked={tracked}

@@ -129,6 +129,12 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.getByLabel('Extend the video to the audio’s length').check();
     expect(await picker.getByTestId('cost').textContent()).toContain('4.0 s');
 
+    // The cost and the primary action are in view in the picker's window without scrolling (finding 4).
+    for (const inView of [picker.getByTestId('cost'), picker.getByRole('button', { name: /^Lip-sync/ })]) {
+      const box = (await inView.boundingBox())!;
+      expect(box.y + box.height).toBeLessThanOrEqual(760);
+    }
+
     // Pick the speaker on the captured frame: the crop becomes the reference image.
     const frame = picker.getByRole('button', { name: /Video frame: click the face/ });
     await frame.click({ position: { x: 60, y: 50 } });
@@ -141,6 +147,10 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.getByRole('button', { name: /^Lip-sync/ }).click();
     await picker.getByTestId('submitted').waitFor({ timeout: 30_000 });
     expect(await picker.textContent('body')).toContain('Uploading video');
+    // "Job started" shows where the button was, with the hint to pin the toolbar button (finding 5).
+    const started = (await picker.getByTestId('submitted').boundingBox())!;
+    expect(started.y + started.height).toBeLessThanOrEqual(760);
+    await picker.getByTestId('pin-hint').waitFor();
     await screenshot(picker, 'picker-submitted');
 
     const jobs = await relayJobs();

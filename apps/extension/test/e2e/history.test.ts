@@ -99,4 +99,18 @@ describe('job history beyond the popup (finding 13)', () => {
     await history.close();
     await popup.close();
   });
+
+  it('scrolls a notification’s job into view in the popup, even past the first 20 (finding 15)', async () => {
+    await session.worker.evaluate((split) => chrome.storage.local.set(split), stored(60));
+    const popup = await session.context.newPage();
+    await popup.setViewportSize({ width: 400, height: 600 });
+    await popup.goto(`chrome-extension://${session.extensionId}/popup.html?job=job_0045`);
+    const card = popup.locator('li.job.highlight[data-job-id="job_0045"]');
+    await card.waitFor();
+    await popup.waitForFunction(() => {
+      const box = document.querySelector('li.job.highlight')!.getBoundingClientRect();
+      return box.top >= 0 && box.bottom <= innerHeight;
+    });
+    await popup.close();
+  });
 });
