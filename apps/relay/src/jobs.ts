@@ -1,7 +1,8 @@
-import { jobErrorHint, PROVIDER_CAPABILITIES } from '@retalk/core';
-import type { Job, JobConform, JobInput } from '@retalk/core/relay';
+import { randomBytes } from 'node:crypto';
+import { jobErrorHint, PROVIDER_CAPABILITIES, type Provider } from '@retalk/core';
+import type { ConformMode, Job, JobConform, JobInput } from '@retalk/core/relay';
 import type { EventBus } from './event-bus.js';
-import type { JobRecord, RelayStore, RelayTransaction } from './store/types.js';
+import type { JobInputRecord, JobRecord, RelayStore, RelayTransaction } from './store/types.js';
 
 const iso = (ms: number | null) => (ms === null ? undefined : new Date(ms).toISOString());
 
@@ -21,6 +22,62 @@ function conformView(job: JobRecord): JobConform | undefined {
     if (prepared) out[name] = { changes: prepared.changes, media: prepared.media };
   }
   return out;
+}
+
+/** What a member's request decides about a new job; everything else starts empty. */
+export interface NewJob {
+  memberId: string;
+  provider: Provider;
+  input: JobInputRecord;
+  conformMode: ConformMode;
+  /** True when the inputs go through `preparing` first (URL inputs, or a conform to run). */
+  needsPreparation: boolean;
+  /** Output seconds reserved from the member's budget. */
+  estimatedSeconds: number;
+  title?: string | undefined;
+  sourcePageUrl?: string | undefined;
+  idempotencyKey: string | null;
+  requestHash: string | null;
+}
+
+/** A job as it is stored when accepted: `received`, nothing sent or measured yet. */
+export function newJobRecord(job: NewJob, now: number): JobRecord {
+  return {
+    id: `job_${randomBytes(12).toString('base64url')}`,
+    memberId: job.memberId,
+    status: 'received',
+    progress: 0,
+    etaMs: null,
+    provider: job.provider,
+    upstreamId: null,
+    title: job.title ?? null,
+    sourcePageUrl: job.sourcePageUrl ?? null,
+    input: job.input,
+    conformMode: job.conformMode,
+    conform: job.needsPreparation ? { ready: false } : null,
+    estimatedSeconds: job.estimatedSeconds,
+    billedSeconds: null,
+    error: null,
+    submitStartedAt: null,
+    // The provider's callbacks come back to a URL only this job's token opens.
+    callbackToken: randomBytes(24).toString('base64url'),
+    idempotencyKey: job.idempotencyKey,
+    requestHash: job.requestHash,
+    cancelRequested: false,
+    upstreamResultUrl: null,
+    upstreamResultExpiresAt: null,
+    resultKey: null,
+    resultSizeBytes: null,
+    resultSha256: null,
+    resultContentType: null,
+    resultExpiresAt: null,
+    archiveAttempts: 0,
+    createdAt: now,
+    updatedAt: now,
+    submittedAt: null,
+    startedAt: null,
+    finishedAt: null,
+  };
 }
 
 /** Whether a cancel can work now: in the relay's own queue always; upstream as the provider allows (DashScope: while queued). */

@@ -15,12 +15,12 @@ import {
 } from '@retalk/core/relay';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { admitJob } from '../admission.js';
 import { ApiError, fromZodError } from '../api-error.js';
 import type { RelayContext } from '../app.js';
-import { budgetOf } from '../budget.js';
 import { sendStoredFile } from '../file-response.js';
 import { type InputName, planInput, refusalField } from '../input-plan.js';
-import { toPublicJob } from '../jobs.js';
+import { newJobRecord, toPublicJob } from '../jobs.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
 import { checkInputUrl } from '../url-guard.js';
 
@@ -326,83 +326,35 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       videoExtension: body.videoExtension ?? false,
     };
     if (refImage) input.refImage = refImage.record;
-    let estimatedSeconds = range.high;
     if (body.faceThreshold !== undefined) input.faceThreshold = body.faceThreshold;
-    const now = ctx.now();
-    const job: JobRecord = {
-      id: `job_${randomBytes(12).toString('base64url')}`,
-      memberId: member.id,
-      status: 'received',
-      progress: 0,
-      etaMs: null,
-      provider: ctx.config.provider,
-      upstreamId: null,
-      title: body.title ?? null,
-      sourcePageUrl: body.sourcePageUrl ?? null,
-      input,
-      conformMode: mode,
-      conform: needsPreparation ? { ready: false } : null,
-      estimatedSeconds,
-      billedSeconds: null,
-      error: null,
-      submitStartedAt: null,
-      callbackToken: randomBytes(24).toString('base64url'),
-      idempotencyKey,
-      requestHash,
-      cancelRequested: false,
-      upstreamResultUrl: null,
-      upstreamResultExpiresAt: null,
-      resultKey: null,
-      resultSizeBytes: null,
-      resultSha256: null,
-      resultContentType: null,
-      resultExpiresAt: null,
-      archiveAttempts: 0,
-      createdAt: now,
-      updatedAt: now,
-      submittedAt: null,
-      startedAt: null,
-      finishedAt: null,
-    };
-
-    // Budget, concurrency and the insert are one transaction under the member's lock: two racing
-    // submits of one member (on any relay instance) cannot both fit.
-    const outcome = await ctx.store.transaction(async (tx) => {
-      await tx.lockMember(member.id);
-      if (idempotencyKey) {
-        const existing = await tx.findJobByIdempotencyKey(member.id, idempotencyKey);
-        if (existing) return { existing };
-      }
-      const maxConcurrent = member.maxConcurrentJobs ?? ctx.config.defaultMaxConcurrentJobs;
-      const active = await tx.countActiveJobs(member.id);
-      if (active >= maxConcurrent) {
-        throw new ApiError(
-          429,
-          'too_many_jobs',
-          `You already have ${active} jobs in progress (your limit is ${maxConcurrent}); wait for one to finish.`,
-          {
-            retryAfterMs: ctx.config.pollIntervalMs * 5,
-          },
-        );
-      }
-      const budget = await budgetOf(tx, member, now);
-      if (budget.remainingSeconds !== null && range.low > budget.remainingSeconds) {
-        throw new ApiError(
-          402,
-          'budget_exceeded',
-          `This job needs about ${range.low} s of output but only ${budget.remainingSeconds} s of your ${budget.limitSeconds} s ${budget.period}ly budget remain${budget.resetsAt ? ` (it resets at ${budget.resetsAt})` : ''}. Use shorter audio or ask your relay admin for more.`,
-          { field: 'budget' },
-        );
-      }
-      // An input not measured yet reserves what it could cost, up to what is left; preparing then
-      // replaces the reservation with the conformed length, checked again (preparer.ts).
-      if (budget.remainingSeconds !== null && range.high > range.low) {
-        estimatedSeconds = Math.min(range.high, Math.max(range.low, budget.remainingSeconds));
-        job.estimatedSeconds = estimatedSeconds;
-      }
-      await ctx.writer.insert(job, tx);
-      return { existing: undefined };
-    });
+    const job = newJobRecord(
+      {
+        memberId: member.id,
+        provider: ctx.config.provider,
+        input,
+        conformMode: mode,
+        needsPreparation,
+        estimatedSeconds: range.high,
+        title: body.title,
+        sourcePageUrl: body.sourcePageUrl,
+        idempotencyKey,
+        requestHash,
+      },
+      ctx.now(),
+    );
+    const outcome = await admitJob(
+      {
+        store: ctx.store,
+        writer: ctx.writer,
+        rules: {
+          defaultMaxConcurrentJobs: ctx.config.defaultMaxConcurrentJobs,
+          retryAfterMs: ctx.config.pollIntervalMs * 5,
+        },
+      },
+      member,
+      job,
+      range,
+    );
     if (outcome.existing) return replayIdempotent(outcome.existing, requestHash, reply);
     ctx.metrics.inc('retalk_jobs_created_total');
     if (needsPreparation) ctx.preparer.enqueue(job.id);
