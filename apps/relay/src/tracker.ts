@@ -43,9 +43,12 @@ export interface TrackerOptions {
  * The idempotency key of a job's submit: the same for every attempt of one job, so a repeat after a
  * crash answers the first task where the provider honours keys (EvoLink) instead of billing twice.
  */
-export function submitKeyOf(jobId: string): string {
-  return `retalk-${jobId}`;
+export function submitKeyOf(jobId: string, attempt?: number | undefined): string {
+  return attempt ? `retalk-${jobId}-${attempt}` : `retalk-${jobId}`;
 }
+
+/** Times a job is sent again after the provider failed to fetch its inputs across relay restarts. */
+const MAX_REFETCH_RESUBMITS = 3;
 
 export interface Tracker {
   /** Picks up every live job from the store (after a restart too) and starts the loops. */
@@ -132,7 +135,18 @@ export function billedSecondsOf(
   return reported;
 }
 
+/**
+ * Whether a failed task failed because the provider could not download an input: DashScope's
+ * `InvalidURL.*` codes; EvoLink reports the upstream code at the start of its message.
+ */
+export function isInputDownloadFailure(error: { code: string; message: string } | undefined): boolean {
+  if (!error) return false;
+  return /^InvalidURL(\.|$)/.test(error.code) || /^InvalidURL(\.\w+)?:/.test(error.message);
+}
+
 export function createTracker(o: TrackerOptions): Tracker {
+  // Jobs submitted before this moment may have had their inputs fetched while the relay was down.
+  const startedAt = o.now();
   const timers = new Map<string, NodeJS.Timeout>();
   const polling = new Set<string>();
   const rerun = new Set<string>();
@@ -228,6 +242,37 @@ export function createTracker(o: TrackerOptions): Tracker {
         };
       });
       if (updated && recorded) o.onSucceeded(updated);
+      return;
+    }
+    if (
+      task.status === 'failed' &&
+      isInputDownloadFailure(task.error) &&
+      job.submittedAt !== null &&
+      job.submittedAt < startedAt &&
+      !job.cancelRequested &&
+      (job.input.submitAttempt ?? 0) < MAX_REFETCH_RESUBMITS
+    ) {
+      // The provider fetched the relay's copy of an input while the relay was restarting, and its
+      // download was cut. The links outlive the restart (the signing secret is kept in the store, the
+      // files for the upload TTL), so the job is sent again, once per restart; a failed task is not billed.
+      untrack(job.id);
+      o.log.warn(
+        { jobId: job.id, upstreamId: job.upstreamId, code: task.error?.code },
+        'the provider could not fetch an input while the relay was restarting; sending the job again',
+      );
+      o.writer.update(job.id, {
+        // A new attempt needs a new idempotency key: the links in its body are signed anew.
+        input: { ...job.input, submitAttempt: (job.input.submitAttempt ?? 0) + 1 },
+        status: 'received',
+        progress: 0,
+        etaMs: null,
+        upstreamId: null,
+        submitStartedAt: null,
+        submittedAt: null,
+        startedAt: null,
+      });
+      queue.pushFront(job.id, job.memberId);
+      schedulePump(0);
       return;
     }
     if (task.status === 'failed' || task.status === 'canceled' || task.status === 'expired') {
@@ -431,7 +476,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     try {
       task = await o.client.submit(request, {
         signal: controller.signal,
-        idempotencyKey: submitKeyOf(job.id),
+        idempotencyKey: submitKeyOf(job.id, job.input.submitAttempt),
       });
     } catch (error) {
       inFlight.delete(job.id);
@@ -553,7 +598,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     let recovery: SubmitRecovery;
     try {
       recovery = await o.client.recoverSubmit(request, {
-        idempotencyKey: submitKeyOf(jobId),
+        idempotencyKey: submitKeyOf(jobId, job.input.submitAttempt),
         startedAt: job.submitStartedAt,
         isKnown: async (taskId) => (await o.store.findJobByUpstreamId(taskId)) !== undefined,
         signal: controller.signal,

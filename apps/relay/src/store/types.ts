@@ -62,6 +62,11 @@ export interface JobInputRecord {
   refImage?: JobInput | undefined;
   videoExtension: boolean;
   faceThreshold?: number | undefined;
+  /**
+   * Times the job was sent again because the provider could not fetch its inputs while the relay
+   * restarted (tracker.ts); part of the submit's idempotency key. Absent for the first submit.
+   */
+  submitAttempt?: number | undefined;
 }
 
 /** One input as the provider gets it: a stored file (the relay's copy, conformed or as is). */
