@@ -244,36 +244,44 @@ export function createTracker(o: TrackerOptions): Tracker {
       if (updated && recorded) o.onSucceeded(updated);
       return;
     }
-    if (
-      task.status === 'failed' &&
-      isInputDownloadFailure(task.error) &&
-      job.submittedAt !== null &&
-      job.submittedAt < startedAt &&
-      !job.cancelRequested &&
-      (job.input.submitAttempt ?? 0) < MAX_REFETCH_RESUBMITS
-    ) {
+    if (task.status === 'failed' && isInputDownloadFailure(task.error)) {
       // The provider fetched the relay's copy of an input while the relay was restarting, and its
-      // download was cut. The links outlive the restart (the signing secret is kept in the store, the
-      // files for the upload TTL), so the job is sent again, once per restart; a failed task is not billed.
-      untrack(job.id);
-      o.log.warn(
-        { jobId: job.id, upstreamId: job.upstreamId, code: task.error?.code },
-        'the provider could not fetch an input while the relay was restarting; sending the job again',
-      );
-      o.writer.update(job.id, {
-        // A new attempt needs a new idempotency key: the links in its body are signed anew.
-        input: { ...job.input, submitAttempt: (job.input.submitAttempt ?? 0) + 1 },
-        status: 'received',
-        progress: 0,
-        etaMs: null,
-        upstreamId: null,
-        submitStartedAt: null,
-        submittedAt: null,
-        startedAt: null,
+      // download was cut. The links outlive the restart (the signing secret is kept in the store,
+      // the files for the upload TTL), so the job is sent again, once per restart and at most
+      // MAX_REFETCH_RESUBMITS times; a failed task is not billed.
+      let previous: JobRecord | undefined;
+      const resent = await o.writer.modify(jobId, (job) => {
+        if (
+          isTerminal(job) ||
+          job.cancelRequested ||
+          job.submittedAt === null ||
+          job.submittedAt >= startedAt ||
+          (job.input.submitAttempt ?? 0) >= MAX_REFETCH_RESUBMITS
+        )
+          return undefined;
+        previous = job;
+        return {
+          // A new attempt needs a new idempotency key: the links in its body are signed anew.
+          input: { ...job.input, submitAttempt: (job.input.submitAttempt ?? 0) + 1 },
+          status: 'received',
+          progress: 0,
+          etaMs: null,
+          upstreamId: null,
+          submitStartedAt: null,
+          submittedAt: null,
+          startedAt: null,
+        };
       });
-      queue.pushFront(job.id, job.memberId);
-      schedulePump(0);
-      return;
+      if (previous && resent) {
+        untrack(jobId);
+        o.log.warn(
+          { jobId, upstreamId: previous.upstreamId, code: task.error?.code },
+          'the provider could not fetch an input while the relay was restarting; sending the job again',
+        );
+        queue.pushFront(jobId, resent.memberId);
+        schedulePump(0);
+        return;
+      }
     }
     if (task.status === 'failed' || task.status === 'canceled' || task.status === 'expired') {
       untrack(jobId);
