@@ -14,7 +14,18 @@ import path from 'node:path';
 import { loadCodecs, makeAudio } from '@retalk/simulator/media';
 import { FilePathTarget, MkvOutputFormat, Output, VideoSample, VideoSampleSource } from 'mediabunny';
 import { runCli } from '../dist/commands.js';
-import { fmt, freePort, mib, readLoad, rssBytes, start, stopChildren, verdict, waitForHttp } from './lib.mjs';
+import {
+  fmt,
+  freePort,
+  mib,
+  readLoad,
+  rssBytes,
+  rssSplit,
+  start,
+  stopChildren,
+  verdict,
+  waitForHttp,
+} from './lib.mjs';
 
 const HERE = import.meta.dirname;
 const RELAY_DIR = path.resolve(HERE, '..');
@@ -110,15 +121,21 @@ function treeOf(pid) {
   return out;
 }
 
-/** RSS of the relay alone, of its largest child, and of the whole tree, in bytes. */
+/**
+ * RSS of the relay alone, of its largest child (and that child's own memory, without the shared
+ * code pages), and of the whole tree, in bytes.
+ */
 function treeRss(pid) {
-  const out = { tree: 0, child: 0, relay: 0 };
+  const out = { tree: 0, child: 0, childAnon: 0, relay: 0 };
   for (const p of treeOf(pid)) {
     try {
       const rss = rssBytes(p);
       out.tree += rss;
       if (p === pid) out.relay = rss;
-      else out.child = Math.max(out.child, rss);
+      else if (rss > out.child) {
+        out.child = rss;
+        out.childAnon = rssSplit(p).anon;
+      }
     } catch {
       // gone meanwhile
     }
@@ -156,12 +173,13 @@ async function conformJob(relay, base, token, body) {
   const created = await api(base, token, 'POST', '/v1/jobs', body);
   if (created.status !== 201) throw new Error(`job: ${created.status} ${JSON.stringify(created.json)}`);
   const id = created.json.id;
-  const peak = { tree: 0, child: 0, relay: 0 };
+  const peak = { tree: 0, child: 0, childAnon: 0, relay: 0 };
   const started = performance.now();
   let job = created.json;
   while (job.status === 'received' || (job.status === 'preparing' && job.progress < 100)) {
     const now = treeRss(relay.pid);
-    for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], now[k]);
+    if (now.child > peak.child) peak.childAnon = now.childAnon;
+    for (const k of ['tree', 'child', 'relay']) peak[k] = Math.max(peak[k], now[k]);
     await sleep(100);
     job = (await api(base, token, 'GET', `/v1/jobs/${id}`)).json;
   }
@@ -265,7 +283,7 @@ try {
   ];
   for (const [what, run, bytes] of runs) {
     console.log(
-      `    ${what} (original ${mib(bytes)}, ${run.job.status}): conform child ${mib(run.peak.child)} (${ratio(run.peak.child / 1048576, RSS_AIM_MB)} of the aim) ${verdict(run.peak.child < RSS_AIM_MB * 1048576)}; relay ${mib(run.peak.relay)} (${ratio(run.peak.relay, idleRss.relay)} idle); tree ${mib(run.peak.tree)} (${ratio(run.peak.tree, idleRss.tree)} idle)`,
+      `    ${what} (original ${mib(bytes)}, ${run.job.status}): conform child ${mib(run.peak.child)} (${ratio(run.peak.child / 1048576, RSS_AIM_MB)} of the aim) ${verdict(run.peak.child < RSS_AIM_MB * 1048576)}, of which its own ${mib(run.peak.childAnon)} (the rest is shared code: node and node-av's FFmpeg); relay ${mib(run.peak.relay)} (${ratio(run.peak.relay, idleRss.relay)} idle); tree ${mib(run.peak.tree)} (${ratio(run.peak.tree, idleRss.tree)} idle)`,
     );
   }
   console.log(

@@ -56,6 +56,16 @@ export function rssBytes(pid) {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/**
+ * A process's resident memory split into its own (anonymous: heaps, frames, codec buffers) and
+ * file-backed pages (mostly shared code: node itself and node-av's 170 MB FFmpeg binary), in bytes.
+ */
+export function rssSplit(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) * 1024;
+  return { anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
+}
+
 export const fmt = (n, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 export const mib = (b) => `${fmt(b / 1024 ** 2)} MiB`;
 export const verdict = (ok) => (ok ? 'PASS' : 'MISS');
