@@ -88,8 +88,11 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const idempotencyKey = useMemo(() => crypto.randomUUID(), []);
   const [clip, setClip] = useState<Clip | null>(null);
   const [clipTouched, setClipTouched] = useState(false);
-  const [canceled, setCanceled] = useState(false);
+  /** What a Cancel stopped: the recording of the clip, or sending the inputs. */
+  const [canceled, setCanceled] = useState<'recording' | 'sending' | false>(false);
   const stopSubmit = useRef<AbortController | null>(null);
+  // The steps as they happen, for the catch of submit() (the state is a render behind).
+  const stepsSoFar = useRef<Record<string, SubmitStep>>({});
 
   // Connecting (or switching relay) in the options while the picker is open takes effect here at
   // once: no second right-click (finding 22).
@@ -198,6 +201,25 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const frameBlocked = !!blockedOrigin && !videoFile && intake !== 'by-url';
   const canSubmit = !!connection && verdict.ready && !frameBlocked && !submitting && !submitted;
   const recording = intake === 'record-from-page';
+  const locked = submitting || !!submitted;
+  // Why the button is disabled, said next to it (finding 17).
+  const whyNot = canSubmit
+    ? undefined
+    : connection === null
+      ? t('picker.whyNotConnected')
+      : !me
+        ? undefined
+        : frameBlocked || intake === 'unavailable'
+          ? t('picker.whyNoVideo')
+          : verdict.videoProblems.length > 0
+            ? t('picker.whyVideo')
+            : audio.state !== 'ready'
+              ? t('picker.whyNoAudio')
+              : verdict.audioProblems.length > 0
+                ? t('picker.whyAudio')
+                : overBudget
+                  ? t('picker.whyBudget')
+                  : undefined;
   // Streams: only the chosen clip of the video is sent.
   const clipped = takesClip(intake);
   // The whole video's length (the clip is shown in its own section).
@@ -254,6 +276,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
     setSubmitting(true);
     setSubmitError(null);
     setCanceled(false);
+    stepsSoFar.current = {};
     setSteps({});
     const controller = new AbortController();
     stopSubmit.current = controller;
@@ -319,13 +342,20 @@ export function PickerApp(props: { request: PickRequest | null }) {
         {
           idempotencyKey,
           signal: controller.signal,
-          onStep: (step) => setSteps((all) => ({ ...all, [step.step]: step })),
+          onStep: (step) => {
+            stepsSoFar.current = { ...stepsSoFar.current, [step.step]: step };
+            setSteps(stepsSoFar.current);
+          },
         },
       );
       setSubmitted(job);
     } catch (error) {
       if (controller.signal.aborted) {
-        setCanceled(true);
+        setCanceled(
+          stepsSoFar.current['upload-audio'] === undefined && stepsSoFar.current['record-video']
+            ? 'recording'
+            : 'sending',
+        );
         setSteps({});
       } else setSubmitError(toErrorMessage(error));
     } finally {
@@ -363,221 +393,224 @@ export function PickerApp(props: { request: PickRequest | null }) {
         </div>
       )}
 
-      <section aria-labelledby="video-heading" class="section">
-        <h2 id="video-heading">{t('picker.video')}</h2>
-        <div class="row video-row">
-          {frame ? (
-            <img class="thumb" src={frame.url} alt={t('picker.previewAlt')} />
-          ) : (
-            <div class="thumb placeholder" aria-hidden="true">
-              ▶
-            </div>
-          )}
-          <div class="grow video-info">
-            <strong class="ellipsis" title={request.pageTitle}>
-              {request.pageTitle || t('picker.untitledPage')}
-            </strong>
-            <div class="muted ellipsis" title={request.pageUrl}>
-              {hostOf(request.pageUrl)}
-            </div>
-            <div class="muted" data-testid="video-meta">
-              {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : t('common.durationUnknown')}
-              {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
-            </div>
-          </div>
-        </div>
-        {frameBlocked && blockedOrigin && (
-          <div class="notice warn" role="alert" data-testid="frame-access">
-            <p>
-              {t('picker.frameAccessBefore')} <strong>{hostOf(blockedOrigin)}</strong>
-              {t('picker.frameAccessAfter')}
-            </p>
-            <button type="button" class="primary" onClick={() => void allowFrame()}>
-              {t('picker.allowAccess', { host: hostOf(blockedOrigin) })}
-            </button>
-            {frameAccessError && <p data-testid="frame-access-error">{frameAccessError}</p>}
-          </div>
-        )}
-        {!videoFile && intake === 'by-url' && <p class="hint">{t('picker.byUrlHint')}</p>}
-        {!videoFile && intake === 'upload-from-page' && !frameBlocked && (
-          <p class="hint">
-            {target?.kind === 'page-file' ? t('picker.uploadHintPageFile') : t('picker.uploadHintPrivate')}
-          </p>
-        )}
-        {!videoFile && intake === 'hls-from-page' && (
-          <p class="hint" data-testid="hls-hint">
-            {t('picker.hlsHint')}
-          </p>
-        )}
-        {!videoFile && recording && (
-          <p class="hint" data-testid="record-hint">
-            {t('picker.recordHint')} <strong>{t('picker.recordHintRealTime')}</strong>
-            {t('picker.recordHintAfter')}
-          </p>
-        )}
-        {!videoFile && intake === 'unavailable' && (
-          <div class="notice warn" role="alert" data-testid="stream-explainer">
-            {target?.protection ? (
-              protectionAdvice(target.protection)
-            ) : target?.kind === 'stream' ? (
-              <>
-                <strong>{t('picker.streamNotLoaded')}</strong> {t('picker.streamNotLoadedTodo')}
-              </>
+      {/* Nothing can change once the inputs are being sent or the job exists (finding 20). */}
+      <fieldset class="picker-form" disabled={locked}>
+        <section aria-labelledby="video-heading" class="section">
+          <h2 id="video-heading">{t('picker.video')}</h2>
+          <div class="row video-row">
+            {frame ? (
+              <img class="thumb" src={frame.url} alt={t('picker.previewAlt')} />
             ) : (
-              t('picker.noSource')
-            )}
-          </div>
-        )}
-        {!videoFile && target?.kind === 'url' && (
-          <fieldset class="send-by">
-            <legend>{t('picker.sendVideo')}</legend>
-            <label class="check">
-              <input
-                type="radio"
-                name="send-by"
-                value="by-url"
-                checked={intake === 'by-url'}
-                onChange={() => setSendBy('by-url')}
-              />
-              {t('picker.sendByUrl')}
-            </label>
-            <label class="check">
-              <input
-                type="radio"
-                name="send-by"
-                value="upload-from-page"
-                checked={intake === 'upload-from-page'}
-                onChange={() => setSendBy('upload-from-page')}
-              />
-              {t('picker.sendUpload')}
-            </label>
-          </fieldset>
-        )}
-        <details class="video-file" open={intake === 'unavailable'}>
-          <summary>{t('picker.useVideoFile')}</summary>
-          <label for="video-file" class="sr-only">
-            {t('picker.videoFile')}
-          </label>
-          <input
-            id="video-file"
-            type="file"
-            accept="video/mp4,video/quicktime,.mp4,.mov,.avi"
-            onChange={(e) => {
-              const file = e.currentTarget.files?.[0];
-              if (file) void chooseVideoFile(file);
-            }}
-          />
-          {videoFile && (
-            <p class="hint">
-              {t('picker.usingFile', { name: videoFile.file.name, size: formatBytes(videoFile.file.size) })}
-            </p>
-          )}
-        </details>
-        <ProblemList title={t('picker.videoProblems')} problems={verdict.videoProblems} />
-      </section>
-
-      {!videoFile && clipped && clip && (
-        <section aria-labelledby="clip-heading" class="section">
-          <h2 id="clip-heading">{t('picker.clip')}</h2>
-          <p class="hint">{t('picker.clipHint')}</p>
-          <ClipChooser
-            clip={clip}
-            {...(target?.durationSec !== undefined && { durationSec: target.durationSec })}
-            {...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec })}
-            disabled={submitting || !!submitted}
-            onChange={(next) => {
-              setClipTouched(true);
-              setClip(next);
-            }}
-          />
-        </section>
-      )}
-
-      <section aria-labelledby="audio-heading" class="section">
-        <h2 id="audio-heading">{t('picker.audio')}</h2>
-        <AudioInput onChoose={chooseAudio} disabled={submitting || !!submitted} />
-        <div aria-live="polite" data-testid="audio-status">
-          {audio.state === 'probing' && <p class="muted">{t('picker.reading', { name: audio.name })}</p>}
-          {audio.state === 'ready' && (
-            <p>
-              <strong>{audio.name}</strong> ·{' '}
-              {audio.checked.meta.durationSec !== undefined
-                ? formatSeconds(audio.checked.meta.durationSec)
-                : t('picker.audioDurationUnknown')}
-              {audio.checked.meta.sizeBytes !== undefined
-                ? ` · ${formatBytes(audio.checked.meta.sizeBytes)}`
-                : ''}
-            </p>
-          )}
-          {audio.state === 'error' && (
-            <div class="notice bad" role="alert">
-              {audio.message}
-            </div>
-          )}
-          <ProblemList title={t('picker.audioProblems')} problems={verdict.audioProblems} />
-        </div>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={videoExtension}
-            onChange={(e) => setVideoExtension(e.currentTarget.checked)}
-          />
-          {t('picker.extend')}
-        </label>
-        <p class="hint">{t('picker.extendHint')}</p>
-      </section>
-
-      {frame && intake !== 'unavailable' && (
-        <section aria-labelledby="face-heading" class="section">
-          <h2 id="face-heading">{t('picker.face')}</h2>
-          <p class="hint">{t('picker.faceHint')}</p>
-          <div class="row face-row">
-            <div class="grow">
-              <FacePicker frameUrl={frame.url} frameSize={frame} point={facePoint} onPick={setFacePoint} />
-            </div>
-            {facePreview && (
-              <div class="face-preview">
-                <img src={facePreview.url} alt={t('picker.faceAlt')} />
-                <button type="button" class="link" onClick={() => setFacePoint(null)}>
-                  {t('common.clear')}
-                </button>
+              <div class="thumb placeholder" aria-hidden="true">
+                ▶
               </div>
             )}
+            <div class="grow video-info">
+              <strong class="ellipsis" title={request.pageTitle}>
+                {request.pageTitle || t('picker.untitledPage')}
+              </strong>
+              <div class="muted ellipsis" title={request.pageUrl}>
+                {hostOf(request.pageUrl)}
+              </div>
+              <div class="muted" data-testid="video-meta">
+                {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : t('common.durationUnknown')}
+                {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
+              </div>
+            </div>
           </div>
+          {frameBlocked && blockedOrigin && (
+            <div class="notice warn" role="alert" data-testid="frame-access">
+              <p>
+                {t('picker.frameAccessBefore')} <strong>{hostOf(blockedOrigin)}</strong>
+                {t('picker.frameAccessAfter')}
+              </p>
+              <button type="button" class="primary" onClick={() => void allowFrame()}>
+                {t('picker.allowAccess', { host: hostOf(blockedOrigin) })}
+              </button>
+              {frameAccessError && <p data-testid="frame-access-error">{frameAccessError}</p>}
+            </div>
+          )}
+          {!videoFile && intake === 'by-url' && <p class="hint">{t('picker.byUrlHint')}</p>}
+          {!videoFile && intake === 'upload-from-page' && !frameBlocked && (
+            <p class="hint">
+              {target?.kind === 'page-file' ? t('picker.uploadHintPageFile') : t('picker.uploadHintPrivate')}
+            </p>
+          )}
+          {!videoFile && intake === 'hls-from-page' && (
+            <p class="hint" data-testid="hls-hint">
+              {t('picker.hlsHint')}
+            </p>
+          )}
+          {!videoFile && recording && (
+            <p class="hint" data-testid="record-hint">
+              {t('picker.recordHint')} <strong>{t('picker.recordHintRealTime')}</strong>
+              {t('picker.recordHintAfter')}
+            </p>
+          )}
+          {!videoFile && intake === 'unavailable' && (
+            <div class="notice warn" role="alert" data-testid="stream-explainer">
+              {target?.protection ? (
+                protectionAdvice(target.protection)
+              ) : target?.kind === 'stream' ? (
+                <>
+                  <strong>{t('picker.streamNotLoaded')}</strong> {t('picker.streamNotLoadedTodo')}
+                </>
+              ) : (
+                t('picker.noSource')
+              )}
+            </div>
+          )}
+          {!videoFile && target?.kind === 'url' && (
+            <fieldset class="send-by">
+              <legend>{t('picker.sendVideo')}</legend>
+              <label class="check">
+                <input
+                  type="radio"
+                  name="send-by"
+                  value="by-url"
+                  checked={intake === 'by-url'}
+                  onChange={() => setSendBy('by-url')}
+                />
+                {t('picker.sendByUrl')}
+              </label>
+              <label class="check">
+                <input
+                  type="radio"
+                  name="send-by"
+                  value="upload-from-page"
+                  checked={intake === 'upload-from-page'}
+                  onChange={() => setSendBy('upload-from-page')}
+                />
+                {t('picker.sendUpload')}
+              </label>
+            </fieldset>
+          )}
+          <details class="video-file" open={intake === 'unavailable'}>
+            <summary>{t('picker.useVideoFile')}</summary>
+            <label for="video-file" class="sr-only">
+              {t('picker.videoFile')}
+            </label>
+            <input
+              id="video-file"
+              type="file"
+              accept="video/mp4,video/quicktime,.mp4,.mov,.avi"
+              onChange={(e) => {
+                const file = e.currentTarget.files?.[0];
+                if (file) void chooseVideoFile(file);
+              }}
+            />
+            {videoFile && (
+              <p class="hint">
+                {t('picker.usingFile', { name: videoFile.file.name, size: formatBytes(videoFile.file.size) })}
+              </p>
+            )}
+          </details>
+          <ProblemList title={t('picker.videoProblems')} problems={verdict.videoProblems} />
         </section>
-      )}
 
-      <details class="section advanced">
-        <summary>{t('picker.advanced')}</summary>
-        <label for="face-threshold">
-          {t('picker.threshold', {
-            value:
-              faceThreshold === null
-                ? t('picker.thresholdDefault', { value: formatNumber(DEFAULT_FACE_THRESHOLD) })
-                : formatNumber(faceThreshold),
-          })}
-        </label>
-        <input
-          id="face-threshold"
-          type="range"
-          min={120}
-          max={200}
-          step={1}
-          value={faceThreshold ?? DEFAULT_FACE_THRESHOLD}
-          onInput={(e) => setFaceThreshold(Number(e.currentTarget.value))}
-        />
-        <p class="hint">{t('picker.thresholdHint')}</p>
-        {faceThreshold !== null && (
-          <button type="button" class="link" onClick={() => setFaceThreshold(null)}>
-            {t('picker.backToDefault')}
-          </button>
+        {!videoFile && clipped && clip && (
+          <section aria-labelledby="clip-heading" class="section">
+            <h2 id="clip-heading">{t('picker.clip')}</h2>
+            <p class="hint">{t('picker.clipHint')}</p>
+            <ClipChooser
+              clip={clip}
+              {...(target?.durationSec !== undefined && { durationSec: target.durationSec })}
+              {...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec })}
+              disabled={submitting || !!submitted}
+              onChange={(next) => {
+                setClipTouched(true);
+                setClip(next);
+              }}
+            />
+          </section>
         )}
-      </details>
+
+        <section aria-labelledby="audio-heading" class="section">
+          <h2 id="audio-heading">{t('picker.audio')}</h2>
+          <AudioInput onChoose={chooseAudio} disabled={submitting || !!submitted} />
+          <div aria-live="polite" data-testid="audio-status">
+            {audio.state === 'probing' && <p class="muted">{t('picker.reading', { name: audio.name })}</p>}
+            {audio.state === 'ready' && (
+              <p>
+                <strong>{audio.name}</strong> ·{' '}
+                {audio.checked.meta.durationSec !== undefined
+                  ? formatSeconds(audio.checked.meta.durationSec)
+                  : t('picker.audioDurationUnknown')}
+                {audio.checked.meta.sizeBytes !== undefined
+                  ? ` · ${formatBytes(audio.checked.meta.sizeBytes)}`
+                  : ''}
+              </p>
+            )}
+            {audio.state === 'error' && (
+              <div class="notice bad" role="alert">
+                {audio.message}
+              </div>
+            )}
+            <ProblemList title={t('picker.audioProblems')} problems={verdict.audioProblems} />
+          </div>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={videoExtension}
+              onChange={(e) => setVideoExtension(e.currentTarget.checked)}
+            />
+            {t('picker.extend')}
+          </label>
+          <p class="hint">{t('picker.extendHint')}</p>
+        </section>
+
+        {frame && intake !== 'unavailable' && (
+          <section aria-labelledby="face-heading" class="section">
+            <h2 id="face-heading">{t('picker.face')}</h2>
+            <p class="hint">{t('picker.faceHint')}</p>
+            <div class="row face-row">
+              <div class="grow">
+                <FacePicker frameUrl={frame.url} frameSize={frame} point={facePoint} onPick={setFacePoint} />
+              </div>
+              {facePreview && (
+                <div class="face-preview">
+                  <img src={facePreview.url} alt={t('picker.faceAlt')} />
+                  <button type="button" class="link" onClick={() => setFacePoint(null)}>
+                    {t('common.clear')}
+                  </button>
+                </div>
+              )}
+            </div>
+          </section>
+        )}
+
+        <details class="section advanced">
+          <summary>{t('picker.advanced')}</summary>
+          <label for="face-threshold">
+            {t('picker.threshold', {
+              value:
+                faceThreshold === null
+                  ? t('picker.thresholdDefault', { value: formatNumber(DEFAULT_FACE_THRESHOLD) })
+                  : formatNumber(faceThreshold),
+            })}
+          </label>
+          <input
+            id="face-threshold"
+            type="range"
+            min={120}
+            max={200}
+            step={1}
+            value={faceThreshold ?? DEFAULT_FACE_THRESHOLD}
+            onInput={(e) => setFaceThreshold(Number(e.currentTarget.value))}
+          />
+          <p class="hint">{t('picker.thresholdHint')}</p>
+          {faceThreshold !== null && (
+            <button type="button" class="link" onClick={() => setFaceThreshold(null)}>
+              {t('picker.backToDefault')}
+            </button>
+          )}
+        </details>
+      </fieldset>
 
       {/* Cost and the primary action stay in view however long the form is (finding 4). */}
       <footer class="section submit">
         <div class="cost" aria-live="polite" data-testid="cost">
-          {outputSec !== undefined ? (
+          {outputSec !== undefined && verdict.videoProblems.length + verdict.audioProblems.length === 0 ? (
             <p>
               {t('picker.costBefore')} <strong>{formatSeconds(outputSec)}</strong> {t('picker.costAfter')}
             </p>
@@ -634,7 +667,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
         )}
         {canceled && (
           <div class="notice" role="status" data-testid="canceled">
-            {t('picker.recordingCanceled')}
+            {canceled === 'recording' ? t('picker.recordingCanceled') : t('picker.sendCanceled')}
           </div>
         )}
         {submitError && (
@@ -653,15 +686,36 @@ export function PickerApp(props: { request: PickRequest | null }) {
             </button>
           </div>
         ) : (
-          <button type="button" class="primary big" disabled={!canSubmit} onClick={() => void submit()}>
-            {submitting
-              ? steps['record-video'] && !steps['upload-video']
-                ? t('picker.recordingBusy')
-                : t('picker.sending')
-              : outputSec !== undefined
-                ? t('picker.submitWithCost', { cost: formatSeconds(outputSec) })
-                : t('picker.submit')}
-          </button>
+          <>
+            {!submitting && whyNot && (
+              <p class="hint" id="submit-why" data-testid="submit-why">
+                {whyNot}
+              </p>
+            )}
+            {/* Cancel while the inputs are read or uploaded, until the job is being created. */}
+            {submitting &&
+              steps.create === undefined &&
+              !(steps['record-video'] && steps['upload-audio'] === undefined) && (
+                <button type="button" onClick={() => stopSubmit.current?.abort()} data-testid="cancel-send">
+                  {t('common.cancel')}
+                </button>
+              )}
+            <button
+              type="button"
+              class="primary big"
+              disabled={!canSubmit}
+              aria-describedby={!submitting && whyNot ? 'submit-why' : undefined}
+              onClick={() => void submit()}
+            >
+              {submitting
+                ? steps['record-video'] && !steps['upload-video']
+                  ? t('picker.recordingBusy')
+                  : t('picker.sending')
+                : outputSec !== undefined
+                  ? t('picker.submitWithCost', { cost: formatSeconds(outputSec) })
+                  : t('picker.submit')}
+            </button>
+          </>
         )}
       </footer>
     </main>

@@ -151,6 +151,9 @@ describe('extension in headless Chromium against the relay', () => {
     const started = (await picker.getByTestId('submitted').boundingBox())!;
     expect(started.y + started.height).toBeLessThanOrEqual(760);
     await picker.getByTestId('pin-hint').waitFor();
+    // Nothing in the form can change once the job exists (finding 20).
+    for (const control of ['#audio-file', '#audio-url', 'input[type="checkbox"]', 'input[name="send-by"]'])
+      expect(await picker.locator(control).first().isDisabled(), control).toBe(true);
     await screenshot(picker, 'picker-submitted');
 
     const jobs = await relayJobs();
@@ -249,6 +252,14 @@ describe('extension in headless Chromium against the relay', () => {
     expect(problems).toContain('at least 2 s');
     expect(problems).toContain('2–120 s');
     expect(await picker.getByRole('button', { name: /^Lip-sync/ }).isDisabled()).toBe(true);
+    // The reason stands next to the disabled button, and no cost is quoted for a job that cannot run (finding 17).
+    expect(await picker.getByTestId('submit-why').textContent()).toBe(
+      'Fix the audio’s problems above, or choose another audio.',
+    );
+    expect(await picker.getByRole('button', { name: /^Lip-sync/ }).getAttribute('aria-describedby')).toBe(
+      'submit-why',
+    );
+    expect(await picker.getByTestId('cost').textContent()).not.toContain('This job uses about');
     await screenshot(picker, 'picker-audio-too-short');
     expect((await relayJobs()).length).toBe(jobsBefore);
     await picker.close();
