@@ -34,9 +34,9 @@ class FakeOverlay {
   }
 }
 
-function fakeDocument(videos: FakeVideo[]): Document {
+function fakeDocument(videos: FakeVideo[], hovered: unknown[] = []): Document {
   return {
-    querySelectorAll: () => videos,
+    querySelectorAll: (selector: string) => (selector === ':hover' ? hovered : videos),
     elementsFromPoint: (x: number, y: number) =>
       videos.filter((v) => {
         const r = v.getBoundingClientRect();
@@ -93,6 +93,13 @@ describe('findClickedVideo', () => {
 
     it('ignores a target element id it cannot resolve and takes the biggest video when no click was seen', () => {
       expect(findClickedVideo(doc, { targetElementId: 7, lastPoint: null })).toBe(big);
+    });
+
+    it('takes the video under the element still hovered when no right-click was seen (finding 9)', () => {
+      // The page keeps :hover on what was right-clicked while the native menu is open.
+      const overlay = new FakeOverlay(box(0, 440, 320, 240));
+      const hovering = fakeDocument([big, small], [{ localName: 'html' }, overlay]);
+      expect(findClickedVideo(hovering, { lastPoint: null })).toBe(small);
     });
   });
 });

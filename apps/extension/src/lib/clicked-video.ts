@@ -32,5 +32,27 @@ export function findClickedVideo(
     const centre = { x: box.left + box.width / 2, y: box.top + box.height / 2 };
     return findVideoAt(doc, centre, click.srcUrl);
   }
-  return findVideoAt(doc, click.lastPoint, click.srcUrl);
+  return findVideoAt(doc, click.lastPoint ?? hoverPoint(doc), click.srcUrl);
+}
+
+/**
+ * Where the pointer stood at the right-click, on the first use in a page (our `contextmenu`
+ * listener did not exist yet, and Chromium tells no position): the page keeps its `:hover` state
+ * while the native menu is open, so the deepest hovered element is what was right-clicked, and
+ * its centre lies on that video even under an overlay (finding 9). Null over no element.
+ */
+function hoverPoint(doc: Document): PagePoint | null {
+  let root: Document | ShadowRoot = doc;
+  let deepest: Element | null = null;
+  for (;;) {
+    const hovered: NodeListOf<Element> | undefined = root.querySelectorAll?.(':hover');
+    const last: Element | undefined = hovered?.[hovered.length - 1];
+    if (!last) break;
+    deepest = last;
+    if (!last.shadowRoot) break;
+    root = last.shadowRoot;
+  }
+  if (!deepest || deepest === doc.documentElement || deepest === doc.body) return null;
+  const box = deepest.getBoundingClientRect();
+  return { x: box.left + box.width / 2, y: box.top + box.height / 2 };
 }

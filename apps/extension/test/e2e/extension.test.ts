@@ -313,8 +313,8 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.close();
 
     // The overlay hides the video from the browser's video menu. On the first click the finder is
-    // only just injected and Chrome gives no position: it takes the playing 640×640 player, not the
-    // bigger paused 320×240 decoy.
+    // only just injected and Chrome gives no position: the element still under the pointer (the
+    // overlay) leads it to the 640×640 player, not the bigger paused 320×240 decoy.
     const overlayPicker = await openPicker('/overlay', OVERLAY_MENU_ID);
     expect(await overlayPicker.getByTestId('video-meta').textContent()).toContain('640×640');
     await overlayPicker.close();
@@ -330,6 +330,30 @@ describe('extension in headless Chromium against the relay', () => {
     const decoyPicker = await decoyOpened;
     await decoyPicker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
     await decoyPicker.close();
+    await overlayPage.close();
+  });
+
+  it('takes the right-clicked video on the first use in a page with several videos (finding 9)', async () => {
+    // A fresh page: the finder is not injected yet, so no right-click position is known. The
+    // decoy is paused and the other player plays; the member right-clicked the decoy.
+    const page = await session.context.newPage();
+    await page.goto(`${pages.url}/overlay`);
+    await page
+      .locator('#v')
+      .evaluate(
+        (video: HTMLVideoElement) =>
+          video.paused && new Promise((done) => video.addEventListener('playing', done, { once: true })),
+      );
+    const decoy = (await page.locator('#decoy').boundingBox())!;
+    await page.mouse.click(decoy.x + 40, decoy.y + 40, { button: 'right' });
+    const opened = session.context.waitForEvent('page', {
+      predicate: (p) => p.url().includes('/picker.html'),
+    });
+    await runMenuAction(page.url(), OVERLAY_MENU_ID);
+    const picker = await opened;
+    await picker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
+    await picker.close();
+    await page.close();
   });
 
   // Last: the simulator runs one task at a time, so this slow job would delay later tests.
