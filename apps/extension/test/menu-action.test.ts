@@ -1,7 +1,13 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { browser } from 'wxt/browser';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
-import { handleMenuClick, OVERLAY_MENU_ID, PICKER_WINDOW, VIDEO_MENU_ID } from '../src/lib/menu-action.js';
+import {
+  createMenus,
+  handleMenuClick,
+  OVERLAY_MENU_ID,
+  PICKER_WINDOW,
+  VIDEO_MENU_ID,
+} from '../src/lib/menu-action.js';
 import { loadPickRequest } from '../src/lib/pick-request.js';
 import type { VideoTarget } from '../src/lib/video-source.js';
 
@@ -93,6 +99,19 @@ describe('context-menu action', () => {
     );
     expect(request?.video).toMatchObject({ src: 'blob:https://example.com/x', kind: 'stream' });
     expect(capture).not.toHaveBeenCalled();
+  });
+
+  it('offers the under-the-pointer item on pages and frames, not on every link and image (finding 16)', async () => {
+    const created: Array<{ id?: string | number; title?: string; contexts?: string[] }> = [];
+    Object.assign(fakeBrowser.contextMenus, {
+      removeAll: async () => undefined,
+      create: (item: (typeof created)[number]) => created.push(item),
+    });
+    await createMenus();
+    expect(created.map(({ id, title, contexts }) => ({ id, title, contexts }))).toEqual([
+      { id: VIDEO_MENU_ID, title: 'Lip-sync this video…', contexts: ['video'] },
+      { id: OVERLAY_MENU_ID, title: 'Lip-sync the video under the pointer…', contexts: ['page', 'frame'] },
+    ]);
   });
 
   it('ignores clicks on menu items that are not its own', async () => {

@@ -487,11 +487,14 @@ export function PickerApp(props: { request: PickRequest | null }) {
           )}
           <details class="video-file" open={intake === 'unavailable'}>
             <summary>{t('picker.useVideoFile')}</summary>
-            <label for="video-file" class="sr-only">
-              {t('picker.videoFile')}
+            {/* Styled like the audio drop zone; the input stays focusable, its focus ring on the label (finding 23). */}
+            <label for="video-file" class="drop video-drop">
+              <span class="drop-title">{videoFile ? videoFile.file.name : t('picker.videoFile')}</span>
+              <span class="muted">{t('picker.videoFileHint')}</span>
             </label>
             <input
               id="video-file"
+              class="sr-only"
               type="file"
               accept="video/mp4,video/quicktime,.mp4,.mov,.avi"
               onChange={(e) => {

@@ -16,7 +16,9 @@ export async function createMenus(): Promise<void> {
   browser.contextMenus.create({
     id: OVERLAY_MENU_ID,
     title: t('menu.underPointer'),
-    contexts: ['page', 'frame', 'image', 'link'],
+    // Not on links and images (finding 16): there the item was clutter on every page, and a
+    // player's overlay is a plain element, which is the `page` (or `frame`) context.
+    contexts: ['page', 'frame'],
     documentUrlPatterns: ['http://*/*', 'https://*/*', 'file:///*'],
   });
 }

@@ -261,6 +261,15 @@ describe('extension in headless Chromium against the relay', () => {
     );
     expect(await picker.getByTestId('cost').textContent()).not.toContain('This job uses about');
     await screenshot(picker, 'picker-audio-too-short');
+    // A video file is chosen from a drop zone like the audio's (finding 23), and every limit it
+    // breaks is listed at once, frame rate and resolution together (finding 17).
+    await picker.getByText('Use a video file instead').click();
+    await picker.setInputFiles('#video-file', fixture('small-320x240-10fps-3s.mp4'));
+    await picker.locator('label.video-drop').filter({ hasText: 'small-320x240-10fps-3s.mp4' }).waitFor();
+    const videoProblems = picker.getByTestId('media-problems').filter({ hasText: 'The video cannot be used' });
+    await videoProblems.waitFor();
+    expect(await videoProblems.textContent()).toMatch(/runs at 10 fps[\s\S]*320×240|320×240[\s\S]*runs at 10 fps/);
+    await screenshot(picker, 'picker-video-file-invalid');
     expect((await relayJobs()).length).toBe(jobsBefore);
     await picker.close();
   });
