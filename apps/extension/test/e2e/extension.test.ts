@@ -266,9 +266,13 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.getByText('Use a video file instead').click();
     await picker.setInputFiles('#video-file', fixture('small-320x240-10fps-3s.mp4'));
     await picker.locator('label.video-drop').filter({ hasText: 'small-320x240-10fps-3s.mp4' }).waitFor();
-    const videoProblems = picker.getByTestId('media-problems').filter({ hasText: 'The video cannot be used' });
+    const videoProblems = picker
+      .getByTestId('media-problems')
+      .filter({ hasText: 'The video cannot be used' });
     await videoProblems.waitFor();
-    expect(await videoProblems.textContent()).toMatch(/runs at 10 fps[\s\S]*320×240|320×240[\s\S]*runs at 10 fps/);
+    expect(await videoProblems.textContent()).toMatch(
+      /runs at 10 fps[\s\S]*320×240|320×240[\s\S]*runs at 10 fps/,
+    );
     await screenshot(picker, 'picker-video-file-invalid');
     expect((await relayJobs()).length).toBe(jobsBefore);
     await picker.close();
