@@ -20,6 +20,11 @@ export interface RelayConfig {
   /** Public origin the provider reaches the relay at (signed file URLs, callbacks). */
   publicUrl: string | undefined;
   dataDir: string;
+  /**
+   * PostgreSQL connection URL (`RETALK_DATABASE_URL`); undefined keeps the embedded SQLite store in
+   * `dataDir`. Holds a password: never logged.
+   */
+  databaseUrl: string | undefined;
   adminToken: string | undefined;
   /** When set, `/metrics` needs `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
@@ -134,6 +139,14 @@ const EnvSchema = z.object({
   RETALK_FILES_BASE_URL: httpUrl('RETALK_FILES_BASE_URL').optional(),
   RETALK_PUBLIC_URL: httpUrl('RETALK_PUBLIC_URL').optional(),
   RETALK_DATA_DIR: z.string().min(1).optional(),
+  // Never echoed back (the URL may hold a password).
+  RETALK_DATABASE_URL: z
+    .string()
+    .refine((v) => /^postgres(ql)?:\/\/\S+$/i.test(v) && URL.canParse(v), {
+      error:
+        'RETALK_DATABASE_URL must be a PostgreSQL URL such as postgres://retalk:password@db.example.com:5432/retalk (leave it unset for the embedded SQLite store)',
+    })
+    .optional(),
   RETALK_ADMIN_TOKEN: z.string().min(24, 'RETALK_ADMIN_TOKEN must be at least 24 characters').optional(),
   RETALK_METRICS_TOKEN: z.string().min(24, 'RETALK_METRICS_TOKEN must be at least 24 characters').optional(),
   RETALK_SIGNING_SECRET: z
@@ -246,6 +259,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     port: e.PORT ?? 8787,
     publicUrl: e.RETALK_PUBLIC_URL,
     dataDir: path.resolve(cwd, e.RETALK_DATA_DIR ?? '.retalk-data'),
+    databaseUrl: e.RETALK_DATABASE_URL,
     adminToken: e.RETALK_ADMIN_TOKEN,
     metricsToken: e.RETALK_METRICS_TOKEN,
     signingSecret: e.RETALK_SIGNING_SECRET,

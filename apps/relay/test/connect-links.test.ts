@@ -1,11 +1,10 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashToken } from '../src/auth.js';
 import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
 import { serveRelay } from '../src/serve.js';
-import { type Harness, startRelay, tempDir } from './harness.js';
+import { type Harness, startRelay, storedText, storeEnv, tempDir } from './harness.js';
 
 const ADMIN = 'admin-token-for-connect-links-0123456789';
 const CODE = /#code=(rtc_[A-Za-z0-9_-]{32})$/;
@@ -111,20 +110,19 @@ describe('connect links: a browser connects without its member pasting a token',
     const made = await h.api('POST', '/v1/me/connect-links');
     const code = codeOf(made.json.url);
     const token = (await claim(code)).json.token as string;
-    const files = fs.readdirSync(h.dataDir).filter((f) => f.includes('.db') || f.includes('sqlite'));
-    expect(files.length).toBeGreaterThan(0);
-    const bytes = files.map((f) => fs.readFileSync(path.join(h.dataDir, f)).toString('latin1')).join('');
+    const bytes = await storedText(h.dataDir);
+    expect(bytes).toContain(hashToken(code));
     expect(bytes).not.toContain(code);
     expect(bytes).not.toContain(token);
   });
 });
 
 describe('connect links from the command line', () => {
-  function cli(dataDir: string, env: Record<string, string> = {}) {
+  async function cli(dataDir: string, env: Record<string, string> = {}) {
     const out: string[] = [];
     const err: string[] = [];
     const io = {
-      env: { RETALK_DATA_DIR: dataDir, ...env },
+      env: { ...(await storeEnv(dataDir)), ...env },
       cwd: process.cwd(),
       out: (l: string) => out.push(l),
       err: (l: string) => err.push(l),
@@ -135,12 +133,12 @@ describe('connect links from the command line', () => {
   it('members add and members link print a link to the public URL that a relay on that data honours', async () => {
     const dataDir = tempDir();
     const env = { RETALK_PUBLIC_URL: 'https://relay.example.com' };
-    const add = cli(dataDir, env);
+    const add = await cli(dataDir, env);
     expect(await add.run('members', 'add', 'zoe')).toBe(0);
     const added = add.out.find((l) => l.includes('/connect#code='));
     expect(added).toContain('https://relay.example.com/connect#code=rtc_');
 
-    const link = cli(dataDir, env);
+    const link = await cli(dataDir, env);
     expect(await link.run('members', 'link', 'zoe', '--minutes', '90')).toBe(0);
     const line = link.out.find((l) => l.includes('/connect#code=')) as string;
     const url = line.slice(line.indexOf('https://'));
@@ -154,7 +152,7 @@ describe('connect links from the command line', () => {
       await h.close();
     }
 
-    const bad = cli(dataDir);
+    const bad = await cli(dataDir);
     expect(await bad.run('members', 'link', 'zoe', '--minutes', '0')).toBe(2);
     expect(bad.err.join('\n')).toContain('--minutes must be a whole number from 1 to 10080');
     expect(await bad.run('members', 'link', 'nobody')).toBe(1);
@@ -166,10 +164,13 @@ describe('connect links from the command line', () => {
     const links: string[] = [];
     for (let i = 0; i < 2; i++) {
       const printed: string[] = [];
-      const running = await serveRelay(loadConfig({ RETALK_DATA_DIR: dataDir, PORT: '0' }, process.cwd()), {
-        print: (l) => printed.push(l),
-        logStream: new Writable({ write: (_c, _e, cb) => cb() }),
-      });
+      const running = await serveRelay(
+        loadConfig({ ...(await storeEnv(dataDir)), PORT: '0' }, process.cwd()),
+        {
+          print: (l) => printed.push(l),
+          logStream: new Writable({ write: (_c, _e, cb) => cb() }),
+        },
+      );
       await running.close();
       const line = printed.find((l) => l.includes('/connect#code=')) as string;
       expect(line).toContain(`${running.url}/connect#code=rtc_`);

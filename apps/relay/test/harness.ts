@@ -4,9 +4,13 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { Job } from '@retalk/core/relay';
 import { createSimulator } from '@retalk/simulator';
+import pg from 'pg';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { buildRelay, createMember, type Relay } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { openStore } from '../src/store/open.js';
+import type { RelayStore } from '../src/store/types.js';
+import { createTestDatabase, TEST_STORE_IS_POSTGRES } from './pg.js';
 
 /** A provider key distinctive enough that finding it anywhere is a real leak. */
 export const PROVIDER_KEY = 'sk-live-RETALK-TEST-KEY-5f0c3a9e71d24b8c';
@@ -109,6 +113,58 @@ function logSink(): Writable {
   });
 }
 
+const databases = new Map<string, string>();
+
+/**
+ * The environment that points a relay or the CLI at the store of `dataDir`: the data dir, plus
+ * the data dir's throwaway database when the suite runs on PostgreSQL.
+ */
+export async function storeEnv(dataDir: string): Promise<Record<string, string>> {
+  if (!TEST_STORE_IS_POSTGRES) return { RETALK_DATA_DIR: dataDir };
+  let url = databases.get(dataDir);
+  if (url === undefined) {
+    url = await createTestDatabase();
+    databases.set(dataDir, url);
+  }
+  return { RETALK_DATA_DIR: dataDir, RETALK_DATABASE_URL: url };
+}
+
+/** Opens the store of `dataDir` beside (or instead of) its relay, runs `fn`, and closes it. */
+export async function withStoreOf<T>(dataDir: string, fn: (store: RelayStore) => Promise<T>): Promise<T> {
+  const store = await openStore(loadConfig(await storeEnv(dataDir), process.cwd()));
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** Every byte the store of `dataDir` keeps, as text (the SQLite files, or PostgreSQL's rows). */
+export async function storedText(dataDir: string): Promise<string> {
+  const env = await storeEnv(dataDir);
+  if (env.RETALK_DATABASE_URL === undefined) {
+    const files = fs.readdirSync(dataDir).filter((f) => f.includes('.db'));
+    if (files.length === 0) throw new Error(`no SQLite files in ${dataDir}`);
+    return files.map((f) => fs.readFileSync(path.join(dataDir, f)).toString('latin1')).join('');
+  }
+  const client = new pg.Client({ connectionString: env.RETALK_DATABASE_URL });
+  await client.connect();
+  try {
+    const tables = await client.query<{ name: string }>(
+      "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public'",
+    );
+    if (tables.rows.length === 0) throw new Error('no tables in the test database');
+    let out = '';
+    for (const { name } of tables.rows) {
+      const rows = await client.query<{ row: string }>(`SELECT row_to_json(t)::text AS row FROM "${name}" t`);
+      for (const r of rows.rows) out += r.row;
+    }
+    return out;
+  } finally {
+    await client.end();
+  }
+}
+
 export async function startRelay(options: HarnessOptions): Promise<Harness> {
   const ownSim = !options.sim;
   const sim =
@@ -119,6 +175,9 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
       ...(options.simLimits ? { limits: options.simLimits } : {}),
     }));
   const dataDir = options.dataDir ?? tempDir();
+  // RETALK_TEST_STORE=postgres: each data dir gets its own throwaway database, kept across a
+  // restart on that data dir as SQLite's file would be.
+  const databaseUrl = (await storeEnv(dataDir)).RETALK_DATABASE_URL;
   const config = loadConfig(
     {
       RETALK_PROVIDER: options.provider,
@@ -127,6 +186,7 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
       RETALK_DATA_DIR: dataDir,
       RETALK_POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 50),
       RETALK_LOG_LEVEL: 'info',
+      ...(databaseUrl ? { RETALK_DATABASE_URL: databaseUrl } : {}),
       ...options.env,
     },
     process.cwd(),
@@ -142,6 +202,9 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     ...(options.conformWorkerPath ? { conformWorkerPath: options.conformWorkerPath } : {}),
     ...(options.now ? { now: options.now } : {}),
   });
+  if (TEST_STORE_IS_POSTGRES && relay.context.store.dialect !== 'postgres') {
+    throw new Error('RETALK_TEST_STORE=postgres, yet the relay opened another store');
+  }
   await relay.app.listen({ host: '127.0.0.1', port: options.port ?? 0 });
   await relay.start();
   const url = relay.context.publicUrl();

@@ -1,19 +1,21 @@
-import path from 'node:path';
 import { createSimulator } from '@retalk/simulator';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Harness, PROVIDER_KEY, type Simulator, startRelay, tempDir } from './harness.js';
+import { type Harness, PROVIDER_KEY, type Simulator, startRelay, tempDir, withStoreOf } from './harness.js';
 
 /** Rewinds a submitted job to "submit started, upstream id never recorded" — what a crash leaves. */
-function simulateCrashBeforeIdWasStored(dataDir: string, jobId: string, submitStartedAt?: number): void {
-  const db = new Database(path.join(dataDir, 'relay.db'));
-  db.prepare(`UPDATE jobs SET upstream_id = NULL, status = 'received', submitted_at = NULL WHERE id = ?`).run(
-    jobId,
-  );
-  if (submitStartedAt !== undefined) {
-    db.prepare('UPDATE jobs SET submit_started_at = ? WHERE id = ?').run(submitStartedAt, jobId);
-  }
-  db.close();
+async function simulateCrashBeforeIdWasStored(
+  dataDir: string,
+  jobId: string,
+  submitStartedAt?: number,
+): Promise<void> {
+  await withStoreOf(dataDir, async (store) => {
+    await store.updateJob(jobId, {
+      upstreamId: null,
+      status: 'received',
+      submittedAt: null,
+      ...(submitStartedAt !== undefined ? { submitStartedAt } : {}),
+    });
+  });
 }
 
 // The relay fetches URL inputs and hands the provider its own copies (issue 8, H1), so a provider
@@ -51,7 +53,7 @@ describe('a relay restarted on the same data', () => {
     // Preparing (fetching and measuring the inputs in a child process) comes first.
     const submitted = await first.waitForJob(created.json.id, (j) => j.upstreamId !== undefined, 30_000);
     await first.stopRelay();
-    if (crashBeforeIdStored) simulateCrashBeforeIdWasStored(dataDir, created.json.id, submitStartedAt);
+    if (crashBeforeIdStored) await simulateCrashBeforeIdWasStored(dataDir, created.json.id, submitStartedAt);
     const second = await startRelay({ provider, sim, dataDir, port: Number(new URL(first.url).port) });
     open.push(second);
     const waitFor = (done: Parameters<Harness['waitForJob']>[1]) =>
@@ -103,14 +105,45 @@ describe('a relay restarted on the same data', () => {
     open.push(first);
     await first.stopRelay();
     // A job stored with the submit marker set, but the provider never saw it.
-    const db = new Database(path.join(dataDir, 'relay.db'));
-    const member = db.prepare(`SELECT id FROM members WHERE name = 'alice'`).get() as { id: string };
-    const now = Date.now();
-    db.prepare(
-      `INSERT INTO jobs (id, member_id, status, progress, provider, input_json, estimated_seconds, submit_started_at, callback_token, created_at, updated_at)
-       VALUES ('job_AAAAAAAAAAAAAAAA', ?, 'received', 0, 'dashscope', ?, 3, ?, 'cbtokencbtokencbtokencbtokencbto', ?, ?)`,
-    ).run(member.id, JSON.stringify({ ...inputsAt(sim), videoExtension: false }), now, now, now);
-    db.close();
+    await withStoreOf(dataDir, async (store) => {
+      const member = await store.getMemberByName('alice');
+      const now = Date.now();
+      await store.insertJob({
+        id: 'job_AAAAAAAAAAAAAAAA',
+        memberId: member?.id as string,
+        status: 'received',
+        progress: 0,
+        etaMs: null,
+        provider: 'dashscope',
+        upstreamId: null,
+        title: null,
+        sourcePageUrl: null,
+        input: { ...inputsAt(sim), videoExtension: false },
+        conformMode: 'off',
+        conform: null,
+        estimatedSeconds: 3,
+        billedSeconds: null,
+        error: null,
+        submitStartedAt: now,
+        callbackToken: 'cbtokencbtokencbtokencbtokencbto',
+        idempotencyKey: null,
+        requestHash: null,
+        cancelRequested: false,
+        upstreamResultUrl: null,
+        upstreamResultExpiresAt: null,
+        resultKey: null,
+        resultSizeBytes: null,
+        resultSha256: null,
+        resultContentType: null,
+        resultExpiresAt: null,
+        archiveAttempts: 0,
+        createdAt: now,
+        updatedAt: now,
+        submittedAt: null,
+        startedAt: null,
+        finishedAt: null,
+      });
+    });
 
     const second = await startRelay({
       provider: 'dashscope',

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, expect } from 'vitest';
 import { PROVIDER_KEY, seen } from './harness.js';
+import { dropTestDatabases } from './pg.js';
 
 // The provider key must never appear in a response or a log line. Checked after every test (and
 // after each file's own afterAll, which closes relays and logs as it goes) over what appeared
@@ -19,3 +20,6 @@ function expectNoKeyLeak(): void {
 
 afterEach(expectNoKeyLeak);
 afterAll(expectNoKeyLeak);
+
+// Registered first, so it runs last: the file's relays are closed by then.
+afterAll(dropTestDatabases);

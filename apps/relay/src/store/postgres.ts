@@ -1,0 +1,435 @@
+import pg from 'pg';
+import { PG_MIGRATIONS } from './migrations-postgres.js';
+import {
+  connectCodeFromRow,
+  eventFromRow,
+  JOB_COLUMNS,
+  JOB_FIELDS,
+  jobFromRow,
+  jobValue,
+  LIVE_STATUSES,
+  memberFromRow,
+  type Row,
+  uploadFromRow,
+} from './rows.js';
+import {
+  assertNotInTransaction,
+  assertTransactionOpen,
+  closeScope,
+  guarded,
+  runInScope,
+  type TransactionScope,
+} from './scope.js';
+import type { RelayQueries, RelayStore, RelayTransaction } from './types.js';
+
+/** Options of {@link createPostgresStore}. */
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database`. */
+  connectionString: string;
+  /** Connections kept open at most. Default 10. */
+  maxConnections?: number | undefined;
+  /** How long to wait for a connection to open, in milliseconds. Default 10 000. */
+  connectTimeoutMs?: number | undefined;
+}
+
+/** The store could not be opened (PostgreSQL unreachable, refused the login, or a newer schema). */
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError' as const;
+  readonly code = 'store_unavailable';
+}
+
+// Advisory lock keys (two int4 halves): the first names Retalk's lock space, the second the lock.
+const LOCK_SPACE = 0x52544b; // "RTK"
+const MIGRATION_LOCK = 0;
+
+// BIGINT (epoch ms, sizes, the event sequence, COUNT) and NUMERIC (SUM over BIGINT) come back as
+// numbers: every value the relay keeps is far below 2^53.
+const INT8_OID = 20;
+const NUMERIC_OID = 1700;
+const TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID || oid === NUMERIC_OID
+      ? (value: string) => Number(value)
+      : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+type Exec = (text: string, params?: unknown[]) => Promise<pg.QueryResult<Row>>;
+
+const LIVE = [...LIVE_STATUSES];
+const toDb = (key: string, value: unknown) => jobValue(key, value, 'bool');
+const jobInsertColumns = ['id', 'member_id', ...JOB_FIELDS.map((k) => JOB_COLUMNS[k] as string)];
+const INSERT_JOB = `INSERT INTO jobs (${jobInsertColumns.join(', ')}) VALUES (${jobInsertColumns
+  .map((_, i) => `$${i + 1}`)
+  .join(', ')})`;
+
+/** Where a connection goes, without the password, for error messages. */
+export function describeDatabaseUrl(connectionString: string): string {
+  try {
+    const url = new URL(connectionString);
+    return `${url.hostname || 'localhost'}:${url.port || '5432'}${url.pathname}`;
+  } catch {
+    return 'the configured database';
+  }
+}
+
+/** The relay's queries in PostgreSQL, on a pooled connection or on a transaction's own. */
+function queriesOf(exec: Exec): RelayQueries {
+  const one = async <T>(text: string, params: unknown[], fromRow: (r: Row) => T): Promise<T | undefined> => {
+    const { rows } = await exec(text, params);
+    return rows[0] ? fromRow(rows[0]) : undefined;
+  };
+  const many = async <T>(text: string, params: unknown[], fromRow: (r: Row) => T): Promise<T[]> =>
+    (await exec(text, params)).rows.map(fromRow);
+  return {
+    createMember: async (m) => {
+      await exec(
+        `INSERT INTO members (id, name, token_hash, created_at, revoked_at, budget_seconds, period, max_concurrent_jobs)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [m.id, m.name, m.tokenHash, m.createdAt, m.revokedAt, m.budgetSeconds, m.period, m.maxConcurrentJobs],
+      );
+    },
+    getMember: (id) => one('SELECT * FROM members WHERE id = $1', [id], memberFromRow),
+    getMemberByName: (name) => one('SELECT * FROM members WHERE name = $1', [name], memberFromRow),
+    findMemberByTokenHash: async (hash) =>
+      (await one('SELECT * FROM members WHERE token_hash = $1', [hash], memberFromRow)) ??
+      one(
+        'SELECT m.*, t.token_hash AS matched_hash FROM member_tokens t JOIN members m ON m.id = t.member_id WHERE t.token_hash = $1',
+        [hash],
+        (r) => ({ ...memberFromRow(r), tokenHash: r.matched_hash as string }),
+      ),
+    createConnectCode: async (code) => {
+      // Old codes are of no use to anyone: each new one sweeps those expired a day ago.
+      await exec('DELETE FROM connect_codes WHERE expires_at < $1', [code.createdAt - 86_400_000]);
+      await exec(
+        `INSERT INTO connect_codes (code_hash, member_id, created_at, expires_at, used_at)
+         VALUES ($1, $2, $3, $4, $5)`,
+        [code.codeHash, code.memberId, code.createdAt, code.expiresAt, code.usedAt],
+      );
+    },
+    getConnectCode: (hash) =>
+      one('SELECT * FROM connect_codes WHERE code_hash = $1', [hash], connectCodeFromRow),
+    markConnectCodeUsed: async (hash, at) =>
+      ((
+        await exec('UPDATE connect_codes SET used_at = $1 WHERE code_hash = $2 AND used_at IS NULL', [
+          at,
+          hash,
+        ])
+      ).rowCount ?? 0) > 0,
+    addMemberToken: async (token) => {
+      await exec(
+        'INSERT INTO member_tokens (token_hash, member_id, label, created_at) VALUES ($1, $2, $3, $4)',
+        [token.tokenHash, token.memberId, token.label, token.createdAt],
+      );
+    },
+    listMembers: () => many('SELECT * FROM members ORDER BY created_at, name', [], memberFromRow),
+    revokeMember: async (name, at) =>
+      ((await exec('UPDATE members SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL', [at, name]))
+        .rowCount ?? 0) > 0,
+
+    createUpload: async ({ probe, ...u }) => {
+      await exec(
+        `INSERT INTO uploads (id, member_id, kind, filename, storage_key, size_bytes, sha256, content_type, media_json, probe_json, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [
+          u.id,
+          u.memberId,
+          u.kind,
+          u.filename,
+          u.storageKey,
+          u.sizeBytes,
+          u.sha256,
+          u.contentType,
+          JSON.stringify(u.media),
+          probe ? JSON.stringify(probe) : null,
+          u.createdAt,
+          u.expiresAt,
+        ],
+      );
+    },
+    getUpload: (id) => one('SELECT * FROM uploads WHERE id = $1', [id], uploadFromRow),
+    listExpiredUploads: (now) =>
+      many('SELECT * FROM uploads WHERE expires_at <= $1 LIMIT 500', [now], uploadFromRow),
+    uploadUsage: async (memberId, now) => {
+      const { rows } = await exec(
+        'SELECT COALESCE(SUM(size_bytes), 0) AS bytes, COUNT(*) AS count, MIN(expires_at) AS oldest FROM uploads WHERE member_id = $1 AND expires_at > $2',
+        [memberId, now],
+      );
+      const r = rows[0] as { bytes: number; count: number; oldest: number | null };
+      return { bytes: r.bytes, count: r.count, oldestExpiresAt: r.oldest };
+    },
+    deleteUpload: async (id) => {
+      await exec('DELETE FROM uploads WHERE id = $1', [id]);
+    },
+    // A live job holds its inputs and the files prepared from them (fetched copies, conformed files).
+    isUploadReferenced: async (id) =>
+      (
+        await exec(
+          `SELECT 1 FROM jobs WHERE status = ANY($2) AND $1 IN (
+             input_json->'video'->>'uploadId', input_json->'audio'->>'uploadId', input_json->'refImage'->>'uploadId',
+             conform_json->'video'->>'uploadId', conform_json->'audio'->>'uploadId', conform_json->'refImage'->>'uploadId'
+           ) LIMIT 1`,
+          [id, LIVE],
+        )
+      ).rows.length > 0,
+
+    insertJob: async (job) => {
+      await exec(INSERT_JOB, [job.id, job.memberId, ...JOB_FIELDS.map((k) => toDb(k, job[k]))]);
+    },
+    getJob: (id) => one('SELECT * FROM jobs WHERE id = $1', [id], jobFromRow),
+    getJobByCallbackToken: (token) =>
+      one('SELECT * FROM jobs WHERE callback_token = $1', [token], jobFromRow),
+    findJobByUpstreamId: (upstreamId) =>
+      one('SELECT * FROM jobs WHERE upstream_id = $1 LIMIT 1', [upstreamId], jobFromRow),
+    findJobByIdempotencyKey: (memberId, key) =>
+      one('SELECT * FROM jobs WHERE member_id = $1 AND idempotency_key = $2', [memberId, key], jobFromRow),
+    updateJob: async (id, patch) => {
+      const keys = Object.keys(patch).filter((k) => k in JOB_COLUMNS);
+      const job =
+        keys.length === 0
+          ? await one('SELECT * FROM jobs WHERE id = $1', [id], jobFromRow)
+          : await one(
+              `UPDATE jobs SET ${keys.map((k, i) => `${JOB_COLUMNS[k]} = $${i + 1}`).join(', ')} WHERE id = $${keys.length + 1} RETURNING *`,
+              [...keys.map((k) => toDb(k, patch[k as keyof typeof patch])), id],
+              jobFromRow,
+            );
+      if (!job) throw new Error(`job ${id} vanished from the store`);
+      return job;
+    },
+    listJobs: (filter) => {
+      const where = ['member_id = $1'];
+      const params: unknown[] = [filter.memberId];
+      if (filter.statuses && filter.statuses.length > 0) {
+        params.push([...filter.statuses]);
+        where.push(`status = ANY($${params.length})`);
+      }
+      if (filter.before) {
+        params.push(filter.before.createdAt, filter.before.id);
+        const [at, id] = [params.length - 1, params.length];
+        where.push(`(created_at < $${at} OR (created_at = $${at} AND id < $${id}))`);
+      }
+      params.push(filter.limit);
+      return many(
+        `SELECT * FROM jobs WHERE ${where.join(' AND ')} ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+        params,
+        jobFromRow,
+      );
+    },
+    listLiveJobs: () =>
+      many('SELECT * FROM jobs WHERE status = ANY($1) ORDER BY created_at, id', [LIVE], jobFromRow),
+    listUnarchivedJobs: () =>
+      many(
+        `SELECT * FROM jobs WHERE status = 'succeeded' AND result_key IS NULL AND upstream_result_url IS NOT NULL ORDER BY finished_at`,
+        [],
+        jobFromRow,
+      ),
+    listExpiredResults: (now) =>
+      many(
+        'SELECT * FROM jobs WHERE result_key IS NOT NULL AND result_expires_at IS NOT NULL AND result_expires_at <= $1 LIMIT 500',
+        [now],
+        jobFromRow,
+      ),
+    countActiveJobs: async (memberId) =>
+      (
+        await exec('SELECT COUNT(*) AS n FROM jobs WHERE member_id = $1 AND status = ANY($2)', [
+          memberId,
+          LIVE,
+        ])
+      ).rows[0]?.n as number,
+    countJobsByStatus: async () => {
+      const out: Record<string, number> = {};
+      for (const r of (await exec('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status')).rows)
+        out[r.status as string] = r.n as number;
+      return out;
+    },
+    usage: async (memberId, since) => {
+      const { rows } = await exec(
+        `SELECT
+           COALESCE(SUM(billed_seconds) FILTER (WHERE status = 'succeeded'), 0) AS used,
+           COALESCE(SUM(estimated_seconds) FILTER (WHERE status = ANY($3)), 0) AS reserved
+         FROM jobs WHERE member_id = $1 AND created_at >= $2`,
+        [memberId, since, LIVE],
+      );
+      return { usedSeconds: rows[0]?.used as number, reservedSeconds: rows[0]?.reserved as number };
+    },
+
+    appendEvent: async (memberId, jobId, payload, at) =>
+      (
+        await exec(
+          'INSERT INTO events (member_id, job_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING seq',
+          [memberId, jobId, payload, at],
+        )
+      ).rows[0]?.seq as number,
+    eventsAfter: (memberId, seq, limit) =>
+      many(
+        'SELECT * FROM events WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+        [memberId, seq, limit],
+        eventFromRow,
+      ),
+    oldestEventSeq: async () =>
+      ((await exec('SELECT MIN(seq) AS seq FROM events')).rows[0]?.seq as number | null) ?? undefined,
+    latestEventSeq: async (memberId) =>
+      ((await exec('SELECT MAX(seq) AS seq FROM events WHERE member_id = $1', [memberId])).rows[0]?.seq as
+        | number
+        | null) ?? undefined,
+    pruneEvents: async (before) => {
+      await exec('DELETE FROM events WHERE created_at < $1', [before]);
+    },
+
+    getMeta: async (key) =>
+      (await exec('SELECT value FROM meta WHERE key = $1', [key])).rows[0]?.value as string | undefined,
+    setMeta: async (key, value) => {
+      await exec(
+        'INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value',
+        [key, value],
+      );
+    },
+  };
+}
+
+/** Applies the migrations this database has not seen, once, whoever else is starting now. */
+async function migrate(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    // Session-level: held across the migrations' own transactions, released below.
+    await client.query('SELECT pg_advisory_lock($1, $2)', [LOCK_SPACE, MIGRATION_LOCK]);
+    try {
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)',
+      );
+      const { rows } = await client.query(
+        'SELECT COALESCE(MAX(version), 0) AS version FROM schema_migrations',
+      );
+      const applied = Number(rows[0]?.version ?? 0);
+      if (applied > PG_MIGRATIONS.length) {
+        throw new StoreUnavailableError(
+          `The database holds schema version ${applied}, newer than this relay knows (${PG_MIGRATIONS.length}); run the newer relay, or restore a backup made for this version.`,
+        );
+      }
+      for (let i = applied; i < PG_MIGRATIONS.length; i++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(PG_MIGRATIONS[i] as string);
+          await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+            i + 1,
+            Date.now(),
+          ]);
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      }
+    } finally {
+      await client
+        .query('SELECT pg_advisory_unlock($1, $2)', [LOCK_SPACE, MIGRATION_LOCK])
+        .catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Opens the relay's PostgreSQL store (a connection pool) and migrates it. Several relay processes
+ * may share one database: migrations run once under an advisory lock, budget checks serialize per
+ * member (`lockMember`), and the members version is a counter every process sees.
+ */
+export async function createPostgresStore(options: PostgresStoreOptions): Promise<RelayStore> {
+  const where = describeDatabaseUrl(options.connectionString);
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    types: TYPES,
+  });
+  // An idle connection the server drops (a restart, a failover) must not crash the relay; the pool
+  // opens a new one on the next query.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool);
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    if (error instanceof StoreUnavailableError) throw error;
+    const code = (error as { code?: string }).code;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new StoreUnavailableError(
+      code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT'
+        ? `Cannot reach PostgreSQL at ${where} (RETALK_DATABASE_URL): ${reason}. Start the database or correct the URL.`
+        : code === '28P01' || code === '28000'
+          ? `PostgreSQL at ${where} refused the login (RETALK_DATABASE_URL): ${reason}. Check the user and password in the URL.`
+          : code === '3D000'
+            ? `The database in RETALK_DATABASE_URL does not exist at ${where}: ${reason}. Create it (createdb) or correct the URL.`
+            : `Opening the PostgreSQL store at ${where} failed (RETALK_DATABASE_URL): ${reason}`,
+      { cause: error },
+    );
+  }
+
+  const exec: Exec = (text, params) => pool.query<Row>(text, params);
+  let closed = false;
+
+  const store: RelayStore = {
+    dialect: 'postgres',
+    ...guarded(queriesOf(exec), (method) => assertNotInTransaction(store, method)),
+    async transaction(fn) {
+      assertNotInTransaction(store, 'transaction');
+      const client = await pool.connect();
+      const scope: TransactionScope = { owner: store, active: true, afterCommit: [] };
+      let committed = false;
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        try {
+          const result = await runInScope(scope, () => fn(transactionHandle(client, scope)));
+          await client.query('COMMIT');
+          committed = true;
+          return result;
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollbackError: Error) => {
+            broken = rollbackError;
+          });
+          throw error;
+        }
+      } finally {
+        // A connection whose rollback failed is in an unknown state: the pool drops it.
+        client.release(broken);
+        closeScope(scope, committed);
+      }
+    },
+    membersVersion: async () => {
+      assertNotInTransaction(store, 'membersVersion');
+      const { rows } = await exec('SELECT version FROM members_version WHERE id = 1');
+      return String(rows[0]?.version ?? 0);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await pool.end();
+    },
+  };
+
+  function transactionHandle(client: pg.PoolClient, scope: TransactionScope): RelayTransaction {
+    const queries = guarded(
+      queriesOf((text, params) => client.query<Row>(text, params)),
+      (method) => assertTransactionOpen(scope, method),
+    );
+    return {
+      ...queries,
+      lockMember: async (memberId) => {
+        assertTransactionOpen(scope, 'lockMember');
+        // Released at commit or rollback; hashtext spreads member ids over the int4 key space (a
+        // collision only makes two members wait for each other, never lets a budget overspend).
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE + 1, memberId]);
+      },
+      lockJob: async (id) => {
+        assertTransactionOpen(scope, 'lockJob');
+        const { rows } = await client.query<Row>('SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+        return rows[0] ? jobFromRow(rows[0]) : undefined;
+      },
+      afterCommit: (fn) => {
+        assertTransactionOpen(scope, 'afterCommit');
+        scope.afterCommit.push(fn);
+      },
+    };
+  }
+  return store;
+}
