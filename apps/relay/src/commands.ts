@@ -6,6 +6,8 @@ import { CONNECT_LINK_MAX_TTL_MS, createConnectLink } from './connect-links.js';
 import { MemberNameSchema } from './routes/admin.js';
 import { serveRelay, stopOnSignal } from './serve.js';
 import { openStore } from './store/open.js';
+import { StoreUnavailableError } from './store/postgres.js';
+import type { RelayStore } from './store/types.js';
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -45,15 +47,24 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-  if (command === 'serve') {
-    const running = await serveRelay(config, { print: io.out });
-    return stopOnSignal(running, config);
-  }
-  if (command !== 'members' && command !== 'usage') {
+  if (command !== 'serve' && command !== 'members' && command !== 'usage') {
     io.err(command ? `Unknown command "${command}".\n${USAGE}` : USAGE);
     return 2;
   }
-  const store = await openStore(config);
+  let store: RelayStore;
+  try {
+    if (command === 'serve') {
+      const running = await serveRelay(config, { print: io.out });
+      return await stopOnSignal(running, config);
+    }
+    store = await openStore(config);
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) {
+      io.err(error.message);
+      return 1;
+    }
+    throw error;
+  }
   try {
     const now = Date.now();
     if (command === 'usage') {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config.js';
 import { serveRelay, stopOnSignal } from './serve.js';
+import { StoreUnavailableError } from './store/postgres.js';
 
 // The only module with side effects: read the environment, start, and stop on a signal.
 try {
@@ -13,6 +14,10 @@ try {
   if (error instanceof ConfigError) {
     process.stderr.write(`${error.message}\n`);
     process.exit(2);
+  }
+  if (error instanceof StoreUnavailableError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
   }
   const code = (error as { code?: string }).code;
   if (code === 'EADDRINUSE') {

@@ -55,6 +55,16 @@ const TYPES = {
 
 type Exec = (text: string, params?: unknown[]) => Promise<pg.QueryResult<Row>>;
 
+/**
+ * PostgreSQL text cannot hold U+0000, which a member may send (a title) and SQLite keeps: it is
+ * stored as U+FFFD instead of failing the request. JSON values arrive escaped and pass as they are.
+ */
+function storable(params: unknown[] | undefined): unknown[] | undefined {
+  return params?.map((p) =>
+    typeof p === 'string' && p.includes('\u0000') ? p.replaceAll('\u0000', '\uFFFD') : p,
+  );
+}
+
 const LIVE = [...LIVE_STATUSES];
 const toDb = (key: string, value: unknown) => jobValue(key, value, 'bool');
 const jobInsertColumns = ['id', 'member_id', ...JOB_FIELDS.map((k) => JOB_COLUMNS[k] as string)];
@@ -364,7 +374,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     );
   }
 
-  const exec: Exec = (text, params) => pool.query<Row>(text, params);
+  const exec: Exec = (text, params) => pool.query<Row>(text, storable(params));
   let closed = false;
 
   const store: RelayStore = {
@@ -409,7 +419,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
   function transactionHandle(client: pg.PoolClient, scope: TransactionScope): RelayTransaction {
     const queries = guarded(
-      queriesOf((text, params) => client.query<Row>(text, params)),
+      queriesOf((text, params) => client.query<Row>(text, storable(params))),
       (method) => assertTransactionOpen(scope, method),
     );
     return {
