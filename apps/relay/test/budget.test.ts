@@ -57,6 +57,20 @@ describe('budgets', () => {
     ).toBe(0);
   });
 
+  it('never overspend when many jobs of one member arrive at once', async () => {
+    // 10 s of budget, 3 s per job: of eight simultaneous submits exactly three fit, on either store.
+    const token = await h.addMember('gus', { budgetSeconds: 10, period: 'month', maxConcurrentJobs: 100 });
+    const body = await inputs(token);
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () => h.api('POST', '/v1/jobs', { token, body })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([201, 201, 201, 402, 402, 402, 402, 402]);
+    const { budget } = (await h.api('GET', '/v1/me', { token })).json;
+    // Reserved while running, used once done: either way the three jobs hold 9 s.
+    expect(budget.usedSeconds + budget.reservedSeconds).toBe(9);
+    expect(budget.remainingSeconds).toBe(1);
+  });
+
   it('limit jobs in flight per member with a 429', async () => {
     const token = await h.addMember('fay', { maxConcurrentJobs: 1 });
     const body = await inputs(token);
