@@ -66,15 +66,49 @@ describe('pick checks', () => {
     ]);
   });
 
-  it('refuses a page video below the resolution limit, naming what is allowed', () => {
+  it('leaves a page video below the resolution limit to the relay, which scales it, but refuses a clip over 2 min', () => {
+    const small = { ...PAGE_VIDEO, width: 320, height: 240, durationSec: 600 };
+    const audioMeta = { kind: 'audio', durationSec: 4, format: 'wav' } as const;
     const verdict = evaluatePick({
-      target: { ...PAGE_VIDEO, width: 320, height: 240 },
-      audioMeta: { kind: 'audio', durationSec: 4, format: 'wav' },
+      target: small,
+      clip: { startSec: 10, endSec: 40 },
+      audioMeta,
       videoExtension: false,
       me: ME,
     });
+    expect(verdict).toMatchObject({ ready: true, videoSec: 30, outputSec: 4, videoProblems: [] });
+    const tooLong = evaluatePick({
+      target: small,
+      clip: { startSec: 10, endSec: 140 },
+      audioMeta,
+      videoExtension: false,
+      me: ME,
+    });
+    expect(tooLong.ready).toBe(false);
+    expect(tooLong.videoProblems).toEqual([
+      expect.objectContaining({ field: 'duration', allowed: '2–120 s' }),
+    ]);
+  });
+
+  it('checks each of several audios for the same clip and costs them together', () => {
+    const verdict = evaluatePick({
+      target: { ...PAGE_VIDEO, durationSec: 240 },
+      clip: { startSec: 60, endSec: 90 },
+      audioMetas: [
+        { kind: 'audio', durationSec: 30, format: 'wav' },
+        { kind: 'audio', durationSec: 4, format: 'wav' },
+        { kind: 'audio', durationSec: 1, format: 'wav' },
+      ],
+      videoExtension: false,
+      me: ME,
+    });
+    expect(verdict.perAudio.map((a) => [a.outputSec, a.problems.map((p) => p.field)])).toEqual([
+      [30, []],
+      [4, []],
+      [1, ['duration']],
+    ]);
+    expect(verdict.outputSec).toBe(35);
     expect(verdict.ready).toBe(false);
-    expect(verdict.videoProblems.map((p) => p.field)).toEqual(['resolution']);
   });
 
   it('is not ready without a sendable video: a protected stream, until the member chooses a file', () => {

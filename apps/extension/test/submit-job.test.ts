@@ -3,7 +3,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { fakeBrowser } from 'wxt/testing/fake-browser';
 import { jobsItem } from '../src/lib/job-store.js';
 import type { RelayConnection } from '../src/lib/relay-connection.js';
-import { type SubmitStep, submitJob } from '../src/lib/submit-job.js';
+import { type SubmitStep, submitJob, submitJobs } from '../src/lib/submit-job.js';
 import { makeJob } from './support/jobs.js';
 
 const RELAY = 'https://relay.example.com';
@@ -188,5 +188,56 @@ describe('submitting a job', () => {
     expect(order).toEqual([]);
     expect(uploads).toEqual([]);
     expect(creates).toHaveLength(1);
+  });
+
+  it('sends a URL with its clip range for the relay to cut, and makes one job per audio for the same clip', async () => {
+    const { connection, uploads, creates } = fakeConnection();
+    const file = (name: string) => ({ from: 'file', file: new File([new Uint8Array(10)], name) }) as const;
+    const jobs = await submitJobs(
+      connection,
+      {
+        video: { from: 'url', url: 'https://cdn.example.com/talk.mp4', clip: { startSec: 60, endSec: 90 } },
+        audios: [file('voice-en.wav'), file('voice-fr.wav')],
+        videoExtension: false,
+        title: 'Talk',
+      },
+      { idempotencyKey: 'key-6' },
+    );
+    expect(jobs).toHaveLength(2);
+    // The video goes once (by its address); each audio is uploaded for its own job.
+    expect(uploads.map((u) => u.filename)).toEqual(['voice-en.wav', 'voice-fr.wav']);
+    expect(creates.map((c) => [c.request.video, c.request.title, c.idempotencyKey])).toEqual([
+      [
+        { url: 'https://cdn.example.com/talk.mp4', startSec: 60, endSec: 90 },
+        'Talk · voice-en.wav',
+        'key-6:0',
+      ],
+      [
+        { url: 'https://cdn.example.com/talk.mp4', startSec: 60, endSec: 90 },
+        'Talk · voice-fr.wav',
+        'key-6:1',
+      ],
+    ]);
+    expect((await jobsItem.getValue()).map((t) => t.job.id).sort()).toEqual(jobs.map((j) => j.id).sort());
+  });
+
+  it('uploads a page file it cannot cut whole, with the clip range for the relay', async () => {
+    const { connection, creates } = fakeConnection();
+    await submitJob(
+      connection,
+      {
+        // Not a video mediabunny can open: the browser cannot cut it, the relay will.
+        video: {
+          from: 'page',
+          filename: 'talk.mp4',
+          clip: { startSec: 5, endSec: 9 },
+          read: async () => new Blob([new Uint8Array([1, 2, 3])], { type: 'video/mp4' }),
+        },
+        audio: { from: 'url', url: 'https://cdn.example.com/a.mp3' },
+        videoExtension: false,
+      },
+      { idempotencyKey: 'key-7' },
+    );
+    expect(creates[0]?.request.video).toEqual({ uploadId: 'up_video', startSec: 5, endSec: 9 });
   });
 });

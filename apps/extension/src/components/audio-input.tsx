@@ -6,16 +6,23 @@ export type AudioChoice = { from: 'file'; file: File } | { from: 'url'; url: str
 
 const ACCEPT = 'audio/*,.wav,.mp3,.aac,.m4a,.ogg,.oga,.opus,.webm,.flac';
 
-/** Drop zone + file browse + URL field; reports one chosen audio source. */
-export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; disabled?: boolean }) {
+/**
+ * Drop zone + file browse + URL field + microphone. Reports one chosen audio source, or several
+ * files at once (one job each, for the same clip: "one video, several languages").
+ */
+export function AudioInput(props: {
+  onChoose: (choice: AudioChoice) => void;
+  onChooseFiles: (files: File[]) => void;
+  disabled?: boolean;
+}) {
   const [dragging, setDragging] = useState(false);
   const [url, setUrl] = useState('');
 
   function onDrop(event: DragEvent) {
     event.preventDefault();
     setDragging(false);
-    const file = event.dataTransfer?.files[0];
-    if (file) props.onChoose({ from: 'file', file });
+    const files = [...(event.dataTransfer?.files ?? [])];
+    if (files.length > 0) props.onChooseFiles(files);
   }
 
   return (
@@ -32,16 +39,18 @@ export function AudioInput(props: { onChoose: (choice: AudioChoice) => void; dis
       >
         <span class="drop-title">{t('audioInput.drop')}</span>
         <span class="muted">{t('audioInput.browse')}</span>
+        <span class="muted">{t('audioInput.several')}</span>
       </label>
       <input
         id="audio-file"
         class="sr-only"
         type="file"
         accept={ACCEPT}
+        multiple
         disabled={props.disabled}
         onChange={(e) => {
-          const file = e.currentTarget.files?.[0];
-          if (file) props.onChoose({ from: 'file', file });
+          const files = [...(e.currentTarget.files ?? [])];
+          if (files.length > 0) props.onChooseFiles(files);
         }}
       />
       <form

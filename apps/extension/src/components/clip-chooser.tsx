@@ -6,7 +6,8 @@ export type Clip = { startSec: number; endSec: number };
 
 /**
  * The part of the video to use: start and end on the video's timeline (drag the handles, or the
- * arrow keys: 0.1 s a step, Page Up/Down 10 steps), and "from the current position".
+ * arrow keys: 0.1 s a step, Page Up/Down 10 steps), and "from the current position". The track
+ * shows frames of the video when they could be read, and the clip can be played before sending.
  */
 export function ClipChooser(props: {
   clip: Clip;
@@ -15,6 +16,12 @@ export function ClipChooser(props: {
   /** Where the page's playback stood at the right-click. */
   currentSec?: number;
   disabled?: boolean;
+  /** Frames spread evenly over the whole video (none: a plain track). */
+  thumbnails?: string[];
+  /** Plays the clip from its start to its end; absent when nothing can play it. */
+  onPreview?: ((clip: Clip) => void) | undefined;
+  /** What the preview is doing, read out next to its button. */
+  previewStatus?: string | undefined;
   onChange: (clip: Clip) => void;
 }) {
   const { clip, onChange } = props;
@@ -27,7 +34,14 @@ export function ClipChooser(props: {
   const percent = (sec: number) => `${(sec / max) * 100}%`;
   return (
     <div class="clip" data-testid="clip">
-      <div class="timeline" aria-hidden="true">
+      <div class={`timeline${props.thumbnails?.length ? ' with-frames' : ''}`} aria-hidden="true">
+        {props.thumbnails && props.thumbnails.length > 0 && (
+          <div class="timeline-frames" data-testid="clip-thumbnails">
+            {props.thumbnails.map((src) => (
+              <img key={src} src={src} alt="" />
+            ))}
+          </div>
+        )}
         <span class="timeline-range" style={{ left: percent(clip.startSec), width: percent(length) }} />
         {props.currentSec !== undefined && (
           <span class="timeline-now" style={{ left: percent(props.currentSec) }} />
@@ -67,6 +81,16 @@ export function ClipChooser(props: {
           </button>
         )}
       </div>
+      {props.onPreview && (
+        <div class="row clip-preview">
+          <button type="button" disabled={props.disabled} onClick={() => props.onPreview?.(clip)}>
+            {t('clip.preview')}
+          </button>
+          <span class="muted" aria-live="polite" data-testid="clip-preview-status">
+            {props.previewStatus}
+          </span>
+        </div>
+      )}
     </div>
   );
 }

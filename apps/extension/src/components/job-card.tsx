@@ -5,6 +5,7 @@ import { t } from '../lib/i18n.js';
 import { audioNameOf, explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
 import { isActive, type TrackedJob } from '../lib/job-store.js';
 import { formatDateTime, formatTime } from '../lib/time-format.js';
+import { ConformNotes } from './conform-notes.js';
 import { ProgressBar } from './progress-bar.js';
 import { StatusPill } from './status-pill.js';
 
@@ -30,6 +31,8 @@ export function JobCard(props: {
   nowMs: number;
   actions: JobCardActions;
   highlight?: boolean;
+  /** Inside a group card: the job's own part of the title (its audio), the group shows the rest. */
+  label?: string;
 }) {
   const { tracked, actions } = props;
   const { job } = tracked;
@@ -41,7 +44,7 @@ export function JobCard(props: {
   useEffect(() => {
     if (props.highlight) item.current?.scrollIntoView({ block: 'center' });
   }, [props.highlight]);
-  const title = jobTitle(job);
+  const title = props.label ?? jobTitle(job);
   const tone = statusOf(job.status).tone;
   const page = hostOf(job.sourcePageUrl);
   const audio = audioNameOf(tracked);
@@ -77,7 +80,7 @@ export function JobCard(props: {
         <StatusPill status={job.status} />
       </div>
       <div class="row job-meta muted">
-        {page && job.sourcePageUrl && (
+        {page && job.sourcePageUrl && props.label === undefined && (
           <a class="job-page muted" href={job.sourcePageUrl} target="_blank" rel="noreferrer">
             {page}
           </a>
@@ -99,6 +102,7 @@ export function JobCard(props: {
         />
       )}
       <div class="job-timing muted">{timingLine(job, props.nowMs)}</div>
+      <ConformNotes conform={job.conform} />
       {failed && (
         <div class="notice bad" role="status">
           <strong>{failed.what}</strong>

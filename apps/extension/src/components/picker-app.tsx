@@ -22,12 +22,14 @@ import { defaultClip, evaluatePick } from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { relayOriginPattern, settingsItem } from '../lib/settings.js';
-import { type SubmitPlan, type SubmitStep, submitJob } from '../lib/submit-job.js';
+import { type GroupPlan, type SubmitStep, submitJobs } from '../lib/submit-job.js';
+import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '../lib/thumbnails.js';
 import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
 import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
+import { LiveJobs } from './live-jobs-list.js';
 import { PinHint } from './pin-hint.js';
 import { ProgressBar } from './progress-bar.js';
 
@@ -35,10 +37,10 @@ const DEFAULT_FACE_THRESHOLD = 170;
 
 type Frame = { url: string; image: HTMLImageElement; width: number; height: number };
 type AudioState =
-  | { state: 'none' }
   | { state: 'probing'; name: string }
   | { state: 'ready'; choice: AudioChoice; name: string; checked: CheckedMedia }
   | { state: 'error'; message: string };
+type ReadyAudio = Extract<AudioState, { state: 'ready' }>;
 
 function ProblemList(props: { title: string; problems: CheckedMedia['problems'] }) {
   if (props.problems.length === 0) return null;
@@ -52,6 +54,33 @@ function ProblemList(props: { title: string; problems: CheckedMedia['problems'] 
           </li>
         ))}
       </ul>
+    </div>
+  );
+}
+
+/** One chosen audio: its name, length and size, or why it cannot be used. */
+function AudioLine(props: { audio: AudioState; problems: CheckedMedia['problems']; outputSec?: number }) {
+  const { audio } = props;
+  if (audio.state === 'probing')
+    return <p class="muted audio-line">{t('picker.reading', { name: audio.name })}</p>;
+  if (audio.state === 'error')
+    return (
+      <div class="notice bad" role="alert">
+        {audio.message}
+      </div>
+    );
+  const meta = audio.checked.meta;
+  return (
+    <div class="audio-line" data-testid="audio-line">
+      <p>
+        <strong>{audio.name}</strong> ·{' '}
+        {meta.durationSec !== undefined ? formatSeconds(meta.durationSec) : t('picker.audioDurationUnknown')}
+        {meta.sizeBytes !== undefined ? ` · ${formatBytes(meta.sizeBytes)}` : ''}
+        {props.outputSec !== undefined
+          ? ` · ${t('picker.jobOf', { seconds: formatSeconds(props.outputSec) })}`
+          : ''}
+      </p>
+      <ProblemList title={t('picker.namedAudioProblems', { name: audio.name })} problems={props.problems} />
     </div>
   );
 }
@@ -75,7 +104,8 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const [meError, setMeError] = useState<string | null>(null);
   const [frame, setFrame] = useState<Frame | null>(null);
   const [videoFile, setVideoFile] = useState<{ file: File; checked: CheckedMedia } | null>(null);
-  const [audio, setAudio] = useState<AudioState>({ state: 'none' });
+  // One job per audio, all for the same clip.
+  const [audios, setAudios] = useState<AudioState[]>([]);
   const [facePoint, setFacePoint] = useState<FramePoint | null>(null);
   const [facePreview, setFacePreview] = useState<{ blob: Blob; url: string } | null>(null);
   const [videoExtension, setVideoExtension] = useState(false);
@@ -84,13 +114,17 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const [steps, setSteps] = useState<Record<string, SubmitStep>>({});
   const [submitting, setSubmitting] = useState(false);
   const [submitError, setSubmitError] = useState<string | null>(null);
-  const [submitted, setSubmitted] = useState<Job | null>(null);
+  const [submitted, setSubmitted] = useState<Job[] | null>(null);
   const idempotencyKey = useMemo(() => crypto.randomUUID(), []);
   const [clip, setClip] = useState<Clip | null>(null);
   const [clipTouched, setClipTouched] = useState(false);
   /** What a Cancel stopped: the recording of the clip, or sending the inputs. */
   const [canceled, setCanceled] = useState<'recording' | 'sending' | false>(false);
   const stopSubmit = useRef<AbortController | null>(null);
+  const [thumbnails, setThumbnails] = useState<string[]>([]);
+  const [previewStatus, setPreviewStatus] = useState<string | undefined>(undefined);
+  const [fileUrl, setFileUrl] = useState<string | null>(null);
+  const previewVideo = useRef<HTMLVideoElement | null>(null);
   // The steps as they happen, for the catch of submit() (the state is a render behind).
   const stepsSoFar = useRef<Record<string, SubmitStep>>({});
 
@@ -183,12 +217,65 @@ export function PickerApp(props: { request: PickRequest | null }) {
     };
   }, [frame, facePoint]);
 
+  // The chosen file plays in the picker (preview, frames); its address lives as long as the choice.
+  useEffect(() => {
+    if (!videoFile) {
+      setFileUrl(null);
+      return;
+    }
+    const url = URL.createObjectURL(videoFile.file);
+    setFileUrl(url);
+    return () => URL.revokeObjectURL(url);
+  }, [videoFile]);
+
+  // Frames along the clip's track: from the chosen file here, or from the page's file by the page
+  // itself (another element, so its player does not move). Streams and unreadable pictures get none.
+  useEffect(() => {
+    setThumbnails([]);
+    let stale = false;
+    const show = (frames: unknown) => {
+      if (!stale && Array.isArray(frames))
+        setThumbnails(frames.filter((f): f is string => typeof f === 'string'));
+    };
+    if (fileUrl) void grabThumbnails(fileUrl).then(show);
+    else if (request && target && (target.kind === 'url' || target.kind === 'page-file') && !blockedOrigin) {
+      browser.tabs
+        .sendMessage(request.tabId, { type: THUMBNAILS_MESSAGE }, { frameId: request.frameId })
+        .then(show, () => undefined);
+    }
+    return () => {
+      stale = true;
+    };
+  }, [fileUrl, request, target, blockedOrigin]);
+
+  /** Plays the clip: the chosen file here, the page's video on the page itself. */
+  async function previewClip(range: Clip) {
+    const span = { start: formatClock(range.startSec), end: formatClock(range.endSec) };
+    if (fileUrl && previewVideo.current) {
+      setPreviewStatus(t('picker.previewHere'));
+      await playRange(previewVideo.current, range, () =>
+        setPreviewStatus(t('picker.previewPlayed', span)),
+      ).catch(() => setPreviewStatus(t('picker.previewCannotPlay')));
+      return;
+    }
+    if (!request) return;
+    setPreviewStatus(t('picker.previewOnPageStarting'));
+    const answer = (await browser.tabs
+      .sendMessage(request.tabId, { type: PREVIEW_MESSAGE, ...range }, { frameId: request.frameId })
+      .catch(() => null)) as { ok?: boolean } | null;
+    setPreviewStatus(answer?.ok ? t('picker.previewOnPage', span) : t('picker.previewFailed'));
+  }
+
   const provider = me?.provider ?? 'dashscope';
+  const readyAudios = audios.filter((a): a is ReadyAudio => a.state === 'ready');
+  const allAudiosReady = audios.length > 0 && readyAudios.length === audios.length;
+  // The whole video's length: the clip chooser spans it.
+  const sourceSec = videoFile ? videoFile.checked.meta.durationSec : target?.durationSec;
   const verdict = evaluatePick({
     target,
     ...(clip && { clip }),
     ...(videoFile && { videoFileMeta: videoFile.checked.meta }),
-    ...(audio.state === 'ready' && { audioMeta: audio.checked.meta }),
+    ...(allAudiosReady && { audioMetas: readyAudios.map((a) => a.checked.meta) }),
     videoExtension,
     sendBy,
     me,
@@ -213,66 +300,89 @@ export function PickerApp(props: { request: PickRequest | null }) {
           ? t('picker.whyNoVideo')
           : verdict.videoProblems.length > 0
             ? t('picker.whyVideo')
-            : audio.state !== 'ready'
+            : !allAudiosReady
               ? t('picker.whyNoAudio')
               : verdict.audioProblems.length > 0
                 ? t('picker.whyAudio')
                 : overBudget
                   ? t('picker.whyBudget')
                   : undefined;
-  // Streams: only the chosen clip of the video is sent.
-  const clipped = takesClip(intake);
+  // Streams must take a clip; a whole file of known length takes one too (the relay or this
+  // browser cuts it), so a long video costs only the part the member chooses.
+  const clipped = takesClip(intake) || (intake !== 'unavailable' && sourceSec !== undefined);
   // The whole video's length (the clip is shown in its own section).
-  const wholeVideoSec = clipped ? target?.durationSec : videoSec;
-  const audioSec = audio.state === 'ready' ? audio.checked.meta.durationSec : undefined;
+  const wholeVideoSec = clipped ? sourceSec : videoSec;
+  // The clip follows the longest audio, so no audio is cut short.
+  const audioSec = readyAudios.reduce<number | undefined>(
+    (longest, a) =>
+      a.checked.meta.durationSec === undefined ? longest : Math.max(longest ?? 0, a.checked.meta.durationSec),
+    undefined,
+  );
+  const currentSec = videoFile ? undefined : target?.currentTimeSec;
 
   // The proposed clip follows the audio's length until the member moves it.
   useEffect(() => {
     if (!clipped || clipTouched) return;
     setClip(
       defaultClip({
-        ...(target?.durationSec !== undefined && { durationSec: target.durationSec }),
-        ...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec }),
+        ...(sourceSec !== undefined && { durationSec: sourceSec }),
+        ...(currentSec !== undefined && { currentSec }),
         ...(audioSec !== undefined && { audioSec }),
       }),
     );
-  }, [clipped, clipTouched, target, audioSec]);
+  }, [clipped, clipTouched, sourceSec, currentSec, audioSec]);
 
-  async function chooseAudio(choice: AudioChoice) {
+  /** Reads (and converts to WAV when needed) one audio; `report` sees each state. */
+  async function readAudio(choice: AudioChoice, report: (state: AudioState) => void) {
     const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
-    setAudio({ state: 'probing', name });
+    report({ state: 'probing', name });
     try {
       if (choice.from === 'url') {
-        setAudio({ state: 'ready', choice, name, checked: check(await probeAudioUrl(choice.url), provider) });
+        report({ state: 'ready', choice, name, checked: check(await probeAudioUrl(choice.url), provider) });
         return;
       }
       let meta = await probeAudioFile(choice.file);
       // M4A, Ogg/Opus, WebM, FLAC…: the provider takes WAV, MP3 or AAC, so the browser converts it.
       if (needsConversion(meta.format)) {
-        setAudio({ state: 'probing', name: t('picker.converting', { name }) });
+        report({ state: 'probing', name: t('picker.converting', { name }) });
         const file = await convertToWav(choice.file);
         meta = await probeAudioFile(file);
-        const checked = check(meta, provider);
-        setAudio({
+        report({
           state: 'ready',
           choice: { from: 'file', file },
           name: t('picker.converted', { name }),
-          checked,
+          checked: check(meta, provider),
         });
         return;
       }
-      setAudio({ state: 'ready', choice, name, checked: check(meta, provider) });
+      report({ state: 'ready', choice, name, checked: check(meta, provider) });
     } catch (error) {
-      setAudio({ state: 'error', message: toErrorMessage(error) });
+      report({ state: 'error', message: toErrorMessage(error) });
+    }
+  }
+
+  function chooseAudio(choice: AudioChoice) {
+    setAudios([{ state: 'probing', name: '' }]);
+    void readAudio(choice, (state) => setAudios([state]));
+  }
+
+  /** Several files: one job each. They are read one after another (conversions are heavy). */
+  async function chooseAudioFiles(files: File[]) {
+    setAudios(files.map((file) => ({ state: 'probing', name: file.name })));
+    for (const [index, file] of files.entries()) {
+      await readAudio({ from: 'file', file }, (state) =>
+        setAudios((all) => all.map((old, i) => (i === index ? state : old))),
+      );
     }
   }
 
   async function chooseVideoFile(file: File) {
+    setClipTouched(false);
     setVideoFile({ file, checked: check(await probeVideoFile(file), provider) });
   }
 
   async function submit() {
-    if (!connection || !request || audio.state !== 'ready') return;
+    if (!connection || !request || !allAudiosReady) return;
     setSubmitting(true);
     setSubmitError(null);
     setCanceled(false);
@@ -280,12 +390,17 @@ export function PickerApp(props: { request: PickRequest | null }) {
     setSteps({});
     const controller = new AbortController();
     stopSubmit.current = controller;
-    let video: SubmitPlan['video'];
-    if (videoFile) video = { from: 'file', file: videoFile.file };
-    else if (intake === 'by-url' && target) video = { from: 'url', url: target.src };
-    else if (clipped && clip) {
+    // A clip that is the whole file is no clip: the file goes as it is.
+    const part =
+      clip && sourceSec !== undefined && !(clip.startSec <= 0.05 && clip.endSec >= sourceSec - 0.05)
+        ? { clip }
+        : {};
+    let video: GroupPlan['video'];
+    if (videoFile) video = { from: 'file', file: videoFile.file, ...part };
+    else if (intake === 'by-url' && target) video = { from: 'url', url: target.src, ...part };
+    else if (takesClip(intake) && clip) {
       const page = { tabId: request.tabId, frameId: request.frameId };
-      const record: Extract<SubmitPlan['video'], { from: 'recording' }>['record'] = (onProgress) =>
+      const record: Extract<GroupPlan['video'], { from: 'recording' }>['record'] = (onProgress) =>
         recordVideoFromPage(page, clip, { onProgress, signal: controller.signal });
       const manifests = target?.hlsManifests ?? [];
       video =
@@ -317,6 +432,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
       video = {
         from: 'page',
         filename: videoFilename(target.src),
+        ...part,
         read: (onProgress) =>
           readVideoFromPage(
             { tabId: request.tabId, frameId: request.frameId, src: target.src },
@@ -326,17 +442,17 @@ export function PickerApp(props: { request: PickRequest | null }) {
     } else return;
     const thumbnail = frame ? thumbnailOf(frame.image) : undefined;
     try {
-      const job = await submitJob(
+      const jobs = await submitJobs(
         connection,
         {
           video,
-          audio: audio.choice,
+          audios: readyAudios.map((a) => a.choice),
           ...(facePreview && { face: facePreview.blob }),
           videoExtension,
           ...(faceThreshold !== null && { faceThreshold }),
           title: request.pageTitle || hostOf(request.pageUrl),
           sourcePageUrl: request.pageUrl,
-          audioName: audio.name,
+          ...(readyAudios[0] && { audioName: readyAudios[0].name }),
           ...(thumbnail && { thumbnail }),
         },
         {
@@ -348,7 +464,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
           },
         },
       );
-      setSubmitted(job);
+      setSubmitted(jobs);
     } catch (error) {
       if (controller.signal.aborted) {
         setCanceled(
@@ -511,45 +627,62 @@ export function PickerApp(props: { request: PickRequest | null }) {
           <ProblemList title={t('picker.videoProblems')} problems={verdict.videoProblems} />
         </section>
 
-        {!videoFile && clipped && clip && (
+        {clipped && clip && (
           <section aria-labelledby="clip-heading" class="section">
             <h2 id="clip-heading">{t('picker.clip')}</h2>
             <p class="hint">{t('picker.clipHint')}</p>
             <ClipChooser
               clip={clip}
-              {...(target?.durationSec !== undefined && { durationSec: target.durationSec })}
-              {...(target?.currentTimeSec !== undefined && { currentSec: target.currentTimeSec })}
+              {...(sourceSec !== undefined && { durationSec: sourceSec })}
+              {...(currentSec !== undefined && { currentSec })}
+              thumbnails={thumbnails}
               disabled={submitting || !!submitted}
               onChange={(next) => {
                 setClipTouched(true);
                 setClip(next);
               }}
+              onPreview={frameBlocked ? undefined : (range) => void previewClip(range)}
+              previewStatus={previewStatus}
             />
+            {fileUrl && (
+              <video
+                ref={previewVideo}
+                class="clip-preview-video"
+                src={fileUrl}
+                muted
+                playsInline
+                preload="metadata"
+                data-testid="clip-preview-video"
+              />
+            )}
           </section>
         )}
 
         <section aria-labelledby="audio-heading" class="section">
           <h2 id="audio-heading">{t('picker.audio')}</h2>
-          <AudioInput onChoose={chooseAudio} disabled={submitting || !!submitted} />
+          <AudioInput
+            onChoose={chooseAudio}
+            onChooseFiles={(files) => void chooseAudioFiles(files)}
+            disabled={submitting || !!submitted}
+          />
           <div aria-live="polite" data-testid="audio-status">
-            {audio.state === 'probing' && <p class="muted">{t('picker.reading', { name: audio.name })}</p>}
-            {audio.state === 'ready' && (
-              <p>
-                <strong>{audio.name}</strong> ·{' '}
-                {audio.checked.meta.durationSec !== undefined
-                  ? formatSeconds(audio.checked.meta.durationSec)
-                  : t('picker.audioDurationUnknown')}
-                {audio.checked.meta.sizeBytes !== undefined
-                  ? ` · ${formatBytes(audio.checked.meta.sizeBytes)}`
-                  : ''}
+            {audios.length > 1 && (
+              <p data-testid="audio-group">
+                <strong>{t('picker.audioGroup', { count: formatNumber(audios.length) })}</strong>{' '}
+                {t('picker.audioGroupHint')}
               </p>
             )}
-            {audio.state === 'error' && (
-              <div class="notice bad" role="alert">
-                {audio.message}
-              </div>
-            )}
-            <ProblemList title={t('picker.audioProblems')} problems={verdict.audioProblems} />
+            {audios.map((audio, index) => (
+              <AudioLine
+                key={index}
+                audio={audio}
+                problems={verdict.perAudio[index]?.problems ?? []}
+                {...(audios.length > 1 &&
+                  verdict.perAudio[index]?.outputSec !== undefined && {
+                    outputSec: verdict.perAudio[index]?.outputSec,
+                  })}
+              />
+            ))}
           </div>
           <label class="check">
             <input
@@ -613,7 +746,14 @@ export function PickerApp(props: { request: PickRequest | null }) {
       {/* Cost and the primary action stay in view however long the form is (finding 4). */}
       <footer class="section submit">
         <div class="cost" aria-live="polite" data-testid="cost">
-          {outputSec !== undefined && verdict.videoProblems.length + verdict.audioProblems.length === 0 ? (
+          {outputSec !== undefined &&
+          verdict.videoProblems.length + verdict.audioProblems.length === 0 &&
+          audios.length > 1 ? (
+            <p>
+              {t('picker.groupCostBefore', { count: formatNumber(audios.length) })}{' '}
+              <strong>{formatSeconds(outputSec)}</strong> {t('picker.groupCostAfter')}
+            </p>
+          ) : outputSec !== undefined && verdict.videoProblems.length + verdict.audioProblems.length === 0 ? (
             <p>
               {t('picker.costBefore')} <strong>{formatSeconds(outputSec)}</strong> {t('picker.costAfter')}
             </p>
@@ -678,12 +818,22 @@ export function PickerApp(props: { request: PickRequest | null }) {
             {submitError}
           </div>
         )}
-        {submitted ? (
+        {submitted && connection ? (
           <div class="notice ok" role="status" data-testid="submitted">
             <p>
-              <strong>{t('picker.jobStarted')}</strong> {t('picker.jobStartedFollow')}
+              {submitted.length > 1 ? (
+                <>
+                  <strong>{t('picker.jobsStarted', { count: formatNumber(submitted.length) })}</strong>{' '}
+                  {t('picker.jobsStartedFollow')}
+                </>
+              ) : (
+                <>
+                  <strong>{t('picker.jobStarted')}</strong> {t('picker.jobStartedFollow')}
+                </>
+              )}
             </p>
             <PinHint />
+            <LiveJobs connection={connection} jobs={submitted} />
             <button type="button" onClick={() => window.close()}>
               {t('picker.closeWindow')}
             </button>
@@ -715,7 +865,12 @@ export function PickerApp(props: { request: PickRequest | null }) {
                   ? t('picker.recordingBusy')
                   : t('picker.sending')
                 : outputSec !== undefined
-                  ? t('picker.submitWithCost', { cost: formatSeconds(outputSec) })
+                  ? audios.length > 1
+                    ? t('picker.submitGroupWithCost', {
+                        count: formatNumber(audios.length),
+                        cost: formatSeconds(outputSec),
+                      })
+                    : t('picker.submitWithCost', { cost: formatSeconds(outputSec) })
                   : t('picker.submit')}
             </button>
           </>

@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
+import { groupJobs } from '../lib/job-groups.js';
 import { countActive, dropJobs, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import type { LiveState } from '../lib/live-jobs.js';
 import { formatNumber } from '../lib/time-format.js';
@@ -136,15 +137,43 @@ export function PopupApp(props: {
             {t('popup.jobs', jobs.length, [formatNumber(jobs.length)])}
           </p>
           <ul class="jobs">
-            {withHighlighted(jobs, drawn, props.highlightJobId).map((tracked) => (
-              <JobCard
-                key={tracked.job.id}
-                tracked={tracked}
-                nowMs={nowMs}
-                highlight={tracked.job.id === props.highlightJobId}
-                actions={actions ?? OFFLINE_ACTIONS}
-              />
-            ))}
+            {groupJobs(withHighlighted(jobs, drawn, props.highlightJobId)).map((row) =>
+              row.type === 'job' ? (
+                <JobCard
+                  key={row.tracked.job.id}
+                  tracked={row.tracked}
+                  nowMs={nowMs}
+                  highlight={row.tracked.job.id === props.highlightJobId}
+                  actions={actions ?? OFFLINE_ACTIONS}
+                />
+              ) : (
+                <li key={row.key} class="job-group" data-testid="job-group" aria-label={row.title}>
+                  <div class="job-group-head">
+                    <strong>{row.title}</strong>
+                    <div class="muted">
+                      {t('popup.group', {
+                        count: formatNumber(row.jobs.length),
+                        done: formatNumber(
+                          row.jobs.filter((j) => j.tracked.job.status === 'succeeded').length,
+                        ),
+                      })}
+                    </div>
+                  </div>
+                  <ul class="jobs">
+                    {row.jobs.map(({ tracked, label }) => (
+                      <JobCard
+                        key={tracked.job.id}
+                        tracked={tracked}
+                        label={label}
+                        nowMs={nowMs}
+                        highlight={tracked.job.id === props.highlightJobId}
+                        actions={actions ?? OFFLINE_ACTIONS}
+                      />
+                    ))}
+                  </ul>
+                </li>
+              ),
+            )}
           </ul>
           {jobs.length > POPUP_JOBS && (
             <button type="button" class="link more" onClick={openHistory} data-testid="more-jobs">

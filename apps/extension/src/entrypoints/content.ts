@@ -4,7 +4,14 @@ import { findClickedVideo } from '../lib/clicked-video.js';
 import { t } from '../lib/i18n.js';
 import { FETCH_HLS_PORT, type FetchHlsRequest, streamHlsRange } from '../lib/page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
-import { describeVideo, FETCH_VIDEO_PORT, type PagePoint, streamVideoBytes } from '../lib/page-video.js';
+import {
+  describeVideo,
+  FETCH_VIDEO_PORT,
+  type PagePoint,
+  sourceOf,
+  streamVideoBytes,
+} from '../lib/page-video.js';
+import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '../lib/thumbnails.js';
 
 /**
  * Finds the video under a right-click (also beneath overlays) and reads it for upload when asked.
@@ -32,13 +39,31 @@ export default defineContentScript({
     );
 
     browser.runtime.onMessage.addListener((message: unknown, _sender, sendResponse) => {
-      if (
-        typeof message !== 'object' ||
-        message === null ||
-        (message as { type?: unknown }).type !== 'retalk:find-video'
-      ) {
-        return false;
+      const type =
+        typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : '';
+      if (type === THUMBNAILS_MESSAGE) {
+        // Only a file has an address another element can load; a stream's blob: holds no file.
+        const src = described && !described.srcObject ? sourceOf(described) : '';
+        if (!src) sendResponse([]);
+        else
+          grabThumbnails(src, { crossOrigin: described?.crossOrigin ?? null }).then(sendResponse, () =>
+            sendResponse([]),
+          );
+        return !!src;
       }
+      if (type === PREVIEW_MESSAGE) {
+        const { startSec, endSec } = message as { startSec?: unknown; endSec?: unknown };
+        if (!described?.isConnected || typeof startSec !== 'number' || typeof endSec !== 'number') {
+          sendResponse({ ok: false });
+          return false;
+        }
+        playRange(described, { startSec, endSec }).then(
+          () => sendResponse({ ok: true }),
+          () => sendResponse({ ok: false }),
+        );
+        return true;
+      }
+      if (type !== 'retalk:find-video') return false;
       const { srcUrl, targetElementId } = message as { srcUrl?: string; targetElementId?: number };
       const video = findClickedVideo(document, {
         ...(targetElementId !== undefined && { targetElementId }),

@@ -69,7 +69,8 @@ export function findVideoAt(
   return best;
 }
 
-function sourceOf(video: HTMLVideoElement): string {
+/** The address the element plays: `currentSrc`, else `src`, else its first `<source>`. */
+export function sourceOf(video: HTMLVideoElement): string {
   if (video.currentSrc) return video.currentSrc;
   if (video.src) return video.src;
   const source = video.querySelector('source[src]');

@@ -5,11 +5,16 @@ import { chooseVideoIntake, takesClip, type VideoIntake, type VideoTarget } from
 
 export type PickInputs = {
   target: VideoTarget | null;
-  /** The part of the page's video to use; it is what gets fetched or recorded from a stream. */
+  /**
+   * The part of the video to use: what gets fetched or recorded from a stream, what the relay cuts
+   * from a URL, what is cut from a file before upload. Its length is what is checked and billed.
+   */
   clip?: ClipRange;
   /** A video file the member chose instead of the page's video. */
   videoFileMeta?: MediaMeta;
   audioMeta?: MediaMeta;
+  /** Several audios for the same clip: one job each (takes precedence over `audioMeta`). */
+  audioMetas?: MediaMeta[];
   videoExtension: boolean;
   /** The member's override of how an http(s) video is sent. */
   sendBy?: Exclude<VideoIntake, 'unavailable'> | null;
@@ -22,8 +27,10 @@ export type PickVerdict = {
   audioProblems: MediaProblem[];
   videoSec?: number;
   audioSec?: number;
-  /** Output seconds the job will be billed for, once both durations are known. */
+  /** Output seconds the job (all the jobs, for several audios) will be billed for, once every length is known. */
   outputSec?: number;
+  /** Each audio's own verdict, in order (one job each). */
+  perAudio: Array<{ problems: MediaProblem[]; outputSec?: number }>;
   remainingSec: number | null;
   overBudget: boolean;
   /** True only when nothing known stands in the way: nothing is spent on input that must fail. */
@@ -40,29 +47,40 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
       ? inputs.sendBy
       : suggested;
   const pageMeta = inputs.target ? videoMetaOf(inputs.target) : undefined;
-  // A stream's clip is all that is sent: its length is what the provider gets and what is checked.
+  // Only the clip is sent (or cut by the relay): its length is what the provider gets and what is checked.
   const clipSec = inputs.clip ? clipLength(inputs.clip) : undefined;
+  const wholeMeta = inputs.videoFileMeta ?? pageMeta;
   const videoMeta =
-    inputs.videoFileMeta ??
-    (pageMeta && takesClip(intake)
-      ? { ...pageMeta, ...(clipSec !== undefined && { durationSec: clipSec }) }
-      : pageMeta);
+    wholeMeta && clipSec !== undefined && intake !== 'unavailable'
+      ? { ...wholeMeta, durationSec: clipSec }
+      : wholeMeta;
   const video = videoMeta ? check(videoMeta, provider) : undefined;
-  const audio = inputs.audioMeta ? check(inputs.audioMeta, provider) : undefined;
+  const audioMetas = inputs.audioMetas ?? (inputs.audioMeta ? [inputs.audioMeta] : []);
+  const audios = audioMetas.map((meta) => check(meta, provider));
   const videoSec = video?.meta.durationSec;
-  const audioSec = audio?.meta.durationSec;
+  const perAudio = audios.map((audio) => {
+    const audioSec = audio.meta.durationSec;
+    const outputSec =
+      videoSec !== undefined && audioSec !== undefined
+        ? estimateOutputSeconds({ videoSec, audioSec, videoExtension: inputs.videoExtension })
+        : undefined;
+    return { problems: audio.problems, ...(outputSec !== undefined && { outputSec }) };
+  });
+  const audioSec = audios[0]?.meta.durationSec;
   const outputSec =
-    videoSec !== undefined && audioSec !== undefined
-      ? estimateOutputSeconds({ videoSec, audioSec, videoExtension: inputs.videoExtension })
+    perAudio.length > 0 && perAudio.every((a) => a.outputSec !== undefined)
+      ? perAudio.reduce((sum, a) => sum + (a.outputSec ?? 0), 0)
       : undefined;
   const remainingSec = inputs.me?.budget.remainingSeconds ?? null;
   const overBudget = outputSec !== undefined && remainingSec !== null && outputSec > remainingSec;
-  const videoProblems = video?.problems ?? [];
-  const audioProblems = audio?.problems ?? [];
+  const videoProblems = (video?.problems ?? []).filter(unfixable);
+  for (const audio of perAudio) audio.problems = audio.problems.filter(unfixable);
+  const audioProblems = perAudio.flatMap((a) => a.problems);
   return {
     intake,
     videoProblems,
     audioProblems,
+    perAudio,
     ...(videoSec !== undefined && { videoSec }),
     ...(audioSec !== undefined && { audioSec }),
     ...(outputSec !== undefined && { outputSec }),
@@ -72,11 +90,20 @@ export function evaluatePick(inputs: PickInputs): PickVerdict {
       inputs.me !== null &&
       intake !== 'unavailable' &&
       (!takesClip(intake) || clipSec !== undefined) &&
-      audio !== undefined &&
+      audios.length > 0 &&
       videoProblems.length === 0 &&
       audioProblems.length === 0 &&
       !overBudget,
   };
+}
+
+/**
+ * Whether the relay's conform cannot fix a problem (it runs on every job the picker sends): it
+ * scales, re-times, re-encodes and re-wraps, and takes larger originals than the provider, but it
+ * cannot make a clip or an audio longer or shorter than the member chose.
+ */
+function unfixable(problem: MediaProblem): boolean {
+  return problem.field === 'duration';
 }
 
 /** What the page told us about the video, as checkMedia input (fps and codec are checked by the relay). */

@@ -1,19 +1,30 @@
 import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core/relay';
+import { type ClipUpload, cutAtKeyFrame } from './clip-cut.js';
 import { toErrorMessage } from './errors.js';
 import { t } from './i18n.js';
+import { GROUP_TITLE_SEPARATOR } from './job-groups.js';
 import { mergeJobs, updateJobs } from './job-store.js';
 import type { RelayConnection } from './relay-connection.js';
 
-/** Where each input comes from, as the picker decided. */
+/** A part of a video, in seconds from its start. */
+export type ClipRange = { startSec: number; endSec: number };
+
+export type AudioSource = { from: 'url'; url: string } | { from: 'file'; file: File };
+
+/**
+ * Where each input comes from, as the picker decided. `clip` on a whole-file source is the part
+ * to use: a URL goes with the range (the relay fetches the file and cuts it), a file the browser
+ * holds is cut at key frames here first (see `cutAtKeyFrame`).
+ */
 export type SubmitPlan = {
   video:
-    | { from: 'url'; url: string }
-    | { from: 'page'; read: ReadPageVideo; filename: string }
+    | { from: 'url'; url: string; clip?: ClipRange }
+    | { from: 'page'; read: ReadPageVideo; filename: string; clip?: ClipRange }
     | { from: 'recording'; record: RecordPageVideo }
     /** An HLS stream's clip fetched by its segments, recorded from the page if that fails. */
     | { from: 'stream'; fetch: FetchStreamClip; record: RecordPageVideo }
-    | { from: 'file'; file: File };
-  audio: { from: 'url'; url: string } | { from: 'file'; file: File };
+    | { from: 'file'; file: File; clip?: ClipRange };
+  audio: AudioSource;
   face?: Blob;
   videoExtension: boolean;
   faceThreshold?: number;
@@ -72,15 +83,40 @@ async function upload(
   return { uploadId: uploaded.id };
 }
 
-/** Uploads what must be uploaded (audio, then video, then the face), creates the job and stores it. */
+/**
+ * Uploads what must be uploaded (audio, then video, then the face), creates the job and stores it.
+ * See `submitJobs` for several audios on one video.
+ */
 export async function submitJob(
   connection: RelayConnection,
   plan: SubmitPlan,
   options: SubmitOptions,
 ): Promise<Job> {
+  const [job] = await submitJobs(connection, { ...plan, audios: [plan.audio] }, options);
+  return job as Job;
+}
+
+/** The video and clip once, and one audio per job: "one video, several languages". */
+export type GroupPlan = Omit<SubmitPlan, 'audio'> & { audios: AudioSource[] };
+
+/** Up to 300 characters, the relay's limit on a title. */
+const MAX_TITLE = 300;
+
+/**
+ * Gets the video to the relay once (recorded, fetched, read or cut as the plan says; a URL with
+ * its clip range), the face once, then for each audio uploads it and creates a job, in order. Each
+ * job's idempotency key is the plan's key and its position, so a repeated click never makes a
+ * second job for any audio. Every job reuses the same video input, which is also what groups them
+ * in the popup. Jobs are stored as each is created.
+ */
+export async function submitJobs(
+  connection: RelayConnection,
+  plan: GroupPlan,
+  options: SubmitOptions,
+): Promise<Job[]> {
   // The page's video comes first: a recording takes real time and may be canceled, and nothing
   // should be uploaded for a job that will not be created.
-  let videoFile: { blob: Blob; filename: string } | undefined;
+  let videoFile: { blob: Blob; filename: string; range?: ClipRange } | undefined;
   const record = async (recordClip: RecordPageVideo) => {
     const blob = await recordClip((recordedSec, totalSec) =>
       options.onStep?.({
@@ -93,8 +129,14 @@ export async function submitJob(
     );
     return { blob, filename: blob.type.includes('webm') ? 'recording.webm' : 'recording.mp4' };
   };
+  const cut = async (blob: Blob, clip: ClipRange | undefined): Promise<ClipUpload> => {
+    if (!clip) return { blob };
+    options.onStep?.({ step: 'cut-video', label: t('step.cutClip'), loadedBytes: 0, totalBytes: 0 });
+    return cutAtKeyFrame(blob, clip, options.signal);
+  };
   if (plan.video.from === 'file') {
-    videoFile = { blob: plan.video.file, filename: plan.video.file.name };
+    const { blob, range } = await cut(plan.video.file, plan.video.clip);
+    videoFile = { blob, filename: clipName(plan.video.file.name, blob), ...(range && { range }) };
   } else if (plan.video.from === 'recording') {
     videoFile = await record(plan.video.record);
   } else if (plan.video.from === 'stream') {
@@ -112,7 +154,7 @@ export async function submitJob(
       videoFile = await record(plan.video.record);
     }
   } else if (plan.video.from === 'page') {
-    const blob = await plan.video.read((loadedBytes, totalBytes) =>
+    const read = await plan.video.read((loadedBytes, totalBytes) =>
       options.onStep?.({
         step: 'read-video',
         label: t('step.readVideo'),
@@ -120,32 +162,44 @@ export async function submitJob(
         totalBytes,
       }),
     );
-    videoFile = { blob, filename: plan.video.filename };
+    const { blob, range } = await cut(read, plan.video.clip);
+    videoFile = { blob, filename: clipName(plan.video.filename, blob), ...(range && { range }) };
   }
 
-  const audio: JobInput =
-    plan.audio.from === 'url'
-      ? { url: plan.audio.url }
-      : await upload(
+  const uploadAudio = (audio: AudioSource, index: number): Promise<JobInput> =>
+    audio.from === 'url'
+      ? Promise.resolve({ url: audio.url })
+      : upload(
           connection,
-          plan.audio.file,
+          audio.file,
           {
             kind: 'audio',
-            filename: plan.audio.file.name,
+            filename: audio.file.name,
             step: 'upload-audio',
-            label: t('step.uploadAudio'),
+            label:
+              plan.audios.length > 1
+                ? t('step.uploadAudioOf', { n: String(index + 1), count: String(plan.audios.length) })
+                : t('step.uploadAudio'),
           },
           options,
         );
 
-  const video: JobInput = videoFile
-    ? await upload(
-        connection,
-        videoFile.blob,
-        { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: t('step.uploadVideo') },
-        options,
-      )
-    : { url: plan.video.from === 'url' ? plan.video.url : '' };
+  // The first audio goes before the video: a refused audio costs no video upload.
+  const firstAudio = await uploadAudio(plan.audios[0] as AudioSource, 0);
+
+  let video: JobInput;
+  if (videoFile) {
+    const uploaded = await upload(
+      connection,
+      videoFile.blob,
+      { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: t('step.uploadVideo') },
+      options,
+    );
+    video = { ...uploaded, ...videoFile.range };
+  } else {
+    const from = plan.video as Extract<SubmitPlan['video'], { from: 'url' }>;
+    video = { url: from.url, ...from.clip };
+  }
 
   const refImage = plan.face
     ? await upload(
@@ -156,31 +210,64 @@ export async function submitJob(
       )
     : undefined;
 
-  options.onStep?.({ step: 'create', label: t('step.create'), loadedBytes: 0, totalBytes: 0 });
-  const request: CreateJobRequest = {
-    video,
-    audio,
-    ...(refImage && { refImage }),
-    videoExtension: plan.videoExtension,
-    ...(plan.faceThreshold !== undefined && { faceThreshold: plan.faceThreshold }),
-    ...(plan.title && { title: plan.title.slice(0, 300) }),
-    ...(plan.sourcePageUrl &&
-      /^https?:/.test(plan.sourcePageUrl) && { sourcePageUrl: plan.sourcePageUrl.slice(0, 2048) }),
-  };
-  const job = await connection.client.createJob(request, {
-    idempotencyKey: options.idempotencyKey,
-    ...(options.signal && { signal: options.signal }),
-  });
-  await updateJobs((jobs) =>
-    mergeJobs(jobs, [job], { relayUrl: connection.settings.relayUrl, nowMs: Date.now() }).map((tracked) =>
-      tracked.job.id === job.id
-        ? {
-            ...tracked,
-            ...(plan.audioName && { audioName: plan.audioName }),
-            ...(plan.thumbnail && { thumbnail: plan.thumbnail }),
-          }
-        : tracked,
-    ),
-  );
-  return job;
+  const jobs: Job[] = [];
+  for (const [index, source] of plan.audios.entries()) {
+    const audio = index === 0 ? firstAudio : await uploadAudio(source, index);
+    options.onStep?.({
+      step: 'create',
+      label:
+        plan.audios.length > 1
+          ? t('step.createOf', { n: String(index + 1), count: String(plan.audios.length) })
+          : t('step.create'),
+      loadedBytes: 0,
+      totalBytes: 0,
+    });
+    const title =
+      plan.audios.length > 1 ? groupTitle(plan.title, audioName(source)) : plan.title?.slice(0, MAX_TITLE);
+    const request: CreateJobRequest = {
+      video,
+      audio,
+      ...(refImage && { refImage }),
+      videoExtension: plan.videoExtension,
+      ...(plan.faceThreshold !== undefined && { faceThreshold: plan.faceThreshold }),
+      ...(title && { title }),
+      ...(plan.sourcePageUrl &&
+        /^https?:/.test(plan.sourcePageUrl) && { sourcePageUrl: plan.sourcePageUrl.slice(0, 2048) }),
+    };
+    const job = await connection.client.createJob(request, {
+      idempotencyKey: plan.audios.length > 1 ? `${options.idempotencyKey}:${index}` : options.idempotencyKey,
+      ...(options.signal && { signal: options.signal }),
+    });
+    jobs.push(job);
+    // Kept in this browser with the job, so its card can be told apart (finding 13).
+    const name = plan.audios.length > 1 ? audioName(source) : (plan.audioName ?? audioName(source));
+    await updateJobs((stored) =>
+      mergeJobs(stored, [job], { relayUrl: connection.settings.relayUrl, nowMs: Date.now() }).map(
+        (tracked) =>
+          tracked.job.id === job.id
+            ? { ...tracked, audioName: name, ...(plan.thumbnail && { thumbnail: plan.thumbnail }) }
+            : tracked,
+      ),
+    );
+  }
+  return jobs;
+}
+
+function groupTitle(title: string | undefined, audio: string): string {
+  const name = audio.slice(0, 120);
+  return `${(title ?? '').slice(0, MAX_TITLE - name.length - GROUP_TITLE_SEPARATOR.length)}${GROUP_TITLE_SEPARATOR}${name}`;
+}
+
+function audioName(source: AudioSource): string {
+  if (source.from === 'file') return source.file.name;
+  try {
+    return decodeURIComponent(new URL(source.url).pathname.split('/').pop() || source.url);
+  } catch {
+    return source.url;
+  }
+}
+
+/** A cut clip is MP4 whatever the original was. */
+function clipName(filename: string, blob: Blob): string {
+  return blob.type === 'video/mp4' ? `${filename.replace(/\.[a-z0-9]+$/i, '')}.mp4` : filename;
 }

@@ -415,6 +415,8 @@ export async function openPicker(
     inFrame?: boolean;
     /** The clicked frame's id when the extension may not script it to find out (another site's player). */
     frameId?: (page: Page) => Promise<number>;
+    /** The player to right-click (default: the first video; `#v` on the overlay page). */
+    selector?: string;
   } = {},
 ): Promise<Page> {
   const page = await session.context.newPage();
@@ -426,7 +428,7 @@ export async function openPicker(
     : null;
   if (options.ready) await (frame ?? page).waitForFunction(options.ready);
   // Locators see into open shadow roots, as a member's pointer does.
-  const selector = new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video';
+  const selector = options.selector ?? (new URL(pageUrl).pathname.startsWith('/overlay') ? '#v' : 'video');
   const target = (
     frame ? page.frameLocator('iframe').first().locator(selector) : page.locator(selector)
   ).first();

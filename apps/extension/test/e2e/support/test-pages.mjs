@@ -151,6 +151,7 @@ const TYPES = {
   '.png': 'image/png',
   '.m3u8': 'application/vnd.apple.mpegurl',
   '.m4s': 'video/iso.segment',
+  '.webm': 'video/webm',
 };
 
 /**
@@ -227,10 +228,27 @@ const STYLE =
 
 /** @type {Record<string, (query: URLSearchParams) => string>} */
 const PAGES = {
-  // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker).
+  // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker), `?at=` where
+  // the player stands (window.playerReady turns true once it does).
   '/watch': (query) => `<!doctype html><title>${query.get('title') ?? 'Team demo video'}</title>${STYLE}
 <h1>Team demo video</h1>
-<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>`,
+<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>
+<script type="module">
+const video = document.getElementById('v');
+if (video.readyState < 1) await new Promise((done) => video.addEventListener('loadedmetadata', done, { once: true }));
+const at = ${Number(query.get('at') ?? 0)};
+if (at > 0) {
+  video.currentTime = at;
+  await new Promise((done) => video.addEventListener('seeked', done, { once: true }));
+}
+window.playerReady = true;
+</script>`,
+  // Several players on one page, each its own file: the one right-clicked is the one used.
+  '/several': () => `<!doctype html><title>Three talks</title>${STYLE}
+<h1>Three talks</h1>
+<video id="a" src="/media/talking-640x480-25fps-3s.mp4" muted playsinline preload="auto"></video>
+<video id="b" src="/media/talking-640x640-25fps-3s.mp4" muted playsinline preload="auto"></video>
+<video id="c" src="/media/small-320x240-10fps-3s.mp4" muted playsinline preload="auto"></video>`,
   // A playing player whose transparent overlay covers its video, next to a bigger paused decoy.
   '/overlay': () => `<!doctype html><title>Custom player</title>${STYLE}
 <video id="decoy" src="/media/small-320x240-10fps-3s.mp4" muted preload="auto" style="width:560px;height:420px"></video>
