@@ -10,40 +10,41 @@ import {
   type LipSyncRequest,
   type ProviderLimits,
 } from '@retalk/core';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
-import { type Archiver, createArchiver } from './archive.js';
-import { createMemberAuth, generateToken, hashToken } from './auth.js';
+import { createArchiver } from './archive.js';
+
 import type { RelayConfig } from './config.js';
-import { type ConformPool, createConformPool } from './conform-pool.js';
-import { createEventBus, type EventBus } from './event-bus.js';
-import { createJobWriter, type JobWriter } from './jobs.js';
+import { createConformPool } from './conform-pool.js';
+import type { RelayContext } from './context.js';
+import { closeIfBodyUnread, installErrorHandling } from './error-handling.js';
+import { createEventBus } from './event-bus.js';
+import { createJobWriter } from './jobs.js';
+import { revokeSimulatorMembers } from './members.js';
 import { createMetrics, type Metrics } from './metrics.js';
-import { createPreparer, needsPreparation, type Preparer } from './preparer.js';
+import { createPreparer, needsPreparation } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
-import { createRateLimiter, type RateLimiter } from './rate-limit.js';
-import { registerAdminRoutes } from './routes/admin.js';
+import { createRateLimiter } from './rate-limit.js';
+import { registerAdminRoutes, requireAdmin } from './routes/admin.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
-import { registerConnectRoutes } from './routes/connect.js';
+import {
+  registerAdminConnectRoutes,
+  registerConnectRoutes,
+  registerMemberConnectRoutes,
+} from './routes/connect.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerFileRoutes } from './routes/files.js';
 import { registerHealthRoutes } from './routes/health.js';
 import { registerJobRoutes } from './routes/jobs.js';
 import { registerMeRoutes } from './routes/me.js';
 import { registerUploadRoutes, uploadMaxBytes } from './routes/uploads.js';
-import { createUrlSigner, type UrlSigner } from './signing.js';
-import { createLocalStorage, type FileStorage } from './storage/local.js';
+import { createSignIn } from './sign-in.js';
+import { createUrlSigner } from './signing.js';
+import { createLocalStorage } from './storage/local.js';
 import { openStore } from './store/open.js';
-import type { JobRecord, MemberRecord, RelayQueries, RelayStore } from './store/types.js';
+import type { JobRecord, RelayStore } from './store/types.js';
 import { createTracker, type Tracker } from './tracker.js';
 import { createGuardedFetch } from './url-guard.js';
-
-export const RELAY_VERSION = '0.1.0';
 
 /** Where the relay's upstream lives (resolved by the caller: a real provider or a simulator). */
 export interface UpstreamTarget {
@@ -77,40 +78,6 @@ export interface RelayOptions {
   conformWorkerPath?: string | undefined;
   /** Limits of one probe's child process. Default 30 s and 512 MiB. */
   probeLimits?: { timeoutMs: number; memoryBytes: number } | undefined;
-}
-
-/** What routes share. */
-export interface RelayContext {
-  config: RelayConfig;
-  store: RelayStore;
-  storage: FileStorage;
-  writer: JobWriter;
-  tracker: Tracker;
-  archiver: Archiver;
-  /** Child processes that probe and conform media off the event loop. */
-  pool: ConformPool;
-  /** The `preparing` phase: fetches URL inputs once, conforms them, reserves the conformed length. */
-  preparer: Preparer;
-  bus: EventBus;
-  metrics: Metrics;
-  signer: UrlSigner;
-  client: Client;
-  now: () => number;
-  log: FastifyBaseLogger;
-  memberLimiter: RateLimiter;
-  authFailureLimiter: RateLimiter;
-  allowedInputHosts: readonly string[];
-  /** fetch for URLs the relay follows itself: each hop (redirects too) passes the URL guard. */
-  guardedFetch: typeof fetch;
-  heartbeatMs: number;
-  /** Enders of open SSE streams (closed before the server, which would otherwise wait for them). */
-  openStreams: Set<() => void>;
-  /** The same enders by member, oldest first (revocation and the per-member cap end them). */
-  memberStreams: Map<string, Set<() => void>>;
-  /** Public origin of this relay (config, else the address it listens on). */
-  publicUrl(): string;
-  /** Authenticates the member of a request or throws the matching 401/429. */
-  requireMember(request: FastifyRequest, reply: FastifyReply): Promise<MemberRecord>;
 }
 
 export interface Relay {
@@ -394,53 +361,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
   const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
   const authFailureLimiter = createRateLimiter(30, MEMBER_WINDOW_MS, now);
 
-  const authenticate = createMemberAuth(store);
-  async function requireMember(request: FastifyRequest, reply: FastifyReply): Promise<MemberRecord> {
-    const auth = await authenticate(request.headers.authorization);
-    if (!auth.ok) {
-      const wait = authFailureLimiter.hit(request.ip);
-      // Attributable, never the token itself (findings L3).
-      request.log.warn(
-        { remoteAddress: request.ip, reason: auth.reason, limited: wait > 0 },
-        'failed sign-in',
-      );
-      if (wait > 0) {
-        reply.header('retry-after', String(Math.ceil(wait / 1000)));
-        throw new ApiError(
-          429,
-          'rate_limited',
-          'Too many failed sign-ins from this address; wait a minute.',
-          {
-            retryAfterMs: wait,
-          },
-        );
-      }
-      const messages = {
-        missing:
-          'Sign in: send your member token as "Authorization: Bearer rtk_…" (ask your relay admin for one).',
-        malformed:
-          'The Authorization header is not "Bearer rtk_…" with a valid member token; copy the token again.',
-        unknown:
-          'This member token is not known to the relay; check it or ask your relay admin for a new one.',
-        revoked: 'This member token was revoked; ask your relay admin for a new one.',
-      } as const;
-      reply.header('www-authenticate', 'Bearer realm="retalk"');
-      throw new ApiError(401, 'unauthorized', messages[auth.reason]);
-    }
-    const wait = memberLimiter.hit(auth.member.id);
-    if (wait > 0) {
-      reply.header('retry-after', String(Math.ceil(wait / 1000)));
-      throw new ApiError(
-        429,
-        'rate_limited',
-        `Too many requests; the limit is ${config.rateLimitPerMinute} a minute. Wait and retry.`,
-        {
-          retryAfterMs: wait,
-        },
-      );
-    }
-    return auth.member;
-  }
+  const requireMember = createSignIn({ store, memberLimiter, authFailureLimiter, config });
 
   const context: RelayContext = {
     config,
@@ -465,19 +386,33 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     openStreams: new Set(),
     memberStreams: new Map(),
     publicUrl,
-    requireMember,
   };
 
   installErrorHandling(app, scrub, metrics);
+  // Open routes: health, signed files, provider callbacks (their own per-job token), connect links.
   registerHealthRoutes(app, context);
-  registerMeRoutes(app, context);
-  registerUploadRoutes(app, context);
-  registerJobRoutes(app, context);
-  registerEventRoutes(app, context);
   registerFileRoutes(app, context);
   registerCallbackRoutes(app, context);
-  registerAdminRoutes(app, context);
   registerConnectRoutes(app, context);
+  // Member routes: one scope signs the member in before anything else runs (an upload's body is
+  // not read for a stranger), and its handlers read `request.member`.
+  app.decorateRequest('member', undefined);
+  app.register(async (members) => {
+    members.addHook('onRequest', async (request, reply) => {
+      request.member = await requireMember(request, reply);
+    });
+    registerMeRoutes(members, context);
+    registerUploadRoutes(members, context);
+    registerJobRoutes(members, context);
+    registerEventRoutes(members, context);
+    registerMemberConnectRoutes(members, context);
+  });
+  // Admin routes: the admin token, checked once for the whole scope.
+  app.register(async (admin) => {
+    admin.addHook('onRequest', async (request) => requireAdmin(context, request));
+    registerAdminRoutes(admin, context);
+    registerAdminConnectRoutes(admin, context);
+  });
 
   let sweepTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
@@ -545,127 +480,6 @@ function instrumentClient(client: Client, metrics: Metrics, now: () => number): 
   };
 }
 
-const FASTIFY_ERRORS: Record<string, { status: number; code: ApiError['code']; message: string }> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
-    status: 415,
-    code: 'unsupported_media_type',
-    message: 'This endpoint takes "Content-Type: application/json".',
-  },
-  FST_ERR_CTP_BODY_TOO_LARGE: {
-    status: 413,
-    code: 'payload_too_large',
-    message: 'The request body is too large.',
-  },
-  FST_ERR_CTP_EMPTY_JSON_BODY: {
-    status: 400,
-    code: 'invalid_json',
-    message: 'The body is empty; send a JSON object (or drop the Content-Type header).',
-  },
-  FST_ERR_CTP_INVALID_JSON_BODY: {
-    status: 400,
-    code: 'invalid_json',
-    message: 'The body is not valid JSON.',
-  },
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
-    status: 400,
-    code: 'invalid_request',
-    message: 'Content-Length does not match the body that was sent.',
-  },
-  FST_ERR_CTP_INVALID_TYPE: {
-    status: 415,
-    code: 'unsupported_media_type',
-    message: 'The Content-Type header is not valid.',
-  },
-  FST_ERR_BAD_URL: { status: 400, code: 'invalid_request', message: 'The request URL is not valid.' },
-  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'invalid_request', message: 'The request is not valid.' },
-};
-
-/**
- * A refused request whose body was never read (an upload, a callback, an unknown route): answer with
- * `Connection: close` so Node closes the socket after the answer, instead of draining an unbounded
- * body to keep the connection alive (findings M1: a 401 kept accepting a drip for 40 s).
- */
-function closeIfBodyUnread(request: FastifyRequest, reply: FastifyReply): void {
-  if (!request.raw.complete) reply.header('connection', 'close');
-}
-
-function installErrorHandling(app: FastifyInstance, scrub: (s: string) => string, metrics: Metrics): void {
-  app.setErrorHandler((error: unknown, request, reply) => {
-    let api: ApiError;
-    if (error instanceof ApiError) {
-      api = error;
-    } else {
-      const e = error as { code?: string; statusCode?: number; message?: string; name?: string };
-      const known = e.code ? FASTIFY_ERRORS[e.code] : undefined;
-      if (known) {
-        api = new ApiError(known.status, known.code, known.message);
-      } else if (e.name === 'SyntaxError' || e.code?.startsWith('FST_ERR_CTP')) {
-        api = new ApiError(400, 'invalid_json', 'The body is not valid JSON.');
-      } else if (e.code?.startsWith('SQLITE_BUSY')) {
-        // Another process (a CLI, a backup) holds the database past the busy timeout: nothing was
-        // written, so the client can safely retry.
-        reply.header('retry-after', '2');
-        api = new ApiError(
-          503,
-          'not_ready',
-          "The relay's database is busy (locked by another process); nothing was saved. Retry in a few seconds.",
-          { retryAfterMs: 2_000 },
-        );
-      } else if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
-        api = new ApiError(
-          e.statusCode,
-          e.statusCode === 413 ? 'payload_too_large' : 'invalid_request',
-          scrub(e.message ?? 'Bad request.'),
-        );
-      } else {
-        request.log.error({ err: error }, 'unhandled error');
-        api = new ApiError(
-          500,
-          'internal',
-          'The relay hit an unexpected error; try again, and tell your relay admin if it persists.',
-        );
-      }
-    }
-    if (api.statusCode >= 500 && !(error instanceof ApiError)) metrics.inc('retalk_internal_errors_total');
-    closeIfBodyUnread(request, reply);
-    reply
-      .code(api.statusCode)
-      .type('application/json')
-      .send(api.toBody(String(request.id)));
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const route = `${request.method} ${request.url.split('?')[0]?.slice(0, 200)}`;
-    closeIfBodyUnread(request, reply);
-    reply
-      .code(404)
-      .type('application/json')
-      .send(
-        new ApiError(
-          404,
-          'not_found',
-          `There is no ${route} on this relay; see the API in the relay's README.`,
-        ).toBody(String(request.id)),
-      );
-  });
-  app.addHook('onSend', async (_request, _reply, payload) =>
-    typeof payload === 'string' ? scrub(payload) : payload,
-  );
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.inc('retalk_http_requests_total', {
-      route: request.routeOptions.url ?? 'unmatched',
-      status: String(reply.statusCode),
-    });
-  });
-}
-
-/** Where simulator mode writes the demo member's token (0600), for the admin and the extension's tests. */
-export function demoTokenFile(dataDir: string): string {
-  return path.join(dataDir, 'demo-token.txt');
-}
-
-/** Meta key listing the ids of members simulator mode created for itself (the unlimited `demo`). */
-const SIMULATOR_MEMBERS_KEY = 'simulator_member_ids';
-
 /**
  * The secret that signs file links: kept in the store, so links stay valid across restarts (and
  * instances). Two instances starting together on an empty store agree on the first one written.
@@ -678,72 +492,4 @@ async function signingSecretOf(store: RelayStore): Promise<string> {
     await tx.setMeta('signing_secret', secret);
     return secret;
   });
-}
-
-async function simulatorMemberIds(store: RelayQueries): Promise<string[]> {
-  const raw = await store.getMeta(SIMULATOR_MEMBERS_KEY);
-  if (!raw) return [];
-  try {
-    const ids = JSON.parse(raw) as unknown;
-    return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
-/** Records that simulator mode created this member; it is revoked once a real provider is configured. */
-export async function markSimulatorMember(store: RelayStore, memberId: string): Promise<void> {
-  await store.transaction(async (tx) => {
-    const ids = await simulatorMemberIds(tx);
-    await tx.setMeta(SIMULATOR_MEMBERS_KEY, JSON.stringify([...ids, memberId]));
-  });
-}
-
-/**
- * Findings M6: the demo member has no budget and its token went to the log, so it must not spend
- * a real provider key. Started against a real provider, the relay revokes every member simulator
- * mode created (and deletes the demo token file), saying so in the log.
- */
-async function revokeSimulatorMembers(
-  store: RelayStore,
-  dataDir: string,
-  log: FastifyBaseLogger,
-  now: number,
-): Promise<void> {
-  for (const id of await simulatorMemberIds(store)) {
-    const member = await store.getMember(id);
-    if (!member || member.revokedAt !== null) continue;
-    await store.revokeMember(member.name, now);
-    log.warn(
-      { member: member.name },
-      'a real provider is configured: the simulator\'s demo member (unlimited budget) was revoked; add real members with "retalk-relay members add <name> --budget-seconds N"',
-    );
-  }
-  fs.rmSync(demoTokenFile(dataDir), { force: true });
-}
-
-/** Creates a member and returns its token (shown once; only the hash is stored). */
-export async function createMember(
-  store: Pick<RelayQueries, 'createMember'>,
-  input: {
-    name: string;
-    budgetSeconds?: number | null | undefined;
-    period?: 'day' | 'month' | null | undefined;
-    maxConcurrentJobs?: number | null | undefined;
-  },
-  now: number,
-): Promise<{ member: MemberRecord; token: string }> {
-  const token = generateToken();
-  const member: MemberRecord = {
-    id: `mem_${randomBytes(9).toString('base64url')}`,
-    name: input.name,
-    tokenHash: hashToken(token),
-    createdAt: now,
-    revokedAt: null,
-    budgetSeconds: input.budgetSeconds ?? null,
-    period: input.budgetSeconds != null ? (input.period ?? 'month') : null,
-    maxConcurrentJobs: input.maxConcurrentJobs ?? null,
-  };
-  await store.createMember(member);
-  return { member, token };
 }

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { createMember } from './app.js';
 import { budgetOf } from './budget.js';
 import { ConfigError, loadConfig, type RelayConfig } from './config.js';
 import { CONNECT_LINK_MAX_TTL_MS, createConnectLink } from './connect-links.js';
+import { createMember } from './members.js';
 import { MemberNameSchema } from './routes/admin.js';
 import { serveRelay, stopOnSignal } from './serve.js';
 import { openStore } from './store/open.js';

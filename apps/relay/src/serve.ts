@@ -3,9 +3,10 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { acceptsUpload, PROVIDER_CAPABILITIES } from '@retalk/core';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
-import { buildRelay, createMember, demoTokenFile, markSimulatorMember, type Relay } from './app.js';
+import { buildRelay, type Relay } from './app.js';
 import { isLoopbackHost, type RelayConfig } from './config.js';
 import { createConnectLink } from './connect-links.js';
+import { createMember, demoTokenFile, markSimulatorMember } from './members.js';
 
 export interface RunningRelay {
   relay: Relay;

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
+import type { RelayContext } from '../context.js';
 
 const ParamsSchema = z.object({ token: z.string() });
 

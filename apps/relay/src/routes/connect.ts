@@ -2,15 +2,14 @@ import { ClaimConnectLinkRequestSchema } from '@retalk/core/relay';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
 import {
   CONNECT_LINK_MAX_TTL_MS,
   type ConnectLink,
   claimConnectCode,
   createConnectLink,
 } from '../connect-links.js';
+import { type RelayContext, signedInMember } from '../context.js';
 import type { MemberRecord } from '../store/types.js';
-import { requireAdmin } from './admin.js';
 
 const MAX_TTL_MINUTES = CONNECT_LINK_MAX_TTL_MS / 60_000;
 
@@ -59,13 +58,14 @@ function parseTtl(request: FastifyRequest): number | undefined {
   return parsed.data.ttlMinutes === undefined ? undefined : parsed.data.ttlMinutes * 60_000;
 }
 
-/** Connect links: made by a member (for another browser of theirs) or an admin, claimed by the extension. */
-export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  const makeLink = async (member: MemberRecord, ttlMs: number | undefined) =>
-    linkBody(
-      await createConnectLink(ctx.store, member, { publicUrl: ctx.publicUrl(), now: ctx.now(), ttlMs }),
-    );
+async function connectLinkBody(ctx: RelayContext, member: MemberRecord, ttlMs: number | undefined) {
+  return linkBody(
+    await createConnectLink(ctx.store, member, { publicUrl: ctx.publicUrl(), now: ctx.now(), ttlMs }),
+  );
+}
 
+/** Connect links: the page the link opens, and the claim the extension makes with its code (no sign-in). */
+export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/connect', async (_request, reply) =>
     reply
       .type('text/html; charset=utf-8')
@@ -75,24 +75,6 @@ export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): 
       .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'")
       .send(CONNECT_PAGE),
   );
-
-  app.post('/v1/me/connect-links', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
-    return reply.code(201).send(await makeLink(member, parseTtl(request)));
-  });
-
-  app.post('/admin/members/:name/connect-links', async (request, reply) => {
-    requireAdmin(ctx, request);
-    const name = z.object({ name: z.string() }).parse(request.params).name;
-    const ttlMs = parseTtl(request);
-    const member = await ctx.store.getMemberByName(name);
-    if (!member || member.revokedAt !== null) {
-      throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
-        field: 'name',
-      });
-    }
-    return reply.code(201).send(await makeLink(member, ttlMs));
-  });
 
   app.post('/v1/connect', async (request, reply) => {
     const parsed = ClaimConnectLinkRequestSchema.safeParse(request.body);
@@ -143,5 +125,28 @@ export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): 
           { field: 'code' },
         );
     }
+  });
+}
+
+/** Makes a connect link for one's own other browser (member routes' scope). */
+export function registerMemberConnectRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.post('/v1/me/connect-links', async (request, reply) => {
+    const member = signedInMember(request);
+    return reply.code(201).send(await connectLinkBody(ctx, member, parseTtl(request)));
+  });
+}
+
+/** Makes a connect link for any active member (admin routes' scope). */
+export function registerAdminConnectRoutes(app: FastifyInstance, ctx: RelayContext): void {
+  app.post('/admin/members/:name/connect-links', async (request, reply) => {
+    const name = z.object({ name: z.string() }).parse(request.params).name;
+    const ttlMs = parseTtl(request);
+    const member = await ctx.store.getMemberByName(name);
+    if (!member || member.revokedAt !== null) {
+      throw new ApiError(404, 'not_found', `No active member named "${name.slice(0, 64)}".`, {
+        field: 'name',
+      });
+    }
+    return reply.code(201).send(await connectLinkBody(ctx, member, ttlMs));
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { RelayContext } from '../app.js';
+import { type RelayContext, signedInMember } from '../context.js';
 import type { BusEvent } from '../event-bus.js';
 
 const REPLAY_LIMIT = 1000;
@@ -12,7 +12,7 @@ export function endMemberStreams(ctx: RelayContext, memberId: string): void {
 /** `GET /v1/events`: Server-Sent Events of the member's job changes, resumable with Last-Event-ID. */
 export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/v1/events', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+    const member = signedInMember(request);
     const header = request.headers['last-event-id'];
     const raw = typeof header === 'string' ? header.trim() : '';
     const lastSeen = /^\d{1,15}$/.test(raw) ? Number(raw) : undefined;

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ApiError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
+import type { RelayContext } from '../context.js';
 import { sendStoredFile } from '../file-response.js';
 import { sendResult } from './jobs.js';
 

@@ -1,8 +1,8 @@
 import { JOB_STATUSES } from '@retalk/core/status';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
 import { bearerMatches } from '../auth.js';
+import type { RelayContext } from '../context.js';
 
 /** With RETALK_METRICS_TOKEN set, `/metrics` answers only to that Bearer token. */
 function requireMetricsToken(ctx: RelayContext, request: FastifyRequest, reply: FastifyReply): void {

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   type ConformPlan,
   checkMedia,
@@ -17,7 +17,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { admitJob } from '../admission.js';
 import { ApiError, fromZodError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
+import { type RelayContext, signedInMember } from '../context.js';
 import { sendStoredFile } from '../file-response.js';
 import { type InputName, planInput, refusalField } from '../input-plan.js';
 import { newJobRecord, toPublicJob } from '../jobs.js';
@@ -207,7 +207,7 @@ function outputSecondsRange(
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.post('/v1/jobs', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+    const member = signedInMember(request);
     const contentType = request.headers['content-type'];
     if (!contentType?.toLowerCase().startsWith('application/json')) {
       throw new ApiError(
@@ -362,8 +362,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     return reply.code(201).send(toPublicJob(job));
   });
 
-  app.get('/v1/jobs', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+  app.get('/v1/jobs', async (request, _reply) => {
+    const member = signedInMember(request);
     const query = ListJobsQuerySchema.safeParse(request.query);
     if (!query.success) throw fromZodError(query.error, 'query');
     const limit = query.data.limit ?? DEFAULT_PAGE_SIZE;
@@ -383,7 +383,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
   });
 
   app.get('/v1/jobs/:id', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+    const member = signedInMember(request);
     // The hot path of every watcher: served from the writer's JSON cache, no store read.
     const id = IdParamsSchema.safeParse(request.params).data?.id ?? '';
     const cached = JOB_ID.test(id) ? await ctx.writer.publicJson(id) : undefined;
@@ -392,8 +392,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     return reply.type('application/json; charset=utf-8').send(cached.json);
   });
 
-  app.post('/v1/jobs/:id/cancel', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+  app.post('/v1/jobs/:id/cancel', async (request, _reply) => {
+    const member = signedInMember(request);
     const job = await memberJob(ctx, member, request.params);
     return toPublicJob(await ctx.tracker.cancel(job.id));
   });
@@ -402,13 +402,13 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
     method: ['GET', 'HEAD'],
     url: '/v1/jobs/:id/result',
     handler: async (request, reply) => {
-      const member = await ctx.requireMember(request, reply);
+      const member = signedInMember(request);
       return sendResult(ctx, request, reply, await memberJob(ctx, member, request.params));
     },
   });
 
-  app.post('/v1/jobs/:id/result-link', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+  app.post('/v1/jobs/:id/result-link', async (request, _reply) => {
+    const member = signedInMember(request);
     const job = await memberJob(ctx, member, request.params);
     if (job.status !== 'succeeded') {
       throw new ApiError(

@@ -1,13 +1,12 @@
 import { MEDIA_LIMITS } from '@retalk/core';
 import type { FastifyInstance } from 'fastify';
-import type { RelayContext } from '../app.js';
-import { RELAY_VERSION } from '../app.js';
 import { budgetOf } from '../budget.js';
+import { RELAY_VERSION, type RelayContext, signedInMember } from '../context.js';
 import { uploadMaxBytes } from './uploads.js';
 
 export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void {
-  app.get('/v1/me', async (request, reply) => {
-    const member = await ctx.requireMember(request, reply);
+  app.get('/v1/me', async (request, _reply) => {
+    const member = signedInMember(request);
     const limits = MEDIA_LIMITS[ctx.config.provider];
     const maxBytes = uploadMaxBytes(ctx.config);
     return {

@@ -5,9 +5,9 @@ import { MediaKindSchema, type Upload } from '@retalk/core/relay';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ApiError, fromZodError } from '../api-error.js';
-import type { RelayContext } from '../app.js';
 import { ORIGINALS_MAX_MB, type RelayConfig } from '../config.js';
 import { PoolTaskError, type ProbeOutcome } from '../conform-pool.js';
+import { type RelayContext, signedInMember } from '../context.js';
 import { TooLargeError } from '../storage/local.js';
 import type { UploadRecord } from '../store/types.js';
 
@@ -79,7 +79,7 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
     scope.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
 
     scope.put('/v1/uploads', async (request, reply) => {
-      const member = await ctx.requireMember(request, reply);
+      const member = signedInMember(request);
       const query = UploadQuerySchema.safeParse(request.query);
       if (!query.success) throw fromZodError(query.error, 'query');
       const { kind, filename } = query.data;
