@@ -3,15 +3,35 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type ChildRelay, FIXTURES, fixture, type JobBody, sleep, TERMINAL } from './child-relay.js';
+import {
+  type ChildRelay,
+  childStoreEnv,
+  FIXTURES,
+  fixture,
+  type JobBody,
+  sleep,
+  TERMINAL,
+} from './child-relay.js';
 import { endpointOf } from './fault-proxy.js';
 import { recordScenario, scaled } from './scenario-results.js';
 import { relayTotals, type Stack, startStack } from './stack.js';
 
 const RESULT_SHA = createHash('sha256').update(fixture('talking-640x640-25fps-3s.mp4')).digest('hex');
 
-function rows(dataDir: string, sql: string): Record<string, unknown>[] {
+/** Rows of the relay's store as the database holds them (SQLite file or PostgreSQL database). */
+async function rows(dataDir: string, sql: string): Promise<Record<string, unknown>[]> {
+  const env = await childStoreEnv(dataDir);
+  if (env.RETALK_DATABASE_URL !== undefined) {
+    const client = new pg.Client({ connectionString: env.RETALK_DATABASE_URL });
+    await client.connect();
+    try {
+      return (await client.query(sql)).rows;
+    } finally {
+      await client.end();
+    }
+  }
   const db = new Database(path.join(dataDir, 'relay.db'), { readonly: true, fileMustExist: true });
   try {
     return db.prepare(sql).all() as Record<string, unknown>[];
@@ -102,7 +122,7 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     while (stack.sim.stats().submits < 1) await sleep(10);
     await first.kill('SIGKILL');
     const [upstreamTask] = Object.keys(stack.sim.stats().tasks);
-    const before = rows(first.dataDir, `SELECT upstream_id, submit_started_at FROM jobs`)[0];
+    const before = (await rows(first.dataDir, `SELECT upstream_id, submit_started_at FROM jobs`))[0];
     expect(before).toMatchObject({ upstream_id: null });
     expect(before?.submit_started_at).not.toBeNull();
 
@@ -232,7 +252,7 @@ describe('a relay killed with SIGKILL at a dangerous moment and started again on
     const partBeforeKill = tmpParts(first.dataDir).length;
     await first.kill('SIGKILL');
     req.destroy();
-    const uploadRows = rows(first.dataDir, 'SELECT id FROM uploads').length;
+    const uploadRows = (await rows(first.dataDir, 'SELECT id FROM uploads')).length;
     const uploadsDir = fs.readdirSync(path.join(first.dataDir, 'files', 'uploads')).length;
 
     const second = await stack.relay({ dataDir: first.dataDir, port: first.port });
