@@ -1,5 +1,6 @@
 import { createSimulator } from '@retalk/simulator';
 import { afterEach, describe, expect, it } from 'vitest';
+import { newJobRecord } from '../src/jobs.js';
 import { type Harness, PROVIDER_KEY, type Simulator, startRelay, tempDir, withStoreOf } from './harness.js';
 
 /** Rewinds a submitted job to "submit started, upstream id never recorded" — what a crash leaves. */
@@ -108,41 +109,20 @@ describe('a relay restarted on the same data', () => {
     await withStoreOf(dataDir, async (store) => {
       const member = await store.getMemberByName('alice');
       const now = Date.now();
-      await store.insertJob({
-        id: 'job_AAAAAAAAAAAAAAAA',
-        memberId: member?.id as string,
-        status: 'received',
-        progress: 0,
-        etaMs: null,
-        provider: 'dashscope',
-        upstreamId: null,
-        title: null,
-        sourcePageUrl: null,
-        input: { ...inputsAt(sim), videoExtension: false },
-        conformMode: 'off',
-        conform: null,
-        estimatedSeconds: 3,
-        billedSeconds: null,
-        error: null,
-        submitStartedAt: now,
-        callbackToken: 'cbtokencbtokencbtokencbtokencbto',
-        idempotencyKey: null,
-        requestHash: null,
-        cancelRequested: false,
-        upstreamResultUrl: null,
-        upstreamResultExpiresAt: null,
-        resultKey: null,
-        resultSizeBytes: null,
-        resultSha256: null,
-        resultContentType: null,
-        resultExpiresAt: null,
-        archiveAttempts: 0,
-        createdAt: now,
-        updatedAt: now,
-        submittedAt: null,
-        startedAt: null,
-        finishedAt: null,
-      });
+      const job = newJobRecord(
+        {
+          memberId: member?.id as string,
+          provider: 'dashscope',
+          input: { ...inputsAt(sim), videoExtension: false },
+          conformMode: 'off',
+          needsPreparation: false,
+          estimatedSeconds: 3,
+          idempotencyKey: null,
+          requestHash: null,
+        },
+        now,
+      );
+      await store.insertJob({ ...job, id: 'job_AAAAAAAAAAAAAAAA', submitStartedAt: now });
     });
 
     const second = await startRelay({

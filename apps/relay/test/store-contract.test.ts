@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { newJobRecord } from '../src/jobs.js';
 import { createPostgresStore, StoreUnavailableError } from '../src/store/postgres.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
 import type { JobRecord, MemberRecord, RelayStore } from '../src/store/types.js';
@@ -75,47 +76,25 @@ function member(extra: Partial<MemberRecord> = {}): MemberRecord {
 
 function job(memberId: string, extra: Partial<JobRecord> = {}): JobRecord {
   n++;
-  const at = 1_764_000_000_000 + n;
-  return {
-    id: `job_${String(n).padStart(16, '0')}`,
-    memberId,
-    status: 'received',
-    progress: 0,
-    etaMs: null,
-    provider: 'dashscope',
-    upstreamId: null,
-    title: 'A title with “quotes”',
-    sourcePageUrl: null,
-    input: {
-      video: { uploadId: `upl_v${n}` },
-      audio: { url: 'https://example.com/a.wav' },
-      videoExtension: false,
+  const base = newJobRecord(
+    {
+      memberId,
+      provider: 'dashscope',
+      input: {
+        video: { uploadId: `upl_v${n}` },
+        audio: { url: 'https://example.com/a.wav' },
+        videoExtension: false,
+      },
+      conformMode: 'auto',
+      needsPreparation: false,
+      estimatedSeconds: 10,
+      title: 'A title with “quotes”',
+      idempotencyKey: null,
+      requestHash: null,
     },
-    conformMode: 'auto',
-    conform: null,
-    estimatedSeconds: 10,
-    billedSeconds: null,
-    error: null,
-    submitStartedAt: null,
-    callbackToken: `cb${n}`.padEnd(32, 'x'),
-    idempotencyKey: null,
-    requestHash: null,
-    cancelRequested: false,
-    upstreamResultUrl: null,
-    upstreamResultExpiresAt: null,
-    resultKey: null,
-    resultSizeBytes: null,
-    resultSha256: null,
-    resultContentType: null,
-    resultExpiresAt: null,
-    archiveAttempts: 0,
-    createdAt: at,
-    updatedAt: at,
-    submittedAt: null,
-    startedAt: null,
-    finishedAt: null,
-    ...extra,
-  };
+    1_764_000_000_000 + n,
+  );
+  return { ...base, id: `job_${String(n).padStart(16, '0')}`, ...extra };
 }
 
 afterAll(dropTestDatabases);
