@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config.js';
 import { createMember } from '../src/members.js';
 import { openStore } from '../src/store/open.js';
 import type { RelayStore } from '../src/store/types.js';
-import { createTestDatabase, TEST_STORE_IS_POSTGRES } from './pg.js';
+import { storeEnv, TEST_STORE_IS_POSTGRES } from './pg.js';
 
 /** A provider key distinctive enough that finding it anywhere is a real leak. */
 export const PROVIDER_KEY = 'sk-live-RETALK-TEST-KEY-5f0c3a9e71d24b8c';
@@ -114,21 +114,7 @@ function logSink(): Writable {
   });
 }
 
-const databases = new Map<string, string>();
-
-/**
- * The environment that points a relay or the CLI at the store of `dataDir`: the data dir, plus
- * the data dir's throwaway database when the suite runs on PostgreSQL.
- */
-export async function storeEnv(dataDir: string): Promise<Record<string, string>> {
-  if (!TEST_STORE_IS_POSTGRES) return { RETALK_DATA_DIR: dataDir };
-  let url = databases.get(dataDir);
-  if (url === undefined) {
-    url = await createTestDatabase();
-    databases.set(dataDir, url);
-  }
-  return { RETALK_DATA_DIR: dataDir, RETALK_DATABASE_URL: url };
-}
+export { storeEnv };
 
 /** Opens the store of `dataDir` beside (or instead of) its relay, runs `fn`, and closes it. */
 export async function withStoreOf<T>(dataDir: string, fn: (store: RelayStore) => Promise<T>): Promise<T> {

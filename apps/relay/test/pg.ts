@@ -51,3 +51,20 @@ export async function dropTestDatabases(): Promise<void> {
     for (const name of names) await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
 }
+
+const databaseOf = new Map<string, string>();
+
+/**
+ * The environment that points a relay (in this process or a child) or the CLI at the store of
+ * `dataDir`: the data dir, plus, when the suite runs on PostgreSQL, the data dir's own throwaway
+ * database, kept across restarts on that data dir and dropped with the others.
+ */
+export async function storeEnv(dataDir: string): Promise<Record<string, string>> {
+  if (!TEST_STORE_IS_POSTGRES) return { RETALK_DATA_DIR: dataDir };
+  let url = databaseOf.get(dataDir);
+  if (url === undefined) {
+    url = await createTestDatabase();
+    databaseOf.set(dataDir, url);
+  }
+  return { RETALK_DATA_DIR: dataDir, RETALK_DATABASE_URL: url };
+}

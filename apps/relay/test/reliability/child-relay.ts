@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Job } from '@retalk/core/relay';
 import { Agent, request } from 'undici';
 import { afterAll } from 'vitest';
-import { createTestDatabase, dropTestDatabases, TEST_STORE_IS_POSTGRES } from '../pg.js';
+import { dropTestDatabases, storeEnv } from '../pg.js';
 
 /** A provider key distinctive enough that finding it anywhere is a real leak. */
 export const PROVIDER_KEY = 'sk-reliability-RETALK-5e1f0c7a93b24d68a1';
@@ -109,23 +109,8 @@ function readRssKb(pid: number): number | undefined {
   }
 }
 
-const databases = new Map<string, string>();
 // Registered while the spec file that imports this module is collected: runs after its tests.
 afterAll(dropTestDatabases);
-
-/**
- * The data dir, plus (RETALK_TEST_STORE=postgres) its own throwaway database, kept across restarts
- * on that data dir; dropped once the file's tests are done.
- */
-export async function childStoreEnv(dataDir: string): Promise<Record<string, string>> {
-  if (!TEST_STORE_IS_POSTGRES) return { RETALK_DATA_DIR: dataDir };
-  let url = databases.get(dataDir);
-  if (url === undefined) {
-    url = await createTestDatabase();
-    databases.set(dataDir, url);
-  }
-  return { RETALK_DATA_DIR: dataDir, RETALK_DATABASE_URL: url };
-}
 
 /** Runs `node dist/main.js` as a real child process on the given data dir and waits until it answers. */
 export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay> {
@@ -143,7 +128,7 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     RETALK_PROVIDER: o.provider,
     RETALK_API_KEY: PROVIDER_KEY,
     RETALK_BASE_URL: o.baseUrl,
-    ...(await childStoreEnv(dataDir)),
+    ...(await storeEnv(dataDir)),
     RETALK_ADMIN_TOKEN: ADMIN_TOKEN,
     // Private inputs stay refused; only the simulator's own host is let through.
     RETALK_ALLOW_PRIVATE_URLS: 'false',

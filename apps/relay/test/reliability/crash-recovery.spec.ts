@@ -5,15 +5,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  type ChildRelay,
-  childStoreEnv,
-  FIXTURES,
-  fixture,
-  type JobBody,
-  sleep,
-  TERMINAL,
-} from './child-relay.js';
+import { storeEnv } from '../pg.js';
+import { type ChildRelay, FIXTURES, fixture, type JobBody, sleep, TERMINAL } from './child-relay.js';
 import { endpointOf } from './fault-proxy.js';
 import { recordScenario, scaled } from './scenario-results.js';
 import { relayTotals, type Stack, startStack } from './stack.js';
@@ -22,7 +15,7 @@ const RESULT_SHA = createHash('sha256').update(fixture('talking-640x640-25fps-3s
 
 /** Rows of the relay's store as the database holds them (SQLite file or PostgreSQL database). */
 async function rows(dataDir: string, sql: string): Promise<Record<string, unknown>[]> {
-  const env = await childStoreEnv(dataDir);
+  const env = await storeEnv(dataDir);
   if (env.RETALK_DATABASE_URL !== undefined) {
     const client = new pg.Client({ connectionString: env.RETALK_DATABASE_URL });
     await client.connect();
