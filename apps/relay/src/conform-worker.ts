@@ -3,7 +3,7 @@
 // Hostile media can only hurt this process, which the pool kills at its limits.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { ProbedMedia } from '@retalk/core';
+import type { ClipRange, ProbedMedia } from '@retalk/core';
 import { conformFile, probeFile } from '@retalk/core/media/node';
 import { decodeImage, IMAGE_FORMATS } from './image-decode.js';
 import { contentTypeOf, toUploadMedia } from './media-summary.js';
@@ -21,7 +21,7 @@ export interface ConformTask {
   outputPath: string;
   kind: 'video' | 'audio' | 'image';
   provider: 'evolink' | 'dashscope';
-  clip?: { startSec?: number | undefined; endSec?: number | undefined } | undefined;
+  clip?: ClipRange | undefined;
   maxSamples: number;
 }
 

@@ -1,4 +1,10 @@
-import { type ConformRefusal, type ConformResult, type ProbedMedia, planConform } from '@retalk/core';
+import {
+  type ClipRange,
+  type ConformRefusal,
+  type ConformResult,
+  type ProbedMedia,
+  planConform,
+} from '@retalk/core';
 import type { JobInput } from '@retalk/core/relay';
 import type { RelayConfig } from './config.js';
 
@@ -6,11 +12,13 @@ import type { RelayConfig } from './config.js';
 export type InputName = 'video' | 'audio' | 'refImage';
 
 /** The clip an input asks for, or undefined for the whole file. */
-export function clipOf(input: JobInput): { startSec?: number; endSec?: number } | undefined {
+export function clipOf(input: JobInput): ClipRange | undefined {
   if (input.startSec === undefined && input.endSec === undefined) return undefined;
   return {
     ...(input.startSec !== undefined ? { startSec: input.startSec } : {}),
     ...(input.endSec !== undefined ? { endSec: input.endSec } : {}),
+    // A piece the browser cut from a longer original: the job says the trim in the original's times.
+    ...(input.sourceOffsetSec !== undefined ? { originSec: input.sourceOffsetSec } : {}),
   };
 }
 

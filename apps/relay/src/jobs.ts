@@ -11,6 +11,7 @@ function inputView(input: JobInput): JobInput {
     input.url !== undefined ? { url: input.url } : { uploadId: input.uploadId as string };
   if (input.startSec !== undefined) view.startSec = input.startSec;
   if (input.endSec !== undefined) view.endSec = input.endSec;
+  if (input.sourceOffsetSec !== undefined) view.sourceOffsetSec = input.sourceOffsetSec;
   return view;
 }
 

@@ -311,6 +311,18 @@ describe('planConform: video', () => {
     expect(plan.output.durationSec).toBe(30);
   });
 
+  it("names the trim of a piece cut from a longer original in the original's times", () => {
+    // The browser uploaded 1:34.0–2:05.6 of a 4-minute file; the member chose 1:35.3–2:05.3.
+    const plan = planned(
+      planConform(video({ durationSec: 31.6 }), {
+        provider: 'dashscope',
+        clip: { startSec: 1.3, endSec: 31.3, originSec: 94 },
+      }),
+    );
+    expect(plan.steps[0]).toEqual({ type: 'trim', startSec: 1.3, endSec: 31.3 });
+    expect(plan.changes[0]).toBe('trimmed to 1:35.3–2:05.3 (30 s)');
+  });
+
   it('takes a clip with only a start (to the end) or only an end (from 0)', () => {
     const fromStart = planned(
       planConform(video({ durationSec: 180 }), { provider: 'dashscope', clip: { startSec: 100 } }),

@@ -51,8 +51,14 @@ export async function cutClip(
 /** How much past the clip's end the key-frame cut keeps, so the relay's trim never reaches past the file. */
 const END_MARGIN_SEC = 0.25;
 
-/** A video to upload and the part of it the relay should use (absent: all of it). */
-export type ClipUpload = { blob: Blob; range?: { startSec: number; endSec: number } };
+/**
+ * A video to upload and the part of it the relay should use (absent: all of it); `sourceOffsetSec`
+ * is where the uploaded piece starts in the member's file, so the job names the trim in its times.
+ */
+export type ClipUpload = {
+  blob: Blob;
+  range?: { startSec: number; endSec: number; sourceOffsetSec?: number };
+};
 
 /**
  * Prepares the chosen clip of a video file the browser holds for upload, moving as few bytes as a
@@ -113,7 +119,13 @@ export async function cutAtKeyFrame(
     return {
       blob: new Blob([target.buffer!], { type: 'video/mp4' }),
       ...(startSec > 0.001 || end - key.timestamp > lengthSec + END_MARGIN_SEC / 2
-        ? { range: { startSec, endSec: round3(startSec + lengthSec) } }
+        ? {
+            range: {
+              startSec,
+              endSec: round3(startSec + lengthSec),
+              sourceOffsetSec: round3(key.timestamp - first),
+            },
+          }
         : {}),
     };
   } catch (error) {

@@ -116,7 +116,7 @@ export async function submitJobs(
 ): Promise<Job[]> {
   // The page's video comes first: a recording takes real time and may be canceled, and nothing
   // should be uploaded for a job that will not be created.
-  let videoFile: { blob: Blob; filename: string; range?: ClipRange } | undefined;
+  let videoFile: { blob: Blob; filename: string; range?: ClipUpload['range'] } | undefined;
   const record = async (recordClip: RecordPageVideo) => {
     const blob = await recordClip((recordedSec, totalSec) =>
       options.onStep?.({

@@ -147,6 +147,8 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     expect(job.input.video.uploadId).toBeDefined();
     expect(job.input.video.startSec).toBeCloseTo(1.3, 1);
     expect(job.input.video.endSec! - job.input.video.startSec!).toBeCloseTo(30, 1);
+    // …and where the piece starts in the member's file, so the job speaks in the file's times.
+    expect(job.input.video.sourceOffsetSec! + job.input.video.startSec!).toBeCloseTo(95.3, 1);
     // About an eighth of the file went up (31.3 s of 240 s), besides the 30 s voice (a WAV).
     const videoBytes = (await storedBytes()) - storedBefore - makeToneWav(30).length;
     expect(videoBytes).toBeGreaterThan(0);
@@ -155,7 +157,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     await picker
       .locator(`[data-testid="picker-job"][data-job-id="${ids[0]}"]`)
       .getByTestId('conform')
-      .filter({ hasText: 'trimmed to' })
+      .filter({ hasText: 'trimmed to 1:35.3–2:05.3' })
       .waitFor({ timeout: 120_000 });
     await shoot(picker, 'picker-clip-long-submitted');
 
@@ -164,7 +166,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     expect(result.durationSec).toBeGreaterThan(29.8);
     expect(result.durationSec).toBeLessThan(30.3);
     const card = popup.locator(`li[data-job-id="${ids[0]}"]`);
-    expect(await card.getByTestId('conform').textContent()).toContain('trimmed to');
+    expect(await card.getByTestId('conform').textContent()).toContain('trimmed to 1:35.3–2:05.3');
     await shoot(popup, 'popup-clip-conformed');
     await popup.close();
     await picker.close();

@@ -7,6 +7,11 @@ import type { ConformRefusal } from './refusal.js';
 export interface ClipRange {
   startSec?: number | undefined;
   endSec?: number | undefined;
+  /**
+   * Where the file starts in a longer original (a piece cut from it), in seconds: the sentences
+   * name the trim in the original's times. Does not move the cut.
+   */
+  originSec?: number | undefined;
 }
 
 /** Options of {@link planConform}. */
@@ -144,6 +149,12 @@ const codecName = (c: string) => CODEC_NAMES[c] ?? c.toUpperCase();
 const size = (s: PixelSize) => `${s.width}×${s.height}`;
 
 /** `75.5` → `1:15.5`, `42` → `0:42`. */
+/** "trimmed to 0:12–0:42 (30 s)", in the times of the original a piece was cut from when known. */
+function trimSentence(range: { startSec: number; endSec: number }, originSec = 0): string {
+  const length = round3(range.endSec - range.startSec);
+  return `trimmed to ${formatClock(originSec + range.startSec)}–${formatClock(originSec + range.endSec)} (${formatLength(length)})`;
+}
+
 export function formatClock(sec: number): string {
   const whole = Math.floor(sec);
   const tenths = Math.round((sec - whole) * 10);
@@ -319,9 +330,7 @@ function planVideo(media: ProbedMedia, clip: ClipRange | undefined, limits: Kind
 
   if (range.trim) {
     steps.push({ type: 'trim', startSec: range.startSec, endSec: range.endSec });
-    changes.push(
-      `trimmed to ${formatClock(range.startSec)}–${formatClock(range.endSec)} (${formatLength(round3(length))})`,
-    );
+    changes.push(trimSentence(range, clip?.originSec));
     encode = true;
     encodeReasons.push('to cut on the exact frames');
   }
@@ -449,9 +458,7 @@ function planAudio(media: ProbedMedia, clip: ClipRange | undefined, limits: Kind
   const changes: string[] = [];
   if (range.trim) {
     steps.push({ type: 'trim', startSec: range.startSec, endSec: range.endSec });
-    changes.push(
-      `trimmed to ${formatClock(range.startSec)}–${formatClock(range.endSec)} (${formatLength(round3(length))})`,
-    );
+    changes.push(trimSentence(range, clip?.originSec));
   }
   const formatOk =
     limits.formats.includes(media.container) &&

@@ -181,6 +181,12 @@ export const JobInputSchema = z
     startSec: clipBound(),
     /** Where the clip ends in the source, in seconds (default: the end of the source). */
     endSec: clipBound(),
+    /**
+     * Where this file starts in the original the member chose the clip from, in seconds (a piece
+     * the browser cut at a key frame). Only what the job says it changed uses it: "trimmed to
+     * 1:35–2:05" in the original's times, not the piece's.
+     */
+    sourceOffsetSec: clipBound(),
   })
   .check(
     z.superRefine((value, ctx) => {
