@@ -2,24 +2,12 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
 import { audioNameOf, jobTitle, statusOf } from '../lib/job-presenter.js';
-import { allJobs, dropJobs, isActive, jobHistoryItem, jobsItem, type TrackedJob } from '../lib/job-store.js';
+import { allJobs, isActive, jobHistoryItem, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import { formatNumber } from '../lib/time-format.js';
-import { JobCard, type JobCardActions } from './job-card.js';
+import { JobCard, type JobCardActions, OFFLINE_ACTIONS } from './job-card.js';
 
 /** Cards drawn at first, and added by each "Show more": a long history stays quick to open. */
 export const HISTORY_PAGE = 50;
-
-function notConnected(): Promise<never> {
-  return Promise.reject(new Error(t('popup.notConnected')));
-}
-
-const OFFLINE_ACTIONS: JobCardActions = {
-  cancel: notConnected,
-  retry: notConnected,
-  remove: (id) => dropJobs([id]),
-  link: notConnected,
-  download: notConnected,
-};
 
 /** What a search looks in: title, page, audio name, status and id, without case. */
 function matches(tracked: TrackedJob, query: string): boolean {

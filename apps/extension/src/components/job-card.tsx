@@ -3,7 +3,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
 import { audioNameOf, explainJobError, jobTitle, statusOf, timingLine } from '../lib/job-presenter.js';
-import { isActive, type TrackedJob } from '../lib/job-store.js';
+import { dropJobs, isActive, type TrackedJob } from '../lib/job-store.js';
 import { formatDateTime, formatTime } from '../lib/time-format.js';
 import { ConformNotes } from './conform-notes.js';
 import { ProgressBar } from './progress-bar.js';
@@ -15,6 +15,19 @@ export type JobCardActions = {
   remove(jobId: string): Promise<void>;
   link(jobId: string): Promise<ResultLink>;
   download(tracked: TrackedJob): Promise<void>;
+};
+
+function notConnected(): Promise<never> {
+  return Promise.reject(new Error(t('popup.notConnected')));
+}
+
+/** What a card can do while no relay is connected: only forget a job (the rest say why not). */
+export const OFFLINE_ACTIONS: JobCardActions = {
+  cancel: notConnected,
+  retry: notConnected,
+  remove: (id) => dropJobs([id]),
+  link: notConnected,
+  download: notConnected,
 };
 
 function hostOf(url: string | undefined): string | null {

@@ -3,24 +3,12 @@ import { browser } from 'wxt/browser';
 import { toErrorMessage } from '../lib/errors.js';
 import { t } from '../lib/i18n.js';
 import { groupJobs } from '../lib/job-groups.js';
-import { countActive, dropJobs, jobsItem, type TrackedJob } from '../lib/job-store.js';
+import { countActive, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import type { LiveState } from '../lib/live-jobs.js';
 import { formatNumber } from '../lib/time-format.js';
 import { ConnectOffer } from './connect-offer.js';
 import { EmptyState } from './empty-state.js';
-import { JobCard, type JobCardActions } from './job-card.js';
-
-function notConnected(): Promise<never> {
-  return Promise.reject(new Error(t('popup.notConnected')));
-}
-
-const OFFLINE_ACTIONS: JobCardActions = {
-  cancel: notConnected,
-  retry: notConnected,
-  remove: (id) => dropJobs([id]),
-  link: notConnected,
-  download: notConnected,
-};
+import { JobCard, type JobCardActions, OFFLINE_ACTIONS } from './job-card.js';
 
 /**
  * Cards the popup draws: more than fill it, far fewer than a long history (500 cards took the

@@ -32,7 +32,9 @@ type Job = {
   status: string;
   title?: string;
   estimatedSeconds: number;
-  input: { video: { url?: string; uploadId?: string; startSec?: number; endSec?: number } };
+  input: {
+    video: { url?: string; uploadId?: string; startSec?: number; endSec?: number; sourceOffsetSec?: number };
+  };
   conform?: { video?: { changes: string[] } };
 };
 
