@@ -53,6 +53,8 @@ export interface CallbackAttempt {
   status?: number;
   error?: string;
   ok: boolean;
+  /** True when no further attempt follows (delivered, or the retries are used up). */
+  final: boolean;
 }
 
 /** One create request as the simulator received it (before any validation). */

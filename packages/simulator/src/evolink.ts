@@ -470,7 +470,14 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
       res.resume();
       const status = res.statusCode ?? 0;
       ok = status >= 200 && status < 300;
-      ctx.stats.callbacks.push({ taskId: task.id, url, attempt: n, status, ok });
+      ctx.stats.callbacks.push({
+        taskId: task.id,
+        url,
+        attempt: n,
+        status,
+        ok,
+        final: ok || delays[n - 1] === undefined,
+      });
     } catch (error) {
       if (ctx.shutdown.signal.aborted) return;
       const message = controller.signal.aborted
@@ -478,7 +485,14 @@ export function deliverEvolinkCallback(ctx: SimContext, task: TaskRecord): void 
         : error instanceof Error
           ? error.message
           : String(error);
-      ctx.stats.callbacks.push({ taskId: task.id, url, attempt: n, error: message, ok: false });
+      ctx.stats.callbacks.push({
+        taskId: task.id,
+        url,
+        attempt: n,
+        error: message,
+        ok: false,
+        final: delays[n - 1] === undefined,
+      });
     } finally {
       clearTimeout(timer);
       controller.release();

@@ -24,63 +24,75 @@ afterEach(async () => {
   receiver = undefined;
 });
 
+/** Every callback attempt for the task, once the simulator says no further attempt follows. */
+async function deliveryOf(taskId: string) {
+  return waitFor(
+    async () => sim.stats().callbacks.filter((c) => c.taskId === taskId),
+    (list) => list.some((c) => c.final),
+  );
+}
+
+/** What this test's receiver got about one task (a stray attempt for an earlier task cannot count). */
+function hitsOf(taskId: string) {
+  return (receiver?.hits ?? []).filter((h) => h.body.id === taskId);
+}
+
 describe('EvoLink callbacks', () => {
   it('POSTs the exact task-query body to callback_url once the task is terminal, without being polled', async () => {
     receiver = await startReceiver([200]);
     const { body: created } = await evolinkCreate(sim, evolinkBody(sim, { callback_url: receiver.url }));
-    await waitFor(
-      async () => receiver?.hits.length ?? 0,
-      (n) => n >= 1,
-    );
-    const hit = receiver.hits[0];
-    expect(hit?.headers['content-type']).toBe('application/json');
+    const attempts = await deliveryOf(created.id);
+    const hits = hitsOf(created.id);
+    expect(hits).toHaveLength(1);
+    expect(hits[0]?.headers['content-type']).toBe('application/json');
     const { body: queried } = await evolinkGet(sim, created.id);
-    expect(hit?.body).toEqual(queried);
-    expect(hit?.body.status).toBe('completed');
-    expect(sim.stats().callbacks).toEqual([
-      { taskId: created.id, url: receiver.url, attempt: 1, status: 200, ok: true },
+    expect(hits[0]?.body).toEqual(queried);
+    expect(hits[0]?.body.status).toBe('completed');
+    expect(attempts).toEqual([
+      { taskId: created.id, url: receiver.url, attempt: 1, status: 200, ok: true, final: true },
     ]);
   });
 
   it('retries a failing receiver after each configured delay and stops at the first 2xx', async () => {
     receiver = await startReceiver([500, 503, 204]);
     const { body: created } = await evolinkCreate(sim, evolinkBody(sim, { callback_url: receiver.url }));
-    await waitFor(
-      async () => receiver?.hits.length ?? 0,
-      (n) => n >= 3,
-    );
-    await new Promise((r) => setTimeout(r, DELAYS_MS[2]! + 60));
-    expect(receiver.hits).toHaveLength(3);
-    const gaps = receiver.hits.slice(1).map((h, i) => h.at - (receiver?.hits[i]?.at ?? 0));
+    // The simulator marks the attempt after which nothing more is scheduled: no waiting for silence.
+    const attempts = await deliveryOf(created.id);
+    expect(attempts.map((a) => [a.attempt, a.status, a.final])).toEqual([
+      [1, 500, false],
+      [2, 503, false],
+      [3, 204, true],
+    ]);
+    const hits = hitsOf(created.id);
+    expect(hits).toHaveLength(3);
+    const gaps = hits.slice(1).map((h, i) => h.at - (hits[i]?.at ?? 0));
     expect(gaps[0]).toBeGreaterThanOrEqual(DELAYS_MS[0]! - 5);
     expect(gaps[1]).toBeGreaterThanOrEqual(DELAYS_MS[1]! - 5);
-    const attempts = sim.stats().callbacks.filter((c) => c.taskId === created.id);
-    expect(attempts.map((a) => a.status)).toEqual([500, 503, 204]);
   });
 
   it('gives up after three retries (four attempts in all)', async () => {
     receiver = await startReceiver([500]);
     const { body: created } = await evolinkCreate(sim, evolinkBody(sim, { callback_url: receiver.url }));
-    await waitFor(
-      async () => receiver?.hits.length ?? 0,
-      (n) => n >= 4,
-    );
-    await new Promise((r) => setTimeout(r, 300));
-    expect(receiver.hits).toHaveLength(4);
-    expect(sim.stats().callbacks.filter((c) => c.taskId === created.id && !c.ok)).toHaveLength(4);
+    const attempts = await deliveryOf(created.id);
+    expect(attempts.map((a) => [a.attempt, a.ok, a.final])).toEqual([
+      [1, false, false],
+      [2, false, false],
+      [3, false, false],
+      [4, false, true],
+    ]);
+    expect(hitsOf(created.id)).toHaveLength(4);
   });
 
   it('sends failed tasks too, with the task_error in the body', async () => {
     receiver = await startReceiver([200]);
-    await evolinkCreate(sim, evolinkBody(sim, { callback_url: receiver.url }), {
+    const { body: created } = await evolinkCreate(sim, evolinkBody(sim, { callback_url: receiver.url }), {
       ...JSON_AUTH,
       'x-sim-scenario': 'fail:generation_timeout',
     });
-    await waitFor(
-      async () => receiver?.hits.length ?? 0,
-      (n) => n >= 1,
-    );
-    expect(receiver.hits[0]?.body).toMatchObject({
+    await deliveryOf(created.id);
+    const hits = hitsOf(created.id);
+    expect(hits).toHaveLength(1);
+    expect(hits[0]?.body).toMatchObject({
       status: 'failed',
       progress: 0,
       error: { code: 'generation_timeout', type: 'task_error' },
@@ -109,9 +121,12 @@ describe('EvoLink callbacks', () => {
       );
       const attempts = await waitFor(
         async () => slowSim.stats().callbacks.filter((c) => c.taskId === created.id),
-        (list) => list.length >= 2,
+        (list) => list.some((c) => c.final),
       );
-      expect(attempts.map((a) => a.error)).toEqual(['timeout', 'timeout']);
+      expect(attempts.map((a) => [a.error, a.final])).toEqual([
+        ['timeout', false],
+        ['timeout', true],
+      ]);
       expect(hits).toBe(2);
     } finally {
       await slowSim.close();
