@@ -50,7 +50,8 @@ describe('createRelayClient against a real relay', () => {
       }
       return undefined;
     })();
-    await new Promise((r) => setTimeout(r, 100));
+    // The stream is live once the relay holds its subscription (a fresh stream replays nothing).
+    await expect.poll(() => h.relay.context.bus.connections(), { timeout: 30_000 }).toBe(1);
     const job = await relay.createJob(
       { video: { uploadId: video.id }, audio: { uploadId: audio.id } },
       { idempotencyKey: 'client-1' },
