@@ -603,6 +603,46 @@ describe('planConform: reference image', () => {
   });
 });
 
+describe('planConform: a photo with an EXIF orientation', () => {
+  it('turns a phone portrait stored sideways upright before scaling it, and never passes it through', () => {
+    const plan = planned(
+      planConform(
+        {
+          kind: 'image',
+          container: 'jpeg',
+          sizeBytes: 3e6,
+          image: { width: 6000, height: 4000, orientation: 6 },
+        },
+        { provider: 'dashscope' },
+      ),
+    );
+    expect(plan.passthrough).toBe(false);
+    expect(plan.steps.map((s) => s.type)).toEqual(['orient_image', 'scale', 'encode_image']);
+    expect(plan.steps[0]).toEqual({ type: 'orient_image', orientation: 6 });
+    expect(plan.changes).toEqual([
+      'turned upright (the photo asked its viewer to turn it 90° clockwise): 4000×6000',
+      'scaled 4000×6000 → 2731×4096',
+    ]);
+    expect(plan.output).toEqual({ width: 2731, height: 4096, container: 'jpeg' });
+  });
+
+  it('re-encodes a small mirrored photo that otherwise fits, keeping its size', () => {
+    const plan = planned(
+      planConform(
+        {
+          kind: 'image',
+          container: 'jpeg',
+          sizeBytes: 2e5,
+          image: { width: 800, height: 600, orientation: 2 },
+        },
+        { provider: 'dashscope' },
+      ),
+    );
+    expect(plan.steps.map((s) => s.type)).toEqual(['orient_image', 'encode_image']);
+    expect(plan.output).toEqual({ width: 800, height: 600, container: 'jpeg' });
+  });
+});
+
 describe('ConformError', () => {
   it('carries the reason, field and allowed range across JSON', () => {
     const error = new ConformError('clip_too_long', 'choose a clip of at most 2 min', {

@@ -168,6 +168,8 @@ export interface ImageSpec {
   format: 'png';
   width: number;
   height: number;
+  /** A white square in the top-left corner, so a test can tell which way up the picture is. */
+  marker?: boolean;
 }
 
 function pngChunk(type: string, data: Buffer): Buffer {
@@ -181,35 +183,42 @@ function pngChunk(type: string, data: Buffer): Buffer {
 
 /** Makes (once) an RGB PNG of `spec`: grey, with a lighter disc in the middle (a stand-in face). */
 export function makeImage(spec: ImageSpec): Promise<string> {
-  return once(`image-${spec.width}x${spec.height}.${spec.format}`, async (path) => {
-    const { width, height } = spec;
-    const header = Buffer.alloc(13);
-    header.writeUInt32BE(width, 0);
-    header.writeUInt32BE(height, 4);
-    header[8] = 8; // bits per channel
-    header[9] = 2; // RGB
-    const stride = 1 + width * 3;
-    const raw = Buffer.alloc(stride * height, 96);
-    const radius = Math.min(width, height) / 3;
-    for (let y = 0; y < height; y++) {
-      raw[y * stride] = 0; // filter: none
-      const dy = y - height / 2;
-      if (Math.abs(dy) >= radius) continue;
-      const half = Math.sqrt(radius * radius - dy * dy);
-      const from = Math.max(0, Math.floor(width / 2 - half));
-      const to = Math.min(width, Math.ceil(width / 2 + half));
-      raw.fill(220, y * stride + 1 + from * 3, y * stride + 1 + to * 3);
-    }
-    await writeFile(
-      path,
-      Buffer.concat([
-        Buffer.from('89504e470d0a1a0a', 'hex'),
-        pngChunk('IHDR', header),
-        pngChunk('IDAT', deflateSync(raw)),
-        pngChunk('IEND', Buffer.alloc(0)),
-      ]),
-    );
-  });
+  return once(
+    `image-${spec.width}x${spec.height}${spec.marker ? '-marked' : ''}.${spec.format}`,
+    async (path) => {
+      const { width, height } = spec;
+      const header = Buffer.alloc(13);
+      header.writeUInt32BE(width, 0);
+      header.writeUInt32BE(height, 4);
+      header[8] = 8; // bits per channel
+      header[9] = 2; // RGB
+      const stride = 1 + width * 3;
+      const raw = Buffer.alloc(stride * height, 96);
+      const radius = Math.min(width, height) / 3;
+      for (let y = 0; y < height; y++) {
+        raw[y * stride] = 0; // filter: none
+        const dy = y - height / 2;
+        if (Math.abs(dy) >= radius) continue;
+        const half = Math.sqrt(radius * radius - dy * dy);
+        const from = Math.max(0, Math.floor(width / 2 - half));
+        const to = Math.min(width, Math.ceil(width / 2 + half));
+        raw.fill(220, y * stride + 1 + from * 3, y * stride + 1 + to * 3);
+      }
+      if (spec.marker) {
+        const side = Math.max(1, Math.floor(Math.min(width, height) / 5));
+        for (let y = 0; y < side; y++) raw.fill(255, y * stride + 1, y * stride + 1 + side * 3);
+      }
+      await writeFile(
+        path,
+        Buffer.concat([
+          Buffer.from('89504e470d0a1a0a', 'hex'),
+          pngChunk('IHDR', header),
+          pngChunk('IDAT', deflateSync(raw)),
+          pngChunk('IEND', Buffer.alloc(0)),
+        ]),
+      );
+    },
+  );
 }
 
 export { loadCodecs } from './codecs.js';

@@ -15,6 +15,7 @@ export {
   planConform,
 } from './plan.js';
 export type {
+  ImageOrientation,
   MediaKind,
   ProbedAudioTrack,
   ProbedImage,
@@ -22,6 +23,6 @@ export type {
   ProbedVideoTrack,
   Rotation,
 } from './probed-media.js';
-export { displaySize } from './probed-media.js';
+export { displaySize, imageDisplaySize } from './probed-media.js';
 export type { ConformRefusal, ConformRefusalCode } from './refusal.js';
 export { CONFORM_REFUSAL_CODES } from './refusal.js';

@@ -1,6 +1,12 @@
 import { type KindLimits, MEDIA_LIMITS, type ProviderMediaLimits } from '../limits.js';
 import type { Provider } from '../task.js';
-import { displaySize, type MediaKind, type ProbedMedia } from './probed-media.js';
+import {
+  displaySize,
+  type ImageOrientation,
+  imageDisplaySize,
+  type MediaKind,
+  type ProbedMedia,
+} from './probed-media.js';
 import type { ConformRefusal } from './refusal.js';
 
 /** The part of a file to use, in seconds from its start. Missing ends mean the file's own ends. */
@@ -64,6 +70,11 @@ export type ConformStep =
       sampleRate: number;
       channels: number;
     }
+  /**
+   * Turn or mirror a reference image as its EXIF orientation asks (before any `scale`): the
+   * re-encoded JPEG carries no EXIF, so the pixels themselves must be upright.
+   */
+  | { type: 'orient_image'; orientation: ImageOrientation }
   /** Re-encode the image (after any `scale`) as JPEG. */
   | { type: 'encode_image'; from: string; format: 'jpeg'; quality: number };
 
@@ -518,6 +529,17 @@ function planAudio(media: ProbedMedia, clip: ClipRange | undefined, limits: Kind
   };
 }
 
+/** What a viewer does to a picture of each EXIF orientation, for the change sentence. */
+const ORIENTATION_WORDS: Record<ImageOrientation, string> = {
+  2: 'mirror it',
+  3: 'turn it 180°',
+  4: 'flip it top to bottom',
+  5: 'mirror it and turn it 90° counter-clockwise',
+  6: 'turn it 90° clockwise',
+  7: 'mirror it and turn it 90° clockwise',
+  8: 'turn it 90° counter-clockwise',
+};
+
 function planImage(media: ProbedMedia, limits: KindLimits): ConformResult {
   const image = media.image;
   if (!image || !(image.width > 0) || !(image.height > 0)) {
@@ -529,9 +551,15 @@ function planImage(media: ProbedMedia, limits: KindLimits): ConformResult {
   }
   const maxSide = limits.maxSidePx ?? Number.POSITIVE_INFINITY;
   const maxAspect = limits.maxAspectRatio ?? Number.POSITIVE_INFINITY;
-  const from: PixelSize = { width: image.width, height: image.height };
+  const from: PixelSize = imageDisplaySize(image);
   const steps: ConformStep[] = [];
   const changes: string[] = [];
+  if (image.orientation) {
+    steps.push({ type: 'orient_image', orientation: image.orientation });
+    changes.push(
+      `turned upright (the photo asked its viewer to ${ORIENTATION_WORDS[image.orientation]}): ${size(from)}`,
+    );
+  }
   // Aspect over the limit: pad the short side (cropping could cut the face off).
   const long = Math.max(from.width, from.height);
   const short = Math.min(from.width, from.height);
@@ -559,7 +587,8 @@ function planImage(media: ProbedMedia, limits: KindLimits): ConformResult {
   const formatOk = limits.formats.includes(media.container);
   const tooBig = media.sizeBytes !== undefined && media.sizeBytes > limits.maxSizeBytes;
   const passthrough = steps.length === 0 && formatOk && !tooBig;
-  const out = steps[0]?.type === 'scale' ? { width: steps[0].width, height: steps[0].height } : from;
+  const scaled = steps.find((s) => s.type === 'scale');
+  const out = scaled ? { width: scaled.width, height: scaled.height } : from;
   if (!passthrough) {
     steps.push({
       type: 'encode_image',

@@ -29,9 +29,26 @@ export interface ProbedAudioTrack {
 }
 
 /** Pixel size of a still image. */
+/**
+ * An EXIF orientation other than upright (TIFF tag 0x0112): how a viewer turns or mirrors the
+ * stored picture to show it. 2 mirrored, 3 upside down, 4 flipped, 5 transposed, 6 turned 90°
+ * clockwise, 7 transversed, 8 turned 90° counter-clockwise. Phones store portrait photos as 6.
+ */
+export type ImageOrientation = 2 | 3 | 4 | 5 | 6 | 7 | 8;
+
 export interface ProbedImage {
+  /** Stored (coded) size, before any {@link orientation} is applied. */
   width: number;
   height: number;
+  /** Set when the file asks its viewer to turn or mirror the picture; undefined = upright. */
+  orientation?: ImageOrientation | undefined;
+}
+
+/** Size of an image as a viewer shows it: orientations 5–8 swap width and height. */
+export function imageDisplaySize(image: ProbedImage): { width: number; height: number } {
+  return (image.orientation ?? 1) >= 5
+    ? { width: image.height, height: image.width }
+    : { width: image.width, height: image.height };
 }
 
 /**

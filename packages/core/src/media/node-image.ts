@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { ConformPlan, ConformStep } from '../conform/plan.js';
+import type { ImageOrientation } from '../conform/probed-media.js';
 import { AbortError, ConformError } from '../errors.js';
 
 /**
@@ -16,13 +17,28 @@ function qscaleOf(quality: number): number {
 }
 
 /**
- * The FFmpeg filter chain of an image plan: scale the picture to its content size, centre it on
+ * FFmpeg filters that show a picture as its EXIF orientation asks (transpose: 0 = over the main
+ * diagonal, 1 = 90° clockwise, 2 = 90° counter-clockwise, 3 = over the other diagonal).
+ */
+const ORIENT_FILTERS: Record<ImageOrientation, string> = {
+  2: 'hflip',
+  3: 'hflip,vflip',
+  4: 'vflip',
+  5: 'transpose=0',
+  6: 'transpose=1',
+  7: 'transpose=3',
+  8: 'transpose=2',
+};
+
+/**
+ * The FFmpeg filter chain of an image plan: turn it upright, scale the picture to its content size, centre it on
  * black bars when the plan pads (an aspect over the limit: cropping could cut the face off), and
  * hand full-range 4:2:0 to the JPEG encoder.
  */
 export function imageFilter(plan: ConformPlan): string {
   const scale = plan.steps.find((s): s is Step<'scale'> => s.type === 'scale');
-  const parts: string[] = [];
+  const orient = plan.steps.find((s): s is Step<'orient_image'> => s.type === 'orient_image');
+  const parts: string[] = orient ? [ORIENT_FILTERS[orient.orientation]] : [];
   if (scale) {
     parts.push(`scale=${scale.content.width}:${scale.content.height}:flags=lanczos:out_range=full`);
     if (scale.pad) parts.push(`pad=${scale.width}:${scale.height}:(ow-iw)/2:(oh-ih)/2:black`);
