@@ -1,10 +1,14 @@
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { RELAY_JOB_ERRORS } from '@retalk/core/relay';
+import { jobErrorHint, PROVIDER_ERRORS } from '@retalk/core';
+import { RELAY_JOB_ERRORS, RelayErrorCodeSchema } from '@retalk/core/relay';
 import { JOB_STATUSES } from '@retalk/core/status';
 import { parseMessagesFile } from '@wxt-dev/i18n/build';
 import ts from 'typescript';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { browser } from 'wxt/browser';
+import { jobAdvice, providerAdviceKey, toErrorMessage } from '../src/lib/errors.js';
+import { explainJobError } from '../src/lib/job-presenter.js';
 import { formatBytes, formatDurationMs, formatSeconds } from '../src/lib/time-format.js';
 import {
   chromeMessages,
@@ -78,6 +82,84 @@ describe('locales', () => {
     expect(en('popup_jobs', ['3']).split(' | ')).toEqual(['1 job', '3 jobs']);
     // Chinese has one form for every count.
     expect(zh('popup_jobs', ['1'])).toBe('共 1 个任务');
+  });
+});
+
+/** Every provider code core can put in a failed job (`jobErrorHint` knows it), with its provider. */
+function providerJobCodes(): Array<{ provider: keyof typeof PROVIDER_ERRORS; code: string }> {
+  return (Object.keys(PROVIDER_ERRORS) as Array<keyof typeof PROVIDER_ERRORS>).flatMap((provider) =>
+    Object.keys(PROVIDER_ERRORS[provider])
+      .filter((code) => jobErrorHint(provider, code) !== undefined)
+      .map((code) => ({ provider, code })),
+  );
+}
+
+const CJK = /[\u4e00-\u9fff]/;
+
+describe('advice for errors that come from outside the extension', () => {
+  const english = browser.i18n.getMessage;
+  afterEach(() => {
+    browser.i18n.getMessage = english;
+  });
+  async function readChinese() {
+    browser.i18n.getMessage = getMessageFrom(await chromeMessages('zh_CN')) as typeof english;
+  }
+
+  it('has a message for every provider code core can put in a failed job, in every locale', async () => {
+    const codes = providerJobCodes();
+    expect(codes.length).toBeGreaterThan(70);
+    // The code alone picks the message (a job error does not say which provider): no code may mean
+    // two things, and no two codes may share a message name (names are case-insensitive).
+    const names = codes.map(({ code }) => providerAdviceKey(code).toLowerCase());
+    expect(new Set(names).size).toBe(codes.length);
+    for (const locale of LOCALES) {
+      const messages = await chromeMessages(locale);
+      const lower = new Map(Object.entries(messages).map(([name, entry]) => [name.toLowerCase(), entry]));
+      for (const { provider, code } of codes) {
+        const message = lower.get(providerAdviceKey(code).toLowerCase())?.message;
+        expect(message, `${locale}: ${provider} ${code}`).toBeTruthy();
+        if (locale === 'zh_CN') expect(message, `${locale}: ${code}`).toMatch(CJK);
+      }
+    }
+  });
+
+  it('shows a failed job’s advice in Chinese, never the relay’s English hint, for every code', async () => {
+    await readChinese();
+    const codes = [...providerJobCodes().map(({ code }) => code), ...Object.keys(RELAY_JOB_ERRORS)];
+    for (const code of codes) {
+      const hint = 'Some English advice from the relay.';
+      const { todo } = explainJobError({ code, message: 'Provider said no', retryable: false, hint });
+      expect(todo, code).toMatch(CJK);
+      expect(todo, code).not.toContain('English');
+    }
+    expect(jobAdvice('InvalidFile.FPS')).toBe('视频帧率必须在每秒 15–60 帧之间。请使用该视频的其他版本。');
+  });
+
+  it('falls back to the relay’s hint for a provider code newer than the extension', () => {
+    const { todo } = explainJobError({
+      code: 'SomeNewCode.Later',
+      message: 'New',
+      retryable: false,
+      hint: 'Advice from core.',
+    });
+    expect(todo).toBe('Advice from core.');
+    expect(jobAdvice('SomeNewCode.Later')).toBeUndefined();
+  });
+
+  it('explains every relay error code in Chinese, not with the relay’s English message', async () => {
+    await readChinese();
+    for (const relayCode of RelayErrorCodeSchema.options) {
+      const error = Object.assign(new Error('The relay said something in English'), {
+        code: relayCode === 'unauthorized' ? 'auth' : 'invalid_request',
+        providerCode: relayCode,
+      });
+      const text = toErrorMessage(error);
+      expect(text, relayCode).toMatch(CJK);
+      // A few messages quote the relay's detail (which field, which limit) after a local lead.
+      expect(text.startsWith('The relay'), relayCode).toBe(false);
+    }
+    for (const code of ['network', 'timeout', 'response_validation', 'auth'])
+      expect(toErrorMessage(Object.assign(new Error('English'), { code })), code).toMatch(CJK);
   });
 });
 

@@ -35,7 +35,7 @@ describe('job presenter', () => {
     expect(jobTitle(makeJob({ sourcePageUrl: 'https://videos.example.com/x' }))).toBe('videos.example.com');
   });
 
-  it('explains a failure with the relay’s advice, and without one says whether a retry can help', () => {
+  it('explains a failure with the local advice for its code, else the relay’s hint, else whether a retry can help', () => {
     expect(
       explainJobError({
         code: 'InvalidFile.FPS',
@@ -43,11 +43,17 @@ describe('job presenter', () => {
         retryable: false,
         hint: 'The video must be 15–60 fps.',
       }),
-    ).toEqual({ what: 'Frame rate too low (InvalidFile.FPS)', todo: 'The video must be 15–60 fps.' });
+    ).toEqual({
+      what: 'Frame rate too low (InvalidFile.FPS)',
+      todo: 'The video must run at 15–60 frames per second. Use another version of the video.',
+    });
     expect(
-      explainJobError({ code: 'generation_timeout', message: 'Timed out', retryable: true }).todo,
-    ).toContain('Retry');
-    expect(explainJobError({ code: 'InvalidFile.Content', message: 'No face', retryable: false }).todo).toBe(
+      explainJobError({ code: 'NewCode', message: 'New', retryable: false, hint: 'Hint from core.' }).todo,
+    ).toBe('Hint from core.');
+    expect(explainJobError({ code: 'NewCode', message: 'Timed out', retryable: true }).todo).toContain(
+      'Retry',
+    );
+    expect(explainJobError({ code: 'NewCode', message: 'No face', retryable: false }).todo).toBe(
       'Change the input and submit again.',
     );
   });

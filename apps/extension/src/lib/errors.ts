@@ -1,4 +1,5 @@
 import { RELAY_JOB_ERRORS, type RelayJobErrorCode } from '@retalk/core/relay';
+import { browser } from 'wxt/browser';
 import { t } from './i18n.js';
 
 /** Stable codes for problems the extension itself detects (relay errors keep the relay's codes). */
@@ -48,6 +49,10 @@ const RELAY_CODES = new Set([
   'forbidden',
   'internal',
   'not_found',
+  'method_not_allowed',
+  'invalid_json',
+  'unsupported_media_type',
+  'not_ready',
 ]);
 /** Relay codes whose message carries the detail (which field, which limit): shown after a local lead. */
 const RELAY_CODES_WITH_DETAIL = new Set(['media_rejected', 'invalid_request', 'url_not_allowed', 'conflict']);
@@ -92,6 +97,28 @@ export function toErrorMessage(error: unknown): string {
 }
 
 /** Local advice for the relay's own job error codes (`RELAY_JOB_ERRORS`); undefined for a provider code. */
-export function relayJobAdvice(code: string): string | undefined {
+function relayJobAdvice(code: string): string | undefined {
   return Object.hasOwn(RELAY_JOB_ERRORS, code) ? t(`errors.job.${code as RelayJobErrorCode}`) : undefined;
+}
+
+/**
+ * The message name of a provider code's advice (`errors.provider.<code>` in the locales, with the
+ * code's dots written as underscores, since message names allow only letters, digits and `_`).
+ */
+export function providerAdviceKey(code: string): string {
+  return `errors_provider_${code.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+/**
+ * What to do about a failed job, in the member's language, by its code: the relay's own codes and
+ * every provider code in core's table (`PROVIDER_ERRORS`) have a message in each locale; undefined
+ * for a code the extension does not know yet (the caller shows the relay's English `hint` then).
+ */
+export function jobAdvice(code: string): string | undefined {
+  const relay = relayJobAdvice(code);
+  if (relay !== undefined) return relay;
+  // Looked up directly (not through the typed `t`): a provider code newer than this extension is
+  // expected, not a missing key, and its name is only known at run time.
+  const getMessage = browser.i18n.getMessage as (name: string) => string;
+  return getMessage(providerAdviceKey(code)) || undefined;
 }

@@ -1,5 +1,5 @@
 import type { Job, JobError, JobStatus } from '@retalk/core/relay';
-import { relayJobAdvice } from './errors.js';
+import { jobAdvice } from './errors.js';
 import { t } from './i18n.js';
 import type { TrackedJob } from './job-store.js';
 import { formatDurationMs, formatNumber, formatPercent } from './time-format.js';
@@ -71,10 +71,10 @@ export function timingLine(job: Job, nowMs: number): string {
 /** What happened and what to do, for a failed job. */
 export function explainJobError(error: JobError | undefined): { what: string; todo: string } {
   if (!error) return { what: t('job.failedNoReason'), todo: t('job.failedNoReasonTodo') };
-  // The relay's own codes have local advice; for a provider code the relay fills `hint` from
-  // core's provider table (English); an older relay sends none.
+  // Local advice by code first; the relay's `hint` (English, from core's tables) only for a code
+  // this extension has no message for; an older relay sends none.
   const todo =
-    relayJobAdvice(error.code) ??
+    jobAdvice(error.code) ??
     error.hint ??
     (error.retryable ? t('job.failedRetryable') : t('job.failedChangeInput'));
   return { what: t('job.failedWhat', { message: error.message, code: error.code }), todo };

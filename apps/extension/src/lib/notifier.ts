@@ -1,5 +1,5 @@
 import { browser } from 'wxt/browser';
-import { relayJobAdvice } from './errors.js';
+import { jobAdvice } from './errors.js';
 import { t } from './i18n.js';
 import {
   countActive,
@@ -46,7 +46,7 @@ function describe(tracked: TrackedJob): { title: string; message: string } {
     return { title: t('notify.finishedTitle'), message: t('notify.finishedBody', { name }) };
   }
   const { error } = tracked.job;
-  const reason = error ? (relayJobAdvice(error.code) ?? error.message) : t('notify.noReason');
+  const reason = error ? (jobAdvice(error.code) ?? error.message) : t('notify.noReason');
   return { title: t('notify.failedTitle'), message: t('notify.failedBody', { name, reason }) };
 }
 
