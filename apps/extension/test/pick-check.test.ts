@@ -1,6 +1,6 @@
 import type { Me } from '@retalk/core/relay';
 import { describe, expect, it } from 'vitest';
-import { defaultClip, evaluatePick } from '../src/lib/pick-check.js';
+import { defaultAudioRange, defaultClip, evaluatePick, isPartOf, withRange } from '../src/lib/pick-check.js';
 import type { VideoTarget } from '../src/lib/video-source.js';
 
 const ME: Me = {
@@ -213,5 +213,36 @@ describe('pick checks', () => {
     expect(defaultClip({ durationSec: 600, currentSec: 0, audioSec: 1 })).toEqual({ startSec: 0, endSec: 2 });
     // Before the audio is chosen: 10 s; a live stream (no duration) from where it stands.
     expect(defaultClip({ currentSec: 3600 })).toEqual({ startSec: 3600, endSec: 3610 });
+  });
+});
+
+describe('the part of a voice track', () => {
+  it('proposes the first 2 min of an audio longer than a job, and nothing (all of it) otherwise', () => {
+    expect(defaultAudioRange(180)).toEqual({ startSec: 0, endSec: 120 });
+    expect(defaultAudioRange(120)).toBeUndefined();
+    expect(defaultAudioRange(30)).toBeUndefined();
+    expect(defaultAudioRange(undefined)).toBeUndefined();
+  });
+
+  it('treats a range over the whole file as no range', () => {
+    expect(isPartOf({ startSec: 0, endSec: 30 }, 30)).toBe(false);
+    expect(isPartOf({ startSec: 0.02, endSec: 29.97 }, 30)).toBe(false);
+    expect(isPartOf({ startSec: 1, endSec: 30 }, 30)).toBe(true);
+    expect(isPartOf({ startSec: 0, endSec: 20 }, 30)).toBe(true);
+  });
+
+  it('checks and prices the chosen part, not the whole track: 3 min with 1:00–1:30 chosen is a 30 s job', () => {
+    const audio = withRange({ kind: 'audio', durationSec: 180, format: 'wav' }, { startSec: 60, endSec: 90 });
+    expect(audio.durationSec).toBe(30);
+    const verdict = evaluatePick({
+      target: PAGE_VIDEO,
+      clip: { startSec: 0, endSec: 30 },
+      audioMetas: [audio],
+      videoExtension: false,
+      me: { ...ME, budget: { ...ME.budget, remainingSeconds: 100 } },
+    });
+    expect(verdict.audioProblems).toEqual([]);
+    expect(verdict.outputSec).toBe(30);
+    expect(verdict.ready).toBe(true);
   });
 });

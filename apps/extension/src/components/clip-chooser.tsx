@@ -11,6 +11,10 @@ export type Clip = { startSec: number; endSec: number };
  */
 export function ClipChooser(props: {
   clip: Clip;
+  /** Prefix of the controls' ids and test ids (default `clip`): one chooser per audio uses its own. */
+  idPrefix?: string;
+  /** The preview button's label (default "Preview the clip"). */
+  previewLabel?: string;
   /** The video's length; unknown for live streams (the timeline then spans 2 min from the start). */
   durationSec?: number;
   /** Where the page's playback stood at the right-click. */
@@ -25,6 +29,7 @@ export function ClipChooser(props: {
   onChange: (clip: Clip) => void;
 }) {
   const { clip, onChange } = props;
+  const prefix = props.idPrefix ?? 'clip';
   const max = props.durationSec ?? clip.startSec + 120;
   const length = clip.endSec - clip.startSec;
   const setStart = (startSec: number) =>
@@ -33,7 +38,7 @@ export function ClipChooser(props: {
     onChange({ startSec: clip.startSec, endSec: Math.max(endSec, clip.startSec) });
   const percent = (sec: number) => `${(sec / max) * 100}%`;
   return (
-    <div class="clip" data-testid="clip">
+    <div class="clip" data-testid={prefix}>
       <div class={`timeline${props.thumbnails?.length ? ' with-frames' : ''}`} aria-hidden="true">
         {props.thumbnails && props.thumbnails.length > 0 && (
           <div class="timeline-frames" data-testid="clip-thumbnails">
@@ -48,7 +53,7 @@ export function ClipChooser(props: {
         )}
       </div>
       <ClipHandle
-        id="clip-start"
+        id={`${prefix}-start`}
         label={t('clip.start')}
         sec={clip.startSec}
         max={max}
@@ -56,7 +61,7 @@ export function ClipChooser(props: {
         onInput={setStart}
       />
       <ClipHandle
-        id="clip-end"
+        id={`${prefix}-end`}
         label={t('clip.end')}
         sec={clip.endSec}
         max={max}
@@ -64,7 +69,7 @@ export function ClipChooser(props: {
         onInput={setEnd}
       />
       <div class="row clip-summary">
-        <span class="grow" data-testid="clip-summary">
+        <span class="grow" data-testid={`${prefix}-summary`}>
           {formatClock(clip.startSec)} – {formatClock(clip.endSec)} · <strong>{formatSeconds(length)}</strong>
         </span>
         {props.currentSec !== undefined && (
@@ -84,9 +89,9 @@ export function ClipChooser(props: {
       {props.onPreview && (
         <div class="row clip-preview">
           <button type="button" disabled={props.disabled} onClick={() => props.onPreview?.(clip)}>
-            {t('clip.preview')}
+            {props.previewLabel ?? t('clip.preview')}
           </button>
-          <span class="muted" aria-live="polite" data-testid="clip-preview-status">
+          <span class="muted" aria-live="polite" data-testid={`${prefix}-preview-status`}>
             {props.previewStatus}
           </span>
         </div>

@@ -1,4 +1,4 @@
-import { formatClock } from '@retalk/core';
+import { formatClock, type MediaMeta } from '@retalk/core';
 import type { Job, Me } from '@retalk/core/relay';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
@@ -18,7 +18,14 @@ import {
 import { describeVideoInFrame } from '../lib/menu-action.js';
 import { protectionAdvice } from '../lib/page-recorder.js';
 import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
-import { defaultClip, evaluatePick } from '../lib/pick-check.js';
+import {
+  CLIP_MIN_SEC,
+  defaultAudioRange,
+  defaultClip,
+  evaluatePick,
+  isPartOf,
+  withRange,
+} from '../lib/pick-check.js';
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { relayOriginPattern, settingsItem } from '../lib/settings.js';
@@ -27,6 +34,7 @@ import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '
 import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
 import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
+import { AudioPart } from './audio-part.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
 import { FacePicker, type FramePoint } from './face-picker.js';
 import { LiveJobs } from './live-jobs-list.js';
@@ -38,7 +46,16 @@ const DEFAULT_FACE_THRESHOLD = 170;
 type Frame = { url: string; image: HTMLImageElement; width: number; height: number };
 type AudioState =
   | { state: 'probing'; name: string }
-  | { state: 'ready'; choice: AudioChoice; name: string; checked: CheckedMedia }
+  | {
+      state: 'ready';
+      choice: AudioChoice;
+      name: string;
+      checked: CheckedMedia;
+      /** The part of the audio to use (seconds into it); absent = all of it. */
+      range?: Clip;
+      /** True while `range` is the picker's proposal for a too-long audio. */
+      rangeProposed?: boolean;
+    }
   | { state: 'error'; message: string };
 type ReadyAudio = Extract<AudioState, { state: 'ready' }>;
 
@@ -58,8 +75,15 @@ function ProblemList(props: { title: string; problems: CheckedMedia['problems'] 
   );
 }
 
-/** One chosen audio: its name, length and size, or why it cannot be used. */
-function AudioLine(props: { audio: AudioState; problems: CheckedMedia['problems']; outputSec?: number }) {
+/** One chosen audio: its name, length and size, the part of it to use, or why it cannot be used. */
+function AudioLine(props: {
+  index: number;
+  audio: AudioState;
+  problems: CheckedMedia['problems'];
+  outputSec?: number;
+  disabled: boolean;
+  onRange: (range: Clip | undefined) => void;
+}) {
   const { audio } = props;
   if (audio.state === 'probing')
     return <p class="muted audio-line">{t('picker.reading', { name: audio.name })}</p>;
@@ -80,6 +104,17 @@ function AudioLine(props: { audio: AudioState; problems: CheckedMedia['problems'
           ? ` · ${t('picker.jobOf', { seconds: formatSeconds(props.outputSec) })}`
           : ''}
       </p>
+      {meta.durationSec !== undefined && meta.durationSec > CLIP_MIN_SEC && (
+        <AudioPart
+          index={props.index}
+          choice={audio.choice}
+          durationSec={meta.durationSec}
+          range={audio.range}
+          proposed={audio.rangeProposed}
+          disabled={props.disabled}
+          onChange={props.onRange}
+        />
+      )}
       <ProblemList title={t('picker.namedAudioProblems', { name: audio.name })} problems={props.problems} />
     </div>
   );
@@ -275,7 +310,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
     target,
     ...(clip && { clip }),
     ...(videoFile && { videoFileMeta: videoFile.checked.meta }),
-    ...(allAudiosReady && { audioMetas: readyAudios.map((a) => a.checked.meta) }),
+    ...(allAudiosReady && { audioMetas: readyAudios.map((a) => withRange(a.checked.meta, a.range)) }),
     videoExtension,
     sendBy,
     me,
@@ -312,12 +347,11 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const clipped = takesClip(intake) || (intake !== 'unavailable' && sourceSec !== undefined);
   // The whole video's length (the clip is shown in its own section).
   const wholeVideoSec = clipped ? sourceSec : videoSec;
-  // The clip follows the longest audio, so no audio is cut short.
-  const audioSec = readyAudios.reduce<number | undefined>(
-    (longest, a) =>
-      a.checked.meta.durationSec === undefined ? longest : Math.max(longest ?? 0, a.checked.meta.durationSec),
-    undefined,
-  );
+  // The clip follows the longest audio (the part of it chosen), so no audio is cut short.
+  const audioSec = readyAudios.reduce<number | undefined>((longest, a) => {
+    const sec = withRange(a.checked.meta, a.range).durationSec;
+    return sec === undefined ? longest : Math.max(longest ?? 0, sec);
+  }, undefined);
   const currentSec = videoFile ? undefined : target?.currentTimeSec;
 
   // The proposed clip follows the audio's length until the member moves it.
@@ -335,10 +369,21 @@ export function PickerApp(props: { request: PickRequest | null }) {
   /** Reads (and converts to WAV when needed) one audio; `report` sees each state. */
   async function readAudio(choice: AudioChoice, report: (state: AudioState) => void) {
     const name = choice.from === 'file' ? choice.file.name : hostOf(choice.url);
+    // A voice track longer than a job may be: its first 2 min are proposed, open to move.
+    const ready = (choice: AudioChoice, name: string, meta: MediaMeta): AudioState => {
+      const range = defaultAudioRange(meta.durationSec);
+      return {
+        state: 'ready',
+        choice,
+        name,
+        checked: check(meta, provider),
+        ...(range && { range, rangeProposed: true }),
+      };
+    };
     report({ state: 'probing', name });
     try {
       if (choice.from === 'url') {
-        report({ state: 'ready', choice, name, checked: check(await probeAudioUrl(choice.url), provider) });
+        report(ready(choice, name, await probeAudioUrl(choice.url)));
         return;
       }
       let meta = await probeAudioFile(choice.file);
@@ -347,15 +392,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
         report({ state: 'probing', name: t('picker.converting', { name }) });
         const file = await convertToWav(choice.file);
         meta = await probeAudioFile(file);
-        report({
-          state: 'ready',
-          choice: { from: 'file', file },
-          name: t('picker.converted', { name }),
-          checked: check(meta, provider),
-        });
+        report(ready({ from: 'file', file }, t('picker.converted', { name }), meta));
         return;
       }
-      report({ state: 'ready', choice, name, checked: check(meta, provider) });
+      report(ready(choice, name, meta));
     } catch (error) {
       report({ state: 'error', message: toErrorMessage(error) });
     }
@@ -374,6 +414,17 @@ export function PickerApp(props: { request: PickRequest | null }) {
         setAudios((all) => all.map((old, i) => (i === index ? state : old))),
       );
     }
+  }
+
+  /** The member moved the part of audio `index` to use (undefined: all of it). */
+  function setAudioRange(index: number, range: Clip | undefined) {
+    setAudios((all) =>
+      all.map((audio, i) => {
+        if (i !== index || audio.state !== 'ready') return audio;
+        const { range: _old, rangeProposed: _proposed, ...rest } = audio;
+        return range ? { ...rest, range } : rest;
+      }),
+    );
   }
 
   async function chooseVideoFile(file: File) {
@@ -446,7 +497,11 @@ export function PickerApp(props: { request: PickRequest | null }) {
         connection,
         {
           video,
-          audios: readyAudios.map((a) => a.choice),
+          audios: readyAudios.map((a) =>
+            a.range && isPartOf(a.range, a.checked.meta.durationSec)
+              ? { ...a.choice, clip: a.range }
+              : a.choice,
+          ),
           ...(facePreview && { face: facePreview.blob }),
           videoExtension,
           ...(faceThreshold !== null && { faceThreshold }),
@@ -675,7 +730,10 @@ export function PickerApp(props: { request: PickRequest | null }) {
             {audios.map((audio, index) => (
               <AudioLine
                 key={index}
+                index={index}
                 audio={audio}
+                disabled={locked}
+                onRange={(range) => setAudioRange(index, range)}
                 problems={verdict.perAudio[index]?.problems ?? []}
                 {...(audios.length > 1 &&
                   verdict.perAudio[index]?.outputSec !== undefined && {

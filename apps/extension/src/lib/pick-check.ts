@@ -143,3 +143,32 @@ export function defaultClip(input: { durationSec?: number; currentSec?: number; 
 function round1(sec: number): number {
   return Math.round(sec * 10) / 10;
 }
+
+/**
+ * The part of a voice track the picker proposes: none (all of it) when it fits the 2–120 s limit,
+ * else its first 2 min, shown to the member to move before anything is sent.
+ */
+export function defaultAudioRange(
+  durationSec: number | undefined,
+): { startSec: number; endSec: number } | undefined {
+  if (durationSec === undefined || durationSec <= CLIP_MAX_SEC) return undefined;
+  return { startSec: 0, endSec: CLIP_MAX_SEC };
+}
+
+/** True when a range leaves out some of a file `durationSec` long (a whole-file range is no range). */
+export function isPartOf(
+  range: { startSec: number; endSec: number },
+  durationSec: number | undefined,
+): boolean {
+  if (durationSec === undefined) return true;
+  return range.startSec > 0.05 || range.endSec < durationSec - 0.05;
+}
+
+/** An audio's measured facts as the job will use them: its chosen part's length in place of its own. */
+export function withRange(
+  meta: MediaMeta,
+  range: { startSec: number; endSec: number } | undefined,
+): MediaMeta {
+  if (!range) return meta;
+  return { ...meta, durationSec: clipLength(range) };
+}

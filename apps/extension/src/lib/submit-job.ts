@@ -9,7 +9,10 @@ import type { RelayConnection } from './relay-connection.js';
 /** A part of a video, in seconds from its start. */
 export type ClipRange = { startSec: number; endSec: number };
 
-export type AudioSource = { from: 'url'; url: string } | { from: 'file'; file: File };
+/** A voice track; `clip` is the part of it to use (the relay cuts it), absent for all of it. */
+export type AudioSource = ({ from: 'url'; url: string } | { from: 'file'; file: File }) & {
+  clip?: ClipRange;
+};
 
 /**
  * Where each input comes from, as the picker decided. `clip` on a whole-file source is the part
@@ -166,10 +169,10 @@ export async function submitJobs(
     videoFile = { blob, filename: clipName(plan.video.filename, blob), ...(range && { range }) };
   }
 
-  const uploadAudio = (audio: AudioSource, index: number): Promise<JobInput> =>
-    audio.from === 'url'
-      ? Promise.resolve({ url: audio.url })
-      : upload(
+  const uploadAudio = async (audio: AudioSource, index: number): Promise<JobInput> => ({
+    ...(audio.from === 'url'
+      ? { url: audio.url }
+      : await upload(
           connection,
           audio.file,
           {
@@ -182,7 +185,9 @@ export async function submitJobs(
                 : t('step.uploadAudio'),
           },
           options,
-        );
+        )),
+    ...audio.clip,
+  });
 
   // The first audio goes before the video: a refused audio costs no video upload.
   const firstAudio = await uploadAudio(plan.audios[0] as AudioSource, 0);

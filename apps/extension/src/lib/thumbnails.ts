@@ -7,7 +7,7 @@ const THUMBNAIL_HEIGHT = 54;
 /** The longest one seek may take before the strip is given up (a stalled network, a broken file). */
 const SEEK_LIMIT_MS = 10_000;
 
-function waitFor(video: HTMLVideoElement, type: string): Promise<boolean> {
+function waitFor(video: HTMLMediaElement, type: string): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       clearTimeout(timer);
@@ -65,14 +65,14 @@ export async function grabThumbnails(
   }
 }
 
-const previews = new WeakMap<HTMLVideoElement, () => void>();
+const previews = new WeakMap<HTMLMediaElement, () => void>();
 
 /**
- * Plays `[startSec, endSec)` of a video element and pauses at the end: the preview of a clip.
+ * Plays `[startSec, endSec)` of a video (or audio) element and pauses at the end: the preview of a clip.
  * Resolves once playback has started; `onEnd` is called when it stops at the end.
  */
 export async function playRange(
-  video: HTMLVideoElement,
+  video: HTMLMediaElement,
   range: { startSec: number; endSec: number },
   onEnd?: () => void,
 ): Promise<void> {
@@ -93,12 +93,14 @@ export async function playRange(
   };
   // Frame callbacks stop close to the exact frame; timeupdate catches throttled frames.
   const onFrame = () => {
-    if (!video.paused && !check()) video.requestVideoFrameCallback(onFrame);
+    if (!video.paused && !check() && video instanceof HTMLVideoElement)
+      video.requestVideoFrameCallback(onFrame);
   };
   video.addEventListener('timeupdate', check);
   previews.set(video, () => video.removeEventListener('timeupdate', check));
   await video.play();
-  if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(onFrame);
+  if (video instanceof HTMLVideoElement && 'requestVideoFrameCallback' in video)
+    video.requestVideoFrameCallback(onFrame);
 }
 
 /** Picker → page: a thumbnail strip of the described video. The page answers `string[]`. */

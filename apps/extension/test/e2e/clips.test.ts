@@ -26,6 +26,8 @@ const PLAYER_SITE = 'http://localhost/*';
 const LONG = 'talk-4min.mp4';
 const WEBM = 'talk-360p.webm';
 let longBytes = 0;
+/** The 4-minute file's bytes, also chosen as the member's own file. */
+let longFile: Buffer;
 
 type Job = {
   id: string;
@@ -104,7 +106,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
         makeVideo({ container: 'mp4', codec: 'avc', width: 640, height: 480, fps: 15, durationSec: 240 }),
         makeVideo({ container: 'webm', codec: 'vp9', width: 640, height: 360, fps: 15, durationSec: 20 }),
       ]);
-      const longFile = await readFile(long);
+      longFile = await readFile(long);
       longBytes = longFile.length;
       return {
         simJobMs: 300,
@@ -222,6 +224,63 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     await picker.close();
   });
 
+  it('a voice track longer than a job: its first 2 min proposed, the member picks 1:00–1:30 and plays it, the relay cuts just that part', async () => {
+    const picker = await openPicker(
+      setup.session,
+      `${setup.pages.url}/watch?src=${LONG}&at=10&title=Interview`,
+      VIDEO_MENU_ID,
+      { ready: PLAYER_READY },
+    );
+    await picker.getByLabel(/^By its address/).check();
+    await picker.setInputFiles('#audio-file', tone(180, 'interview-3min.wav'));
+    await picker.getByTestId('audio-line').filter({ hasText: 'interview-3min.wav · 3 min' }).waitFor();
+    // Three minutes is more than a job takes: the first two are proposed, in the open, not refused.
+    await picker.getByTestId('audio-0-proposed').filter({ hasText: 'first 2 min are used' }).waitFor();
+    await picker.getByTestId('audio-0-summary').filter({ hasText: '0:00 – 2:00' }).waitFor();
+    expect(await picker.getByTestId('media-problems').count()).toBe(0);
+    await shoot(picker, 'picker-audio-part-proposed');
+
+    // The member chooses 1:00–1:30 of the voice; the video's clip follows its length.
+    await picker.locator('#audio-0-start').fill('60');
+    await picker.locator('#audio-0-end').fill('90');
+    await picker.getByTestId('audio-0-summary').filter({ hasText: '1:00 – 1:30' }).waitFor();
+    await picker.getByTestId('audio-0-proposed').waitFor({ state: 'detached' });
+    await picker.getByTestId('clip-summary').filter({ hasText: '0:10 – 0:40' }).waitFor();
+    expect(await picker.getByTestId('cost').textContent()).toContain('30 s');
+    // The part plays in the picker from its start.
+    await picker.getByRole('button', { name: 'Play this part' }).click();
+    await picker.getByTestId('audio-0-preview-status').filter({ hasText: 'Playing 1:00 – 1:30' }).waitFor();
+    await picker.waitForFunction(() => {
+      const audio = document.querySelector<HTMLAudioElement>('[data-testid="audio-0-player"]')!;
+      return !audio.paused && audio.currentTime >= 60 && audio.currentTime < 90;
+    });
+    await picker.evaluate(() =>
+      document.querySelector<HTMLAudioElement>('[data-testid="audio-0-player"]')!.pause(),
+    );
+    await shoot(picker, 'picker-audio-part');
+
+    const { ids } = await send(picker);
+    const job = (await relayJob(ids[0]!)) as Job & {
+      input: { audio: { uploadId?: string; startSec?: number; endSec?: number } };
+      conform?: { audio?: { changes: string[] } };
+    };
+    // The whole voice went up once; the relay cuts the part, and only that is billed.
+    expect(job.input.audio).toMatchObject({ startSec: 60, endSec: 90 });
+    expect(job.input.audio.uploadId).toBeDefined();
+    expect(job.estimatedSeconds).toBe(30);
+    await picker
+      .locator(`[data-testid="picker-job"][data-job-id="${ids[0]}"]`)
+      .getByTestId('conform')
+      .filter({ hasText: 'Audio: trimmed to 1:00–1:30 (30 s)' })
+      .waitFor({ timeout: 120_000 });
+    const popup = await openPopup(setup.session);
+    const result = await probeVideoBytes(await resultOf(popup, ids[0]!));
+    expect(result.durationSec).toBeGreaterThan(29.8);
+    expect(result.durationSec).toBeLessThan(30.3);
+    await popup.close();
+    await picker.close();
+  });
+
   it('a 360p VP9 WebM: previewed on the page, cut in the browser, scaled and converted by the relay, which says so', async () => {
     const picker = await openPicker(
       setup.session,
@@ -259,6 +318,48 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     expect(notes).toContain('scaled 640×360 → 1138×640');
     expect(notes).toContain('VP9 → H.264');
     await shoot(popup, 'popup-webm-conformed');
+    await popup.close();
+    await picker.close();
+  });
+
+  it('a video file the member chooses: frames on its timeline, the clip previewed in the picker and stopped at its end, then cut and sent', async () => {
+    const picker = await openPicker(
+      setup.session,
+      `${setup.pages.url}/watch?title=Own%20file`,
+      VIDEO_MENU_ID,
+    );
+    await picker.getByText('Use a video file instead').click();
+    await picker.setInputFiles('#video-file', {
+      name: 'my-talk.mp4',
+      mimeType: 'video/mp4',
+      buffer: longFile,
+    });
+    await picker.getByTestId('video-meta').filter({ hasText: '4 min' }).waitFor();
+    await picker.getByTestId('clip-thumbnails').locator('img').nth(7).waitFor();
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+    // A file has no "current position": the clip starts at 0:00; the member moves it to 1:00.
+    await picker.getByTestId('clip-summary').filter({ hasText: '0:00 – 0:04' }).waitFor();
+    await picker.locator('#clip-end').fill('64');
+    await picker.locator('#clip-start').fill('60');
+    await picker.getByTestId('clip-summary').filter({ hasText: '1:00 – 1:04' }).waitFor();
+    await picker.getByRole('button', { name: 'Preview the clip' }).click();
+    await picker.getByTestId('clip-preview-status').filter({ hasText: 'Played 1:00 – 1:04.' }).waitFor();
+    const stoppedAt = await picker
+      .getByTestId('clip-preview-video')
+      .evaluate((video: HTMLVideoElement) => ({ paused: video.paused, at: video.currentTime }));
+    expect(stoppedAt.paused).toBe(true);
+    expect(stoppedAt.at).toBeGreaterThanOrEqual(64);
+    expect(stoppedAt.at).toBeLessThan(65);
+    await shoot(picker, 'picker-file-preview');
+
+    const { ids } = await send(picker);
+    const job = await relayJob(ids[0]!);
+    expect(job.input.video.sourceOffsetSec! + job.input.video.startSec!).toBeCloseTo(60, 1);
+    const popup = await openPopup(setup.session);
+    const result = await probeVideoBytes(await resultOf(popup, ids[0]!));
+    expect(result.durationSec).toBeGreaterThan(3.8);
+    expect(result.durationSec).toBeLessThan(4.3);
     await popup.close();
     await picker.close();
   });
