@@ -89,7 +89,10 @@ export interface ConformPool {
     options?: { signal?: AbortSignal | undefined; onProgress?: ((fraction: number) => void) | undefined },
   ): Promise<ConformOutcome>;
   stats(): { running: number; waiting: number };
-  /** Starts one probe child ahead of need, so the first upload does not wait for a process to start. */
+  /**
+   * Starts the probe lane's children ahead of need (as many as run at once), so the first uploads
+   * neither wait for a process to start nor fork one on the relay's event loop.
+   */
   warm(): void;
   /** Kills every child and refuses new tasks. */
   close(): Promise<void>;
@@ -213,6 +216,11 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
         return worker;
       worker.process.kill('SIGKILL');
     }
+    return startChild(laneName, heapMb);
+  }
+
+  function startChild(laneName: 'probe' | 'conform', heapMb: number): Worker {
+    const idle = idleChildren[laneName];
     // The V8 heap gets its own ceiling; native memory (codecs) is watched through /proc.
     const child = fork(workerPath, [], {
       execArgv: [`--max-old-space-size=${heapMb}`],
@@ -246,6 +254,22 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
     return worker;
   }
 
+  /** Keeps a child for the lane's next task; it is ended after IDLE_CHILD_MS unused. */
+  function park(laneName: 'probe' | 'conform', worker: Worker): void {
+    worker.idleTimer = setTimeout(() => worker.process.kill('SIGKILL'), IDLE_CHILD_MS);
+    worker.idleTimer.unref();
+    idleChildren[laneName].push(worker);
+  }
+
+  function retireIdle(laneName: 'probe' | 'conform', worker: Worker): void {
+    const idle = idleChildren[laneName];
+    const index = idle.indexOf(worker);
+    if (index < 0) return;
+    idle.splice(index, 1);
+    clearTimeout(worker.idleTimer);
+    worker.process.kill('SIGKILL');
+  }
+
   function runChild<T>(
     laneName: 'probe' | 'conform',
     task: ProbeTask | ConformTask,
@@ -260,6 +284,7 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
       let settled = false;
       let killedFor: PoolTaskError | undefined;
       let peakRssBytes = 0;
+      let lastRssBytes = 0;
 
       const cleanup = () => {
         settled = true;
@@ -286,6 +311,7 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
         readRssBytes(child.pid).then(
           (rss) => {
             if (rss === undefined || settled) return;
+            lastRssBytes = rss;
             peakRssBytes = Math.max(peakRssBytes, rss);
             if (rss > limits.memoryBytes) {
               kill(
@@ -305,24 +331,27 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
       const done = (outcome: () => void) => {
         cleanup();
         worker.tasks++;
-        // A child that grew large or served many tasks is retired rather than reused.
-        readRssBytes(child.pid ?? -1)
-          .catch(() => undefined)
-          .then((rss) => {
-            const idle = idleChildren[laneName];
-            if (
-              closed ||
-              worker.tasks >= MAX_TASKS_PER_CHILD ||
-              (rss ?? 0) > limits.memoryBytes / 2 ||
-              idle.length >= lanes[laneName].limit
-            ) {
-              child.kill('SIGKILL');
-            } else {
-              worker.idleTimer = setTimeout(() => child.kill('SIGKILL'), IDLE_CHILD_MS);
-              worker.idleTimer.unref();
-              idle.push(worker);
-            }
-          });
+        // The child goes back to the idle list before the lane is released, so a task waiting for
+        // the lane takes it instead of forking a new one: a fork copies the relay's page tables on
+        // its event loop (25–50 ms measured under load), once per queued upload before this.
+        const idle = idleChildren[laneName];
+        if (
+          closed ||
+          worker.tasks >= MAX_TASKS_PER_CHILD ||
+          lastRssBytes > limits.memoryBytes / 2 ||
+          idle.length >= lanes[laneName].limit
+        ) {
+          child.kill('SIGKILL');
+        } else {
+          park(laneName, worker);
+          // A child that grew large since its last reading is retired once that is known, if no
+          // task took it meanwhile (a task that did is watched against the full limit anyway).
+          readRssBytes(child.pid ?? -1)
+            .catch(() => undefined)
+            .then((rss) => {
+              if ((rss ?? 0) > limits.memoryBytes / 2) retireIdle(laneName, worker);
+            });
+        }
         outcome();
       };
       const onMessage = (message: WorkerMessage) => {
@@ -385,11 +414,11 @@ export function createConformPool(options: ConformPoolOptions): ConformPool {
       return { ...value, peakRssBytes };
     },
     warm() {
-      if (closed || idleChildren.probe.length > 0 || lanes.probe.running > 0) return;
-      const worker = takeChild('probe', heapMbOf(options.probeLimits));
-      worker.idleTimer = setTimeout(() => worker.process.kill('SIGKILL'), IDLE_CHILD_MS);
-      worker.idleTimer.unref();
-      idleChildren.probe.push(worker);
+      // As many children as the probe lane runs at once: a burst of uploads then forks none.
+      const lane = lanes.probe;
+      while (!closed && idleChildren.probe.length + lane.running < lane.limit) {
+        park('probe', startChild('probe', heapMbOf(options.probeLimits)));
+      }
     },
     stats: () => ({
       running: lanes.probe.running + lanes.conform.running,

@@ -125,4 +125,23 @@ describe('the conform pool', () => {
     await Promise.all([holder, background, urgent]);
     expect(order).toEqual(['urgent', 'background']);
   });
+
+  it('hands a finished child to the next queued probe instead of starting another', async () => {
+    // Each new child is a fork of the relay, which stalls its event loop; a burst of uploads
+    // through a lane of two must be served by two children.
+    const p = pool({ probeConcurrency: 2 });
+    pools.push(p);
+    p.warm();
+    const release = path.join(dir, 'release-reuse');
+    const held = [1, 2].map((i) => p.probe(file(`reuse-hold-${i}.mp4`, `HANG:${release}`), 'video'));
+    await until(() => p.stats().running === 2);
+    const queued = Array.from({ length: 6 }, (_, i) =>
+      p.probe(file(`reuse-${i}.mp4`, 'fine'), 'video', { urgent: true }),
+    );
+    await until(() => p.stats().waiting === 6);
+    fs.writeFileSync(release, '');
+    const answers = (await Promise.all([...held, ...queued])) as unknown as { pid: number }[];
+    expect(answers.every((a) => Number.isInteger(a.pid))).toBe(true);
+    expect(new Set(answers.map((a) => a.pid)).size).toBe(2);
+  });
 });
