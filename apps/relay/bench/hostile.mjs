@@ -5,13 +5,24 @@
 // `node bench/hostile.mjs stalls` or `… probes` runs one section. The relay runs as a child process
 // (dist/main.js) on loopback with short timeouts so the bench ends quickly; every child is stopped.
 
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../dist/commands.js';
-import { mp3Bomb, mp4Bomb } from './bombs.mjs';
-import { fmt, freePort, mib, readLoad, rssBytes, start, stopChildren, verdict, waitForHttp } from './lib.mjs';
+import {
+  children,
+  fmt,
+  freePort,
+  mib,
+  readLoad,
+  rssBytes,
+  start,
+  stopChildren,
+  verdict,
+  waitForHttp,
+} from './lib.mjs';
 
 const HERE = import.meta.dirname;
 const RELAY_DIR = path.resolve(HERE, '..');
@@ -238,69 +249,146 @@ function pingHealthz(url) {
   return readLoad(`${url}/healthz`);
 }
 
-async function upload(url, token, kind, type, body, name) {
-  const started = performance.now();
-  let res;
+/**
+ * The relay's own event-loop delay since the previous call: prom-client's `nodejs_eventloop_lag_*`
+ * gauges from `/metrics`, read from a `monitorEventLoopDelay` histogram that every scrape resets.
+ * Its samples are the intervals of a 10 ms timer, so a loop that never blocks reads about 10 ms;
+ * `delay` is what came on top of that.
+ */
+async function loopLag(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const ms = (name) =>
+    Number(new RegExp(`^nodejs_eventloop_lag_${name}_seconds (\\S+)$`, 'm').exec(text)?.[1]) * 1000;
+  const interval = { p50: ms('p50'), p99: ms('p99'), max: ms('max') };
+  return { interval, delay: { p99: Math.max(0, interval.p99 - 10), max: Math.max(0, interval.max - 10) } };
+}
+
+/**
+ * Time the relay's main thread (its event loop) spent on a CPU and runnable but waiting for one,
+ * in ms so far (Linux /proc schedstat of the thread whose id is the process id).
+ */
+function mainThreadSched(pid) {
+  const [onCpu, waiting] = fs
+    .readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8')
+    .split(' ')
+    .map(Number);
+  return { onCpuMs: onCpu / 1e6, waitingMs: waiting / 1e6 };
+}
+
+/**
+ * The upload client (upload-burst.mjs) in its own process at niceness 19: it competes with the
+ * relay for the same cores, and an attacker's client would run on their own machine.
+ */
+async function startUploadClient(spec) {
+  const child = spawn(process.execPath, [path.join(HERE, 'upload-burst.mjs'), JSON.stringify(spec)], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  children.push(child);
   try {
-    res = await fetch(`${url}/v1/uploads?kind=${kind}&filename=${name}`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${token}`, 'content-type': type },
-      body,
-      signal: AbortSignal.timeout(PROBE_CAP_MS),
-    });
-  } catch (error) {
-    const why =
-      error.name === 'TimeoutError'
-        ? `no answer within ${PROBE_CAP_MS / 1000} s`
-        : (error.cause?.message ?? error.message);
-    return { name, status: 'none', seconds: (performance.now() - started) / 1000, message: why };
+    os.setPriority(child.pid, 19);
+  } catch {
+    // not permitted here: the client keeps the bench's priority
   }
-  const json = await res.json().catch(() => ({}));
-  console.error(`  ${name}: HTTP ${res.status} after ${fmt((performance.now() - started) / 1000, 1)} s`);
+  const lines = [];
+  let buffered = '';
+  const waiters = [];
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => {
+    buffered += d;
+    for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
+      lines.push(buffered.slice(0, i));
+      buffered = buffered.slice(i + 1);
+      waiters.shift()?.();
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const nextLine = async () => {
+    while (lines.length === 0) {
+      const more = new Promise((resolve) => waiters.push(resolve));
+      if (
+        (await Promise.race([more.then(() => 'line'), exited.then(() => 'exit')])) === 'exit' &&
+        !lines.length
+      )
+        throw new Error('the upload client exited early');
+    }
+    return lines.shift();
+  };
+  if ((await nextLine()) !== 'ready') throw new Error('the upload client did not get ready');
   return {
-    name,
-    status: res.status,
-    seconds: (performance.now() - started) / 1000,
-    message: json.error?.message ?? json.status ?? '',
+    pid: child.pid,
+    async go() {
+      child.stdin.write('go\n');
+      return JSON.parse(await nextLine());
+    },
   };
 }
 
 async function probes() {
-  const mp3 = mp3Bomb(MP3_BOMB_BYTES);
-  const mp4 = mp4Bomb(MP4_BOMB_SAMPLES);
   const r = await startRelay({ RETALK_MEMBER_STORAGE_MB: '4096' });
   // Uploads in progress are capped per member (4): the bombs come from two members, as a team's would.
   const token2 = await addMember(r.dataDir, 'bench2');
   const pid = r.relay.pid;
+  const uploads = [
+    ...Array.from({ length: MP3_BOMBS }, (_, i) => ({
+      token: i < 2 ? r.token : token2,
+      kind: 'audio',
+      contentType: 'audio/mpeg',
+      name: `bomb${i + 1}.mp3`,
+      bomb: { type: 'mp3', size: MP3_BOMB_BYTES },
+    })),
+    {
+      token: r.token,
+      kind: 'video',
+      contentType: 'video/mp4',
+      name: 'bomb.mp4',
+      bomb: { type: 'mp4', size: MP4_BOMB_SAMPLES },
+    },
+  ];
   let idleRun;
   let attackRun;
   let answers;
+  let idleLag;
+  let attackLag;
+  let sched;
   const rss = { before: 0, peak: 0 };
   try {
+    const client = await startUploadClient({ url: r.url, capMs: PROBE_CAP_MS, uploads });
+    await loopLag(r.url);
     const idlePing = pingHealthz(r.url);
     await sleep(5_000);
     idleRun = await idlePing.stop();
+    idleLag = await loopLag(r.url);
     rss.before = rssBytes(pid);
     const watch = sampler(pid, 100);
     const ping = pingHealthz(r.url);
+    const schedBefore = mainThreadSched(pid);
     const started = performance.now();
-    answers = await Promise.all([
-      ...Array.from({ length: MP3_BOMBS }, (_, i) =>
-        upload(r.url, i < 2 ? r.token : token2, 'audio', 'audio/mpeg', mp3, `bomb${i + 1}.mp3`),
-      ),
-      upload(r.url, r.token, 'video', 'video/mp4', mp4, 'bomb.mp4'),
-    ]);
+    answers = await client.go();
     const seconds = (performance.now() - started) / 1000;
+    const schedAfter = mainThreadSched(pid);
+    attackLag = await loopLag(r.url);
     attackRun = { ...(await ping.stop()), seconds };
     watch.stop();
     rss.peak = watch.peak.rss;
+    sched = {
+      onCpuMs: schedAfter.onCpuMs - schedBefore.onCpuMs,
+      waitingMs: schedAfter.waitingMs - schedBefore.waitingMs,
+    };
   } finally {
     if (r.relay.exitCode !== null)
       console.log(`the relay exited (${r.relay.exitCode}):\n${r.relay.output().slice(-2000)}`);
     r.close();
   }
+  const mp3Bytes = answers.find((a) => a.name.endsWith('.mp3'))?.bytes ?? 0;
+  const mp4Bytes = answers.find((a) => a.name.endsWith('.mp4'))?.bytes ?? 0;
   console.log(
-    `(5) /healthz (50 req/s from its own process) while ${MP3_BOMBS} MP3 bombs (${fmt(mp3.length / 1e6, 0)} MB each) and an MP4 sample-table bomb (${fmt(mp4.length / 1e6, 0)} MB, ${MP4_BOMB_SAMPLES / 1e6} M samples) are uploaded and probed at once`,
+    `(5) /healthz (50 req/s from its own process) while ${MP3_BOMBS} MP3 bombs (${fmt(mp3Bytes / 1e6, 0)} MB each) and an MP4 sample-table bomb (${fmt(mp4Bytes / 1e6, 0)} MB, ${MP4_BOMB_SAMPLES / 1e6} M samples) are uploaded and probed at once`,
+  );
+  console.log(
+    `    the uploads come from their own process at niceness 19; load average ${os
+      .loadavg()
+      .map((l) => fmt(l, 2))
+      .join(' ')} at the end (${os.cpus().length} cores)`,
   );
   console.log('    baseline: the same relay idle for 5 s just before');
   for (const a of answers)
@@ -309,13 +397,16 @@ async function probes() {
     );
   const ratio = (v, b) => `×${fmt(v / b, 1)}`;
   console.log(
-    `    idle:   ${idleRun.requests} requests, p50 ${fmt(idleRun.p50, 2)} ms, p99 ${fmt(idleRun.p99, 2)} ms, max ${fmt(idleRun.max, 2)} ms`,
+    `    idle:   ${idleRun.requests} requests, p50 ${fmt(idleRun.p50, 2)} ms, p99 ${fmt(idleRun.p99, 2)} ms, max ${fmt(idleRun.max, 2)} ms; relay event-loop delay p99 ${fmt(idleLag.delay.p99, 1)} ms, max ${fmt(idleLag.delay.max, 1)} ms`,
   );
   console.log(
     `    attack: ${attackRun.requests} requests over ${fmt(attackRun.seconds, 1)} s, p50 ${fmt(attackRun.p50, 2)} ms (${ratio(attackRun.p50, idleRun.p50)}), p99 ${fmt(attackRun.p99, 2)} ms (${ratio(attackRun.p99, idleRun.p99)}), max ${fmt(attackRun.max, 2)} ms (${ratio(attackRun.max, idleRun.max)}), errors ${attackRun.errors + attackRun.statusErrors - attackRun.unanswered}, still unanswered at the end ${attackRun.unanswered} (counted with their wait so far)`,
   );
   console.log(
-    `    /healthz p99 during the probes: ${fmt(attackRun.p99, 1)} ms (aim < ${HEALTHZ_AIM_MS} ms; ratio to the aim ${fmt(attackRun.p99 / HEALTHZ_AIM_MS, 2)}) ${verdict(attackRun.p99 < HEALTHZ_AIM_MS)}; relay RSS ${mib(rss.before)} → peak ${mib(rss.peak)} (${ratio(rss.peak, rss.before)})`,
+    `    relay event loop during the attack: delay p99 ${fmt(attackLag.delay.p99, 1)} ms, max ${fmt(attackLag.delay.max, 1)} ms (nodejs_eventloop_lag_p99/max_seconds ${fmt(attackLag.interval.p99, 1)} / ${fmt(attackLag.interval.max, 1)} ms less the 10 ms timer); its thread ran ${fmt(sched.onCpuMs, 0)} ms and waited for a CPU ${fmt(sched.waitingMs, 0)} ms of the ${fmt(attackRun.seconds * 1000, 0)} ms`,
+  );
+  console.log(
+    `    /healthz p99 during the probes: ${fmt(attackRun.p99, 1)} ms (aim < ${HEALTHZ_AIM_MS} ms; ratio to the aim ${fmt(attackRun.p99 / HEALTHZ_AIM_MS, 2)}) ${verdict(attackRun.p99 < HEALTHZ_AIM_MS)}; the relay's own loop delay p99 ${fmt(attackLag.delay.p99, 1)} ms (ratio to the aim ${fmt(attackLag.delay.p99 / HEALTHZ_AIM_MS, 2)}); relay RSS ${mib(rss.before)} → peak ${mib(rss.peak)} (${ratio(rss.peak, rss.before)})`,
   );
 }
 
