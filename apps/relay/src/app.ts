@@ -3,13 +3,7 @@ import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import {
-  acceptsUpload,
-  type Client,
-  createClient,
-  type LipSyncRequest,
-  type ProviderLimits,
-} from '@retalk/core';
+import { acceptsUpload, type LipSyncRequest, PROVIDER_CAPABILITIES, type ProviderLimits } from '@retalk/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { createArchiver } from './archive.js';
@@ -21,7 +15,7 @@ import { closeIfBodyUnread, installErrorHandling } from './error-handling.js';
 import { createEventBus } from './event-bus.js';
 import { createJobWriter } from './jobs.js';
 import { revokeSimulatorMembers } from './members.js';
-import { createMetrics, type Metrics } from './metrics.js';
+import { createMetrics } from './metrics.js';
 import { createPreparer, needsPreparation } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
 import { createRateLimiter } from './rate-limit.js';
@@ -44,6 +38,8 @@ import { createLocalStorage } from './storage/local.js';
 import { openStore } from './store/open.js';
 import type { JobRecord, RelayStore } from './store/types.js';
 import { createTracker, type Tracker } from './tracker.js';
+import { createUpstreamPool } from './upstream-pool.js';
+import { DEFAULT_UPSTREAM_NAME, type UpstreamConfig } from './upstreams.js';
 import { createGuardedFetch } from './url-guard.js';
 
 /** Where the relay's upstream lives (resolved by the caller: a real provider or a simulator). */
@@ -72,6 +68,8 @@ export interface RelayOptions {
    * rate with 10 % headroom (DashScope 1 submit/s → 1100 ms), else 100 ms (EvoLink publishes none).
    */
   submitIntervalMs?: number | undefined;
+  /** How long the single upstream (no upstreams file) rests after failing before it is probed, in ms. Default 30 000. */
+  upstreamCooldownMs?: number | undefined;
   /** Period of the retention sweep, in milliseconds. Default 1 h. */
   sweepIntervalMs?: number | undefined;
   /** Entry module of the conform pool's child processes (tests pass a stand-in). Default: the real worker. */
@@ -123,7 +121,7 @@ function submitIntervalFor(limits: ProviderLimits): number {
 export async function buildRelay(options: RelayOptions): Promise<Relay> {
   const { config } = options;
   const now = options.now ?? Date.now;
-  const scrub = createScrubber([options.upstream.apiKey]);
+  const scrub = createScrubber([options.upstream.apiKey, ...(config.upstreams ?? []).map((u) => u.apiKey)]);
   ensurePrivateDir(config.dataDir);
 
   const app = Fastify({
@@ -230,15 +228,36 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
   }
   const signer = createUrlSigner(secret, now);
 
-  const rawClient = createClient({
+  const limits = PROVIDER_CAPABILITIES[config.provider].limits;
+  // No upstreams file: the one upstream of RETALK_PROVIDER / RETALK_API_KEY, as before the pool.
+  const single: UpstreamConfig = {
+    name: DEFAULT_UPSTREAM_NAME,
     provider: config.provider,
     apiKey: options.upstream.apiKey,
     baseUrl: options.upstream.baseUrl,
     filesBaseUrl: options.upstream.filesBaseUrl,
+    account: DEFAULT_UPSTREAM_NAME,
+    // A provider that runs one task at a time (DashScope) gets one in flight; the rest wait here.
+    concurrency: limits.concurrentTasks ?? DEFAULT_MAX_UPSTREAM_IN_FLIGHT,
+    submitIntervalMs: options.submitIntervalMs ?? submitIntervalFor(limits),
+    queriesPerSecond: limits.queriesPerSecond ?? Number.POSITIVE_INFINITY,
+    priority: 1,
+    costPerOutputSecond: 0,
+    cooldownMs: options.upstreamCooldownMs ?? 30_000,
+  };
+  // The tracker places waiting jobs again once an upstream recovers; assigned right below.
+  let onRecovered = () => {};
+  const upstreams = createUpstreamPool({
+    upstreams: config.upstreams ?? [single],
+    metrics,
+    log: app.log,
+    store,
+    now,
     readRetries: options.upstream.readRetries,
     typicalJobMs: config.simulator ? config.simulatorJobMs : undefined,
+    onRecovered: () => onRecovered(),
   });
-  const client = instrumentClient(rawClient, metrics, now);
+  const client = upstreams.fallback.client;
 
   const publicUrl = () => {
     if (config.publicUrl) return config.publicUrl;
@@ -280,6 +299,8 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
   // `submitAt` anchors the signed links, so rebuilding the request of one submit (recovery under
   // the same idempotency key) gives byte-identical URLs.
   async function buildRequest(job: JobRecord, submitAt: number): Promise<LipSyncRequest> {
+    // DashScope's oss:// files are bound to the account: uploaded through the job's own upstream.
+    const upstreamClient = upstreams.of(job.upstreamName).client;
     const toUrl = async (
       input: JobRecord['input']['video'],
       name: 'video' | 'audio' | 'refImage',
@@ -293,12 +314,12 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
       // images only (audit row 3), so its video and audio go by relay link.
       if (
         config.inputRoute === 'provider' &&
-        acceptsUpload(rawClient.capabilities.upload, upload.contentType)
+        acceptsUpload(upstreamClient.capabilities.upload, upload.contentType)
       ) {
         // The provider's own storage (DashScope oss://, EvoLink files): a file-backed Blob keeps
         // memory flat while core uploads it.
         const blob = await fs.openAsBlob(storage.pathOf(upload.storageKey), { type: upload.contentType });
-        const stored = await rawClient.uploadFile(blob, {
+        const stored = await upstreamClient.uploadFile(blob, {
           filename: upload.filename,
           contentType: upload.contentType,
         });
@@ -320,13 +341,12 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     if (job.input.videoExtension) request.videoExtension = true;
     if (job.input.faceThreshold !== undefined) request.faceThreshold = job.input.faceThreshold;
     // Callbacks go only to public https URLs (EvoLink); the token in the path is unguessable per job.
-    if (rawClient.capabilities.callbacks && publicUrl().startsWith('https://')) {
+    if (upstreamClient.capabilities.callbacks && publicUrl().startsWith('https://')) {
       request.callbackUrl = `${publicUrl()}/v1/callbacks/${job.callbackToken}`;
     }
     return request;
   }
 
-  const limits = rawClient.capabilities.limits;
   // The tracker and the preparer hand jobs to each other; `tracker` is assigned right below.
   let tracker: Tracker;
   const preparer = createPreparer({
@@ -345,18 +365,16 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
   tracker = createTracker({
     store,
     writer,
-    client,
+    pool: upstreams,
     log: app.log,
     now,
     pollIntervalMs: config.pollIntervalMs,
-    submitIntervalMs: options.submitIntervalMs ?? submitIntervalFor(limits),
-    // A provider that runs one task at a time (DashScope) gets one in flight; the rest wait here.
-    maxUpstreamInFlight: limits.concurrentTasks ?? DEFAULT_MAX_UPSTREAM_IN_FLIGHT,
     buildRequest,
     onSucceeded: (job) => archiver.enqueue(job.id),
     isPrepared: (job) => !needsPreparation(job),
     cancelPreparing: (jobId) => preparer.cancel(jobId),
   });
+  onRecovered = () => tracker.retryWaiting();
 
   const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
   const authFailureLimiter = createRateLimiter(30, MEMBER_WINDOW_MS, now);
@@ -376,6 +394,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     metrics,
     signer,
     client,
+    upstreams,
     now,
     log: app.log,
     memberLimiter,
@@ -453,31 +472,6 @@ function simMarker(url: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function instrumentClient(client: Client, metrics: Metrics, now: () => number): Client {
-  const timed =
-    <A extends unknown[], R>(op: string, fn: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
-      const start = now();
-      try {
-        const result = await fn(...args);
-        metrics.inc('retalk_upstream_requests_total', { op, outcome: 'ok' });
-        return result;
-      } catch (error) {
-        metrics.inc('retalk_upstream_requests_total', { op, outcome: 'error' });
-        throw error;
-      } finally {
-        metrics.observe('retalk_upstream_request_seconds', { op }, (now() - start) / 1000);
-      }
-    };
-  return {
-    ...client,
-    submit: timed('submit', client.submit),
-    get: timed('get', client.get),
-    cancel: timed('cancel', client.cancel),
-    recoverSubmit: timed('recover', client.recoverSubmit),
-  };
 }
 
 /**

@@ -8,6 +8,7 @@ import { serveRelay, stopOnSignal } from './serve.js';
 import { openStore } from './store/open.js';
 import { StoreUnavailableError } from './store/postgres.js';
 import type { RelayStore } from './store/types.js';
+import { describeUpstreams, upstreamStatuses } from './upstream-status.js';
 
 export interface CliIo {
   env: Record<string, string | undefined>;
@@ -24,7 +25,9 @@ const USAGE = `Usage: retalk-relay <command>
                                           <name> (no token to paste; default 30 minutes)
   members list                            list members with their budgets
   members revoke <name>                   revoke a member's token (effective on the next request)
-  usage [--member <name>]                 output seconds used and reserved per member`;
+  usage [--member <name>]                 output seconds used and reserved per member
+  upstreams                               the upstreams (RETALK_UPSTREAMS_FILE or the one of
+                                          RETALK_PROVIDER): health, load, last error; never a key`;
 
 /** Runs one CLI command; resolves the exit code (`serve` resolves only once the server stops). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -47,7 +50,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     throw error;
   }
-  if (command !== 'serve' && command !== 'members' && command !== 'usage') {
+  if (command !== 'serve' && command !== 'members' && command !== 'usage' && command !== 'upstreams') {
     io.err(command ? `Unknown command "${command}".\n${USAGE}` : USAGE);
     return 2;
   }
@@ -67,6 +70,41 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   try {
     const now = Date.now();
+    if (command === 'upstreams') {
+      io.out(
+        [
+          'name',
+          'provider',
+          'account',
+          'priority',
+          'cost_per_s',
+          'health',
+          'live_jobs',
+          'in_flight',
+          'since',
+          'reason',
+          'last_error',
+        ].join('\t'),
+      );
+      for (const u of await upstreamStatuses(store, describeUpstreams(config))) {
+        io.out(
+          [
+            u.name,
+            u.provider,
+            u.account,
+            u.priority,
+            u.costPerOutputSecond,
+            u.health,
+            u.liveJobs,
+            `${u.inFlight}/${u.concurrency}`,
+            u.since ?? '-',
+            u.reason ?? '-',
+            u.lastError ? `${u.lastError.at} ${u.lastError.code}: ${u.lastError.message}` : '-',
+          ].join('\t'),
+        );
+      }
+      return 0;
+    }
     if (command === 'usage') {
       const members = (await store.listMembers()).filter((m) => !values.member || m.name === values.member);
       if (values.member && members.length === 0) {

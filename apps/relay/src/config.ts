@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { PROVIDERS, type Provider } from '@retalk/core';
 import { z } from 'zod';
+import { parseUpstreams, type UpstreamConfig } from './upstreams.js';
 
 /** The upstream a relay forwards to. `simulator` = the built-in fake, speaking `simulatorProtocol`. */
 export type UpstreamKind = Provider | 'simulator';
@@ -15,6 +17,11 @@ export interface RelayConfig {
   apiKey: string | undefined;
   baseUrl: string | undefined;
   filesBaseUrl: string | undefined;
+  /**
+   * The pool of upstreams from `RETALK_UPSTREAMS_FILE` (keys resolved; never logged). Undefined:
+   * one upstream from RETALK_PROVIDER / RETALK_API_KEY / RETALK_BASE_URL, as before the pool.
+   */
+  upstreams: UpstreamConfig[] | undefined;
   host: string;
   port: number;
   /** Public origin the provider reaches the relay at (signed file URLs, callbacks). */
@@ -135,6 +142,7 @@ const EnvSchema = z.object({
     .enum(PROVIDERS, { error: `RETALK_SIMULATOR_PROTOCOL must be ${PROVIDERS.join(' or ')}` })
     .optional(),
   RETALK_API_KEY: z.string().optional(),
+  RETALK_UPSTREAMS_FILE: z.string().min(1).optional(),
   RETALK_BASE_URL: httpUrl('RETALK_BASE_URL').optional(),
   RETALK_FILES_BASE_URL: httpUrl('RETALK_FILES_BASE_URL').optional(),
   RETALK_PUBLIC_URL: httpUrl('RETALK_PUBLIC_URL').optional(),
@@ -216,7 +224,30 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
   }
   const e = parsed.data;
   const problems: string[] = [];
-  const simulator = e.RETALK_PROVIDER === 'simulator' || e.RETALK_API_KEY === undefined;
+  let upstreams: UpstreamConfig[] | undefined;
+  if (e.RETALK_UPSTREAMS_FILE !== undefined) {
+    const file = path.resolve(cwd, e.RETALK_UPSTREAMS_FILE);
+    let text: string | undefined;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(
+        `RETALK_UPSTREAMS_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      );
+    }
+    if (text !== undefined) {
+      const parsed = parseUpstreams(text, `RETALK_UPSTREAMS_FILE ${file}`, env);
+      problems.push(...parsed.problems);
+      upstreams = parsed.upstreams;
+    }
+    if (e.RETALK_API_KEY !== undefined || e.RETALK_PROVIDER !== undefined) {
+      problems.push(
+        'RETALK_UPSTREAMS_FILE is set together with RETALK_API_KEY or RETALK_PROVIDER: the file names every upstream; unset those two',
+      );
+    }
+  }
+  const simulator =
+    upstreams === undefined && (e.RETALK_PROVIDER === 'simulator' || e.RETALK_API_KEY === undefined);
   if (
     e.RETALK_PROVIDER !== undefined &&
     e.RETALK_PROVIDER !== 'simulator' &&
@@ -245,8 +276,9 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const provider: Provider =
-    e.RETALK_PROVIDER === undefined || e.RETALK_PROVIDER === 'simulator'
+  const provider: Provider = upstreams?.[0]
+    ? upstreams[0].provider
+    : e.RETALK_PROVIDER === undefined || e.RETALK_PROVIDER === 'simulator'
       ? (e.RETALK_SIMULATOR_PROTOCOL ?? 'dashscope')
       : e.RETALK_PROVIDER;
   return {
@@ -255,6 +287,7 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     apiKey: simulator ? undefined : e.RETALK_API_KEY,
     baseUrl: e.RETALK_BASE_URL,
     filesBaseUrl: e.RETALK_FILES_BASE_URL,
+    upstreams,
     host: e.HOST ?? '127.0.0.1',
     port: e.PORT ?? 8787,
     publicUrl: e.RETALK_PUBLIC_URL,

@@ -12,6 +12,7 @@ import type { UrlSigner } from './signing.js';
 import type { FileStorage } from './storage/local.js';
 import type { MemberRecord, RelayStore } from './store/types.js';
 import type { Tracker } from './tracker.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 export const RELAY_VERSION = '0.1.0';
 
@@ -43,7 +44,10 @@ export interface RelayContext {
   bus: EventBus;
   metrics: Metrics;
   signer: UrlSigner;
+  /** The default upstream's client (capabilities shown to members). */
   client: Client;
+  /** Every upstream, with its health and load. */
+  upstreams: UpstreamPool;
   now: () => number;
   log: FastifyBaseLogger;
   memberLimiter: RateLimiter;

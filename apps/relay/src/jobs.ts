@@ -51,6 +51,7 @@ export function newJobRecord(job: NewJob, now: number): JobRecord {
     etaMs: null,
     provider: job.provider,
     upstreamId: null,
+    upstreamName: null,
     title: job.title ?? null,
     sourcePageUrl: job.sourcePageUrl ?? null,
     input: job.input,

@@ -29,6 +29,14 @@ const COUNTERS = {
     help: 'Calls to the provider, by operation and outcome',
     labels: ['op', 'outcome'],
   },
+  retalk_upstream_submits_total: {
+    help: 'Jobs sent to the provider, by pool upstream',
+    labels: ['upstream'],
+  },
+  retalk_upstream_errors_total: {
+    help: 'Failed calls to the provider, by pool upstream, operation and error code',
+    labels: ['upstream', 'op', 'code'],
+  },
   retalk_jobs_created_total: { help: 'Jobs accepted', labels: [] },
   retalk_archive_total: { help: 'Result archiving attempts, by outcome', labels: ['outcome'] },
   retalk_upload_bytes_total: { help: 'Bytes received in uploads', labels: [] },

@@ -1,5 +1,4 @@
 import {
-  type Client,
   isRetalkError,
   type LipSyncRequest,
   type RetalkError,
@@ -12,23 +11,26 @@ import { ApiError } from './api-error.js';
 import { createFairQueue } from './fair-queue.js';
 import type { JobPatch, JobWriter } from './jobs.js';
 import type { JobRecord, RelayStore } from './store/types.js';
+import { claimSubmitSlot } from './submit-slots.js';
+import type { PoolUpstream, UpstreamPool } from './upstream-pool.js';
 
 export interface TrackerOptions {
   store: RelayStore;
   writer: JobWriter;
-  /** The provider client; its `capabilities` decide cancel and recovery, never the provider's name. */
-  client: Client;
+  /**
+   * The upstreams: each job is placed on one with free capacity (its account's concurrency and
+   * submit pace, decided in the store: submit-slots.ts) and its polls, cancel and recovery use that
+   * upstream's client, whose `capabilities` decide cancel and recovery, never the provider's name.
+   */
+  pool: UpstreamPool;
   log: FastifyBaseLogger;
   now: () => number;
   /** Delay between two polls of one job, in milliseconds. */
   pollIntervalMs: number;
-  /** Minimum gap between two submits, in milliseconds (DashScope: 1 submit/s). */
-  submitIntervalMs: number;
-  /** Jobs allowed upstream at once (DashScope runs one task per account; others wait in the relay's queue). */
-  maxUpstreamInFlight: number;
   /**
    * Builds the provider request (signed URLs for uploads, callback URL) of the submit that began at
-   * `submitAt`; the same job and `submitAt` must give the same request.
+   * `submitAt`, on the upstream the job is placed on (`job.upstreamName`); the same job and
+   * `submitAt` must give the same request.
    */
   buildRequest: (job: JobRecord, submitAt: number) => Promise<LipSyncRequest>;
   /** Called once the provider reports success (the archiver copies the result). */
@@ -59,6 +61,8 @@ export interface Tracker {
   wake(jobId: string): void;
   cancel(jobId: string): Promise<JobRecord>;
   stop(): Promise<void>;
+  /** Tries the waiting jobs again now (an upstream recovered). */
+  retryWaiting(): void;
   /** Jobs polled (upstream), jobs waiting to be submitted. */
   stats(): { tracked: number; queued: number; inFlight: number };
 }
@@ -164,8 +168,10 @@ export function createTracker(o: TrackerOptions): Tracker {
   let reconciling = false;
   const controller = new AbortController();
   const pending = new Set<Promise<unknown>>();
-  let lastSubmitAt = 0;
+  // The upstream of each job this process follows there (per-upstream load for metrics and the admin).
+  const placedOn = new Map<string, PoolUpstream>();
   let pumpTimer: NodeJS.Timeout | undefined;
+  let pumpDueAt = 0;
   let pumping = false;
   let stopped = false;
 
@@ -190,6 +196,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (timer) clearTimeout(timer);
     timers.delete(jobId);
     inFlight.delete(jobId);
+    unplace(jobId);
     failures.delete(jobId);
     clearTimeout(wakeTimers.get(jobId));
     wakeTimers.delete(jobId);
@@ -332,7 +339,9 @@ export function createTracker(o: TrackerOptions): Tracker {
         untrack(jobId);
         return;
       }
-      const task = await o.client.get(job.upstreamId, { signal: controller.signal });
+      const task = await o.pool
+        .of(job.upstreamName)
+        .client.get(job.upstreamId, { signal: controller.signal });
       if (stopped) return;
       failures.delete(jobId);
       await apply(jobId, task);
@@ -393,13 +402,64 @@ export function createTracker(o: TrackerOptions): Tracker {
     return isTerminalJobStatus(job.status);
   }
 
-  function follow(jobId: string, delayMs: number): void {
-    inFlight.add(jobId);
-    schedule(jobId, delayMs);
+  function follow(job: Pick<JobRecord, 'id' | 'upstreamName'>, delayMs: number): void {
+    inFlight.add(job.id);
+    place(job.id, o.pool.of(job.upstreamName));
+    schedule(job.id, delayMs);
+  }
+
+  function place(jobId: string, upstream: PoolUpstream): void {
+    placedOn.set(jobId, upstream);
+    o.pool.setInFlight(upstream, countOn(upstream));
+  }
+
+  function unplace(jobId: string): void {
+    const upstream = placedOn.get(jobId);
+    if (!upstream) return;
+    placedOn.delete(jobId);
+    o.pool.setInFlight(upstream, countOn(upstream));
+  }
+
+  function countOn(upstream: PoolUpstream): number {
+    let n = 0;
+    for (const u of placedOn.values()) if (u === upstream) n++;
+    return n;
+  }
+
+  /**
+   * Takes a claimed job back into the queue (the provider provably created nothing): without its
+   * marker and upstream, so it may go to any upstream. A cancel asked for meanwhile is done now.
+   */
+  async function unclaim(job: Pick<JobRecord, 'id' | 'memberId'>, delayMs: number): Promise<void> {
+    unplace(job.id);
+    let requeue = false;
+    await o.writer.modify(job.id, (current) => {
+      if (!isWaiting(current)) return undefined;
+      if (current.cancelRequested)
+        return {
+          status: 'canceled',
+          finishedAt: o.now(),
+          etaMs: null,
+          submitStartedAt: null,
+          upstreamName: null,
+        };
+      requeue = true;
+      return { submitStartedAt: null, upstreamName: null };
+    });
+    if (!requeue) return;
+    queue.pushFront(job.id, job.memberId);
+    schedulePump(delayMs);
   }
 
   function schedulePump(delayMs: number): void {
-    if (stopped || pumpTimer) return;
+    if (stopped) return;
+    const dueAt = o.now() + delayMs;
+    // A sooner wake (a slot freed here) replaces a later one (waiting for an account's pace).
+    if (pumpTimer) {
+      if (dueAt >= pumpDueAt) return;
+      clearTimeout(pumpTimer);
+    }
+    pumpDueAt = dueAt;
     pumpTimer = setTimeout(() => {
       pumpTimer = undefined;
       track(pump());
@@ -410,13 +470,9 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (pumping || stopped) return;
     pumping = true;
     try {
+      // Unhealthy upstreams whose cooldown ended are probed; one that answers takes jobs again.
+      track(o.pool.probeDue(o.now()));
       while (queue.length > 0 && !stopped) {
-        if (inFlight.size >= o.maxUpstreamInFlight) return;
-        const wait = lastSubmitAt + o.submitIntervalMs - o.now();
-        if (wait > 0) {
-          schedulePump(wait);
-          return;
-        }
         const jobId = queue.shift() as string;
         const job = await o.store.getJob(jobId);
         if (!job || !isWaiting(job) || job.submitStartedAt !== null) continue;
@@ -438,16 +494,63 @@ export function createTracker(o: TrackerOptions): Tracker {
           );
           continue;
         }
-        lastSubmitAt = o.now();
-        await submit(job);
+        const placement = await placeJob(job.id);
+        if (placement === 'gone') continue;
+        if ('retryInMs' in placement) {
+          // The queue's head waits for capacity: every job fits every upstream, so none behind it
+          // could go either, and the fair order is kept.
+          queue.pushFront(job.id, job.memberId);
+          schedulePump(placement.retryInMs);
+          return;
+        }
+        await submit(placement.job, placement.upstream);
       }
     } finally {
       pumping = false;
     }
   }
 
-  async function submit(job: JobRecord): Promise<void> {
-    const submitAt = o.now();
+  /**
+   * Puts the job on the first upstream, in the pool's order, whose account has a free slot and
+   * whose submit pace allows it now; the claim is made in the store (submit-slots.ts), so it holds
+   * across relay processes. Answers when to try again when none can take it.
+   */
+  async function placeJob(
+    jobId: string,
+  ): Promise<{ job: JobRecord; upstream: PoolUpstream } | { retryInMs: number } | 'gone'> {
+    const now = o.now();
+    let retryInMs = Number.POSITIVE_INFINITY;
+    for (const upstream of o.pool.placementOrder(now)) {
+      let claim: Awaited<ReturnType<typeof claimSubmitSlot>>;
+      try {
+        claim = await claimSubmitSlot(o.store, o.writer, jobId, upstream.slot, now);
+      } catch (error) {
+        if (!isStoreBusy(error)) throw error;
+        // Nothing was sent: the job simply waits for its next turn.
+        o.log.warn({ jobId, err: messageOf(error) }, 'the store is locked; the submit waits');
+        return { retryInMs: 1_000 };
+      }
+      if (claim.outcome === 'claimed') return { job: claim.job, upstream };
+      if (claim.outcome === 'gone') return 'gone';
+      // A slot freed by this process wakes the pump (untrack); one freed by another relay process
+      // on the same database is seen at the next poll interval.
+      retryInMs = Math.min(retryInMs, claim.outcome === 'paced' ? claim.retryInMs : o.pollIntervalMs);
+    }
+    const change = o.pool.nextChangeAt();
+    if (change !== undefined) retryInMs = Math.min(retryInMs, Math.max(0, change - now));
+    return { retryInMs: Number.isFinite(retryInMs) ? Math.max(retryInMs, 10) : o.pollIntervalMs };
+  }
+
+  /**
+   * Sends a job claimed on `upstream`. The claim stored its marker (`submitStartedAt`) before the
+   * provider hears of the job: a crash from here until the upstream id is stored is detected at
+   * start and reconciled, never blindly resubmitted. The claim is made only on a job still waiting,
+   * so a cancel that landed before it wins and nothing is sent.
+   */
+  async function submit(job: JobRecord, upstream: PoolUpstream): Promise<void> {
+    const submitAt = job.submitStartedAt as number;
+    const client = upstream.client;
+    place(job.id, upstream);
     let request: LipSyncRequest;
     try {
       request = await o.buildRequest(job, submitAt);
@@ -460,29 +563,10 @@ export function createTracker(o: TrackerOptions): Tracker {
       );
       return;
     }
-    // The marker is durable before the provider hears of the job: a crash from here until the
-    // upstream id is stored is detected at start and reconciled, never blindly resubmitted. It is
-    // set only on a job still waiting, so a cancel that landed meanwhile wins and nothing is sent.
-    try {
-      let marked = false;
-      await o.writer.modify(job.id, (current) => {
-        if (!isWaiting(current) || current.submitStartedAt !== null) return undefined;
-        marked = true;
-        return { submitStartedAt: submitAt };
-      });
-      if (!marked) return;
-    } catch (error) {
-      if (!isStoreBusy(error)) throw error;
-      // Nothing was sent: the job simply waits for its next turn.
-      o.log.warn({ jobId: job.id, err: messageOf(error) }, 'the store is locked; the submit waits');
-      queue.pushFront(job.id, job.memberId);
-      schedulePump(1_000);
-      return;
-    }
     inFlight.add(job.id);
     let task: Task;
     try {
-      task = await o.client.submit(request, {
+      task = await client.submit(request, {
         signal: controller.signal,
         idempotencyKey: submitKeyOf(job.id, job.input.submitAttempt),
       });
@@ -490,20 +574,27 @@ export function createTracker(o: TrackerOptions): Tracker {
       inFlight.delete(job.id);
       if (stopped) return;
       const code = isRetalkError(error) ? error.code : 'internal';
-      const after = (error as { retryAfterMs?: number }).retryAfterMs ?? o.submitIntervalMs * 2;
-      if (code === 'rate_limited' && o.client.capabilities.idempotentSubmit) {
+      const after = (error as { retryAfterMs?: number }).retryAfterMs ?? upstream.slot.submitIntervalMs * 2;
+      if (code === 'rate_limited' && client.capabilities.idempotentSubmit) {
         // No EvoLink doc says a 429 created nothing (audit row 2): the job keeps its marker and is
         // recovered under its idempotency key once the provider lets us in again.
-        lastSubmitAt = o.now() + after - o.submitIntervalMs;
+        o.pool.pause(upstream, o.now() + after);
         requestReconcile(job.id, after);
         return;
       }
       if (code === 'rate_limited') {
-        // A 429 provably created nothing: put the job back at the head of the queue.
-        await o.writer.update(job.id, { submitStartedAt: null });
-        queue.pushFront(job.id, job.memberId);
-        lastSubmitAt = o.now() + after - o.submitIntervalMs;
-        schedulePump(after);
+        // A 429 provably created nothing: back to the head of the queue, for any upstream.
+        o.pool.pause(upstream, o.now() + after);
+        await unclaim(job, 0);
+        return;
+      }
+      if (o.pool.isKeyRefusal(error) && o.pool.placementOrder(o.now()).length > 0) {
+        // A refused key created nothing; the upstream is marked unhealthy and another takes the job.
+        o.log.warn(
+          { jobId: job.id, upstream: upstream.config.name, code },
+          'the upstream refused its key; the job goes to another upstream',
+        );
+        await unclaim(job, 0);
         return;
       }
       if (
@@ -512,7 +603,10 @@ export function createTracker(o: TrackerOptions): Tracker {
         code === 'provider_unavailable' ||
         code === 'response_validation'
       ) {
-        o.log.warn({ jobId: job.id, code }, 'submit outcome unknown; reconciling with the provider');
+        o.log.warn(
+          { jobId: job.id, code, upstream: upstream.config.name },
+          'submit outcome unknown; reconciling with the provider',
+        );
         requestReconcile(job.id, 0);
         return;
       }
@@ -520,6 +614,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       await fail(job.id, errorCode(error), `The provider refused the job: ${messageOf(error)}`, retryable);
       return;
     }
+    o.pool.submitted(upstream);
     const now = o.now();
     // The upstream id exists only in memory until this write lands, so a locked store is waited out.
     const recorded = await persist(job.id, (current) => ({
@@ -532,7 +627,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     }));
     // Stopping before it landed: the marker makes the next start reconcile the job.
     if (!recorded) return;
-    follow(job.id, o.pollIntervalMs);
+    follow(recorded, o.pollIntervalMs);
     if (recorded.cancelRequested) track(cancel(job.id).catch(() => undefined));
   }
 
@@ -605,7 +700,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     let recovery: SubmitRecovery;
     try {
-      recovery = await o.client.recoverSubmit(request, {
+      recovery = await o.pool.of(job.upstreamName).client.recoverSubmit(request, {
         idempotencyKey: submitKeyOf(jobId, job.input.submitAttempt),
         startedAt: job.submitStartedAt,
         isKnown: async (taskId) => (await o.store.findJobByUpstreamId(taskId)) !== undefined,
@@ -626,14 +721,12 @@ export function createTracker(o: TrackerOptions): Tracker {
         'reconciled an interrupted submit: adopted the provider task',
       );
       await o.writer.update(jobId, { upstreamId: task.id, status: 'submitted', submittedAt: o.now() });
-      follow(jobId, 0);
+      follow(job, 0);
       return undefined;
     }
     if (recovery.outcome === 'absent') {
       o.log.info({ jobId }, 'reconciled an interrupted submit: the provider never got it; queueing it again');
-      await o.writer.update(jobId, { submitStartedAt: null });
-      queue.pushFront(jobId, job.memberId);
-      schedulePump(0);
+      await unclaim(job, 0);
       return undefined;
     }
     o.log.warn(
@@ -700,15 +793,16 @@ export function createTracker(o: TrackerOptions): Tracker {
         `The job has already ${job.status === 'canceled' ? 'been canceled' : job.status}.`,
       );
     }
-    if (o.client.capabilities.cancel === 'never' || !job.upstreamId) {
+    const client = o.pool.of(job.upstreamName).client;
+    if (client.capabilities.cancel === 'never' || !job.upstreamId) {
       throw new ApiError(
         409,
         'not_cancelable',
-        `${o.client.capabilities.displayName} cannot cancel a job once it has been sent; it will finish on its own.`,
+        `${client.capabilities.displayName} cannot cancel a job once it has been sent; it will finish on its own.`,
       );
     }
     try {
-      const task = await o.client.cancel(job.upstreamId, { signal: controller.signal });
+      const task = await client.cancel(job.upstreamId, { signal: controller.signal });
       await apply(jobId, task);
     } catch (error) {
       if (isRetalkError(error) && (error.code === 'invalid_request' || error.code === 'not_supported')) {
@@ -729,9 +823,12 @@ export function createTracker(o: TrackerOptions): Tracker {
     async start() {
       for (const job of await o.store.listLiveJobs()) {
         if (job.upstreamResultUrl !== null) o.onSucceeded(job);
-        else if (job.upstreamId !== null) follow(job.id, 0);
-        else if (job.submitStartedAt !== null) requestReconcile(job.id, 0);
-        else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
+        else if (job.upstreamId !== null) follow(job, 0);
+        else if (job.submitStartedAt !== null) {
+          // Its account slot stays taken (in the store) until the reconcile settles it.
+          place(job.id, o.pool.of(job.upstreamName));
+          requestReconcile(job.id, 0);
+        } else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
       }
       schedulePump(0);
     },
@@ -752,6 +849,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       else wakeTimers.set(jobId, setTimeout(run, wait));
     },
     cancel,
+    retryWaiting: () => schedulePump(0),
     async stop() {
       stopped = true;
       controller.abort(new Error('relay stopping'));

@@ -20,6 +20,9 @@ export const FIXTURES = path.resolve(import.meta.dirname, '../../../packages/sim
 
 export type Simulator = Awaited<ReturnType<typeof createSimulator>>;
 
+/** Every provider key a test handed the relay; none may appear in a response or a log line. */
+export const SECRET_KEYS = new Set<string>([PROVIDER_KEY]);
+
 /** Everything the suite saw (responses and log lines), for the key-leak scan. */
 export const seen: { responses: string[]; logLines: string[] } = { responses: [], logLines: [] };
 
@@ -43,6 +46,14 @@ export interface HarnessOptions {
   readRetries?: number;
   /** The conform pool's child entry (a stand-in that misbehaves on command); default the real worker. */
   conformWorkerPath?: string;
+  /**
+   * A pool of upstreams: written to an upstreams file (RETALK_UPSTREAMS_FILE) instead of
+   * RETALK_PROVIDER / RETALK_API_KEY; entries without `baseUrl` go to the simulator. Their keys
+   * join the leak scan.
+   */
+  upstreams?: Record<string, unknown>[];
+  /** Simulator keys and DashScope accounts (when the harness starts the simulator). */
+  simKeys?: { apiKeys: string[]; dashscopeAccounts?: string[][] };
 }
 
 export interface Harness {
@@ -158,18 +169,31 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     options.sim ??
     (await createSimulator({
       jobMs: options.jobMs ?? 300,
-      apiKeys: [PROVIDER_KEY],
+      apiKeys: options.simKeys?.apiKeys ?? [PROVIDER_KEY],
+      ...(options.simKeys?.dashscopeAccounts ? { dashscopeAccounts: options.simKeys.dashscopeAccounts } : {}),
       ...(options.simLimits ? { limits: options.simLimits } : {}),
     }));
   const dataDir = options.dataDir ?? tempDir();
   // RETALK_TEST_STORE=postgres: each data dir gets its own throwaway database, kept across a
   // restart on that data dir as SQLite's file would be.
   const databaseUrl = (await storeEnv(dataDir)).RETALK_DATABASE_URL;
+  let upstreamEnv: Record<string, string> = {
+    RETALK_PROVIDER: options.provider,
+    RETALK_API_KEY: PROVIDER_KEY,
+    RETALK_BASE_URL: options.provider === 'dashscope' ? sim.dashscopeUrl : sim.url,
+  };
+  if (options.upstreams) {
+    for (const u of options.upstreams) if (typeof u.key === 'string') SECRET_KEYS.add(u.key);
+    const file = path.join(dataDir, 'upstreams.json');
+    // Entries without a base URL go to this simulator.
+    const simBase = options.provider === 'dashscope' ? sim.dashscopeUrl : sim.url;
+    const entries = options.upstreams.map((u) => ({ baseUrl: simBase, ...u }));
+    fs.writeFileSync(file, JSON.stringify({ upstreams: entries }, null, 2));
+    upstreamEnv = { RETALK_UPSTREAMS_FILE: file };
+  }
   const config = loadConfig(
     {
-      RETALK_PROVIDER: options.provider,
-      RETALK_API_KEY: PROVIDER_KEY,
-      RETALK_BASE_URL: options.provider === 'dashscope' ? sim.dashscopeUrl : sim.url,
+      ...upstreamEnv,
       RETALK_DATA_DIR: dataDir,
       RETALK_POLL_INTERVAL_MS: String(options.pollIntervalMs ?? 50),
       RETALK_LOG_LEVEL: 'info',

@@ -1,11 +1,11 @@
 import { afterAll, afterEach, expect } from 'vitest';
-import { PROVIDER_KEY, seen } from './harness.js';
+import { SECRET_KEYS, seen } from './harness.js';
 import { dropTestDatabases } from './pg.js';
 
-// The provider key must never appear in a response or a log line. Checked after every test (and
-// after each file's own afterAll, which closes relays and logs as it goes) over what appeared
-// since the last check, so a leak fails the test that caused it, whatever runs alone or in which
-// order.
+// No provider key (SECRET_KEYS: the default one and every pool key) may appear in a response or a
+// log line. Checked after every test (and after each file's own afterAll, which closes relays and
+// logs as it goes) over what appeared since the last check, so a leak fails the test that caused
+// it, whatever runs alone or in which order.
 const checked = { responses: 0, logLines: 0 };
 
 function expectNoKeyLeak(): void {
@@ -13,7 +13,7 @@ function expectNoKeyLeak(): void {
   checked.responses = seen.responses.length;
   checked.logLines = seen.logLines.length;
   expect(
-    fresh.filter((s) => s.includes(PROVIDER_KEY)),
+    fresh.filter((s) => [...SECRET_KEYS].some((key) => s.includes(key))),
     'the provider key appeared in a response or a log line',
   ).toEqual([]);
 }

@@ -129,8 +129,9 @@ export {
   EvolinkFileUploadResponseSchema,
   EvolinkTaskSchema,
 } from './providers/evolink.js';
-export type { RateLimiter, RateLimiterOptions } from './rate-limiter.js';
+export type { AccountPacing, AccountPacingOptions, RateLimiter, RateLimiterOptions } from './rate-limiter.js';
 export {
+  createAccountPacing,
   createRateLimiter,
   DASHSCOPE_QUERIES_PER_SECOND,
   DASHSCOPE_SUBMITS_PER_SECOND,

@@ -74,6 +74,21 @@ export interface SimStats {
   callbacks: CallbackAttempt[];
   /** Every task input the simulator received, in arrival order: what the provider would get. */
   inputs: Array<ReceivedInput & { taskId: string }>;
+  /**
+   * DashScope: the most tasks one account held at once that had not ended (pending or running),
+   * by account (`account-N` of `dashscopeAccounts`, else `key-N`, the key's place in `apiKeys`; keys are never shown). A client
+   * that keeps to one task per account never makes this exceed 1.
+   */
+  peakTasksPerAccount: Record<string, number>;
+}
+
+/** An answer every request made with one key gets until it is cleared (`setOutage`). */
+export interface Outage {
+  /** HTTP status, e.g. 503 for a storm, 401 for a revoked key, 400 `Arrearage` for an unpaid account. */
+  status: number;
+  /** The provider's error code; default the status's usual one. */
+  code?: string;
+  message?: string;
 }
 
 /** An EvoLink create remembered under its `Idempotency-Key` (per key of the account). */
@@ -96,6 +111,8 @@ export interface SimContext {
   evolinkFiles: EvolinkFileStore;
   /** EvoLink's `Idempotency-Key` ledger, by `<api key>|<idempotency key>`. */
   evolinkIdempotency: Map<string, IdempotencyEntry>;
+  /** DashScope keys in an outage (`setOutage`), with their answer. */
+  outages: Map<string, Outage>;
   stats: SimStats;
   baseUrl(): string;
   count(endpoint: string): void;

@@ -104,6 +104,11 @@ function authorize(ctx: SimContext, req: IncomingMessage, res: ServerResponse): 
     sendDashscopeError(res, 401, 'InvalidApiKey', 'Invalid API-key provided.');
     return undefined;
   }
+  const outage = ctx.outages.get(key);
+  if (outage) {
+    sendDashscopeError(res, outage.status, outage.code, outage.message);
+    return undefined;
+  }
   return ctx.options.dashscopeAccountOf(key);
 }
 

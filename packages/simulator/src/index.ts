@@ -1,4 +1,4 @@
-export type { CallbackAttempt, CreateRequestRecord, SimStats } from './context.js';
+export type { CallbackAttempt, CreateRequestRecord, Outage, SimStats } from './context.js';
 export type { ReceivedInput } from './inputs.js';
 export { DEFAULT_MEDIA_LIMITS, type MediaLimits } from './media-limits.js';
 export type { MediaMeta } from './media-probe.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createClock } from './clock.js';
-import type { CallbackAttempt, SimContext, SimStats } from './context.js';
+import type { CallbackAttempt, Outage, SimContext, SimStats } from './context.js';
 import {
   dashscopeFailureMessage,
   handleDashscopeCancel,
@@ -49,6 +49,12 @@ export interface Simulator {
   nextScenario(scenario: string): void;
   /** Jumps the simulator clock forward by `ms` (expiry, rate windows, task progress). */
   advanceTime(ms: number): void;
+  /**
+   * DashScope: every request made with `apiKey` answers `outage` (a 5xx storm, a 401 for a revoked
+   * key, 400 `Arrearage` for an unpaid account) until it is cleared with `undefined`. Tasks already
+   * made keep running.
+   */
+  setOutage(apiKey: string, outage: Outage | undefined): void;
   close(): Promise<void>;
 }
 
@@ -56,7 +62,16 @@ const FIXTURES_DIR = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DEFAULT_RESULT_FIXTURE = 'talking-640x640-25fps-3s.mp4';
 
 function emptyStats(): SimStats {
-  return { requests: {}, createRequests: [], tasks: {}, submits: 0, throttled: 0, callbacks: [], inputs: [] };
+  return {
+    requests: {},
+    createRequests: [],
+    tasks: {},
+    submits: 0,
+    throttled: 0,
+    callbacks: [],
+    inputs: [],
+    peakTasksPerAccount: {},
+  };
 }
 
 /**
@@ -130,6 +145,7 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     oss,
     evolinkFiles,
     evolinkIdempotency: new Map(),
+    outages: new Map(),
     get stats() {
       return stats;
     },
@@ -176,6 +192,16 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
     startTask(task: TaskRecord) {
       engine.add(task);
       stats.submits++;
+      if (task.provider === 'dashscope') {
+        engine.tick();
+        let open = 0;
+        for (const t of engine.all())
+          if (t.provider === 'dashscope' && t.account === task.account && t.endedAt === undefined) open++;
+        // An account of one key is named by the key's position, never by the key.
+        const keyIndex = opts.apiKeys.indexOf(task.account);
+        const label = keyIndex >= 0 ? `key-${keyIndex + 1}` : task.account;
+        stats.peakTasksPerAccount[label] = Math.max(stats.peakTasksPerAccount[label] ?? 0, open);
+      }
       stats.tasks[task.id] = { queries: 0 };
       const preparing = prepareInputs(task.request, {
         fetchInputs: opts.fetchInputs,
@@ -366,6 +392,11 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
       parseScenario(scenario);
       scenarioQueue.push(scenario);
     },
+    setOutage(apiKey, outage) {
+      if (!opts.apiKeys.includes(apiKey)) throw new RangeError('setOutage: the key is not one of apiKeys');
+      if (outage) ctx.outages.set(apiKey, { ...outage });
+      else ctx.outages.delete(apiKey);
+    },
     advanceTime(ms) {
       clock.advance(ms);
       engine.tick();
@@ -391,4 +422,4 @@ export async function createSimulator(options: SimulatorOptions = {}): Promise<S
   };
 }
 
-export type { CallbackAttempt, SimStats };
+export type { CallbackAttempt, Outage, SimStats };

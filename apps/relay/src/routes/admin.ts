@@ -5,6 +5,7 @@ import { isAdmin } from '../auth.js';
 import { budgetOf } from '../budget.js';
 import type { RelayContext } from '../context.js';
 import { createMember } from '../members.js';
+import { describeUpstreams, upstreamStatuses } from '../upstream-status.js';
 import { endMemberStreams } from './events.js';
 
 export const MemberNameSchema = z
@@ -64,6 +65,15 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): vo
       ),
     };
   });
+
+  // Health, load and last error of every upstream; never a key.
+  app.get('/admin/upstreams', async () => ({
+    upstreams: await upstreamStatuses(
+      ctx.store,
+      describeUpstreams(ctx.config),
+      ctx.upstreams.views(ctx.now()),
+    ),
+  }));
 
   app.post('/admin/members', async (request, reply) => {
     const parsed = CreateMemberSchema.safeParse(request.body);

@@ -70,6 +70,20 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
         values: [{ labels: {}, value: ctx.tracker.stats().inFlight }],
       },
       {
+        name: 'retalk_upstream_in_flight',
+        help: 'Jobs this relay has upstream, by pool upstream',
+        values: ctx.upstreams
+          .views(ctx.now())
+          .map((u) => ({ labels: { upstream: u.name }, value: u.inFlight })),
+      },
+      {
+        name: 'retalk_upstream_healthy',
+        help: 'Whether a pool upstream takes jobs (1) or is resting after failures (0)',
+        values: ctx.upstreams
+          .views(ctx.now())
+          .map((u) => ({ labels: { upstream: u.name }, value: u.health === 'healthy' ? 1 : 0 })),
+      },
+      {
         name: 'retalk_queued_jobs',
         help: "Jobs waiting in the relay's submit queue",
         values: [{ labels: {}, value: ctx.tracker.stats().queued }],

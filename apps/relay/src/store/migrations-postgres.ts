@@ -125,4 +125,10 @@ export const PG_MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN conform_json JSON;
   ALTER TABLE uploads ADD COLUMN probe_json JSON;
   `,
+  // Issue 13 (pool of upstreams): the upstream each job was placed on; the index serves the
+  // per-account slot count and the latest submit time (submit-slots.ts).
+  `
+  ALTER TABLE jobs ADD COLUMN upstream_name TEXT;
+  CREATE INDEX jobs_upstream_name ON jobs(upstream_name, submit_started_at);
+  `,
 ];

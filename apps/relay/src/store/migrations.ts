@@ -102,4 +102,10 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN conform_json TEXT;
   ALTER TABLE uploads ADD COLUMN probe_json TEXT;
   `,
+  // Issue 13 (pool of upstreams): the upstream each job was placed on; the index serves the
+  // per-account slot count and the latest submit time (submit-slots.ts).
+  `
+  ALTER TABLE jobs ADD COLUMN upstream_name TEXT;
+  CREATE INDEX jobs_upstream_name ON jobs(upstream_name, submit_started_at);
+  `,
 ];

@@ -262,6 +262,30 @@ function queriesOf(exec: Exec): RelayQueries {
       return { usedSeconds: rows[0]?.used as number, reservedSeconds: rows[0]?.reserved as number };
     },
 
+    accountLoad: async (names, withUnplaced) => {
+      const { rows } = await exec(
+        `SELECT
+           COUNT(*) FILTER (WHERE status = ANY($3) AND upstream_result_url IS NULL) AS n,
+           MAX(submit_started_at) AS last
+         FROM jobs
+         WHERE submit_started_at IS NOT NULL AND (upstream_name = ANY($1) OR ($2 AND upstream_name IS NULL))`,
+        [[...names], withUnplaced, LIVE],
+      );
+      return { inFlight: rows[0]?.n as number, lastSubmitAt: (rows[0]?.last as number | null) ?? null };
+    },
+    upstreamLoads: async () =>
+      (
+        await exec(
+          `SELECT upstream_name, COUNT(*) AS live,
+             COUNT(*) FILTER (WHERE submit_started_at IS NOT NULL AND upstream_result_url IS NULL) AS in_flight
+           FROM jobs WHERE status = ANY($1) GROUP BY upstream_name`,
+          [LIVE],
+        )
+      ).rows.map((r) => ({
+        upstreamName: (r.upstream_name as string | null) ?? null,
+        live: r.live as number,
+        inFlight: r.in_flight as number,
+      })),
     appendEvent: async (memberId, jobId, payload, at) =>
       (
         await exec(
@@ -429,6 +453,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         // Released at commit or rollback; hashtext spreads member ids over the int4 key space (a
         // collision only makes two members wait for each other, never lets a budget overspend).
         await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE + 1, memberId]);
+      },
+      lockAccount: async (account) => {
+        assertTransactionOpen(scope, 'lockAccount');
+        // Every relay process deciding a submit on this provider account waits here (submit-slots.ts).
+        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE + 2, account]);
       },
       lockJob: async (id) => {
         assertTransactionOpen(scope, 'lockJob');

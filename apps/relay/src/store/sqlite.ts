@@ -106,6 +106,11 @@ export function createSqliteStore(file: string): RelayStore {
     ),
     activeCount: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE member_id = ? AND status IN ${LIVE}`),
     byStatus: db.prepare('SELECT status, COUNT(*) AS n FROM jobs GROUP BY status'),
+    upstreamLoads: db.prepare(
+      `SELECT upstream_name, COUNT(*) AS live,
+         COUNT(*) FILTER (WHERE submit_started_at IS NOT NULL AND upstream_result_url IS NULL) AS in_flight
+       FROM jobs WHERE status IN ${LIVE} GROUP BY upstream_name`,
+    ),
     used: db.prepare(
       `SELECT COALESCE(SUM(billed_seconds), 0) AS s FROM jobs WHERE member_id = ? AND created_at >= ? AND status = 'succeeded'`,
     ),
@@ -243,6 +248,22 @@ export function createSqliteStore(file: string): RelayStore {
       usedSeconds: (stmt.used.get(memberId, since) as { s: number }).s,
       reservedSeconds: (stmt.reserved.get(memberId, since) as { s: number }).s,
     }),
+    accountLoad: (names, withUnplaced) => {
+      const placed = `(upstream_name IN (${names.map(() => '?').join(',') || "''"})${withUnplaced ? ' OR upstream_name IS NULL' : ''})`;
+      const r = db
+        .prepare(
+          `SELECT
+             COUNT(*) FILTER (WHERE status IN ${LIVE} AND upstream_result_url IS NULL) AS n,
+             MAX(submit_started_at) AS last
+           FROM jobs WHERE submit_started_at IS NOT NULL AND ${placed}`,
+        )
+        .get(...names) as { n: number; last: number | null };
+      return { inFlight: r.n, lastSubmitAt: r.last };
+    },
+    upstreamLoads: () =>
+      (stmt.upstreamLoads.all() as { upstream_name: string | null; live: number; in_flight: number }[]).map(
+        (r) => ({ upstreamName: r.upstream_name, live: r.live, inFlight: r.in_flight }),
+      ),
 
     appendEvent: (memberId, jobId, payload, at) =>
       Number(stmt.insertEvent.run(memberId, jobId, payload, at).lastInsertRowid),
@@ -338,6 +359,8 @@ export function createSqliteStore(file: string): RelayStore {
       // BEGIN IMMEDIATE holds the database's write lock, which already serializes every writer.
       lockMember: async () => assertTransactionOpen(scope, 'lockMember'),
       lockJob: (id) => queries.getJob(id),
+      // The same write lock serializes the submit-slot decisions of every process on the file.
+      lockAccount: async () => assertTransactionOpen(scope, 'lockAccount'),
       afterCommit: (fn) => {
         assertTransactionOpen(scope, 'afterCommit');
         scope.afterCommit.push(fn);

@@ -92,7 +92,14 @@ export interface JobRecord {
   progress: number;
   etaMs: number | null;
   provider: Provider;
+  /** The provider's task id, once submitted. */
   upstreamId: string | null;
+  /**
+   * The pool upstream (upstreams.ts) the job was placed on, set with `submitStartedAt`; its polls
+   * and cancel go through that upstream. Null: not placed yet, or stored before the pool existed
+   * (then it belongs to the default upstream).
+   */
+  upstreamName: string | null;
   title: string | null;
   sourcePageUrl: string | null;
   input: JobInputRecord;
@@ -185,6 +192,17 @@ export interface RelayQueries {
   countJobsByStatus(): Promise<Record<string, number>>;
   /** Output seconds settled (billed) and reserved (live jobs) by jobs created at or after `since`. */
   usage(memberId: string, since: number): Promise<{ usedSeconds: number; reservedSeconds: number }>;
+  /**
+   * What an upstream account holds now: live jobs placed on one of `upstreamNames` (or on none,
+   * when `withUnplaced`, i.e. the default upstream's jobs stored before the pool) whose submit began
+   * and whose provider task has not ended, and when the latest submit on them began.
+   */
+  accountLoad(
+    upstreamNames: readonly string[],
+    withUnplaced: boolean,
+  ): Promise<{ inFlight: number; lastSubmitAt: number | null }>;
+  /** Live jobs placed per upstream (null: not placed, or placed before the pool), submitted ones apart. */
+  upstreamLoads(): Promise<{ upstreamName: string | null; live: number; inFlight: number }[]>;
 
   appendEvent(memberId: string, jobId: string, payload: string, at: number): Promise<number>;
   eventsAfter(memberId: string, seq: number, limit: number): Promise<EventRecord[]>;
@@ -210,6 +228,11 @@ export interface RelayTransaction extends RelayQueries {
   lockMember(memberId: string): Promise<void>;
   /** The job, locked against other writers until the transaction ends (read, decide, write). */
   lockJob(id: string): Promise<JobRecord | undefined>;
+  /**
+   * Serializes this transaction with every other one, in any relay process on the database, that
+   * locks the same provider account until it ends (the submit-slot decision, submit-slots.ts).
+   */
+  lockAccount(account: string): Promise<void>;
   /** Runs `fn` once the transaction has committed (never after a rollback), e.g. a live push. */
   afterCommit(fn: () => void): void;
 }

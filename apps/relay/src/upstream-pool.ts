@@ -1,0 +1,374 @@
+import { type Client, createAccountPacing, createClient, isRetalkError } from '@retalk/core';
+import type { FastifyBaseLogger } from 'fastify';
+import type { Metrics } from './metrics.js';
+import type { RelayStore } from './store/types.js';
+import type { SlotUpstream } from './submit-slots.js';
+import type { UpstreamConfig } from './upstreams.js';
+
+/** Failures in a row (5xx, timeouts, network) after which an upstream counts as in a storm. */
+export const STORM_FAILURES = 3;
+
+/** Provider answers that say the key cannot be used (bad key, no permission, no balance). */
+const KEY_REFUSED = new Set(['auth', 'permission', 'quota']);
+/** Provider answers that say it is down or overloaded for now. */
+const OUTAGE = new Set(['provider_unavailable', 'network', 'timeout']);
+
+export type UpstreamState = 'healthy' | 'unhealthy';
+
+/** What the admin sees of an upstream (never its key). */
+export interface UpstreamView {
+  name: string;
+  provider: string;
+  account: string;
+  baseUrl: string | null;
+  priority: number;
+  costPerOutputSecond: number;
+  concurrency: number;
+  submitsPerSecond: number;
+  health: UpstreamState;
+  /** Why it is unhealthy, readable by the admin; null when healthy. */
+  reason: string | null;
+  /** Since when it is in its current state (ISO). */
+  since: string;
+  /** When it is probed next (ISO), when unhealthy. */
+  probeAt: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+  /** Jobs of this relay upstream now (its process), and live jobs placed on it (all processes, from the store). */
+  inFlight: number;
+  submits: number;
+  errors: number;
+}
+
+export interface PoolUpstream {
+  readonly config: UpstreamConfig;
+  /** The upstream's provider client (instrumented); polls and cancels of its jobs use it. */
+  readonly client: Client;
+  readonly slot: SlotUpstream;
+}
+
+export interface UpstreamPool {
+  readonly upstreams: readonly PoolUpstream[];
+  /** The upstream of jobs stored before the pool (no upstream recorded): the first entry. */
+  readonly fallback: PoolUpstream;
+  /** The upstream a job was placed on; the fallback for none, or for a name no longer configured. */
+  of(name: string | null): PoolUpstream;
+  /** Healthy upstreams not paused, in placement order: priority, then cost, then the least used. */
+  placementOrder(now: number): PoolUpstream[];
+  /** When the next unhealthy or paused upstream may be tried again (epoch ms), if any. */
+  nextChangeAt(): number | undefined;
+  /** Holds submits to this upstream back until `untilMs` (a 429's Retry-After). */
+  pause(upstream: PoolUpstream, untilMs: number): void;
+  /** A call to the upstream succeeded. */
+  succeeded(upstream: PoolUpstream, op: string): void;
+  /** A call to the upstream failed; answers true when it made the upstream unhealthy. */
+  failed(upstream: PoolUpstream, op: string, error: unknown): boolean;
+  /** True when the error says the key is refused (nothing was created; the job may go elsewhere). */
+  isKeyRefusal(error: unknown): boolean;
+  /** Counts a job sent on the upstream. */
+  submitted(upstream: PoolUpstream): void;
+  /** Jobs this process has upstream on it now (for metrics), set by the tracker. */
+  setInFlight(upstream: PoolUpstream, count: number): void;
+  views(now: number): UpstreamView[];
+  /** Probes upstreams whose cooldown ended; resolves once they answered. */
+  probeDue(now: number): Promise<void>;
+}
+
+export interface UpstreamPoolOptions {
+  upstreams: readonly UpstreamConfig[];
+  metrics: Metrics;
+  log: FastifyBaseLogger;
+  store: RelayStore;
+  now: () => number;
+  /** Retries of a failed provider read inside one call (default: the core client's). */
+  readRetries?: number | undefined;
+  typicalJobMs?: number | undefined;
+  /** Called when an upstream becomes healthy again (the tracker then places waiting jobs). */
+  onRecovered?: (() => void) | undefined;
+}
+
+interface Health {
+  state: UpstreamState;
+  reason: string | null;
+  since: number;
+  probeAt: number | null;
+  failuresInRow: number;
+  lastError: { code: string; message: string; at: number } | null;
+  pausedUntil: number;
+  lastUsedAt: number;
+  inFlight: number;
+  submits: number;
+  errors: number;
+  probing: boolean;
+}
+
+function codeOf(error: unknown): string {
+  return isRetalkError(error) ? error.code : 'internal';
+}
+
+function describe(error: unknown): string {
+  if (!isRetalkError(error)) return error instanceof Error ? error.message : String(error);
+  const status = error.status === undefined ? '' : ` (HTTP ${error.status})`;
+  const provider =
+    error.providerCode && error.providerCode !== String(error.status) ? ` ${error.providerCode}` : '';
+  return `${error.message}${status}${provider}`.slice(0, 300);
+}
+
+/**
+ * The relay's upstreams at run time: one provider client per entry (clients of one account share
+ * its query and submit pacing), each entry's health, and the order jobs are placed in. Whether an
+ * account may take one more task is not decided here but in the store (submit-slots.ts), so it holds
+ * across relay processes.
+ */
+export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
+  if (o.upstreams.length === 0) throw new Error('createUpstreamPool: no upstreams');
+  const pacingByAccount = new Map<string, ReturnType<typeof createAccountPacing>>();
+  const health = new Map<PoolUpstream, Health>();
+  const byName = new Map<string, PoolUpstream>();
+  const first = o.upstreams[0] as UpstreamConfig;
+  const namesOfAccount = (account: string) =>
+    o.upstreams.filter((u) => u.account === account).map((u) => u.name);
+
+  const upstreams = o.upstreams.map((config) => {
+    let pacing = pacingByAccount.get(config.account);
+    if (!pacing) {
+      // Submits are paced by the store's slot decision (across processes); the client keeps the
+      // account's published submit rate as a floor and its query rate.
+      pacing = createAccountPacing({
+        queriesPerSecond: config.queriesPerSecond,
+        submitsPerSecond: 1000 / config.submitIntervalMs,
+      });
+      pacingByAccount.set(config.account, pacing);
+    }
+    const raw = createClient({
+      provider: config.provider,
+      apiKey: config.apiKey,
+      baseUrl: config.baseUrl,
+      filesBaseUrl: config.filesBaseUrl,
+      readRetries: o.readRetries,
+      typicalJobMs: o.typicalJobMs,
+      pacing,
+    });
+    const upstream: PoolUpstream = {
+      config,
+      client: raw,
+      slot: {
+        name: config.name,
+        provider: config.provider,
+        account: config.account,
+        accountUpstreams: namesOfAccount(config.account),
+        holdsUnplaced: config.account === first.account,
+        concurrency: config.concurrency,
+        submitIntervalMs: config.submitIntervalMs,
+      },
+    };
+    // The instrumented client reports each call's outcome to the upstream's health.
+    const instrumented = instrument(upstream);
+    Object.assign(upstream, { client: instrumented });
+    health.set(upstream, {
+      state: 'healthy',
+      reason: null,
+      since: o.now(),
+      probeAt: null,
+      failuresInRow: 0,
+      lastError: null,
+      pausedUntil: 0,
+      lastUsedAt: 0,
+      inFlight: 0,
+      submits: 0,
+      errors: 0,
+      probing: false,
+    });
+    byName.set(config.name, upstream);
+    return upstream;
+  });
+  const fallback = upstreams[0] as PoolUpstream;
+  const h = (u: PoolUpstream) => health.get(u) as Health;
+
+  function instrument(u: PoolUpstream): Client {
+    const client = u.client;
+    const timed =
+      <A extends unknown[], R>(op: string, fn: (...args: A) => Promise<R>) =>
+      async (...args: A): Promise<R> => {
+        const start = o.now();
+        try {
+          const result = await fn(...args);
+          o.metrics.inc('retalk_upstream_requests_total', { op, outcome: 'ok' });
+          pool.succeeded(u, op);
+          return result;
+        } catch (error) {
+          o.metrics.inc('retalk_upstream_requests_total', { op, outcome: 'error' });
+          // A read that finds nothing is an answer, not a failure of the upstream.
+          if (codeOf(error) === 'not_found' || codeOf(error) === 'aborted') pool.succeeded(u, op);
+          else pool.failed(u, op, error);
+          throw error;
+        } finally {
+          o.metrics.observe('retalk_upstream_request_seconds', { op }, (o.now() - start) / 1000);
+        }
+      };
+    return {
+      ...client,
+      submit: timed('submit', client.submit),
+      get: timed('get', client.get),
+      cancel: timed('cancel', client.cancel),
+      recoverSubmit: timed('recover', client.recoverSubmit),
+    };
+  }
+
+  function markUnhealthy(u: PoolUpstream, reason: string): void {
+    const s = h(u);
+    const now = o.now();
+    const was = s.state;
+    s.state = 'unhealthy';
+    s.reason = reason;
+    s.probeAt = now + u.config.cooldownMs;
+    if (was !== 'unhealthy') {
+      s.since = now;
+      o.log.warn(
+        { upstream: u.config.name, reason },
+        'upstream marked unhealthy; jobs not yet sent go elsewhere',
+      );
+      void persist(u);
+    }
+  }
+
+  function markHealthy(u: PoolUpstream): void {
+    const s = h(u);
+    s.failuresInRow = 0;
+    if (s.state === 'healthy') return;
+    s.state = 'healthy';
+    s.reason = null;
+    s.since = o.now();
+    s.probeAt = null;
+    o.log.info({ upstream: u.config.name }, 'upstream healthy again');
+    void persist(u);
+    o.onRecovered?.();
+  }
+
+  /** The health as the store keeps it, for `retalk-relay upstreams` (another process) to read. */
+  async function persist(u: PoolUpstream): Promise<void> {
+    const s = h(u);
+    const record = {
+      health: s.state,
+      reason: s.reason,
+      since: s.since,
+      lastError: s.lastError,
+    };
+    await o.store
+      .setMeta(`upstream_health:${u.config.name}`, JSON.stringify(record))
+      .catch((error) =>
+        o.log.warn({ upstream: u.config.name, err: String(error) }, 'could not store upstream health'),
+      );
+  }
+
+  async function probe(u: PoolUpstream): Promise<void> {
+    const s = h(u);
+    if (s.probing) return;
+    s.probing = true;
+    try {
+      // A task id no provider knows: an answer (found or not) shows the upstream answers and takes
+      // the key; an outage or a refused key shows it still cannot take jobs.
+      await u.client.get('retalk-health-probe');
+    } catch {
+      // Recorded by the instrumented client.
+    } finally {
+      s.probing = false;
+    }
+  }
+
+  const pool: UpstreamPool = {
+    upstreams,
+    fallback,
+    of: (name) => (name === null ? fallback : (byName.get(name) ?? fallback)),
+    placementOrder(now) {
+      return upstreams
+        .filter((u) => h(u).state === 'healthy' && h(u).pausedUntil <= now)
+        .sort(
+          (a, b) =>
+            a.config.priority - b.config.priority ||
+            a.config.costPerOutputSecond - b.config.costPerOutputSecond ||
+            h(a).lastUsedAt - h(b).lastUsedAt,
+        );
+    },
+    nextChangeAt() {
+      let next: number | undefined;
+      const now = o.now();
+      for (const u of upstreams) {
+        const s = h(u);
+        const at = s.state === 'unhealthy' ? s.probeAt : s.pausedUntil > now ? s.pausedUntil : null;
+        if (at !== null && (next === undefined || at < next)) next = at;
+      }
+      return next;
+    },
+    pause(u, untilMs) {
+      const s = h(u);
+      s.pausedUntil = Math.max(s.pausedUntil, untilMs);
+    },
+    succeeded(u) {
+      markHealthy(u);
+    },
+    failed(u, op, error) {
+      const s = h(u);
+      const code = codeOf(error);
+      s.errors++;
+      s.lastError = { code, message: describe(error), at: o.now() };
+      o.metrics.inc('retalk_upstream_errors_total', { upstream: u.config.name, op, code });
+      if (KEY_REFUSED.has(code)) {
+        markUnhealthy(u, `the provider refused the key (${code}): ${describe(error)}`);
+        return true;
+      }
+      if (OUTAGE.has(code)) {
+        s.failuresInRow++;
+        if (s.failuresInRow >= STORM_FAILURES || s.state === 'unhealthy') {
+          markUnhealthy(u, `${s.failuresInRow} failed calls in a row, the last ${code}: ${describe(error)}`);
+          return true;
+        }
+        return false;
+      }
+      // Any other answer (a refused request, a failed task) shows the upstream answers.
+      if (code !== 'internal') markHealthy(u);
+      return false;
+    },
+    isKeyRefusal: (error) => KEY_REFUSED.has(codeOf(error)),
+    submitted(u) {
+      const s = h(u);
+      s.submits++;
+      s.lastUsedAt = o.now();
+      o.metrics.inc('retalk_upstream_submits_total', { upstream: u.config.name });
+    },
+    setInFlight(u, count) {
+      h(u).inFlight = count;
+    },
+    views(now) {
+      return upstreams.map((u) => {
+        const s = h(u);
+        const iso = (ms: number) => new Date(ms).toISOString();
+        return {
+          name: u.config.name,
+          provider: u.config.provider,
+          account: u.config.account,
+          baseUrl: u.config.baseUrl ?? null,
+          priority: u.config.priority,
+          costPerOutputSecond: u.config.costPerOutputSecond,
+          concurrency: u.config.concurrency,
+          submitsPerSecond: Math.round((1000 / u.config.submitIntervalMs) * 1.1 * 1000) / 1000,
+          health: s.state,
+          reason: s.reason,
+          since: iso(s.since),
+          probeAt: s.probeAt === null ? null : iso(Math.max(s.probeAt, now)),
+          lastError: s.lastError ? { ...s.lastError, at: iso(s.lastError.at) } : null,
+          inFlight: s.inFlight,
+          submits: s.submits,
+          errors: s.errors,
+        };
+      });
+    },
+    async probeDue(now) {
+      await Promise.all(
+        upstreams
+          .filter((u) => h(u).state === 'unhealthy' && (h(u).probeAt ?? 0) <= now)
+          .map((u) => probe(u)),
+      );
+    },
+  };
+  return pool;
+}

@@ -1,0 +1,116 @@
+import type { RelayConfig } from './config.js';
+import type { RelayStore } from './store/types.js';
+import type { UpstreamView } from './upstream-pool.js';
+import { DEFAULT_UPSTREAM_NAME, providerDefaults } from './upstreams.js';
+
+/** One upstream as `GET /admin/upstreams` and `retalk-relay upstreams` show it (never its key). */
+export interface UpstreamStatus {
+  name: string;
+  provider: string;
+  account: string;
+  baseUrl: string | null;
+  priority: number;
+  costPerOutputSecond: number;
+  concurrency: number;
+  health: 'healthy' | 'unhealthy';
+  /** Why it is unhealthy; null when healthy. */
+  reason: string | null;
+  /** Since when it is in its state (ISO); null when no change was ever recorded. */
+  since: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+  /** Live jobs placed on it (all relay processes on the store). */
+  liveJobs: number;
+  /** Of those, the ones whose submit began and whose provider task has not ended. */
+  inFlight: number;
+}
+
+interface Described {
+  name: string;
+  provider: string;
+  account: string;
+  baseUrl: string | null;
+  priority: number;
+  costPerOutputSecond: number;
+  concurrency: number;
+}
+
+/** The upstreams the configuration names: the file's, or the one of RETALK_PROVIDER / RETALK_API_KEY. */
+export function describeUpstreams(config: RelayConfig): Described[] {
+  if (config.upstreams) {
+    return config.upstreams.map((u) => ({
+      name: u.name,
+      provider: u.provider,
+      account: u.account,
+      baseUrl: u.baseUrl ?? null,
+      priority: u.priority,
+      costPerOutputSecond: u.costPerOutputSecond,
+      concurrency: u.concurrency,
+    }));
+  }
+  return [
+    {
+      name: DEFAULT_UPSTREAM_NAME,
+      provider: config.simulator ? `${config.provider} (simulator)` : config.provider,
+      account: DEFAULT_UPSTREAM_NAME,
+      baseUrl: config.simulator ? null : (config.baseUrl ?? null),
+      priority: 1,
+      costPerOutputSecond: 0,
+      concurrency: providerDefaults(config.provider).concurrency,
+    },
+  ];
+}
+
+/**
+ * Health, load and last error of each upstream. `live` is the running relay's own view (the
+ * admin route); without it (the CLI, another process) health is what the relays last stored.
+ */
+export async function upstreamStatuses(
+  store: RelayStore,
+  upstreams: readonly Described[],
+  live?: readonly UpstreamView[],
+): Promise<UpstreamStatus[]> {
+  const loads = await store.upstreamLoads();
+  const first = upstreams[0]?.name;
+  const loadOf = (name: string) => {
+    let liveJobs = 0;
+    let inFlight = 0;
+    for (const l of loads) {
+      // Jobs stored before the pool belong to the first upstream.
+      if (l.upstreamName === name || (l.upstreamName === null && name === first && l.inFlight > 0)) {
+        liveJobs += l.upstreamName === null ? l.inFlight : l.live;
+        inFlight += l.inFlight;
+      }
+    }
+    return { liveJobs, inFlight };
+  };
+  return Promise.all(
+    upstreams.map(async (u) => {
+      const view = live?.find((v) => v.name === u.name);
+      let health: Pick<UpstreamStatus, 'health' | 'reason' | 'since' | 'lastError'>;
+      if (view) {
+        health = { health: view.health, reason: view.reason, since: view.since, lastError: view.lastError };
+      } else {
+        const stored = await store.getMeta(`upstream_health:${u.name}`);
+        const parsed = stored
+          ? (JSON.parse(stored) as {
+              health: 'healthy' | 'unhealthy';
+              reason: string | null;
+              since: number;
+              lastError: { code: string; message: string; at: number } | null;
+            })
+          : undefined;
+        health = parsed
+          ? {
+              health: parsed.health,
+              reason: parsed.reason,
+              since: new Date(parsed.since).toISOString(),
+              lastError: parsed.lastError
+                ? { ...parsed.lastError, at: new Date(parsed.lastError.at).toISOString() }
+                : null,
+            }
+          : { health: 'healthy', reason: null, since: null, lastError: null };
+      }
+      return { ...u, ...health, ...loadOf(u.name) };
+    }),
+  );
+}
