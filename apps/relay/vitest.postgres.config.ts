@@ -19,6 +19,7 @@ export default defineConfig({
       'test/watchers.test.ts',
       'test/fair-queue.test.ts',
       'test/archive.test.ts',
+      'test/upstream-pool.test.ts',
     ],
     env: { ...base.test?.env, RETALK_TEST_STORE: 'postgres' },
     outputFile: { json: 'test-results/postgres-vitest.json' },

@@ -1,9 +1,11 @@
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newJobRecord } from '../src/jobs.js';
+import { createEventBus } from '../src/event-bus.js';
+import { createJobWriter, newJobRecord } from '../src/jobs.js';
 import { createPostgresStore, StoreUnavailableError } from '../src/store/postgres.js';
 import { createSqliteStore } from '../src/store/sqlite.js';
 import type { JobRecord, MemberRecord, RelayStore } from '../src/store/types.js';
+import { claimSubmitSlot, type SlotUpstream } from '../src/submit-slots.js';
 import { tempDir } from './harness.js';
 import { createTestDatabase, dropTestDatabases } from './pg.js';
 
@@ -129,6 +131,7 @@ describe.each(STORES)('the $name store', ({ open, openConcurrent, nul }) => {
       resultSizeBytes: 5_000_000_000,
       upstreamResultExpiresAt: 1_764_086_400_123,
       cancelRequested: true,
+      upstreamName: 'dashscope-acme-2',
     });
     await a.insertJob(j);
     expect(await a.getJob(j.id)).toEqual(j);
@@ -288,6 +291,63 @@ describe.each(STORES)('the $name store', ({ open, openConcurrent, nul }) => {
     expect(results.filter(Boolean)).toHaveLength(3);
     expect(await a.countActiveJobs(m.id)).toBe(3);
     expect(await a.usage(m.id, 0)).toEqual({ usedSeconds: 0, reservedSeconds: 30 });
+  });
+
+  it('gives an account one submit slot when two processes claim at once, and counts unplaced jobs for the first account', async () => {
+    const { a, b } = await stores(true);
+    const m = member();
+    await a.createMember(m);
+    const now = 1_764_100_000_000;
+    const writers = new Map([a, b].map((s) => [s, createJobWriter(s, createEventBus(), () => now)]));
+    const slot = (extra: Partial<SlotUpstream> = {}): SlotUpstream => ({
+      name: 'acme-1',
+      provider: 'dashscope',
+      account: `acme-${n}`,
+      accountUpstreams: ['acme-1', 'acme-2'],
+      holdsUnplaced: false,
+      concurrency: 1,
+      submitIntervalMs: 0,
+      ...extra,
+    });
+    const waiting = Array.from({ length: 8 }, () => job(m.id));
+    for (const w of waiting) await a.insertJob(w);
+    // Eight jobs claimed on one account at once, from two processes, through both of its keys.
+    const one = slot();
+    const claims = await Promise.all(
+      waiting.map((w, i) => {
+        const store = i % 2 ? a : b;
+        const upstream = { ...one, name: i % 3 ? 'acme-1' : 'acme-2' };
+        return claimSubmitSlot(store, writers.get(store) as never, w.id, upstream, now);
+      }),
+    );
+    expect(claims.filter((c) => c.outcome === 'claimed')).toHaveLength(1);
+    expect(claims.filter((c) => c.outcome === 'busy')).toHaveLength(7);
+    const claimed = (await Promise.all(waiting.map((w) => a.getJob(w.id)))).filter((j) => j?.submitStartedAt);
+    expect(claimed).toHaveLength(1);
+    expect(['acme-1', 'acme-2']).toContain(claimed[0]?.upstreamName);
+    expect(await a.accountLoad(['acme-1', 'acme-2'], false)).toEqual({ inFlight: 1, lastSubmitAt: now });
+    // The task ended (its result is known): the slot is free again, the pace still counts.
+    await a.updateJob(claimed[0]?.id as string, { upstreamResultUrl: 'https://example.com/r.mp4' });
+    expect(await a.accountLoad(['acme-1', 'acme-2'], false)).toEqual({ inFlight: 0, lastSubmitAt: now });
+    const paced = await claimSubmitSlot(
+      a,
+      writers.get(a) as never,
+      (waiting.find((w) => w.id !== claimed[0]?.id) as JobRecord).id,
+      slot({ account: one.account, concurrency: 5, submitIntervalMs: 1_000 }),
+      now + 400,
+    );
+    expect(paced).toEqual({ outcome: 'paced', retryInMs: 600 });
+    // A job submitted before the pool (no upstream recorded) holds the first account's slot.
+    const old = job(m.id, { status: 'running', submitStartedAt: now - 5_000, upstreamId: 'task-old' });
+    await a.insertJob(old);
+    expect((await a.accountLoad(['first'], true)).inFlight).toBe(1);
+    expect((await a.accountLoad(['first'], false)).inFlight).toBe(0);
+    expect(await a.upstreamLoads()).toEqual(
+      expect.arrayContaining([
+        { upstreamName: null, live: 8, inFlight: 1 },
+        { upstreamName: claimed[0]?.upstreamName, live: 1, inFlight: 0 },
+      ]),
+    );
   });
 
   it('keeps a read-decide-write on a job whole while another writer waits (lockJob)', async () => {
