@@ -156,3 +156,30 @@ describe('DashScope rate limits', () => {
     expect(stranger.body.output.task_status).toBe('UNKNOWN');
   });
 });
+
+describe('DashScope outages and the per-account task count', () => {
+  it('answers every request of a key in an outage with its error until it is cleared, other keys untouched', async () => {
+    sim = await createSimulator({
+      jobMs: 200,
+      apiKeys: ['k1', 'k2'],
+      limits: { dashscopeSubmitsPerSecond: Number.POSITIVE_INFINITY, dashscopeConcurrentTasks: 5 },
+    });
+    const h = (key: string) => ({
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      'x-dashscope-async': 'enable',
+    });
+    sim.setOutage('k1', { status: 503 });
+    const stormy = await dsCreate(sim, dsBody(sim), h('k1'));
+    expect([stormy.status, stormy.body.code]).toEqual([503, 'ModelUnavailable']);
+    expect((await dsCreate(sim, dsBody(sim), h('k2'))).status).toBe(200);
+    sim.setOutage('k1', { status: 400, code: 'Arrearage' });
+    expect((await dsCreate(sim, dsBody(sim), h('k1'))).body.code).toBe('Arrearage');
+    sim.setOutage('k1', undefined);
+    expect((await dsCreate(sim, dsBody(sim), h('k1'))).status).toBe(200);
+    expect(() => sim?.setOutage('not-a-key', { status: 503 })).toThrow(/not one of apiKeys/);
+    // Tasks not ended, per account, named without the key: two on k2's account at once.
+    expect((await dsCreate(sim, dsBody(sim), h('k2'))).status).toBe(200);
+    expect(sim.stats().peakTasksPerAccount).toEqual({ 'key-1': 1, 'key-2': 2 });
+  });
+});

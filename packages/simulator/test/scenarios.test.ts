@@ -259,6 +259,7 @@ describe('request counters', () => {
         throttled: 0,
         callbacks: [],
         inputs: [],
+        peakTasksPerAccount: {},
       });
     } finally {
       await own.close();
