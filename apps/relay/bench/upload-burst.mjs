@@ -1,12 +1,11 @@
 // The hostile bench's upload client (hostile.mjs, section 5), run as its own process at the lowest
 // CPU priority, so what the bench measures is the relay and not the client's own fight for the
-// cores: it builds the bombs, says "ready", waits for "go" on stdin, uploads them all at once and
-// prints one JSON line with each answer. Input: one JSON argument { url, capMs, uploads: [...] }.
+// cores: it builds the bombs, says "ready", waits for one JSON line on stdin ({ url, tokens }: the
+// relay and each upload's member token), uploads them all at once and prints one JSON line with
+// each answer. Input: one JSON argument { capMs, uploads: [{ kind, contentType, name, bomb }] }.
 import { mp3Bomb, mp4Bomb } from './bombs.mjs';
 
 const o = JSON.parse(process.argv[2]);
-const target = new URL(o.url);
-if (!['127.0.0.1', 'localhost', '[::1]'].includes(target.hostname)) throw new Error('loopback targets only');
 const bodies = new Map();
 const bodyOf = (bomb) => {
   const key = `${bomb.type}:${bomb.size}`;
@@ -15,14 +14,14 @@ const bodyOf = (bomb) => {
 };
 for (const u of o.uploads) bodyOf(u.bomb);
 
-async function upload(u) {
+async function upload(url, token, u) {
   const body = bodyOf(u.bomb);
   const started = performance.now();
   let res;
   try {
-    res = await fetch(`${o.url}/v1/uploads?kind=${u.kind}&filename=${u.name}`, {
+    res = await fetch(`${url}/v1/uploads?kind=${u.kind}&filename=${u.name}`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${u.token}`, 'content-type': u.contentType },
+      headers: { authorization: `Bearer ${token}`, 'content-type': u.contentType },
       body,
       signal: AbortSignal.timeout(o.capMs),
     });
@@ -50,8 +49,15 @@ async function upload(u) {
 }
 
 process.stdout.write('ready\n');
-process.stdin.once('data', async () => {
-  const answers = await Promise.all(o.uploads.map(upload));
+let input = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', async (d) => {
+  input += d;
+  if (!input.includes('\n')) return;
+  const { url, tokens } = JSON.parse(input);
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname))
+    throw new Error('loopback targets only');
+  const answers = await Promise.all(o.uploads.map((u, i) => upload(url, tokens[i], u)));
   process.stdout.write(`${JSON.stringify(answers)}\n`);
   process.exit(0);
 });
