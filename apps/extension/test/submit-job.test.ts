@@ -240,4 +240,96 @@ describe('submitting a job', () => {
     );
     expect(creates[0]?.request.video).toEqual({ uploadId: 'up_video', startSec: 5, endSec: 9 });
   });
+
+  it("sends an audio part as the audio input's startSec/endSec, for an upload and for an address", async () => {
+    const { connection, creates } = fakeConnection();
+    await submitJobs(
+      connection,
+      {
+        video: { from: 'url', url: 'https://cdn.example.com/talk.mp4' },
+        audios: [
+          {
+            from: 'file',
+            file: new File([new Uint8Array(10)], 'long.wav'),
+            clip: { startSec: 60, endSec: 90 },
+          },
+          { from: 'url', url: 'https://cdn.example.com/voice.mp3', clip: { startSec: 5, endSec: 35 } },
+        ],
+        videoExtension: false,
+      },
+      { idempotencyKey: 'key-8' },
+    );
+    expect(creates.map((c) => c.request.audio)).toEqual([
+      { uploadId: 'up_audio', startSec: 60, endSec: 90 },
+      { url: 'https://cdn.example.com/voice.mp3', startSec: 5, endSec: 35 },
+    ]);
+  });
+
+  it('reads the video from the page and uploads it when the relay refuses its address, for every job of the plan', async () => {
+    const { connection, uploads, creates } = fakeConnection();
+    const refused = Object.assign(
+      new Error('video.url points at a private or loopback address (10.0.0.5).'),
+      {
+        providerCode: 'url_not_allowed',
+        field: 'video.url',
+      },
+    );
+    const create = connection.client.createJob as unknown as ReturnType<typeof vi.fn>;
+    const real = create.getMockImplementation()!;
+    create.mockImplementationOnce(async () => {
+      throw refused;
+    });
+    create.mockImplementation(real);
+    const steps: SubmitStep[] = [];
+    const read = vi.fn(async () => new Blob([new Uint8Array([1, 2, 3])], { type: 'video/mp4' }));
+    const file = (name: string) => ({ from: 'file', file: new File([new Uint8Array(10)], name) }) as const;
+    const jobs = await submitJobs(
+      connection,
+      {
+        video: {
+          from: 'url',
+          url: 'http://nas.lan.example/talk.mp4',
+          clip: { startSec: 5, endSec: 9 },
+          fallback: { read, filename: 'talk.mp4' },
+        },
+        audios: [file('voice-en.wav'), file('voice-fr.wav')],
+        videoExtension: false,
+      },
+      { idempotencyKey: 'key-9', onStep: (step) => steps.push(step) },
+    );
+    expect(jobs).toHaveLength(2);
+    expect(read).toHaveBeenCalledTimes(1);
+    expect(steps.find((s) => s.step === 'url-refused')?.label).toContain('10.0.0.5');
+    expect(uploads.map((u) => u.filename)).toEqual(['voice-en.wav', 'talk.mp4', 'voice-fr.wav']);
+    // The refused request, then both jobs with the upload and the clip for the relay to cut.
+    expect(creates.map((c) => [c.request.video, c.idempotencyKey])).toEqual([
+      [{ uploadId: 'up_video', startSec: 5, endSec: 9 }, 'key-9:0:upload'],
+      [{ uploadId: 'up_video', startSec: 5, endSec: 9 }, 'key-9:1'],
+    ]);
+  });
+
+  it('does not fall back for other refusals', async () => {
+    const { connection } = fakeConnection();
+    const create = connection.client.createJob as unknown as ReturnType<typeof vi.fn>;
+    create.mockImplementationOnce(async () => {
+      throw Object.assign(new Error('budget'), { providerCode: 'budget_exceeded' });
+    });
+    const read = vi.fn(async () => new Blob([new Uint8Array([1])]));
+    await expect(
+      submitJob(
+        connection,
+        {
+          video: {
+            from: 'url',
+            url: 'http://nas.lan.example/talk.mp4',
+            fallback: { read, filename: 'talk.mp4' },
+          },
+          audio: { from: 'url', url: 'https://cdn.example.com/a.mp3' },
+          videoExtension: false,
+        },
+        { idempotencyKey: 'key-10' },
+      ),
+    ).rejects.toThrow('budget');
+    expect(read).not.toHaveBeenCalled();
+  });
 });

@@ -3,7 +3,7 @@ import type { Job, Me } from '@retalk/core/relay';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { convertToWav, needsConversion } from '../lib/audio-convert.js';
-import { cutClip } from '../lib/clip-cut.js';
+import { cutAtKeyFrame } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
 import { cropToPng, faceCropAround, loadImage, thumbnailOf, videoRectInCapture } from '../lib/face-crop.js';
@@ -29,10 +29,11 @@ import {
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { relayOriginPattern, settingsItem } from '../lib/settings.js';
+import { hlsThumbnails } from '../lib/stream-thumbnails.js';
 import { type GroupPlan, type SubmitStep, submitJobs } from '../lib/submit-job.js';
 import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '../lib/thumbnails.js';
 import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
-import { takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
+import { chooseVideoIntake, takesClip, type VideoTarget, videoFilename } from '../lib/video-source.js';
 import { type AudioChoice, AudioInput } from './audio-input.js';
 import { AudioPart } from './audio-part.js';
 import { type Clip, ClipChooser } from './clip-chooser.js';
@@ -263,11 +264,13 @@ export function PickerApp(props: { request: PickRequest | null }) {
     return () => URL.revokeObjectURL(url);
   }, [videoFile]);
 
-  // Frames along the clip's track: from the chosen file here, or from the page's file by the page
-  // itself (another element, so its player does not move). Streams and unreadable pictures get none.
+  // Frames along the clip's track: from the chosen file here, from the page's file by the page
+  // itself (another element, so its player does not move), or from an HLS stream's segments.
+  // Other streams (recorded: the player would have to move) and unreadable pictures get none.
   useEffect(() => {
     setThumbnails([]);
     let stale = false;
+    const stop = new AbortController();
     const show = (frames: unknown) => {
       if (!stale && Array.isArray(frames))
         setThumbnails(frames.filter((f): f is string => typeof f === 'string'));
@@ -277,9 +280,22 @@ export function PickerApp(props: { request: PickRequest | null }) {
       browser.tabs
         .sendMessage(request.tabId, { type: THUMBNAILS_MESSAGE }, { frameId: request.frameId })
         .then(show, () => undefined);
+    } else if (
+      request &&
+      target?.hlsManifests?.length &&
+      target.durationSec !== undefined &&
+      chooseVideoIntake(target) === 'hls-from-page' &&
+      !blockedOrigin
+    ) {
+      void hlsThumbnails(
+        { tabId: request.tabId, frameId: request.frameId },
+        { manifests: target.hlsManifests, durationSec: target.durationSec },
+        { signal: stop.signal },
+      ).then(show);
     }
     return () => {
       stale = true;
+      stop.abort();
     };
   }, [fileUrl, request, target, blockedOrigin]);
 
@@ -448,8 +464,21 @@ export function PickerApp(props: { request: PickRequest | null }) {
         : {};
     let video: GroupPlan['video'];
     if (videoFile) video = { from: 'file', file: videoFile.file, ...part };
-    else if (intake === 'by-url' && target) video = { from: 'url', url: target.src, ...part };
-    else if (takesClip(intake) && clip) {
+    else if (intake === 'by-url' && target) {
+      const page = { tabId: request.tabId, frameId: request.frameId, src: target.src };
+      video = {
+        from: 'url',
+        url: target.src,
+        ...part,
+        // The relay may refuse the address (a private or LAN host): the page can still read it.
+        ...(!blockedOrigin && {
+          fallback: {
+            filename: videoFilename(target.src),
+            read: (onProgress) => readVideoFromPage(page, { onProgress }),
+          },
+        }),
+      };
+    } else if (takesClip(intake) && clip) {
       const page = { tabId: request.tabId, frameId: request.frameId };
       const record: Extract<GroupPlan['video'], { from: 'recording' }>['record'] = (onProgress) =>
         recordVideoFromPage(page, clip, { onProgress, signal: controller.signal });
@@ -471,10 +500,13 @@ export function PickerApp(props: { request: PickRequest | null }) {
                   },
                 );
                 onStep({ step: 'cut-video', label: t('step.cutClip'), loadedBytes: 0, totalBytes: 0 });
-                return cutClip(
+                // Copied from the key frame at or before the start (a segment starts with one), no
+                // re-encode here; the relay trims the exact frame when the clip starts between.
+                return cutAtKeyFrame(
                   fetched.blob,
-                  { fromSec: clip.startSec - fetched.startSec, lengthSec: clip.endSec - clip.startSec },
+                  { startSec: clip.startSec - fetched.startSec, endSec: clip.endSec - fetched.startSec },
                   controller.signal,
+                  fetched.startSec,
                 );
               },
             }

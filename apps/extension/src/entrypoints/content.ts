@@ -92,6 +92,7 @@ export default defineContentScript({
               manifests: request.manifests.filter((m): m is string => typeof m === 'string'),
               startSec: Number(request.startSec),
               endSec: Number(request.endSec),
+              ...(request.smallest === true && { smallest: true }),
               ...(described?.videoHeight && { pictureHeight: described.videoHeight }),
             },
             (out) => port.postMessage(out),

@@ -1,52 +1,11 @@
 import { createExtensionError } from './errors.js';
 import { t } from './i18n.js';
 
-/** How far a key frame may sit from the clip's start for the cut to copy the picture as it is. */
-const KEYFRAME_TOLERANCE_SEC = 0.1;
-
 /**
- * Cuts `[fromSec, fromSec + lengthSec)` (seconds from the start of the file's picture) out of a
- * video the browser holds, as MP4 without sound: the picture is copied as it is where a key frame
- * starts the clip, else re-encoded at its own size (WebCodecs), so the clip starts on the chosen
- * frame. mediabunny is loaded on demand.
+ * How close to the clip's start a key frame must be for the clip to be copied exactly, with
+ * nothing left for the relay to trim (less than a frame at 50 fps).
  */
-export async function cutClip(
-  video: Blob,
-  range: { fromSec: number; lengthSec: number },
-  signal?: AbortSignal,
-): Promise<Blob> {
-  const { ALL_FORMATS, BlobSource, BufferTarget, Conversion, Input, Mp4OutputFormat, Output } = await import(
-    'mediabunny'
-  );
-  const input = new Input({ source: new BlobSource(video), formats: ALL_FORMATS });
-  try {
-    const track = await input.getPrimaryVideoTrack();
-    if (!track) throw createExtensionError('video_fetch_failed', t('page.noPicture'));
-    const first = await track.getFirstTimestamp();
-    const target = new BufferTarget();
-    const output = new Output({ format: new Mp4OutputFormat({ fastStart: 'in-memory' }), target });
-    const conversion = await Conversion.init({
-      input,
-      output,
-      audio: { discard: true },
-      trim: { start: first + range.fromSec, end: first + range.fromSec + range.lengthSec },
-      copy: { boundaryTolerance: KEYFRAME_TOLERANCE_SEC },
-    });
-    if (!conversion.isValid) {
-      throw createExtensionError('video_fetch_failed', t('page.cannotCut'));
-    }
-    const stop = () => void conversion.cancel();
-    signal?.addEventListener('abort', stop, { once: true });
-    try {
-      await conversion.execute();
-    } finally {
-      signal?.removeEventListener('abort', stop);
-    }
-    return new Blob([target.buffer!], { type: 'video/mp4' });
-  } finally {
-    input.dispose();
-  }
-}
+const ON_KEY_FRAME_SEC = 0.02;
 
 /** How much past the clip's end the key-frame cut keeps, so the relay's trim never reaches past the file. */
 const END_MARGIN_SEC = 0.25;
@@ -58,6 +17,13 @@ const END_MARGIN_SEC = 0.25;
 export type ClipUpload = {
   blob: Blob;
   range?: { startSec: number; endSec: number; sourceOffsetSec?: number };
+  /**
+   * What the browser did, for the member: `exact` = the clip starts on a key frame and was copied
+   * as it is; `from-key-frame` = copied from the key frame at `keyFrameSec` (in the original's
+   * times), the relay trims the exact start; `whole` = the file could not be copied from and goes
+   * whole with the range. Absent when the clip was the whole file.
+   */
+  cut?: { how: 'exact' } | { how: 'from-key-frame'; keyFrameSec: number } | { how: 'whole' };
 };
 
 /**
@@ -66,15 +32,24 @@ export type ClipUpload = {
  * are copied as they are (no re-encode in the browser), and the relay is told where in that piece
  * the clip lies, so its conform cuts the exact frame (it re-encodes there anyway when the clip
  * needs scaling or another codec). Only the clip and at most one group of pictures before it are
- * uploaded. A clip that is the whole file goes as it is; a file the browser cannot copy from goes
- * whole with the range, and the relay cuts it.
+ * uploaded. A clip that starts on a key frame (an HLS segment's start, say) is copied exactly and
+ * leaves the relay nothing to trim. A clip that is the whole file goes as it is; a file the
+ * browser cannot copy from goes whole with the range, and the relay cuts it.
+ *
+ * `originSec` is where `video` starts in the member's original (a stream's first fetched segment),
+ * so the range's `sourceOffsetSec` and `keyFrameSec` speak in the original's times.
  */
 export async function cutAtKeyFrame(
   video: Blob,
   clip: { startSec: number; endSec: number },
   signal?: AbortSignal,
+  originSec = 0,
 ): Promise<ClipUpload> {
-  const whole: ClipUpload = { blob: video, range: clip };
+  const whole: ClipUpload = {
+    blob: video,
+    range: { ...clip, ...(originSec > 0 && { sourceOffsetSec: round3(originSec) }) },
+    cut: { how: 'whole' },
+  };
   let mb: typeof import('mediabunny');
   try {
     mb = await import('mediabunny');
@@ -96,7 +71,9 @@ export async function cutAtKeyFrame(
     const format = new mb.Mp4OutputFormat({ fastStart: 'in-memory' });
     if (!codec || !format.getSupportedVideoCodecs().includes(codec)) return whole;
     const target = new mb.BufferTarget();
-    const end = Math.min(first + duration, first + clip.endSec + END_MARGIN_SEC);
+    const onKeyFrame = Math.abs(first + clip.startSec - key.timestamp) <= ON_KEY_FRAME_SEC;
+    // From a key frame at the start the copy is the exact clip; else the relay needs a little past the end.
+    const end = Math.min(first + duration, first + clip.endSec + (onKeyFrame ? 0 : END_MARGIN_SEC));
     const conversion = await mb.Conversion.init({
       input,
       output: new mb.Output({ format, target }),
@@ -114,19 +91,18 @@ export async function cutAtKeyFrame(
       signal?.removeEventListener('abort', stop);
     }
     if (signal?.aborted) throw createExtensionError('canceled', t('page.stoppedCut'));
+    const blob = new Blob([target.buffer!], { type: 'video/mp4' });
+    if (onKeyFrame) return { blob, cut: { how: 'exact' } };
     const startSec = round3(first + clip.startSec - key.timestamp);
-    const lengthSec = clip.endSec - clip.startSec;
+    const keyFrameSec = round3(originSec + key.timestamp - first);
     return {
-      blob: new Blob([target.buffer!], { type: 'video/mp4' }),
-      ...(startSec > 0.001 || end - key.timestamp > lengthSec + END_MARGIN_SEC / 2
-        ? {
-            range: {
-              startSec,
-              endSec: round3(startSec + lengthSec),
-              sourceOffsetSec: round3(key.timestamp - first),
-            },
-          }
-        : {}),
+      blob,
+      range: {
+        startSec,
+        endSec: round3(startSec + clip.endSec - clip.startSec),
+        sourceOffsetSec: keyFrameSec,
+      },
+      cut: { how: 'from-key-frame', keyFrameSec },
     };
   } catch (error) {
     if (signal?.aborted) throw error;

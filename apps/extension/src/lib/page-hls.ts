@@ -7,7 +7,14 @@ import { type FetchVideoMessage, toBase64 } from './page-video.js';
 export const FETCH_HLS_PORT = 'retalk:fetch-hls';
 
 /** Picker → page on the HLS port: the playlists the page loaded (newest first) and the clip. */
-export type FetchHlsRequest = { type: 'fetch-hls'; manifests: string[]; startSec: number; endSec: number };
+export type FetchHlsRequest = {
+  type: 'fetch-hls';
+  manifests: string[];
+  startSec: number;
+  endSec: number;
+  /** From the lightest variant, not the one as tall as the picture (a thumbnail needs few pixels). */
+  smallest?: boolean;
+};
 
 export type HlsSegment = { uri: string; startSec: number; durationSec: number };
 export type HlsVariant = { uri: string; bandwidth: number; height?: number };
@@ -117,12 +124,15 @@ async function mediaPlaylist(
   manifests: string[],
   pictureHeight: number | undefined,
   signal: AbortSignal,
+  smallest = false,
 ): Promise<Extract<HlsPlaylist, { type: 'media' }>> {
   for (const url of manifests) {
     const playlist = parsePlaylist(await fetchText(url, signal), url);
     if (playlist.type === 'media' && playlist.segments.length > 0) return playlist;
     if (playlist.type === 'master') {
-      const variant = chooseVariant(playlist.variants, pictureHeight);
+      const variant = smallest
+        ? [...playlist.variants].sort((a, b) => a.bandwidth - b.bandwidth)[0]
+        : chooseVariant(playlist.variants, pictureHeight);
       if (!variant) continue;
       const media = parsePlaylist(await fetchText(variant.uri, signal), variant.uri);
       if (media.type === 'media' && media.segments.length > 0) return media;
@@ -144,7 +154,12 @@ export async function streamHlsRange(
   signal: AbortSignal,
 ): Promise<void> {
   try {
-    const playlist = await mediaPlaylist(request.manifests, request.pictureHeight, signal);
+    const playlist = await mediaPlaylist(
+      request.manifests,
+      request.pictureHeight,
+      signal,
+      request.smallest === true,
+    );
     if (playlist.encrypted) throw new HlsUnsupported('the stream is encrypted');
     if (!playlist.map) throw new HlsUnsupported('the stream is MPEG-TS, not fragmented MP4');
     const wanted = segmentsForRange(playlist.segments, request);

@@ -12,7 +12,7 @@ function fromBase64(base64: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-type PageTarget = { tabId: number; frameId: number };
+export type PageTarget = { tabId: number; frameId: number };
 
 /**
  * Why the page's end of a port went away, told apart by asking the browser: the tab is gone, the

@@ -1,3 +1,4 @@
+import { formatClock } from '@retalk/core';
 import type { CreateJobRequest, Job, JobInput, MediaKind } from '@retalk/core/relay';
 import { type ClipUpload, cutAtKeyFrame } from './clip-cut.js';
 import { toErrorMessage } from './errors.js';
@@ -21,7 +22,16 @@ export type AudioSource = ({ from: 'url'; url: string } | { from: 'file'; file: 
  */
 export type SubmitPlan = {
   video:
-    | { from: 'url'; url: string; clip?: ClipRange }
+    | {
+        from: 'url';
+        url: string;
+        clip?: ClipRange;
+        /**
+         * How to get the video when the relay refuses its address (`url_not_allowed`: a private or
+         * LAN host, a name only this network resolves): read it from the page, cut it and upload it.
+         */
+        fallback?: { read: ReadPageVideo; filename: string };
+      }
     | { from: 'page'; read: ReadPageVideo; filename: string; clip?: ClipRange }
     | { from: 'recording'; record: RecordPageVideo }
     /** An HLS stream's clip fetched by its segments, recorded from the page if that fails. */
@@ -43,8 +53,8 @@ export type ReadPageVideo = (onProgress: (loadedBytes: number, totalBytes: numbe
 /** Records the chosen clip from the page's element in real time; progress in seconds of video. */
 export type RecordPageVideo = (onProgress: (recordedSec: number, totalSec: number) => void) => Promise<Blob>;
 
-/** Fetches a stream's clip and cuts it in the browser, telling each step. */
-export type FetchStreamClip = (onStep: (step: SubmitStep) => void) => Promise<Blob>;
+/** Fetches a stream's clip and cuts it in the browser at a key frame, telling each step. */
+export type FetchStreamClip = (onStep: (step: SubmitStep) => void) => Promise<ClipUpload>;
 
 /** One step of a submit, with byte counts where there are bytes (seconds of video for a recording). */
 export type SubmitStep = {
@@ -53,6 +63,7 @@ export type SubmitStep = {
     | 'cut-video'
     | 'record-video'
     | 'read-video'
+    | 'url-refused'
     | 'upload-video'
     | 'upload-audio'
     | 'upload-face'
@@ -135,8 +146,35 @@ export async function submitJobs(
   const cut = async (blob: Blob, clip: ClipRange | undefined): Promise<ClipUpload> => {
     if (!clip) return { blob };
     options.onStep?.({ step: 'cut-video', label: t('step.cutClip'), loadedBytes: 0, totalBytes: 0 });
-    return cutAtKeyFrame(blob, clip, options.signal);
+    return told(await cutAtKeyFrame(blob, clip, options.signal));
   };
+  /** Says on the cut step what the cut did: copied exactly, from a key frame, or not at all. */
+  const told = (piece: ClipUpload): ClipUpload => {
+    if (piece.cut)
+      options.onStep?.({ step: 'cut-video', label: describeCut(piece.cut), loadedBytes: 0, totalBytes: 0 });
+    return piece;
+  };
+  const readFromPage = async (from: { read: ReadPageVideo; filename: string; clip?: ClipRange }) => {
+    const read = await from.read((loadedBytes, totalBytes) =>
+      options.onStep?.({
+        step: 'read-video',
+        label: t('step.readVideo'),
+        loadedBytes,
+        totalBytes,
+      }),
+    );
+    const { blob, range } = await cut(read, from.clip);
+    return { blob, filename: clipName(from.filename, blob), ...(range && { range }) };
+  };
+  const uploadVideo = async (file: NonNullable<typeof videoFile>): Promise<JobInput> => ({
+    ...(await upload(
+      connection,
+      file.blob,
+      { kind: 'video', filename: file.filename, step: 'upload-video', label: t('step.uploadVideo') },
+      options,
+    )),
+    ...file.range,
+  });
   if (plan.video.from === 'file') {
     const { blob, range } = await cut(plan.video.file, plan.video.clip);
     videoFile = { blob, filename: clipName(plan.video.file.name, blob), ...(range && { range }) };
@@ -144,7 +182,8 @@ export async function submitJobs(
     videoFile = await record(plan.video.record);
   } else if (plan.video.from === 'stream') {
     try {
-      videoFile = { blob: await plan.video.fetch((step) => options.onStep?.(step)), filename: 'clip.mp4' };
+      const { blob, range } = told(await plan.video.fetch((step) => options.onStep?.(step)));
+      videoFile = { blob, filename: 'clip.mp4', ...(range && { range }) };
     } catch (error) {
       if (options.signal?.aborted) throw error;
       // The stream's segments could not be had or cut: the page's own player still plays it.
@@ -157,16 +196,7 @@ export async function submitJobs(
       videoFile = await record(plan.video.record);
     }
   } else if (plan.video.from === 'page') {
-    const read = await plan.video.read((loadedBytes, totalBytes) =>
-      options.onStep?.({
-        step: 'read-video',
-        label: t('step.readVideo'),
-        loadedBytes,
-        totalBytes,
-      }),
-    );
-    const { blob, range } = await cut(read, plan.video.clip);
-    videoFile = { blob, filename: clipName(plan.video.filename, blob), ...(range && { range }) };
+    videoFile = await readFromPage(plan.video);
   }
 
   const uploadAudio = async (audio: AudioSource, index: number): Promise<JobInput> => ({
@@ -194,13 +224,7 @@ export async function submitJobs(
 
   let video: JobInput;
   if (videoFile) {
-    const uploaded = await upload(
-      connection,
-      videoFile.blob,
-      { kind: 'video', filename: videoFile.filename, step: 'upload-video', label: t('step.uploadVideo') },
-      options,
-    );
-    video = { ...uploaded, ...videoFile.range };
+    video = await uploadVideo(videoFile);
   } else {
     const from = plan.video as Extract<SubmitPlan['video'], { from: 'url' }>;
     video = { url: from.url, ...from.clip };
@@ -239,10 +263,32 @@ export async function submitJobs(
       ...(plan.sourcePageUrl &&
         /^https?:/.test(plan.sourcePageUrl) && { sourcePageUrl: plan.sourcePageUrl.slice(0, 2048) }),
     };
-    const job = await connection.client.createJob(request, {
-      idempotencyKey: plan.audios.length > 1 ? `${options.idempotencyKey}:${index}` : options.idempotencyKey,
-      ...(options.signal && { signal: options.signal }),
-    });
+    const key = plan.audios.length > 1 ? `${options.idempotencyKey}:${index}` : options.idempotencyKey;
+    const create = (body: CreateJobRequest, idempotencyKey: string) =>
+      connection.client.createJob(body, {
+        idempotencyKey,
+        ...(options.signal && { signal: options.signal }),
+      });
+    let job: Job;
+    try {
+      job = await create(request, key);
+    } catch (error) {
+      const from = plan.video;
+      if (index > 0 || from.from !== 'url' || !from.fallback || !isVideoUrlRefused(error)) throw error;
+      // The relay may not fetch this address (a private or LAN host): this browser can, as the
+      // page does. The video is read here and uploaded, and every job of the plan uses the upload.
+      options.onStep?.({
+        step: 'url-refused',
+        label: t('step.urlRefused', { reason: toErrorMessage(error) }),
+        loadedBytes: 0,
+        totalBytes: 0,
+      });
+      video = await uploadVideo(
+        await readFromPage({ ...from.fallback, ...(from.clip && { clip: from.clip }) }),
+      );
+      // A new key: the refused request is not this one.
+      job = await create({ ...request, video }, `${key}:upload`);
+    }
     jobs.push(job);
     // Kept in this browser with the job, so its card can be told apart (finding 13).
     const name = plan.audios.length > 1 ? audioName(source) : (plan.audioName ?? audioName(source));
@@ -275,4 +321,17 @@ function audioName(source: AudioSource): string {
 /** A cut clip is MP4 whatever the original was. */
 function clipName(filename: string, blob: Blob): string {
   return blob.type === 'video/mp4' ? `${filename.replace(/\.[a-z0-9]+$/i, '')}.mp4` : filename;
+}
+
+/** True when the relay refused the video's address as one it may not fetch (`url_not_allowed`). */
+function isVideoUrlRefused(error: unknown): boolean {
+  const { providerCode, field } = (error ?? {}) as { providerCode?: unknown; field?: unknown };
+  return providerCode === 'url_not_allowed' && (typeof field !== 'string' || field.startsWith('video'));
+}
+
+/** What the browser's cut did, in the member's words. */
+export function describeCut(cut: NonNullable<ClipUpload['cut']>): string {
+  if (cut.how === 'exact') return t('step.cutExact');
+  if (cut.how === 'from-key-frame') return t('step.cutFromKeyFrame', { at: formatClock(cut.keyFrameSec) });
+  return t('step.cutWhole');
 }

@@ -3,7 +3,7 @@
 /** How many frames the clip chooser's track shows. */
 export const THUMBNAIL_COUNT = 8;
 /** Height of one thumbnail, in pixels (its width follows the video's aspect). */
-const THUMBNAIL_HEIGHT = 54;
+export const THUMBNAIL_HEIGHT = 54;
 /** The longest one seek may take before the strip is given up (a stalled network, a broken file). */
 const SEEK_LIMIT_MS = 10_000;
 

@@ -22,6 +22,11 @@ import { makeToneWav, probeVideoBytes } from './support/media.js';
 let setup: ConnectedSetup;
 const PLAYER_READY = 'window.playerReady === true';
 const PLAYER_SITE = 'http://localhost/*';
+/**
+ * A host name only the member's network knows (an intranet video server): Chromium maps it to the
+ * test pages, the relay cannot resolve it, so it refuses the address (`url_not_allowed`).
+ */
+const LAN_HOST = 'media.lan.example';
 /** A 4-minute talk (640×480 H.264, a key frame every 2 s) and a 20 s 360p VP9 WebM, made at test time. */
 const LONG = 'talk-4min.mp4';
 const WEBM = 'talk-360p.webm';
@@ -111,7 +116,14 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
       return {
         simJobMs: 300,
         media: { [LONG]: longFile, [WEBM]: await readFile(webm) },
-        sites: { granted: ['http://127.0.0.1/*'], withheld: [PLAYER_SITE] },
+        // The intranet page is granted as the right-click's activeTab grants the page clicked.
+        sites: { granted: ['http://127.0.0.1/*', `http://${LAN_HOST}/*`], withheld: [PLAYER_SITE] },
+        // A relay as deployed: private addresses refused, except the media server its admin allowed.
+        relayEnv: (pages) => ({
+          RETALK_ALLOW_PRIVATE_URLS: 'false',
+          RETALK_ALLOWED_INPUT_HOSTS: new URL(pages.url).host,
+        }),
+        browserArgs: [`--host-resolver-rules=MAP ${LAN_HOST} 127.0.0.1`],
       };
     },
     async (started) => {
@@ -145,7 +157,10 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     console.info(
       `30 s clip of a 4-minute file, read from the page and cut in the browser: at the relay in ${ms} ms`,
     );
-    await picker.locator('[data-step="cut-video"]').waitFor();
+    // The picker says what the cut did.
+    expect(await picker.locator('[data-step="cut-video"]').textContent()).toBe(
+      'Cut without re-encoding from the key frame at 1:34; the relay trims the exact start.',
+    );
     const job = await relayJob(ids[0]!);
     // Cut at the key frame at 1:34 before the start: the relay is told where the clip lies in it.
     expect(job.input.video.uploadId).toBeDefined();
@@ -354,8 +369,41 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     await shoot(picker, 'picker-file-preview');
 
     const { ids } = await send(picker);
+    // 1:00 is a key frame: the clip is copied exactly, nothing is left for the relay to trim.
+    expect(await picker.locator('[data-step="cut-video"]').textContent()).toBe(
+      'Cut without re-encoding: the clip starts on a key frame.',
+    );
     const job = await relayJob(ids[0]!);
-    expect(job.input.video.sourceOffsetSec! + job.input.video.startSec!).toBeCloseTo(60, 1);
+    expect(job.input.video.uploadId).toBeDefined();
+    expect(job.input.video.startSec).toBeUndefined();
+    const popup = await openPopup(setup.session);
+    const result = await probeVideoBytes(await resultOf(popup, ids[0]!));
+    expect(result.durationSec).toBeGreaterThan(3.8);
+    expect(result.durationSec).toBeLessThan(4.3);
+    await popup.close();
+    await picker.close();
+  });
+
+  it('a page on a host the relay may not fetch: the address is refused, the clip is read from the page and uploaded instead, and the picker says so', async () => {
+    const pageUrl = `${setup.pages.url.replace('127.0.0.1', LAN_HOST)}/watch?src=${LONG}&at=95.3&title=Intranet`;
+    const picker = await openPicker(setup.session, pageUrl, VIDEO_MENU_ID, { ready: PLAYER_READY });
+    // The name looks public to the extension, so the address is what it sends first.
+    expect(await picker.getByLabel(/^By its address/).isChecked()).toBe(true);
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('clip-summary').filter({ hasText: '1:35.3 – 1:39.3' }).waitFor();
+    const { ids } = await send(picker);
+    const refused = picker.locator('[data-step="url-refused"]');
+    expect(await refused.textContent()).toMatch(
+      new RegExp(
+        `^The relay cannot fetch this video by its address: video\\.url .*${LAN_HOST.replaceAll('.', '\\.')}.* Reading it from this page and uploading it instead\\.$`,
+      ),
+    );
+    await shoot(picker, 'picker-url-refused');
+    // The job holds the upload (the clip cut at a key frame here), not the address.
+    const job = await relayJob(ids[0]!);
+    expect(job.input.video.url).toBeUndefined();
+    expect(job.input.video.uploadId).toBeDefined();
+    expect(job.input.video.sourceOffsetSec! + job.input.video.startSec!).toBeCloseTo(95.3, 1);
     const popup = await openPopup(setup.session);
     const result = await probeVideoBytes(await resultOf(popup, ids[0]!));
     expect(result.durationSec).toBeGreaterThan(3.8);

@@ -118,6 +118,10 @@ describe('player gallery in headless Chromium against the relay', () => {
     });
     await picker.getByTestId('hls-hint').waitFor();
     expect(await picker.getByTestId('video-meta').textContent()).toContain('640×640');
+    // Frames on the track from one segment at each place, the page's player unmoved.
+    await picker.getByTestId('clip-thumbnails').locator('img').nth(7).waitFor();
+    const page = setup.session.context.pages().find((p) => p.url().includes('/hls?at=31.2'))!;
+    expect(await page.evaluate(() => document.querySelector('video')!.currentTime)).toBeCloseTo(31.2, 1);
     // A 30 s audio: the clip follows its length.
     const audio = {
       name: 'tone-30s.wav',
@@ -138,6 +142,15 @@ describe('player gallery in headless Chromium against the relay', () => {
         expect(await picker.locator('[data-step="fetch-video"]').textContent()).toContain(
           'Fetching the clip',
         );
+        // Copied from the segments without re-encoding; the relay trims the exact start.
+        expect(await picker.locator('[data-step="cut-video"]').textContent()).toMatch(
+          /^Cut without re-encoding from the key frame at 0:(29|30|31)(\.\d)?; the relay trims the exact start\.$/,
+        );
+        const [job] = await relayJobs(setup.relay);
+        const video = (job as unknown as { input: { video: Record<string, number | undefined> } }).input
+          .video;
+        expect(video.sourceOffsetSec! + video.startSec!).toBeCloseTo(31.2, 1);
+        expect(video.endSec! - video.startSec!).toBeCloseTo(30, 1);
       },
     });
     // The simulator's result is the uploaded video with the audio: the 30 s clip, at the stream's size.

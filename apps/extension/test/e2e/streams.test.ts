@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { makeAudio } from '@retalk/simulator/media';
 import { describe, expect, it } from 'vitest';
 import {
   type ExtensionSession,
@@ -30,6 +32,48 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
       await setup.options.close();
     },
   );
+
+  it('the README walk-through: 20 s of a 60 s stream with the sample voice, recorded in real time, to a finished job', async () => {
+    // Steps 3–4: the 60 s stream with play/pause, paused at 0:12, right-clicked.
+    const picker = await openPicker(session, `${pages.url}/mse?repeat=20&controls=1&at=12`, VIDEO_MENU_ID, {
+      ready: PLAYER_READY,
+    });
+    const page = session.context.pages().find((p) => p.url().includes('/mse?repeat=20'))!;
+    expect(await page.evaluate(() => document.querySelector('video')!.controls)).toBe(true);
+    await picker.getByTestId('record-hint').filter({ hasText: 'Recording runs in real time' }).waitFor();
+    expect(await picker.getByTestId('video-meta').textContent()).toContain('1 min');
+    // Step 5: the voice `pnpm samples --voice-seconds 20` writes (AAC in M4A, converted here).
+    const voice = await readFile(await makeAudio({ container: 'm4a', codec: 'aac', durationSec: 20 }));
+    await picker.setInputFiles('#audio-file', { name: 'voice.m4a', mimeType: 'audio/mp4', buffer: voice });
+    await picker
+      .getByTestId('audio-status')
+      .filter({ hasText: 'voice.m4a (converted to WAV) · 20' })
+      .waitFor();
+    await picker
+      .getByTestId('clip-summary')
+      .filter({ hasText: /^0:12 – 0:32/ })
+      .waitFor();
+    expect(await picker.getByTestId('cost').textContent()).toContain('20 s');
+    // Step 6: the button names the cost; the bar counts the recording against the clip.
+    await picker.getByRole('button', { name: 'Lip-sync (20 s)' }).click();
+    await picker
+      .getByTestId('recording')
+      .filter({ hasText: /Recording 0:0\d \/ 0:20/ })
+      .waitFor();
+    await picker.getByTestId('submitted').waitFor({ timeout: 90_000 });
+    const [job] = await relayJobs(relay);
+    const popup = await openPopup(session);
+    const card = popup.locator(`li[data-job-id="${job!.id}"][data-status="succeeded"]`);
+    await card.waitFor({ timeout: 60_000 });
+    await card.getByRole('button', { name: 'Preview' }).click();
+    const href = (await card.locator('a.result-link').getAttribute('href'))!;
+    const result = await probeVideoBytes(new Uint8Array(await (await fetch(href)).arrayBuffer()));
+    expect(result.durationSec).toBeGreaterThan(19);
+    expect(result.durationSec).toBeLessThan(21);
+    await popup.close();
+    await picker.close();
+    await page.close();
+  });
 
   it('records the chosen clip from the page’s own player, uploads it and follows the job to done', async () => {
     // A 12 s stream standing at 0:02 when the member right-clicks.

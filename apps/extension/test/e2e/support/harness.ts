@@ -67,7 +67,13 @@ export type RelayProcess = {
 };
 
 /** The real relay as a child process, simulator mode (no provider key), on a free loopback port. */
-export async function startRelay(options: { simJobMs?: number } = {}): Promise<RelayProcess> {
+export async function startRelay(
+  options: {
+    simJobMs?: number;
+    /** More of the relay's configuration (e.g. `RETALK_ALLOW_PRIVATE_URLS: 'false'`). */
+    env?: Record<string, string>;
+  } = {},
+): Promise<RelayProcess> {
   if (!existsSync(RELAY_MAIN)) {
     throw new Error(
       `The relay is not built (${RELAY_MAIN} is missing). Run \`pnpm build\` at the repository root first.`,
@@ -83,6 +89,7 @@ export async function startRelay(options: { simJobMs?: number } = {}): Promise<R
     RETALK_SIM_JOB_MS: String(options.simJobMs ?? 1500),
     RETALK_POLL_INTERVAL_MS: '200',
     RETALK_LOG_LEVEL: 'info',
+    ...options.env,
   };
   const child: ChildProcess = spawn(process.execPath, [RELAY_MAIN], {
     env,
@@ -188,7 +195,12 @@ export type ExtensionSession = {
  * the member to allow at runtime (Site access "On specific sites"), see `setSiteAccess`.
  */
 export async function launchExtension(
-  options: { sites?: { granted: string[]; withheld: string[] }; language?: UiLanguage } = {},
+  options: {
+    sites?: { granted: string[]; withheld: string[] };
+    language?: UiLanguage;
+    /** More Chromium switches (e.g. `--host-resolver-rules=…` for a host name only this "network" knows). */
+    args?: string[];
+  } = {},
 ): Promise<ExtensionSession> {
   const language = options.language ?? 'en';
   const executablePath = chromiumPath();
@@ -234,6 +246,7 @@ export async function launchExtension(
       // Extensions take their messages from the browser's UI language; headless Chromium on
       // Linux follows --lang for that (the LANGUAGE variable alone does not change it).
       `--lang=${language}`,
+      ...(options.args ?? []),
     ],
   });
   const worker =
@@ -300,13 +313,23 @@ export async function startConnectedSetup(
     media?: Record<string, Uint8Array>;
     sites?: { granted: string[]; withheld: string[] };
     language?: UiLanguage;
+    /** The relay's extra configuration, which may name the test pages' address. */
+    relayEnv?: (pages: { url: string }) => Record<string, string>;
+    browserArgs?: string[];
   } = {},
 ): Promise<ConnectedSetup> {
-  const relay = await startRelay(options.simJobMs === undefined ? {} : { simJobMs: options.simJobMs });
   const pages = await startPageServer(options.media ? { media: options.media } : {});
+  const relay = await startRelay({
+    ...(options.simJobMs !== undefined && { simJobMs: options.simJobMs }),
+    ...(options.relayEnv && { env: options.relayEnv(pages) }),
+  }).catch(async (error) => {
+    await pages.close();
+    throw error;
+  });
   const session = await launchExtension({
     ...(options.sites && { sites: options.sites }),
     ...(options.language && { language: options.language }),
+    ...(options.browserArgs && { args: options.browserArgs }),
   });
   const { t } = session;
   // The tab the extension opened on install: a second options tab would race it.

@@ -260,10 +260,11 @@ window.playerReady = true;
   '/stream': () => `<!doctype html><title>Live stream</title>${STYLE}
 <video id="v" muted></video>
 <script>const ms = new MediaSource(); document.getElementById('v').src = URL.createObjectURL(ms);</script>`,
-  // A streamed player as the big sites have (see mseScript).
+  // A streamed player as the big sites have (see mseScript); \`?controls=1\` shows the browser's
+  // play/pause bar, for a person trying it by hand (the README's walk-through).
   '/mse': (query) => `<!doctype html><title>${query.get('title') ?? 'Streamed talk'}</title>${STYLE}
 <h1>Streamed talk</h1>
-<video id="v" muted playsinline></video>
+<video id="v" muted playsinline${query.get('controls') === '1' ? ' controls' : ''}></video>
 <script type="module">
 const video = document.getElementById('v');
 ${mseScript(query)}</script>`,
@@ -356,9 +357,9 @@ const MSE_TYPE = 'video/mp4; codecs="avc1.64001e"';
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const pages = await startPageServer({ media: { 'talk-fragmented.mp4': await makeFragmentedTalk() } });
   console.log(`Test pages on ${pages.url}:
-  ${pages.url}/mse?repeat=20         a 60 s Media Source stream (the 3 s test clip 20 times)
-  ${pages.url}/mse?protect=1         the same stream with Clear Key media keys (protected)
-  ${pages.url}/watch                 a plain <video src=file.mp4>
-  ${pages.url}/overlay               a player whose overlay covers its video
+  ${pages.url}/mse?repeat=20&controls=1   a 60 s Media Source stream (the 3 s test clip 20 times), with play/pause
+  ${pages.url}/mse?protect=1              the same stream with Clear Key media keys (protected)
+  ${pages.url}/watch                      a plain <video src=file.mp4>
+  ${pages.url}/overlay                    a player whose overlay covers its video
 Ctrl-C stops the server.`);
 }
