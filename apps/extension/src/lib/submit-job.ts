@@ -279,7 +279,11 @@ export async function submitJobs(
       // page does. The video is read here and uploaded, and every job of the plan uses the upload.
       options.onStep?.({
         step: 'url-refused',
-        label: t('step.urlRefused', { reason: toErrorMessage(error) }),
+        // The relay's own sentence names the address and why (the extension's wording of the code
+        // would only repeat "may not fetch").
+        label: t('step.urlRefused', {
+          reason: error instanceof Error ? error.message : toErrorMessage(error),
+        }),
         loadedBytes: 0,
         totalBytes: 0,
       });
