@@ -355,12 +355,17 @@ export async function startConnectedSetup(
  * One connected setup for a whole test file: started before its tests (a failed start fails every
  * test with its message, never skips them), handed to `ready`, closed after.
  */
+/** How long one test file's relay, pages, media and browser may take to start. */
+const SETUP_TIMEOUT_MS = 300_000;
+
 export function useConnectedSetup(
   options: () => Promise<Parameters<typeof startConnectedSetup>[0]>,
   ready: (setup: ConnectedSetup) => void | Promise<void>,
 ): void {
   let setup: ConnectedSetup | undefined;
   let setupError: unknown;
+  // Making a file's media (minutes of H.264 for clips.test.ts), the relay and the browser took
+  // over 2 min at a load average of 22 on the shared 2-core machine.
   beforeAll(async () => {
     try {
       setup = await startConnectedSetup(await options());
@@ -368,7 +373,7 @@ export function useConnectedSetup(
     } catch (error) {
       setupError = error;
     }
-  });
+  }, SETUP_TIMEOUT_MS);
   beforeEach(() => {
     if (setupError) throw setupError;
   });
