@@ -17,6 +17,7 @@ import {
 } from '../lib/media-checks.js';
 import { describeVideoInFrame } from '../lib/menu-action.js';
 import { protectionAdvice } from '../lib/page-recorder.js';
+import { CHOOSE_VIDEO_MESSAGE, LIST_VIDEOS_MESSAGE, type PageVideoEntry } from '../lib/page-video.js';
 import { fetchHlsClipFromPage, readVideoFromPage, recordVideoFromPage } from '../lib/page-video-reader.js';
 import {
   CLIP_MIN_SEC,
@@ -41,6 +42,7 @@ import { FacePicker, type FramePoint } from './face-picker.js';
 import { LiveJobs } from './live-jobs-list.js';
 import { PinHint } from './pin-hint.js';
 import { ProgressBar } from './progress-bar.js';
+import { VideoSwitcher } from './video-switcher.js';
 
 const DEFAULT_FACE_THRESHOLD = 170;
 
@@ -160,6 +162,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
   const [thumbnails, setThumbnails] = useState<string[]>([]);
   const [previewStatus, setPreviewStatus] = useState<string | undefined>(undefined);
   const [fileUrl, setFileUrl] = useState<string | null>(null);
+  const [pageVideos, setPageVideos] = useState<PageVideoEntry[]>([]);
   const previewVideo = useRef<HTMLVideoElement | null>(null);
   // The steps as they happen, for the catch of submit() (the state is a render behind).
   const stepsSoFar = useRef<Record<string, SubmitStep>>({});
@@ -211,8 +214,38 @@ export function PickerApp(props: { request: PickRequest | null }) {
     else setFrameAccessError(t('picker.frameDenied', { host: hostOf(blockedOrigin) }));
   }
 
+  // The other videos of the clicked frame, to switch to (finding 9); asked again after a switch.
+  useEffect(() => {
+    setPageVideos([]);
+    if (!request || !target || blockedOrigin) return;
+    let stale = false;
+    browser.tabs.sendMessage(request.tabId, { type: LIST_VIDEOS_MESSAGE }, { frameId: request.frameId }).then(
+      (videos: unknown) => {
+        if (!stale && Array.isArray(videos)) setPageVideos(videos as PageVideoEntry[]);
+      },
+      () => undefined,
+    );
+    return () => {
+      stale = true;
+    };
+  }, [request, target, blockedOrigin]);
+
+  /** Takes another video of the page: everything chosen for the previous one starts over. */
+  async function chooseVideo(index: number) {
+    if (!request) return;
+    const video = (await browser.tabs
+      .sendMessage(request.tabId, { type: CHOOSE_VIDEO_MESSAGE, index }, { frameId: request.frameId })
+      .catch(() => null)) as VideoTarget | null;
+    if (!video) return;
+    setFacePoint(null);
+    setSendBy(null);
+    setClipTouched(false);
+    setTarget(video);
+  }
+
   // The preview frame: the element's own frame, else the tab capture cropped to where the video is.
   useEffect(() => {
+    setFrame(null);
     if (target?.frame) {
       void loadImage(target.frame).then(
         (image) =>
@@ -621,6 +654,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               </div>
             </div>
           </div>
+          {!videoFile && <VideoSwitcher videos={pageVideos} onChoose={(index) => void chooseVideo(index)} />}
           {frameBlocked && blockedOrigin && (
             <div class="notice warn" role="alert" data-testid="frame-access">
               <p>

@@ -5,8 +5,12 @@ import { t } from '../lib/i18n.js';
 import { FETCH_HLS_PORT, type FetchHlsRequest, streamHlsRange } from '../lib/page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
 import {
+  allVideos,
+  CHOOSE_VIDEO_MESSAGE,
   describeVideo,
   FETCH_VIDEO_PORT,
+  LIST_VIDEOS_MESSAGE,
+  listVideos,
   type PagePoint,
   sourceOf,
   streamVideoBytes,
@@ -61,6 +65,22 @@ export default defineContentScript({
           () => sendResponse({ ok: true }),
           () => sendResponse({ ok: false }),
         );
+        return true;
+      }
+      if (type === LIST_VIDEOS_MESSAGE) {
+        sendResponse(listVideos(document, described));
+        return false;
+      }
+      if (type === CHOOSE_VIDEO_MESSAGE) {
+        // The member switched videos in the picker: from now on recordings, previews and
+        // thumbnails are of this one.
+        const chosen = allVideos(document)[Number((message as { index?: unknown }).index)];
+        if (!chosen) {
+          sendResponse(null);
+          return false;
+        }
+        described = chosen;
+        describeVideo(chosen).then(sendResponse, () => sendResponse(null));
         return true;
       }
       if (type !== 'retalk:find-video') return false;

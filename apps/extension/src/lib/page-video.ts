@@ -114,9 +114,9 @@ const FRAME_MAX_SIDE = 1920;
  * letterbox bars, also when scrolled off-screen), as a JPEG data URL; undefined when the picture
  * cannot be read (protected, tainted, nothing loaded).
  */
-export function grabFrame(video: HTMLVideoElement): string | undefined {
+export function grabFrame(video: HTMLVideoElement, maxSide = FRAME_MAX_SIDE): string | undefined {
   if (video.readyState < 2 || video.videoWidth === 0 || videoProtection(video)) return undefined;
-  const scale = Math.min(1, FRAME_MAX_SIDE / Math.max(video.videoWidth, video.videoHeight));
+  const scale = Math.min(1, maxSide / Math.max(video.videoWidth, video.videoHeight));
   const canvas = document.createElement('canvas');
   canvas.width = Math.round(video.videoWidth * scale);
   canvas.height = Math.round(video.videoHeight * scale);
@@ -233,4 +233,46 @@ export async function streamVideoBytes(
     if (done) break;
   }
   post({ type: 'done' });
+}
+
+/** Asks the finder for every video of its frame (finding 9: the picker's switcher). */
+export const LIST_VIDEOS_MESSAGE = 'retalk:list-videos';
+/** Asks the finder to take another video of its frame: `{ type, index }` → its `VideoTarget`. */
+export const CHOOSE_VIDEO_MESSAGE = 'retalk:choose-video';
+
+/** One video of a frame as the picker's switcher shows it. */
+export type PageVideoEntry = {
+  /** Its position among `allVideos(document)`, to choose it by. */
+  index: number;
+  /** The one the picker works with now. */
+  current: boolean;
+  playing: boolean;
+  width?: number;
+  height?: number;
+  durationSec?: number;
+  /** A small JPEG of its current frame, when the page may read the picture. */
+  thumbnail?: string;
+};
+
+/** Side of the switcher's thumbnails: small enough to list a page full of videos in one message. */
+const LIST_THUMBNAIL_SIDE = 160;
+
+/** The frame's videos that show or play something (an empty, zero-size element is nobody's choice). */
+export function listVideos(doc: Document, current: HTMLVideoElement | null): PageVideoEntry[] {
+  return allVideos(doc).flatMap((video, index) => {
+    const box = video.getBoundingClientRect();
+    const hasSource = !!video.srcObject || sourceOf(video) !== '';
+    if (!hasSource || (box.width === 0 && box.height === 0)) return [];
+    const thumbnail = grabFrame(video, LIST_THUMBNAIL_SIDE);
+    return [
+      {
+        index,
+        current: video === current,
+        playing: !video.paused && !video.ended,
+        ...(video.videoWidth > 0 && { width: video.videoWidth, height: video.videoHeight }),
+        ...(Number.isFinite(video.duration) && video.duration > 0 && { durationSec: video.duration }),
+        ...(thumbnail && { thumbnail }),
+      },
+    ];
+  });
 }

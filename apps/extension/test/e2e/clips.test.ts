@@ -445,18 +445,29 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     await picker.close();
   });
 
-  it('a page with several videos: the one right-clicked is the one used', async () => {
+  it('a page with several videos: the one right-clicked is taken, and the member can switch to another', async () => {
     const picker = await openPicker(setup.session, `${setup.pages.url}/several`, VIDEO_MENU_ID, {
       selector: '#b',
     });
     expect(await picker.getByTestId('video-meta').textContent()).toContain('640×640');
+    // The switcher lists the page's three videos, the right-clicked one chosen (finding 9).
+    const switcher = picker.getByTestId('video-switcher');
+    await switcher.getByRole('radio').nth(2).waitFor();
+    expect(await switcher.getByRole('radio').count()).toBe(3);
+    expect(await switcher.getByRole('radio', { name: /Video 2/ }).isChecked()).toBe(true);
+    expect(await switcher.textContent()).toContain('640×480');
+    await shoot(picker, 'picker-several');
+    await switcher.getByRole('radio', { name: /Video 1/ }).check();
+    await picker.getByTestId('video-meta').filter({ hasText: '640×480' }).waitFor();
+    expect(await switcher.getByRole('radio', { name: /Video 1/ }).isChecked()).toBe(true);
     await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
     await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
-    await shoot(picker, 'picker-several');
+    await shoot(picker, 'picker-several-switched');
     const { ids } = await send(picker);
     const popup = await openPopup(setup.session);
+    // The first video (640×480) went to the relay, not the right-clicked square one.
     const result = await probeVideoBytes(await resultOf(popup, ids[0]!));
-    expect(result).toMatchObject({ width: 640, height: 640 });
+    expect(result.width / result.height).toBeCloseTo(4 / 3, 2);
     await popup.close();
     await picker.close();
   });
