@@ -570,8 +570,8 @@ export function PickerApp(props: { request: PickRequest | null }) {
           ...(facePreview && { face: facePreview.blob }),
           videoExtension,
           ...(faceThreshold !== null && { faceThreshold }),
-          title: request.pageTitle || hostOf(request.pageUrl),
-          sourcePageUrl: request.pageUrl,
+          title: request.pageTitle || (request.fromFiles && videoFile?.file.name) || hostOf(request.pageUrl),
+          ...(request.pageUrl && { sourcePageUrl: request.pageUrl }),
           ...(readyAudios[0] && { audioName: readyAudios[0].name }),
           ...(thumbnail && { thumbnail }),
         },
@@ -612,7 +612,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
 
   return (
     <main class="picker">
-      <h1>{t('picker.title')}</h1>
+      <h1>{request.fromFiles ? t('picker.titleFiles') : t('picker.title')}</h1>
 
       {connection === null && (
         <div class="notice bad" role="alert">
@@ -642,12 +642,20 @@ export function PickerApp(props: { request: PickRequest | null }) {
               </div>
             )}
             <div class="grow video-info">
-              <strong class="ellipsis" title={request.pageTitle}>
-                {request.pageTitle || t('picker.untitledPage')}
-              </strong>
-              <div class="muted ellipsis" title={request.pageUrl}>
-                {hostOf(request.pageUrl)}
-              </div>
+              {request.fromFiles ? (
+                <strong class="ellipsis">
+                  {videoFile ? videoFile.file.name : t('picker.chooseVideoFile')}
+                </strong>
+              ) : (
+                <>
+                  <strong class="ellipsis" title={request.pageTitle}>
+                    {request.pageTitle || t('picker.untitledPage')}
+                  </strong>
+                  <div class="muted ellipsis" title={request.pageUrl}>
+                    {hostOf(request.pageUrl)}
+                  </div>
+                </>
+              )}
               <div class="muted" data-testid="video-meta">
                 {wholeVideoSec !== undefined ? formatSeconds(wholeVideoSec) : t('common.durationUnknown')}
                 {videoMeta?.width ? ` · ${videoMeta.width}×${videoMeta.height}` : ''}
@@ -684,7 +692,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
               {t('picker.recordHintAfter')}
             </p>
           )}
-          {!videoFile && intake === 'unavailable' && (
+          {!videoFile && intake === 'unavailable' && !request.fromFiles && (
             <div class="notice warn" role="alert" data-testid="stream-explainer">
               {target?.protection ? (
                 protectionAdvice(target.protection)
@@ -722,8 +730,8 @@ export function PickerApp(props: { request: PickRequest | null }) {
               </label>
             </fieldset>
           )}
-          <details class="video-file" open={intake === 'unavailable'}>
-            <summary>{t('picker.useVideoFile')}</summary>
+          <details class="video-file" open={request.fromFiles || intake === 'unavailable'}>
+            <summary>{request.fromFiles ? t('picker.videoFile') : t('picker.useVideoFile')}</summary>
             {/* Styled like the audio drop zone; the input stays focusable, its focus ring on the label (finding 23). */}
             <label for="video-file" class="drop video-drop">
               <span class="drop-title">{videoFile ? videoFile.file.name : t('picker.videoFile')}</span>

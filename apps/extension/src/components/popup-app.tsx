@@ -5,6 +5,7 @@ import { t } from '../lib/i18n.js';
 import { groupJobs } from '../lib/job-groups.js';
 import { countActive, jobsItem, type TrackedJob } from '../lib/job-store.js';
 import type { LiveState } from '../lib/live-jobs.js';
+import { PICKER_WINDOW } from '../lib/pick-request.js';
 import { formatNumber } from '../lib/time-format.js';
 import { ConnectOffer } from './connect-offer.js';
 import { EmptyState } from './empty-state.js';
@@ -24,6 +25,15 @@ function withHighlighted(jobs: TrackedJob[], count: number, highlight: string | 
   if (!highlight || first.some((t) => t.job.id === highlight)) return first;
   const found = jobs.find((t) => t.job.id === highlight);
   return found ? [...first, found] : first;
+}
+
+/** "New lip-sync": the picker for a video file and an audio, without a page (finding 14). */
+function openFilesPicker(): void {
+  void browser.windows.create({
+    url: browser.runtime.getURL('/picker.html?files'),
+    type: 'popup',
+    ...PICKER_WINDOW,
+  });
 }
 
 function openHistory(): void {
@@ -86,6 +96,11 @@ export function PopupApp(props: {
                 ? t('common.connecting')
                 : t('popup.offline')}
           </span>
+        )}
+        {connected && (
+          <button type="button" class="link" onClick={openFilesPicker} title={t('popup.newFromFilesHint')}>
+            {t('popup.newFromFiles')}
+          </button>
         )}
         {jobs.length > 0 && (
           <button type="button" class="link" onClick={openHistory}>

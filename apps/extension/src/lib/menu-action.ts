@@ -1,12 +1,12 @@
 import { type Browser, browser } from 'wxt/browser';
 import { t } from './i18n.js';
-import { type PickRequest, savePickRequest } from './pick-request.js';
+import { PICKER_WINDOW, type PickRequest, savePickRequest } from './pick-request.js';
 import type { VideoTarget } from './video-source.js';
 import { classifySourceUrl } from './video-source.js';
 
 export const VIDEO_MENU_ID = 'retalk-lipsync-video';
 export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
-export const PICKER_WINDOW = { width: 520, height: 760 } as const;
+export { PICKER_WINDOW };
 
 /** Menus persist across service-worker restarts: create them on install/update only, after clearing. */
 export async function createMenus(): Promise<void> {

@@ -309,7 +309,9 @@ describe('extension in headless Chromium against the relay', () => {
     await card.waitFor({ timeout: 60_000 });
     const text = await card.textContent();
     expect(text).toContain('InvalidFile.FPS');
-    expect(text).toContain('15–60 fps');
+    // The advice is the extension's own for the provider's code (in the member's language), not
+    // the relay's English hint.
+    expect(text).toContain('The video must run at 15–60 frames per second.');
     await screenshot(popup, 'popup-failed');
 
     // Retry submits the same inputs again as a new job.
@@ -368,6 +370,68 @@ describe('extension in headless Chromium against the relay', () => {
     await picker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
     await picker.close();
     await page.close();
+  });
+
+  it('starts a lip-sync of a video file and an audio file from the popup, without any page (finding 14)', async () => {
+    const popup = await openPopup(session);
+    const opened = session.context.waitForEvent('page', {
+      predicate: (p) => p.url().includes('/picker.html?files'),
+    });
+    await popup.getByRole('button', { name: 'New lip-sync' }).click();
+    const picker = await opened;
+    await picker.setViewportSize({ width: 520, height: 760 });
+    await picker.getByRole('heading', { name: 'Lip-sync your own video' }).waitFor();
+    // No page: nothing says a page's video is missing, and the file input is open.
+    expect(await picker.getByTestId('stream-explainer').count()).toBe(0);
+    await picker.setInputFiles('#video-file', fixture('talking-640x480-25fps-3s.mp4'));
+    await picker.getByTestId('video-meta').filter({ hasText: '640×480' }).waitFor();
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+    await screenshot(picker, 'picker-from-files');
+    const before = (await relayJobs()).length;
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.getByTestId('submitted').waitFor({ timeout: 120_000 });
+    const jobs = await relayJobs();
+    expect(jobs).toHaveLength(before + 1);
+    const job = (await (
+      await fetch(`${relay.url}/v1/jobs/${jobs[0]!.id}`, {
+        headers: { authorization: `Bearer ${relay.token}` },
+      })
+    ).json()) as { title?: string; sourcePageUrl?: string };
+    // Named after the member's file; no page address.
+    expect(job.title).toBe('talking-640x480-25fps-3s.mp4');
+    expect(job.sourcePageUrl).toBeUndefined();
+    await picker.close();
+    await popup.close();
+  });
+
+  it('cancels a send while the video uploads: no job, nothing spent, the form open again (finding 20)', async () => {
+    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
+    await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
+    // A slow uplink (DevTools network throttling on the picker), so the upload is still under way
+    // when the member clicks Cancel.
+    const cdp = await session.context.newCDPSession(picker);
+    await cdp.send('Network.enable');
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false,
+      latency: 20,
+      downloadThroughput: 1_000_000,
+      uploadThroughput: 8_000,
+    });
+    const before = (await relayJobs()).length;
+    await picker.getByRole('button', { name: /^Lip-sync/ }).click();
+    await picker.locator('fieldset.picker-form[disabled]').waitFor();
+    await picker.getByTestId('cancel-send').click();
+    await picker.getByTestId('canceled').waitFor();
+    expect(await picker.getByTestId('canceled').textContent()).toContain('Nothing was spent');
+    // The form is open again, with nothing sent: no job at the relay.
+    await picker.locator('fieldset.picker-form:not([disabled])').waitFor();
+    expect(await picker.getByRole('button', { name: /^Lip-sync/ }).isEnabled()).toBe(true);
+    expect(await picker.getByTestId('submitted').count()).toBe(0);
+    expect((await relayJobs()).length).toBe(before);
+    await cdp.detach();
+    await picker.close();
   });
 
   // Last: the simulator runs one task at a time, so this slow job would delay later tests.
