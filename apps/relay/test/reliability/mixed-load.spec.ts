@@ -91,10 +91,16 @@ describe('the relay under sustained mixed load', () => {
         }
       })(),
     );
+    // Watchers keep reading after the load ends, until every job's end has reached one of them
+    // (events lost: 0), however few jobs a loaded machine got through.
+    let watching = true;
+    let resets = 0;
+    const endsSeen = new Set<string>();
     const watchers = Array.from({ length: 12 }, (_, i) =>
       (async () => {
-        let lastId = '';
-        while (running) {
+        // From the member's first event on: a watcher connecting late on a busy machine misses nothing.
+        let lastId = '0';
+        while (watching) {
           await guard('sse', async () => {
             const controller = new AbortController();
             const headers: Record<string, string> = { authorization: `Bearer ${tokenOf(i)}` };
@@ -110,15 +116,44 @@ describe('the relay under sustained mixed load', () => {
             // Reconnect every few seconds with Last-Event-ID, as a flaky network would.
             const until = Date.now() + 3_000 + Math.random() * 4_000;
             let buffer = '';
-            while (running && Date.now() < until) {
-              const chunk = await Promise.race([reader?.read(), sleep(500).then(() => undefined)]);
+            // One read stays pending across the 500 ms checks: dropping it would drop its chunk.
+            let pending = reader?.read();
+            while (watching && Date.now() < until) {
+              const chunk = await Promise.race([pending, sleep(500).then(() => undefined)]);
               if (!chunk) continue;
               if (chunk.done) break;
+              pending = reader?.read();
               buffer += Buffer.from(chunk.value).toString('utf8');
-              for (const m of buffer.matchAll(/^id: (\d+)$/gm)) lastId = m[1] as string;
-              sseEvents += (buffer.match(/^event: job$/gm) ?? []).length;
-              buffer = buffer.slice(buffer.lastIndexOf('\n\n') + 2);
+              // Only whole events (ended by a blank line) count; the rest waits for the next chunk.
+              const end = buffer.lastIndexOf('\n\n');
+              if (end < 0) continue;
+              for (const event of buffer.slice(0, end).split('\n\n')) {
+                const id = /^id: (\d+)$/m.exec(event)?.[1];
+                if (id) lastId = id;
+                if (/^event: ready$/m.test(event)) {
+                  const ready = JSON.parse(/^data: (.*)$/m.exec(event)?.[1] ?? '{}') as {
+                    lastEventId?: string | null;
+                  };
+                  if (ready.lastEventId) lastId = ready.lastEventId;
+                }
+                if (/^event: reset$/m.test(event)) {
+                  // What a client does on a reset: refetch the list (its ends count as seen).
+                  resets++;
+                  const list = await relay.api('GET', '/v1/jobs?limit=100', { token: tokenOf(i) });
+                  for (const j of (list.json?.jobs ?? []) as { id: string; status: string }[])
+                    if (TERMINAL.includes(j.status)) endsSeen.add(j.id);
+                }
+                if (!/^event: job$/m.test(event)) continue;
+                sseEvents++;
+                const data = /^data: (.*)$/m.exec(event)?.[1];
+                const job = data
+                  ? (JSON.parse(data) as { job?: { id: string; status: string } }).job
+                  : undefined;
+                if (job && TERMINAL.includes(job.status)) endsSeen.add(job.id);
+              }
+              buffer = buffer.slice(end + 2);
             }
+            pending?.catch(() => undefined);
             controller.abort();
           });
         }
@@ -171,10 +206,16 @@ describe('the relay under sustained mixed load', () => {
       }
     }
     running = false;
-    await Promise.all([...readers, ...watchers, ...uploaders, ...submitters]);
+    await Promise.all([...readers, ...uploaders, ...submitters]);
     const jobs = await Promise.all(
       jobIds.map((j) => relay.waitForJob(j.id, j.token, (b) => TERMINAL.includes(b.status), 60_000)),
     );
+    // A cap, not a wait: the watchers stop as soon as every end was seen.
+    const endsBy = Date.now() + 60_000;
+    while (jobIds.some((j) => !endsSeen.has(j.id)) && Date.now() < endsBy) await sleep(100);
+    watching = false;
+    await Promise.all(watchers);
+    const endsMissed = jobIds.filter((j) => !endsSeen.has(j.id)).map((j) => j.id);
 
     // Memory: after a warm-up fifth, compare the first and last thirds and fit a line.
     const samples = relay.rssSamples.filter((s) => s.atMs > 3_000);
@@ -211,6 +252,8 @@ describe('the relay under sustained mixed load', () => {
         durationMs: DURATION_MS,
         counts,
         sseEvents,
+        sseEndsMissed: endsMissed.length,
+        sseResets: resets,
         jobs: jobIds.length,
         succeeded: jobs.filter((j) => j.status === 'succeeded').length,
         rssFirstThirdMb: Math.round(firstMb * 10) / 10,
@@ -229,6 +272,8 @@ describe('the relay under sustained mixed load', () => {
     expect(unexpected).toEqual([]);
     expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
     expect(submits).toBe(jobIds.length);
+    // Every job's end reached its member's watchers, and they saw more than one event per job.
+    expect(endsMissed).toEqual([]);
     expect(sseEvents).toBeGreaterThan(jobIds.length);
     expect(heap.length).toBeGreaterThanOrEqual(15);
     // 4 KB per job, with a 4 MB floor for GC noise in short runs (the 20 s CI run creates ~150 jobs;
