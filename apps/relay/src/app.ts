@@ -454,6 +454,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
         if (sweepTimer) clearInterval(sweepTimer);
         await preparer.stop();
         await tracker.stop();
+        await upstreams.close();
         await archiver.stop();
         for (const end of context.openStreams) end();
         await app.close();

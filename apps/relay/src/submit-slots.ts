@@ -10,8 +10,11 @@ export interface SlotUpstream {
   account: string;
   /** Every upstream name on that account (this one included). */
   accountUpstreams: readonly string[];
-  /** True when jobs stored before the pool (no upstream recorded) count as this account's. */
-  holdsUnplaced: boolean;
+  /**
+   * Every configured upstream name, on the first upstream's account only: jobs placed on none of
+   * them (stored before the pool, or on an upstream since removed) count as this account's.
+   */
+  unplacedBesides: readonly string[] | null;
   /** Tasks of the account upstream at once. */
   concurrency: number;
   /** Minimum gap between two submits on the account, in milliseconds. */
@@ -53,7 +56,7 @@ export async function claimSubmitSlot(
     await tx.lockAccount(upstream.account);
     const job = await tx.lockJob(jobId);
     if (!job || !isWaiting(job)) return { outcome: 'gone' };
-    const load = await tx.accountLoad(upstream.accountUpstreams, upstream.holdsUnplaced);
+    const load = await tx.accountLoad(upstream.accountUpstreams, upstream.unplacedBesides);
     if (load.inFlight >= upstream.concurrency) return { outcome: 'busy', inFlight: load.inFlight };
     if (load.lastSubmitAt !== null) {
       const wait = load.lastSubmitAt + upstream.submitIntervalMs - now;

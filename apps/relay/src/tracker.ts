@@ -588,7 +588,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         await unclaim(job, 0);
         return;
       }
-      if (o.pool.isKeyRefusal(error) && o.pool.placementOrder(o.now()).length > 0) {
+      if (o.pool.isKeyRefusal(error) && o.pool.hasHealthyBesides(upstream)) {
         // A refused key created nothing; the upstream is marked unhealthy and another takes the job.
         o.log.warn(
           { jobId: job.id, upstream: upstream.config.name, code },

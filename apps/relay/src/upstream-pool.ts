@@ -52,8 +52,14 @@ export interface UpstreamPool {
   readonly fallback: PoolUpstream;
   /** The upstream a job was placed on; the fallback for none, or for a name no longer configured. */
   of(name: string | null): PoolUpstream;
-  /** Healthy upstreams not paused, in placement order: priority, then cost, then the least used. */
+  /**
+   * Upstreams to place a job on, in order (priority, then cost, then the least used): the healthy
+   * ones not paused; when none is healthy, every one not paused, as a single upstream always was
+   * (holding every job back helps no one when there is nowhere else to go).
+   */
   placementOrder(now: number): PoolUpstream[];
+  /** True when an upstream other than `upstream` is healthy (a job it refused can go there). */
+  hasHealthyBesides(upstream: PoolUpstream): boolean;
   /** When the next unhealthy or paused upstream may be tried again (epoch ms), if any. */
   nextChangeAt(): number | undefined;
   /** Holds submits to this upstream back until `untilMs` (a 429's Retry-After). */
@@ -71,6 +77,8 @@ export interface UpstreamPool {
   views(now: number): UpstreamView[];
   /** Probes upstreams whose cooldown ended; resolves once they answered. */
   probeDue(now: number): Promise<void>;
+  /** Stops the probe timers and waits for probes under way. */
+  close(): Promise<void>;
 }
 
 export interface UpstreamPoolOptions {
@@ -156,7 +164,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
         provider: config.provider,
         account: config.account,
         accountUpstreams: namesOfAccount(config.account),
-        holdsUnplaced: config.account === first.account,
+        unplacedBesides: config.account === first.account ? o.upstreams.map((u) => u.name) : null,
         concurrency: config.concurrency,
         submitIntervalMs: config.submitIntervalMs,
       },
@@ -182,6 +190,9 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     return upstream;
   });
   const fallback = upstreams[0] as PoolUpstream;
+  const probeTimers = new Map<PoolUpstream, NodeJS.Timeout>();
+  const probes = new Set<Promise<void>>();
+  let closed = false;
   const h = (u: PoolUpstream) => health.get(u) as Health;
 
   function instrument(u: PoolUpstream): Client {
@@ -221,6 +232,18 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     s.state = 'unhealthy';
     s.reason = reason;
     s.probeAt = now + u.config.cooldownMs;
+    // Probed at the end of its cooldown whether or not jobs are waiting, so the admin sees it recover.
+    clearTimeout(probeTimers.get(u));
+    if (!closed) {
+      const timer = setTimeout(() => {
+        probeTimers.delete(u);
+        const probing = probe(u);
+        probes.add(probing);
+        void probing.finally(() => probes.delete(probing));
+      }, u.config.cooldownMs);
+      timer.unref();
+      probeTimers.set(u, timer);
+    }
     if (was !== 'unhealthy') {
       s.since = now;
       o.log.warn(
@@ -262,7 +285,7 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
 
   async function probe(u: PoolUpstream): Promise<void> {
     const s = h(u);
-    if (s.probing) return;
+    if (s.probing || closed || s.state !== 'unhealthy') return;
     s.probing = true;
     try {
       // A task id no provider knows: an answer (found or not) shows the upstream answers and takes
@@ -280,15 +303,16 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     fallback,
     of: (name) => (name === null ? fallback : (byName.get(name) ?? fallback)),
     placementOrder(now) {
-      return upstreams
-        .filter((u) => h(u).state === 'healthy' && h(u).pausedUntil <= now)
-        .sort(
-          (a, b) =>
-            a.config.priority - b.config.priority ||
-            a.config.costPerOutputSecond - b.config.costPerOutputSecond ||
-            h(a).lastUsedAt - h(b).lastUsedAt,
-        );
+      const open = upstreams.filter((u) => h(u).pausedUntil <= now);
+      const healthy = open.filter((u) => h(u).state === 'healthy');
+      return (healthy.length > 0 ? healthy : open).sort(
+        (a, b) =>
+          a.config.priority - b.config.priority ||
+          a.config.costPerOutputSecond - b.config.costPerOutputSecond ||
+          h(a).lastUsedAt - h(b).lastUsedAt,
+      );
     },
+    hasHealthyBesides: (upstream) => upstreams.some((u) => u !== upstream && h(u).state === 'healthy'),
     nextChangeAt() {
       let next: number | undefined;
       const now = o.now();
@@ -361,6 +385,12 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
           errors: s.errors,
         };
       });
+    },
+    async close() {
+      closed = true;
+      for (const timer of probeTimers.values()) clearTimeout(timer);
+      probeTimers.clear();
+      await Promise.allSettled([...probes]);
     },
     async probeDue(now) {
       await Promise.all(

@@ -71,13 +71,16 @@ export async function upstreamStatuses(
 ): Promise<UpstreamStatus[]> {
   const loads = await store.upstreamLoads();
   const first = upstreams[0]?.name;
+  const known = new Set(upstreams.map((u) => u.name));
   const loadOf = (name: string) => {
     let liveJobs = 0;
     let inFlight = 0;
     for (const l of loads) {
-      // Jobs stored before the pool belong to the first upstream.
-      if (l.upstreamName === name || (l.upstreamName === null && name === first && l.inFlight > 0)) {
-        liveJobs += l.upstreamName === null ? l.inFlight : l.live;
+      // Jobs placed on no configured upstream (not yet placed, stored before the pool, or on one
+      // since removed) count for the first upstream once their submit began.
+      const unplaced = l.upstreamName === null || !known.has(l.upstreamName);
+      if (l.upstreamName === name || (unplaced && name === first)) {
+        liveJobs += unplaced ? l.inFlight : l.live;
         inFlight += l.inFlight;
       }
     }

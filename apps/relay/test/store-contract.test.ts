@@ -304,7 +304,7 @@ describe.each(STORES)('the $name store', ({ open, openConcurrent, nul }) => {
       provider: 'dashscope',
       account: `acme-${n}`,
       accountUpstreams: ['acme-1', 'acme-2'],
-      holdsUnplaced: false,
+      unplacedBesides: null,
       concurrency: 1,
       submitIntervalMs: 0,
       ...extra,
@@ -325,10 +325,10 @@ describe.each(STORES)('the $name store', ({ open, openConcurrent, nul }) => {
     const claimed = (await Promise.all(waiting.map((w) => a.getJob(w.id)))).filter((j) => j?.submitStartedAt);
     expect(claimed).toHaveLength(1);
     expect(['acme-1', 'acme-2']).toContain(claimed[0]?.upstreamName);
-    expect(await a.accountLoad(['acme-1', 'acme-2'], false)).toEqual({ inFlight: 1, lastSubmitAt: now });
+    expect(await a.accountLoad(['acme-1', 'acme-2'], null)).toEqual({ inFlight: 1, lastSubmitAt: now });
     // The task ended (its result is known): the slot is free again, the pace still counts.
     await a.updateJob(claimed[0]?.id as string, { upstreamResultUrl: 'https://example.com/r.mp4' });
-    expect(await a.accountLoad(['acme-1', 'acme-2'], false)).toEqual({ inFlight: 0, lastSubmitAt: now });
+    expect(await a.accountLoad(['acme-1', 'acme-2'], null)).toEqual({ inFlight: 0, lastSubmitAt: now });
     const paced = await claimSubmitSlot(
       a,
       writers.get(a) as never,
@@ -337,11 +337,17 @@ describe.each(STORES)('the $name store', ({ open, openConcurrent, nul }) => {
       now + 400,
     );
     expect(paced).toEqual({ outcome: 'paced', retryInMs: 600 });
-    // A job submitted before the pool (no upstream recorded) holds the first account's slot.
+    // A job submitted before the pool (no upstream recorded), or on an upstream since removed from
+    // the file, holds the first account's slot.
     const old = job(m.id, { status: 'running', submitStartedAt: now - 5_000, upstreamId: 'task-old' });
     await a.insertJob(old);
-    expect((await a.accountLoad(['first'], true)).inFlight).toBe(1);
-    expect((await a.accountLoad(['first'], false)).inFlight).toBe(0);
+    const known = ['first', 'acme-1', 'acme-2'];
+    expect((await a.accountLoad(['first'], known)).inFlight).toBe(1);
+    expect((await a.accountLoad(['first'], null)).inFlight).toBe(0);
+    await a.updateJob(old.id, { upstreamName: 'retired' });
+    expect(await a.accountLoad(['first'], known)).toEqual({ inFlight: 1, lastSubmitAt: now - 5_000 });
+    expect((await a.accountLoad(['acme-1', 'acme-2'], null)).inFlight).toBe(0);
+    await a.updateJob(old.id, { upstreamName: null });
     expect(await a.upstreamLoads()).toEqual(
       expect.arrayContaining([
         { upstreamName: null, live: 8, inFlight: 1 },

@@ -262,14 +262,15 @@ function queriesOf(exec: Exec): RelayQueries {
       return { usedSeconds: rows[0]?.used as number, reservedSeconds: rows[0]?.reserved as number };
     },
 
-    accountLoad: async (names, withUnplaced) => {
+    accountLoad: async (names, besides) => {
       const { rows } = await exec(
         `SELECT
            COUNT(*) FILTER (WHERE status = ANY($3) AND upstream_result_url IS NULL) AS n,
            MAX(submit_started_at) AS last
          FROM jobs
-         WHERE submit_started_at IS NOT NULL AND (upstream_name = ANY($1) OR ($2 AND upstream_name IS NULL))`,
-        [[...names], withUnplaced, LIVE],
+         WHERE submit_started_at IS NOT NULL AND (upstream_name = ANY($1)
+           OR ($2 AND (upstream_name IS NULL OR NOT (upstream_name = ANY($4)))))`,
+        [[...names], besides !== null, LIVE, [...(besides ?? [])]],
       );
       return { inFlight: rows[0]?.n as number, lastSubmitAt: (rows[0]?.last as number | null) ?? null };
     },

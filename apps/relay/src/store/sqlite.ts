@@ -248,8 +248,9 @@ export function createSqliteStore(file: string): RelayStore {
       usedSeconds: (stmt.used.get(memberId, since) as { s: number }).s,
       reservedSeconds: (stmt.reserved.get(memberId, since) as { s: number }).s,
     }),
-    accountLoad: (names, withUnplaced) => {
-      const placed = `(upstream_name IN (${names.map(() => '?').join(',') || "''"})${withUnplaced ? ' OR upstream_name IS NULL' : ''})`;
+    accountLoad: (names, besides) => {
+      const list = (values: readonly string[]) => values.map(() => '?').join(',') || "''";
+      const placed = `(upstream_name IN (${list(names)})${besides ? ` OR upstream_name IS NULL OR upstream_name NOT IN (${list(besides)})` : ''})`;
       const r = db
         .prepare(
           `SELECT
@@ -257,7 +258,7 @@ export function createSqliteStore(file: string): RelayStore {
              MAX(submit_started_at) AS last
            FROM jobs WHERE submit_started_at IS NOT NULL AND ${placed}`,
         )
-        .get(...names) as { n: number; last: number | null };
+        .get(...names, ...(besides ?? [])) as { n: number; last: number | null };
       return { inFlight: r.n, lastSubmitAt: r.last };
     },
     upstreamLoads: () =>

@@ -193,13 +193,15 @@ export interface RelayQueries {
   /** Output seconds settled (billed) and reserved (live jobs) by jobs created at or after `since`. */
   usage(memberId: string, since: number): Promise<{ usedSeconds: number; reservedSeconds: number }>;
   /**
-   * What an upstream account holds now: live jobs placed on one of `upstreamNames` (or on none,
-   * when `withUnplaced`, i.e. the default upstream's jobs stored before the pool) whose submit began
-   * and whose provider task has not ended, and when the latest submit on them began.
+   * What an upstream account holds now: jobs placed on one of `upstreamNames` whose submit began
+   * and whose provider task has not ended, and when the latest submit on them began. With
+   * `unplacedBesides` (every configured upstream name), jobs placed on none of those count too:
+   * stored before the pool, or on an upstream since removed from the file; they belong to the
+   * first upstream, whose account this is.
    */
   accountLoad(
     upstreamNames: readonly string[],
-    withUnplaced: boolean,
+    unplacedBesides: readonly string[] | null,
   ): Promise<{ inFlight: number; lastSubmitAt: number | null }>;
   /** Live jobs placed per upstream (null: not placed, or placed before the pool), submitted ones apart. */
   upstreamLoads(): Promise<{ upstreamName: string | null; live: number; inFlight: number }[]>;
