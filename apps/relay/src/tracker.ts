@@ -61,7 +61,7 @@ export interface Tracker {
   wake(jobId: string): void;
   cancel(jobId: string): Promise<JobRecord>;
   stop(): Promise<void>;
-  /** Tries the waiting jobs again now (an upstream recovered). */
+  /** Tries the waiting jobs and interrupted submits again now (an upstream recovered). */
   retryWaiting(): void;
   /** Jobs polled (upstream), jobs waiting to be submitted. */
   stats(): { tracked: number; queued: number; inFlight: number };
@@ -849,7 +849,16 @@ export function createTracker(o: TrackerOptions): Tracker {
       else wakeTimers.set(jobId, setTimeout(run, wait));
     },
     cancel,
-    retryWaiting: () => schedulePump(0),
+    retryWaiting() {
+      schedulePump(0);
+      // Interrupted submits waiting out a backoff are reconciled now: their upstream answers again.
+      if (reconcileQueue.size > 0 && reconcileTimer) {
+        clearTimeout(reconcileTimer);
+        reconcileTimer = undefined;
+        reconcileFailures = 0;
+        scheduleReconcile(0);
+      }
+    },
     async stop() {
       stopped = true;
       controller.abort(new Error('relay stopping'));

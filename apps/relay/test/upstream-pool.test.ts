@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
 import type { Harness, JobBody } from './harness.js';
-import { startRelay, tempDir, withStoreOf } from './harness.js';
+import { startRelay, storeEnv, tempDir, withStoreOf } from './harness.js';
 
 const ADMIN_TOKEN = 'admin-token-for-the-upstream-pool-suite-0123';
 // Keys distinctive enough that finding one anywhere is a real leak (the harness scans for them).
@@ -131,6 +132,25 @@ describe('a pool of DashScope upstreams', () => {
     expect(stormy?.lastError?.message).toMatch(/503/);
     const placed = await upstreamOfJobs(harness.dataDir, ids);
     expect([...placed.values()].filter((name) => name === 'calm').length).toBeGreaterThanOrEqual(3);
+    // The CLI, another process on the same store, reads the health the relay stored.
+    const out: string[] = [];
+    const cli = {
+      env: {
+        ...(await storeEnv(harness.dataDir)),
+        RETALK_UPSTREAMS_FILE: `${harness.dataDir}/upstreams.json`,
+      },
+      cwd: process.cwd(),
+      out: (line: string) => out.push(line),
+      err: (line: string) => out.push(line),
+    };
+    expect(await runCli(['upstreams'], cli)).toBe(0);
+    const printed = out.join('\n');
+    expect(printed).toMatch(/^name\tprovider\taccount\tpriority/);
+    expect(printed).toMatch(
+      /\nstormy\tdashscope\tstormy\t1\t0\tunhealthy\t\d+\t\d+\/1\t\S+\t\d+ failed calls in a row/,
+    );
+    expect(printed).toMatch(/\ncalm\tdashscope\tcalm\t2\t0\thealthy\t/);
+    for (const key of KEYS) expect(printed).not.toContain(key);
 
     // The storm ends: the probe finds the upstream answering and the last job finishes too.
     harness.sim.setOutage(KEY_A, undefined);
