@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { acceptsUpload, type LipSyncRequest, PROVIDER_CAPABILITIES, type ProviderLimits } from '@retalk/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { createArchiver } from './archive.js';
-
+import { relayClusterEvents } from './cluster-events.js';
 import type { RelayConfig } from './config.js';
 import { createConformPool } from './conform-pool.js';
 import type { RelayContext } from './context.js';
@@ -18,7 +19,7 @@ import { revokeSimulatorMembers } from './members.js';
 import { createMetrics } from './metrics.js';
 import { createPreparer, needsPreparation } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createRateLimiter, createSharedRateLimiter, type RateLimiter } from './rate-limit.js';
 import { registerAdminRoutes, requireAdmin } from './routes/admin.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
 import {
@@ -213,10 +214,31 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
   });
 
   const store = await openStore(config);
-  const storage = createLocalStorage(path.join(config.dataDir, 'files'));
+  // On PostgreSQL several instances may share the database (and the data dir's volume): each has a
+  // name, leases the jobs it creates, hears every instance's events as notices, and counts rate
+  // limits in the database.
+  const cluster = store.cluster;
+  // Named once it listens (host and port: a restart on the same address is the same instance and
+  // holds its leases and leftovers at once), else at random.
+  let instanceId = config.instanceId;
+  const instance = (): string => {
+    instanceId ??= defaultInstanceId(app.server.address());
+    return instanceId;
+  };
+  const leaseMs = config.leaseMs ?? 10_000;
+  const storage = createLocalStorage(path.join(config.dataDir, 'files'), {
+    instance: cluster ? instance : undefined,
+  });
   const bus = createEventBus();
-  const metrics = createMetrics();
-  const writer = createJobWriter(store, bus, now);
+  const metrics = createMetrics(cluster ? { instance } : {});
+  const writer = createJobWriter(store, bus, now, {
+    publish: cluster === undefined,
+    onInsert: cluster
+      ? async (tx, job) => {
+          await tx.leaseJob?.(job.id, instance(), now() + leaseMs);
+        }
+      : undefined,
+  });
 
   let secret: string;
   try {
@@ -373,11 +395,27 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     onSucceeded: (job) => archiver.enqueue(job.id),
     isPrepared: (job) => !needsPreparation(job),
     cancelPreparing: (jobId) => preparer.cancel(jobId),
+    onUnprepared: (job) => preparer.enqueue(job.id),
+    cluster: cluster
+      ? {
+          store: cluster,
+          get owner() {
+            return instance();
+          },
+          leaseMs,
+        }
+      : undefined,
   });
   onRecovered = () => tracker.retryWaiting();
 
-  const memberLimiter = createRateLimiter(config.rateLimitPerMinute, MEMBER_WINDOW_MS, now);
-  const authFailureLimiter = createRateLimiter(30, MEMBER_WINDOW_MS, now);
+  // Shared through the database when instances share one (a member's limit is per relay, not per
+  // instance); in memory for the one SQLite process.
+  const limiter = (name: string, limit: number): RateLimiter =>
+    cluster
+      ? createSharedRateLimiter(cluster, name, limit, MEMBER_WINDOW_MS, now)
+      : createRateLimiter(limit, MEMBER_WINDOW_MS, now);
+  const memberLimiter = limiter('member', config.rateLimitPerMinute);
+  const authFailureLimiter = limiter('auth', 30);
 
   const requireMember = createSignIn({ store, memberLimiter, authFailureLimiter, config });
 
@@ -435,13 +473,21 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
 
   let sweepTimer: NodeJS.Timeout | undefined;
   let closing: Promise<void> | undefined;
+  let stopEvents: (() => Promise<void>) | undefined;
 
   return {
     app,
     context,
     async start() {
+      if (cluster) {
+        app.log.info(
+          { instance: instance() },
+          'several instances may share this database; this one is named',
+        );
+        await storage.sweepLeftovers();
+        stopEvents = await relayClusterEvents({ cluster, store, bus, writer, log: app.log });
+      }
       await tracker.start();
-      for (const job of await store.listLiveJobs()) if (needsPreparation(job)) preparer.enqueue(job.id);
       pool.warm();
       const sweep = () =>
         archiver.sweep().catch((error) => app.log.warn({ err: String(error) }, 'retention sweep failed'));
@@ -457,6 +503,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
         await upstreams.close();
         await archiver.stop();
         for (const end of context.openStreams) end();
+        await stopEvents?.();
         await app.close();
         // After the server: an upload finishing during the drain still gets its probe.
         await pool.close();
@@ -465,6 +512,20 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
       return closing;
     },
   };
+}
+
+/**
+ * A name no other running instance has: the host (the container in compose) and the port it listens
+ * on; host, process and a random part when it does not listen (tests driving the app directly).
+ */
+function defaultInstanceId(address: AddressInfo | string | null): string {
+  const host =
+    os
+      .hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '')
+      .slice(0, 40) || 'relay';
+  if (address !== null && typeof address === 'object' && address.port > 0) return `${host}-${address.port}`;
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }
 
 function simMarker(url: string): string | undefined {

@@ -84,6 +84,16 @@ export interface RelayConfig {
   headersTimeoutMs: number;
   /** Time a client has to send a whole request (headers and body), in milliseconds. */
   requestTimeoutMs: number;
+  /**
+   * This relay's name among several on one PostgreSQL database (`RETALK_INSTANCE_ID`; leases,
+   * metrics). Default: host name, process id and a random suffix, new at every start.
+   */
+  instanceId?: string | undefined;
+  /**
+   * How long a job's lease lasts without renewal (`RETALK_LEASE_MS`, PostgreSQL only): after an
+   * instance dies, another takes its jobs over within this time. Default 10 000.
+   */
+  leaseMs?: number | undefined;
 }
 
 /**
@@ -201,6 +211,13 @@ const EnvSchema = z.object({
   RETALK_HEADERS_TIMEOUT_MS: int('RETALK_HEADERS_TIMEOUT_MS', 100, 600_000).optional(),
   RETALK_REQUEST_TIMEOUT_MS: int('RETALK_REQUEST_TIMEOUT_MS', 100, 86_400_000).optional(),
   RETALK_SHUTDOWN_GRACE_MS: int('RETALK_SHUTDOWN_GRACE_MS', 0, 600_000).optional(),
+  RETALK_INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, {
+      error: 'RETALK_INSTANCE_ID must be 1 to 64 letters, digits, dots, dashes or underscores',
+    })
+    .optional(),
+  RETALK_LEASE_MS: int('RETALK_LEASE_MS', 300, 600_000).optional(),
   HOST: z.string().min(1).optional(),
   PORT: int('PORT', 0, 65535).optional(),
 });
@@ -320,6 +337,8 @@ export function loadConfig(env: Record<string, string | undefined>, cwd: string)
     shutdownGraceMs: e.RETALK_SHUTDOWN_GRACE_MS ?? 8_000,
     headersTimeoutMs,
     requestTimeoutMs,
+    instanceId: e.RETALK_INSTANCE_ID,
+    leaseMs: e.RETALK_LEASE_MS ?? 10_000,
   };
 }
 

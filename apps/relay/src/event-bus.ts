@@ -8,6 +8,8 @@ export interface BusEvent {
 export interface EventBus {
   publish(memberId: string, event: BusEvent): void;
   subscribe(memberId: string, listener: (event: BusEvent) => void): () => void;
+  /** Whether any stream of this member listens here. */
+  listening(memberId: string): boolean;
   connections(): number;
 }
 
@@ -31,6 +33,7 @@ export function createEventBus(): EventBus {
         if (set.size === 0) listeners.delete(memberId);
       };
     },
+    listening: (memberId) => listeners.has(memberId),
     connections: () => count,
   };
 }

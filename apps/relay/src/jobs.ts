@@ -156,17 +156,41 @@ export interface JobWriter {
    * transaction, so no other write lands between the read and the write. Answers the job as stored
    * afterwards (unchanged when `decide` answers undefined), or undefined when there is no such job.
    */
-  modify(id: string, decide: (job: JobRecord) => JobPatch | undefined): Promise<JobRecord | undefined>;
+  modify(
+    id: string,
+    decide: (job: JobRecord, tx: RelayTransaction) => JobPatch | undefined | Promise<JobPatch | undefined>,
+  ): Promise<JobRecord | undefined>;
   /**
-   * The job's API JSON, from memory when this process wrote or read it last. Every job write goes
-   * through this writer, so the cache cannot go stale (one relay process per data dir).
+   * The job's API JSON, from memory when this process wrote or read it last. Every job write of this
+   * process goes through this writer; writes of other instances on the same database arrive as
+   * notices and call {@link forget}.
    */
   publicJson(id: string): Promise<{ memberId: string; json: string } | undefined>;
+  /** Drops the job's cached JSON (another instance wrote it). */
+  forget(id: string): void;
+  /** Drops every cached JSON (notices may have been missed). */
+  forgetAll(): void;
+}
+
+export interface JobWriterOptions {
+  /** Runs in the transaction that inserts a job (the creating instance leases it there). */
+  onInsert?: ((tx: RelayTransaction, job: JobRecord) => Promise<void>) | undefined;
+  /**
+   * False when events reach the bus another way (PostgreSQL notices, in commit order across
+   * instances): the writer then does not push its own, which could overtake another instance's.
+   */
+  publish?: boolean | undefined;
 }
 
 const JSON_CACHE_LIMIT = 10_000;
 
-export function createJobWriter(store: RelayStore, bus: EventBus, now: () => number): JobWriter {
+export function createJobWriter(
+  store: RelayStore,
+  bus: EventBus,
+  now: () => number,
+  options: JobWriterOptions = {},
+): JobWriter {
+  const publish = options.publish ?? true;
   const cache = new Map<string, { memberId: string; json: string }>();
   // Counts committed writes, so a read racing a write never caches what the write replaced.
   let commits = 0;
@@ -183,7 +207,7 @@ export function createJobWriter(store: RelayStore, bus: EventBus, now: () => num
     tx.afterCommit(() => {
       commits++;
       remember(job.id, { memberId: job.memberId, json });
-      queueMicrotask(() => bus.publish(job.memberId, { seq, payload }));
+      if (publish) queueMicrotask(() => bus.publish(job.memberId, { seq, payload }));
     });
   }
   /** Runs `fn` in `tx` when given, else in a transaction of its own; a failure drops the cached JSON. */
@@ -208,6 +232,7 @@ export function createJobWriter(store: RelayStore, bus: EventBus, now: () => num
     insert: (job, tx) =>
       within(job.id, tx, async (t) => {
         await t.insertJob(job);
+        await options.onInsert?.(t, job);
         await record(t, job);
         return job;
       }),
@@ -216,7 +241,7 @@ export function createJobWriter(store: RelayStore, bus: EventBus, now: () => num
       within(id, undefined, async (tx) => {
         const job = await tx.lockJob(id);
         if (!job) return undefined;
-        const patch = decide(job);
+        const patch = await decide(job, tx);
         return patch === undefined ? job : write(tx, id, patch);
       }),
     async publicJson(id) {
@@ -228,6 +253,15 @@ export function createJobWriter(store: RelayStore, bus: EventBus, now: () => num
       const entry = { memberId: job.memberId, json: JSON.stringify(toPublicJob(job)) };
       if (commits === before && !cache.has(id)) remember(id, entry);
       return entry;
+    },
+    forget(id) {
+      // Counted like a commit: a read that began before the other instance's write is not cached.
+      commits++;
+      cache.delete(id);
+    },
+    forgetAll() {
+      commits++;
+      cache.clear();
     },
   };
 }

@@ -55,7 +55,16 @@ const HISTOGRAMS = {
 export type CounterName = keyof typeof COUNTERS;
 export type HistogramName = keyof typeof HISTOGRAMS;
 
-export function createMetrics(options: { processMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  options: {
+    processMetrics?: boolean;
+    /**
+     * Labels every series with `relay_instance` (several instances on one database), so one
+     * dashboard tells them apart. Not `instance`: Prometheus sets that itself from the scrape target.
+     */
+    instance?: (() => string) | undefined;
+  } = {},
+): Metrics {
   const registry = new Registry();
   // Several relays in one test process each get their own registry; the process metrics are
   // per process, so only a relay that owns its process collects them.
@@ -92,6 +101,8 @@ export function createMetrics(options: { processMetrics?: boolean } = {}): Metri
       (histograms.get(name) as Histogram<string>).observe(labels, seconds);
     },
     async render(values) {
+      // Named at render: an instance's name is known once it listens.
+      if (options.instance) registry.setDefaultLabels({ relay_instance: options.instance() });
       for (const g of values) {
         let gauge = gauges.get(g.name);
         if (!gauge) {

@@ -21,7 +21,7 @@ export function createSignIn(deps: {
   return async function requireMember(request: FastifyRequest, reply: FastifyReply): Promise<MemberRecord> {
     const auth = await authenticate(request.headers.authorization);
     if (!auth.ok) {
-      const wait = authFailureLimiter.hit(request.ip);
+      const wait = await authFailureLimiter.hit(request.ip);
       // Attributable, never the token itself (findings L3).
       request.log.warn(
         { remoteAddress: request.ip, reason: auth.reason, limited: wait > 0 },
@@ -50,7 +50,7 @@ export function createSignIn(deps: {
       reply.header('www-authenticate', 'Bearer realm="retalk"');
       throw new ApiError(401, 'unauthorized', messages[auth.reason]);
     }
-    const wait = memberLimiter.hit(auth.member.id);
+    const wait = await memberLimiter.hit(auth.member.id);
     if (wait > 0) {
       reply.header('retry-after', String(Math.ceil(wait / 1000)));
       throw new ApiError(

@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from './api-error.js';
 import { createFairQueue } from './fair-queue.js';
 import type { JobPatch, JobWriter } from './jobs.js';
-import type { JobRecord, RelayStore } from './store/types.js';
+import type { ClusterStore, JobRecord, RelayStore } from './store/types.js';
 import { claimSubmitSlot } from './submit-slots.js';
 import type { PoolUpstream, UpstreamPool } from './upstream-pool.js';
 
@@ -39,6 +39,15 @@ export interface TrackerOptions {
   isPrepared?: ((job: JobRecord) => boolean) | undefined;
   /** Cancels a job the preparer is working on; undefined when it is not there. */
   cancelPreparing?: ((jobId: string) => Promise<JobRecord | undefined>) | undefined;
+  /** A live job picked up (at start, or taken over from another instance) whose inputs still need preparing. */
+  onUnprepared?: ((job: JobRecord) => void) | undefined;
+  /**
+   * Several instances on one database (PostgreSQL): this instance polls only the live jobs it holds
+   * a lease on, renews them every third of `leaseMs`, takes over those whose lease lapsed (their
+   * instance died), and submits through the gate all instances share (pacing and upstream
+   * concurrency counted in the database). Absent: one process owns every job (SQLite).
+   */
+  cluster?: { store: ClusterStore; owner: string; leaseMs: number } | undefined;
 }
 
 /**
@@ -53,7 +62,10 @@ export function submitKeyOf(jobId: string, attempt?: number | undefined): string
 const MAX_REFETCH_RESUBMITS = 3;
 
 export interface Tracker {
-  /** Picks up every live job from the store (after a restart too) and starts the loops. */
+  /**
+   * Picks up every live job from the store (after a restart too), or with a cluster the jobs whose
+   * lease it takes, and starts the loops.
+   */
   start(): Promise<void>;
   /** A job is ready to be sent: stored in state `received`, or prepared in state `preparing`. */
   enqueue(job: Pick<JobRecord, 'id' | 'memberId'>): void;
@@ -174,6 +186,13 @@ export function createTracker(o: TrackerOptions): Tracker {
   let pumpDueAt = 0;
   let pumping = false;
   let stopped = false;
+  const cluster = o.cluster;
+  // The jobs this instance holds a lease on (cluster only), as of the last lease pass.
+  let held = new Set<string>();
+  // When this instance took each job over from a dead one (cluster only).
+  const takenOverAt = new Map<string, number>();
+  let leaseTimer: NodeJS.Timeout | undefined;
+  let leasing = false;
 
   function track<T>(promise: Promise<T>): void {
     pending.add(promise);
@@ -192,6 +211,7 @@ export function createTracker(o: TrackerOptions): Tracker {
   }
 
   function untrack(jobId: string): void {
+    takenOverAt.delete(jobId);
     const timer = timers.get(jobId);
     if (timer) clearTimeout(timer);
     timers.delete(jobId);
@@ -262,7 +282,9 @@ export function createTracker(o: TrackerOptions): Tracker {
           isTerminal(job) ||
           job.cancelRequested ||
           job.submittedAt === null ||
-          job.submittedAt >= startedAt ||
+          // Sent before this relay started, or before it took the job over from an instance that
+          // died (whose own links the provider may have been downloading).
+          (job.submitStartedAt ?? job.submittedAt) >= (takenOverAt.get(jobId) ?? startedAt) ||
           (job.input.submitAttempt ?? 0) >= MAX_REFETCH_RESUBMITS
         )
           return undefined;
@@ -819,17 +841,75 @@ export function createTracker(o: TrackerOptions): Tracker {
     return after;
   }
 
+  /** Picks up a live job where it stands: archive, poll, reconcile, queue, or prepare. */
+  function pickUp(job: JobRecord): void {
+    if (job.upstreamResultUrl !== null) o.onSucceeded(job);
+    else if (job.upstreamId !== null) follow(job, 0);
+    else if (job.submitStartedAt !== null) {
+      // Its account slot stays taken (in the store) until the reconcile settles it.
+      place(job.id, o.pool.of(job.upstreamName));
+      requestReconcile(job.id, 0);
+    } else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
+    else o.onUnprepared?.(job);
+  }
+
+  /** Forgets a job another instance now holds. */
+  function drop(jobId: string): void {
+    untrack(jobId);
+    queue.remove(jobId);
+    reconcileQueue.delete(jobId);
+  }
+
+  /**
+   * Renews this instance's leases and takes over the live jobs whose lease lapsed. At the first pass
+   * every job held is picked up (a restart under the same instance id holds its old leases); later,
+   * only those taken over. Jobs another instance took while this one stalled are dropped here.
+   */
+  async function leasePass(first: boolean): Promise<void> {
+    if (!cluster || stopped || leasing) return;
+    leasing = true;
+    try {
+      const now = o.now();
+      const expiresAt = now + cluster.leaseMs;
+      const renewed = await cluster.store.renewLeases(cluster.owner, expiresAt);
+      const taken = await cluster.store.claimOrphans(cluster.owner, now, expiresAt, 100);
+      if (stopped) return;
+      const next = new Set([...renewed, ...taken]);
+      for (const id of held) {
+        if (next.has(id)) continue;
+        const live = await o.store.getJob(id);
+        if (live && !isTerminal(live)) {
+          o.log.warn({ jobId: id }, 'another instance took this job over (this one stalled past its lease)');
+          drop(id);
+        }
+      }
+      held = next;
+      if (taken.length > 0 && !first)
+        o.log.info({ jobs: taken.length }, 'took over jobs whose instance stopped');
+      for (const id of taken) takenOverAt.set(id, now);
+      for (const id of first ? next : taken) {
+        const job = await o.store.getJob(id);
+        if (job && !isTerminal(job) && !stopped) pickUp(job);
+      }
+      schedulePump(0);
+    } catch (error) {
+      o.log.warn({ err: messageOf(error) }, 'renewing job leases failed; retrying');
+    } finally {
+      leasing = false;
+    }
+  }
+
   return {
     async start() {
-      for (const job of await o.store.listLiveJobs()) {
-        if (job.upstreamResultUrl !== null) o.onSucceeded(job);
-        else if (job.upstreamId !== null) follow(job, 0);
-        else if (job.submitStartedAt !== null) {
-          // Its account slot stays taken (in the store) until the reconcile settles it.
-          place(job.id, o.pool.of(job.upstreamName));
-          requestReconcile(job.id, 0);
-        } else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
+      if (cluster) {
+        await leasePass(true);
+        leaseTimer = setInterval(
+          () => track(leasePass(false)),
+          Math.max(50, Math.floor(cluster.leaseMs / 3)),
+        );
+        return;
       }
+      for (const job of await o.store.listLiveJobs()) pickUp(job);
       schedulePump(0);
     },
     enqueue(job) {
@@ -867,7 +947,14 @@ export function createTracker(o: TrackerOptions): Tracker {
       wakeTimers.clear();
       if (pumpTimer) clearTimeout(pumpTimer);
       clearTimeout(reconcileTimer);
+      clearInterval(leaseTimer);
       await Promise.allSettled([...pending]);
+      // A clean stop hands the jobs on at once instead of after the lease lapses.
+      if (cluster) {
+        await cluster.store
+          .releaseLeases(cluster.owner)
+          .catch((error) => o.log.warn({ err: messageOf(error) }, 'releasing job leases failed'));
+      }
     },
     stats: () => ({
       tracked: timers.size + polling.size + reconcileQueue.size,

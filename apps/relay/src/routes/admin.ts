@@ -25,7 +25,7 @@ const CreateMemberSchema = z
   })
   .strict();
 
-export function requireAdmin(ctx: RelayContext, request: FastifyRequest): void {
+export async function requireAdmin(ctx: RelayContext, request: FastifyRequest): Promise<void> {
   if (!ctx.config.adminToken) {
     throw new ApiError(
       403,
@@ -34,7 +34,7 @@ export function requireAdmin(ctx: RelayContext, request: FastifyRequest): void {
     );
   }
   if (!isAdmin(ctx.config.adminToken, request.headers.authorization)) {
-    const wait = ctx.authFailureLimiter.hit(`admin:${request.ip}`);
+    const wait = await ctx.authFailureLimiter.hit(`admin:${request.ip}`);
     if (wait > 0)
       throw new ApiError(429, 'rate_limited', 'Too many failed admin sign-ins; wait a minute.', {
         retryAfterMs: wait,

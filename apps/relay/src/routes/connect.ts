@@ -87,7 +87,7 @@ export function registerConnectRoutes(app: FastifyInstance, ctx: RelayContext): 
         .send({ token: claim.token, member: { id: claim.member.id, name: claim.member.name } });
     }
     // A code is 192 random bits, so guessing is hopeless; failures still count as failed sign-ins.
-    const wait = ctx.authFailureLimiter.hit(request.ip);
+    const wait = await ctx.authFailureLimiter.hit(request.ip);
     request.log.warn(
       { remoteAddress: request.ip, reason: claim.reason, limited: wait > 0 },
       'failed connect link',

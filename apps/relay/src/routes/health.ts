@@ -5,10 +5,14 @@ import { bearerMatches } from '../auth.js';
 import type { RelayContext } from '../context.js';
 
 /** With RETALK_METRICS_TOKEN set, `/metrics` answers only to that Bearer token. */
-function requireMetricsToken(ctx: RelayContext, request: FastifyRequest, reply: FastifyReply): void {
+async function requireMetricsToken(
+  ctx: RelayContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<void> {
   const token = ctx.config.metricsToken;
   if (token === undefined || bearerMatches(token, request.headers.authorization)) return;
-  const wait = ctx.authFailureLimiter.hit(`metrics:${request.ip}`);
+  const wait = await ctx.authFailureLimiter.hit(`metrics:${request.ip}`);
   if (wait > 0) {
     reply.header('retry-after', String(Math.ceil(wait / 1000)));
     throw new ApiError(429, 'rate_limited', 'Too many failed metrics sign-ins; wait a minute.', {
@@ -43,7 +47,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
   });
 
   app.get('/metrics', async (request, reply) => {
-    requireMetricsToken(ctx, request, reply);
+    await requireMetricsToken(ctx, request, reply);
     const byStatus = await ctx.store.countJobsByStatus();
     const text = await ctx.metrics.render([
       {

@@ -48,13 +48,31 @@ export interface FileStorage {
    * swept at the next start.
    */
   discard(key: string): Promise<void>;
+  /**
+   * Several instances on one volume: deletes the temp and trash files this instance left when it
+   * stopped last (they carry its name); other instances' are deleted once untouched for an hour.
+   */
+  sweepLeftovers(): Promise<void>;
   /** Total bytes stored (walks the tree; for metrics). */
   bytesStored(): Promise<number>;
 }
 
 const KEY_PATTERN = /^(uploads|results)\/[A-Za-z0-9_-]{1,80}(\.[a-z0-9]{1,5})?$/;
 
-export function createLocalStorage(root: string): FileStorage {
+/** Leftovers of other instances on a shared volume are deleted once untouched this long. */
+const FOREIGN_LEFTOVER_AGE_MS = 3_600_000;
+
+export function createLocalStorage(
+  root: string,
+  options: {
+    /**
+     * Several instances share the volume: the name of this one, known once it listens. Temp and
+     * trash files then start with it, nothing is swept at creation (a file there may be another
+     * live instance's upload in progress), and {@link FileStorage.sweepLeftovers} sweeps instead.
+     */
+    instance?: (() => string) | undefined;
+  } = {},
+): FileStorage {
   const tmpDir = path.join(root, '.tmp');
   const trashDir = path.join(root, '.trash');
   ensurePrivateDir(root);
@@ -62,9 +80,13 @@ export function createLocalStorage(root: string): FileStorage {
     ensurePrivateDir(dir);
   }
   // Leftovers of writes (or discards) interrupted by a crash: never served under a key; delete them.
-  for (const dir of [tmpDir, trashDir]) {
-    for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { force: true });
+  if (!options.instance) {
+    for (const dir of [tmpDir, trashDir]) {
+      for (const name of fs.readdirSync(dir)) fs.rmSync(path.join(dir, name), { force: true });
+    }
   }
+  const scratchName = (suffix: string) =>
+    `${options.instance ? `${options.instance()}~` : ''}${randomBytes(12).toString('hex')}${suffix}`;
 
   function pathOf(key: string): string {
     if (!KEY_PATTERN.test(key)) throw new Error(`invalid storage key ${JSON.stringify(key)}`);
@@ -74,13 +96,13 @@ export function createLocalStorage(root: string): FileStorage {
   return {
     root,
     pathOf,
-    tempPath: () => path.join(tmpDir, `${randomBytes(12).toString('hex')}.part`),
+    tempPath: () => path.join(tmpDir, scratchName('.part')),
     async adopt(key, fromPath) {
       await fsp.rename(fromPath, pathOf(key));
     },
     async write(key, source, options = {}) {
       const finalPath = pathOf(key);
-      const tmpPath = path.join(tmpDir, `${randomBytes(12).toString('hex')}.part`);
+      const tmpPath = path.join(tmpDir, scratchName('.part'));
       const handle = await fsp.open(tmpPath, 'wx', PRIVATE_FILE_MODE);
       const sink = createFileSink(handle, options.maxBytes ?? Number.POSITIVE_INFINITY);
       try {
@@ -97,6 +119,20 @@ export function createLocalStorage(root: string): FileStorage {
       }
       return { sizeBytes: sink.sizeBytes(), sha256: sink.sha256() };
     },
+    async sweepLeftovers() {
+      if (!options.instance) return;
+      const mine = `${options.instance()}~`;
+      for (const dir of [tmpDir, trashDir]) {
+        for (const name of await fsp.readdir(dir)) {
+          const file = path.join(dir, name);
+          if (!name.startsWith(mine)) {
+            const touched = (await fsp.stat(file).catch(() => undefined))?.mtimeMs;
+            if (touched === undefined || Date.now() - touched < FOREIGN_LEFTOVER_AGE_MS) continue;
+          }
+          await fsp.rm(file, { force: true });
+        }
+      }
+    },
     async size(key) {
       try {
         return (await fsp.stat(pathOf(key))).size;
@@ -108,7 +144,7 @@ export function createLocalStorage(root: string): FileStorage {
       await fsp.rm(pathOf(key), { force: true });
     },
     async discard(key) {
-      const trashPath = path.join(trashDir, `${randomBytes(12).toString('hex')}.discarded`);
+      const trashPath = path.join(trashDir, scratchName('.discarded'));
       try {
         await fsp.rename(pathOf(key), trashPath);
       } catch (error) {

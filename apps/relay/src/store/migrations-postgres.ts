@@ -4,6 +4,8 @@
  * would refuse a provider error message holding `\u0000`), the events sequence as an identity
  * column. `schema_migrations` records each step applied; they run under an advisory lock, so two
  * relays starting together on one database migrate it once. Append new entries, never edit old ones.
+ * Entries marked "PostgreSQL only" serve several relay instances on one database, which SQLite (one
+ * process) never has; they have no SQLite step.
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `
@@ -130,5 +132,30 @@ export const PG_MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN upstream_name TEXT;
   CREATE INDEX jobs_upstream_name ON jobs(upstream_name, submit_started_at);
+  `,
+  // PostgreSQL only (issue 13, several instances): who polls which live job (a lease its instance
+  // renews; another takes the job once it lapses), shared rate-limit windows, and a notification per
+  // event so a member's stream on any instance hears of a write made on another. The payload stays
+  // small (sequence, member, job); the event itself is read from the table.
+  `
+  CREATE TABLE job_leases (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id) ON DELETE CASCADE,
+    owner TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+  );
+  CREATE INDEX job_leases_owner ON job_leases(owner);
+  CREATE TABLE rate_windows (
+    key TEXT PRIMARY KEY,
+    window_start BIGINT NOT NULL,
+    hits INTEGER NOT NULL
+  );
+  CREATE FUNCTION retalk_event_added() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM pg_notify('retalk_events', NEW.seq || ' ' || NEW.member_id || ' ' || NEW.job_id);
+    RETURN NULL;
+  END
+  $$;
+  CREATE TRIGGER events_added AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION retalk_event_added();
   `,
 ];

@@ -20,7 +20,7 @@ import {
   runInScope,
   type TransactionScope,
 } from './scope.js';
-import type { RelayQueries, RelayStore, RelayTransaction } from './types.js';
+import type { ClusterStore, RelayQueries, RelayStore, RelayTransaction } from './types.js';
 
 /** Options of {@link createPostgresStore}. */
 export interface PostgresStoreOptions {
@@ -41,6 +41,8 @@ export class StoreUnavailableError extends Error {
 // Advisory lock keys (two int4 halves): the first names Retalk's lock space, the second the lock.
 const LOCK_SPACE = 0x52544b; // "RTK"
 const MIGRATION_LOCK = 0;
+/** Where the events trigger (migration 4) notifies. */
+const EVENTS_CHANNEL = 'retalk_events';
 
 // BIGINT (epoch ms, sizes, the event sequence, COUNT) and NUMERIC (SUM over BIGINT) come back as
 // numbers: every value the relay keeps is far below 2^53.
@@ -287,13 +289,17 @@ function queriesOf(exec: Exec): RelayQueries {
         live: r.live as number,
         inFlight: r.in_flight as number,
       })),
-    appendEvent: async (memberId, jobId, payload, at) =>
-      (
+    appendEvent: async (memberId, jobId, payload, at) => {
+      // One writer of a member's events at a time until its commit: sequence numbers then commit in
+      // order, so a stream that has sent event n (on any instance) never sees n-1 land after it.
+      await exec('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_SPACE + 2, memberId]);
+      return (
         await exec(
           'INSERT INTO events (member_id, job_id, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING seq',
           [memberId, jobId, payload, at],
         )
-      ).rows[0]?.seq as number,
+      ).rows[0]?.seq as number;
+    },
     eventsAfter: (memberId, seq, limit) =>
       many(
         'SELECT * FROM events WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
@@ -430,6 +436,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         closeScope(scope, committed);
       }
     },
+    cluster: clusterOf(pool, exec, options),
     membersVersion: async () => {
       assertNotInTransaction(store, 'membersVersion');
       const { rows } = await exec('SELECT version FROM members_version WHERE id = 1');
@@ -469,7 +476,138 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         assertTransactionOpen(scope, 'afterCommit');
         scope.afterCommit.push(fn);
       },
+      leaseJob: async (jobId, owner, expiresAt) => {
+        assertTransactionOpen(scope, 'leaseJob');
+        await client.query(
+          `INSERT INTO job_leases (job_id, owner, expires_at) VALUES ($1, $2, $3)
+           ON CONFLICT (job_id) DO UPDATE SET owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at`,
+          [jobId, owner, expiresAt],
+        );
+      },
     };
   }
   return store;
+}
+
+/** The coordination of several relay instances on this database (leases, shared windows, notices). */
+function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): ClusterStore {
+  return {
+    renewLeases: async (owner, expiresAt) => {
+      await exec(
+        `DELETE FROM job_leases l USING jobs j
+         WHERE l.job_id = j.id AND l.owner = $1 AND NOT (j.status = ANY($2))`,
+        [owner, LIVE],
+      );
+      const { rows } = await exec('UPDATE job_leases SET expires_at = $2 WHERE owner = $1 RETURNING job_id', [
+        owner,
+        expiresAt,
+      ]);
+      return rows.map((r) => r.job_id as string);
+    },
+    claimOrphans: async (owner, now, expiresAt, limit) => {
+      const client = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        await client.query('BEGIN');
+        try {
+          // Live jobs without a lease (stored before leases existed) become claimable like lapsed ones.
+          await client.query(
+            `INSERT INTO job_leases (job_id, owner, expires_at)
+             SELECT j.id, '', 0 FROM jobs j
+             WHERE j.status = ANY($1) AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.job_id = j.id)
+             ON CONFLICT (job_id) DO NOTHING`,
+            [LIVE],
+          );
+          const { rows } = await client.query<Row>(
+            `SELECT l.job_id FROM job_leases l JOIN jobs j ON j.id = l.job_id
+             WHERE l.expires_at < $1 AND j.status = ANY($2)
+             ORDER BY l.expires_at LIMIT $3
+             FOR UPDATE OF l SKIP LOCKED`,
+            [now, LIVE, limit],
+          );
+          const ids = rows.map((r) => r.job_id as string);
+          if (ids.length > 0) {
+            await client.query('UPDATE job_leases SET owner = $1, expires_at = $2 WHERE job_id = ANY($3)', [
+              owner,
+              expiresAt,
+              ids,
+            ]);
+          }
+          await client.query('COMMIT');
+          return ids;
+        } catch (error) {
+          await client.query('ROLLBACK').catch((rollbackError: Error) => {
+            broken = rollbackError;
+          });
+          throw error;
+        }
+      } finally {
+        client.release(broken);
+      }
+    },
+    releaseLeases: async (owner) => {
+      await exec('UPDATE job_leases SET expires_at = 0 WHERE owner = $1', [owner]);
+    },
+    hitRateWindow: async (key, windowMs, now) => {
+      // Windows aligned to the clock, so every instance counts into the same one; a later window
+      // (an instance whose clock is ahead) restarts the count and an earlier one joins it.
+      const start = Math.floor(now / windowMs) * windowMs;
+      const { rows } = await exec(
+        `INSERT INTO rate_windows (key, window_start, hits) VALUES ($1, $2, 1)
+         ON CONFLICT (key) DO UPDATE SET
+           hits = CASE WHEN EXCLUDED.window_start > rate_windows.window_start THEN 1 ELSE rate_windows.hits + 1 END,
+           window_start = GREATEST(EXCLUDED.window_start, rate_windows.window_start)
+         RETURNING hits, window_start`,
+        [key, start],
+      );
+      return { hits: rows[0]?.hits as number, windowStart: rows[0]?.window_start as number };
+    },
+    pruneRateWindows: async (before) => {
+      await exec('DELETE FROM rate_windows WHERE window_start < $1', [before]);
+    },
+    listenEvents: async (onEvent, onGap) => {
+      let client: pg.Client | undefined;
+      let stopped = false;
+      let retry: NodeJS.Timeout | undefined;
+      const connect = async (): Promise<void> => {
+        const next = new pg.Client({
+          connectionString: options.connectionString,
+          connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+        });
+        next.on('notification', (message) => {
+          const [seq, memberId, jobId] = (message.payload ?? '').split(' ');
+          if (seq && memberId && jobId) onEvent({ seq: Number(seq), memberId, jobId });
+        });
+        // A dropped connection (a database restart) is opened again; what was missed meanwhile is
+        // the listener's to catch up (onGap).
+        const lost = () => {
+          next.removeAllListeners('error');
+          next.on('error', () => undefined);
+          if (client !== next || stopped) return;
+          client = undefined;
+          reconnect(500);
+        };
+        next.on('error', lost);
+        next.on('end', lost);
+        await next.connect();
+        await next.query(`LISTEN ${EVENTS_CHANNEL}`);
+        client = next;
+      };
+      const reconnect = (delayMs: number) => {
+        retry = setTimeout(() => {
+          connect().then(onGap, () => {
+            if (!stopped) reconnect(Math.min(delayMs * 2, 10_000));
+          });
+        }, delayMs);
+      };
+      await connect();
+      return async () => {
+        stopped = true;
+        clearTimeout(retry);
+        const current = client;
+        client = undefined;
+        await current?.end().catch(() => undefined);
+      };
+    },
+  };
 }

@@ -237,6 +237,45 @@ export interface RelayTransaction extends RelayQueries {
   lockAccount(account: string): Promise<void>;
   /** Runs `fn` once the transaction has committed (never after a rollback), e.g. a live push. */
   afterCommit(fn: () => void): void;
+  /**
+   * PostgreSQL only (several instances): leases the job to `owner` until `expiresAt`, in this
+   * transaction, so a job and the lease of the instance that created it appear together.
+   */
+  leaseJob?(jobId: string, owner: string, expiresAt: number): Promise<void>;
+}
+
+/** A notification that an event was stored (by any instance): small, the event is read from the store. */
+export interface EventNotice {
+  seq: number;
+  memberId: string;
+  jobId: string;
+}
+
+/**
+ * What several relay instances on one database coordinate through (PostgreSQL only; SQLite is one
+ * process). Each instance has an id (`owner`); a live job is polled by the instance holding its lease.
+ */
+export interface ClusterStore {
+  /** Renews every lease `owner` holds until `expiresAt` and drops those of ended jobs; answers the job ids held. */
+  renewLeases(owner: string, expiresAt: number): Promise<string[]>;
+  /**
+   * Takes up to `limit` live jobs whose lease lapsed before `now` (their instance died or stalled)
+   * or that have none, for `owner` until `expiresAt`; rows another instance is claiming are skipped
+   * (`FOR UPDATE SKIP LOCKED`). Answers the ids taken.
+   */
+  claimOrphans(owner: string, now: number, expiresAt: number, limit: number): Promise<string[]>;
+  /** Gives up every lease of `owner` (a clean stop): the other instances take the jobs at their next pass. */
+  releaseLeases(owner: string): Promise<void>;
+  /** Counts one hit in `key`'s window (aligned to `windowMs`); answers the hits in it so far and its start. */
+  hitRateWindow(key: string, windowMs: number, now: number): Promise<{ hits: number; windowStart: number }>;
+  /** Deletes rate windows that started before `before`. */
+  pruneRateWindows(before: number): Promise<void>;
+  /**
+   * Calls `onEvent` for every event any instance stores, in commit order (which is sequence order
+   * per member). After a lost connection is back, `onGap` runs first (notices may have been missed).
+   * Answers a function that stops listening.
+   */
+  listenEvents(onEvent: (notice: EventNotice) => void, onGap: () => void): Promise<() => Promise<void>>;
 }
 
 /**
@@ -253,5 +292,7 @@ export interface RelayStore extends RelayQueries {
   transaction<T>(fn: (tx: RelayTransaction) => Promise<T>): Promise<T>;
   /** Changes whenever members may have changed (in this process or another, e.g. the CLI). */
   membersVersion(): Promise<string>;
+  /** Present on PostgreSQL: what several instances on one database coordinate through. */
+  readonly cluster?: ClusterStore | undefined;
   close(): Promise<void>;
 }

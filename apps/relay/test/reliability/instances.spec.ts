@@ -1,0 +1,374 @@
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createTestDatabase } from '../pg.js';
+import { type Balancer, createBalancer } from './balancer.js';
+import {
+  type ChildRelay,
+  type JobBody,
+  PROVIDER_KEY,
+  sleep,
+  TERMINAL,
+  tempDir,
+  until,
+} from './child-relay.js';
+import { endpointOf } from './fault-proxy.js';
+import { recordScenario } from './scenario-results.js';
+import { relayTotals, type Stack, startStack } from './stack.js';
+
+// Several relay processes on one PostgreSQL database and one data dir (the volume they share),
+// behind a balancer that is their public address. Always PostgreSQL: SQLite is one process.
+
+/** How long a job's lease lasts in these tests: a killed instance's jobs move on after this. */
+const LEASE_MS = 1_500;
+
+interface Cluster {
+  databaseUrl: string;
+  balancer: Balancer;
+  relays: ChildRelay[];
+}
+
+async function startCluster(stack: Stack, count: number, env: Record<string, string> = {}): Promise<Cluster> {
+  const databaseUrl = await createTestDatabase();
+  const dataDir = tempDir();
+  const balancer = await createBalancer();
+  const relays: ChildRelay[] = [];
+  for (let i = 0; i < count; i++) {
+    const relay = await stack.relay({
+      dataDir,
+      env: {
+        RETALK_DATABASE_URL: databaseUrl,
+        RETALK_PUBLIC_URL: balancer.url,
+        RETALK_LEASE_MS: String(LEASE_MS),
+        ...env,
+      },
+    });
+    balancer.add(relay.url);
+    relays.push(relay);
+  }
+  return { databaseUrl, balancer, relays };
+}
+
+async function query(
+  databaseUrl: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<Record<string, unknown>[]> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return (await client.query(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/** Upstream tasks beyond one per job. */
+function duplicates(jobs: JobBody[], submits: number): number {
+  return Math.max(0, submits - new Set(jobs.map((j) => j.upstreamId).filter(Boolean)).size);
+}
+
+interface SseEvent {
+  seq: number;
+  jobId: string;
+  status: string;
+}
+
+/** A member's event stream on one instance: collects `job` events until it ends. */
+function openStream(relay: ChildRelay, token: string, lastEventId?: number) {
+  const events: SseEvent[] = [];
+  const controller = new AbortController();
+  let ready = false;
+  let ended = false;
+  const done = (async () => {
+    try {
+      const res = await fetch(`${relay.url}/v1/events`, {
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(lastEventId === undefined ? {} : { 'last-event-id': String(lastEventId) }),
+        },
+        signal: controller.signal,
+      });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for (;;) {
+        const { value, done: finished } = await reader.read();
+        if (finished) break;
+        buffer += decoder.decode(value, { stream: true });
+        let cut = buffer.indexOf('\n\n');
+        while (cut >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut + 2);
+          cut = buffer.indexOf('\n\n');
+          const field = (name: string) =>
+            block
+              .split('\n')
+              .find((l) => l.startsWith(`${name}: `))
+              ?.slice(name.length + 2);
+          const event = field('event');
+          if (event === 'ready') ready = true;
+          if (event === 'reset') throw new Error(`the stream was reset: ${field('data')}`);
+          if (event === 'job') {
+            const job = JSON.parse(field('data') as string).job as JobBody;
+            events.push({ seq: Number(field('id')), jobId: job.id, status: job.status });
+          }
+        }
+      }
+    } catch (error) {
+      if (!controller.signal.aborted && !(error instanceof TypeError)) throw error;
+    } finally {
+      ended = true;
+    }
+  })();
+  return {
+    events,
+    isReady: () => ready,
+    hasEnded: () => ended,
+    close: () => controller.abort(),
+    done,
+  };
+}
+
+/** DashScope times are Beijing wall-clock strings (`2026-12-03 16:55:21.123`). */
+function dashscopeMs(time: string): number {
+  return Date.parse(`${time.replace(' ', 'T')}+08:00`);
+}
+
+describe('several relay instances on one PostgreSQL database', () => {
+  let stack: Stack | undefined;
+  let balancer: Balancer | undefined;
+  afterEach(async () => {
+    await stack?.close();
+    await balancer?.close();
+    stack = undefined;
+    balancer = undefined;
+  });
+
+  it('three instances: the one polling a running job is killed, another takes the job over and finishes it with one submit', async () => {
+    const rec = recordScenario(
+      'instances',
+      'kill-poller-three-instances',
+      'Three instances; SIGKILL the instance polling a running job (DashScope)',
+    );
+    // Long enough that the job is still running when its instance dies.
+    stack = await startStack('dashscope', { jobMs: 4_000 });
+    const cluster = await startCluster(stack, 3);
+    balancer = cluster.balancer;
+    const [first, second, third] = cluster.relays as [ChildRelay, ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    // Read on another instance: every instance answers for every job.
+    await second.waitForJob(id, token, (j) => j.status === 'running', 60_000);
+    await first.kill('SIGKILL');
+
+    const job = await third.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    const submits = stack.sim.stats().submits;
+    const takenOver = [second, third].some((r) => r.logs.some((l) => l.includes('took over jobs')));
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+      duplicateSubmits: duplicates([job], submits),
+      ...relayTotals(stack.relays),
+    });
+    expect(job.status).toBe('succeeded');
+    expect(job.result).toMatchObject({ archived: true });
+    expect(submits).toBe(1);
+    expect(takenOver).toBe(true);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it('two instances: a submit the provider accepted is interrupted by SIGKILL; the other instance reconciles it (submits === 1)', async () => {
+    const rec = recordScenario(
+      'instances',
+      'kill-mid-submit-two-instances',
+      'Two instances; SIGKILL after the provider created the task, before the instance stored its id (DashScope)',
+    );
+    // As in the one-instance crash test: the provider would be downloading the killed instance's
+    // copies of the inputs at the kill (a cut download fails the task, and the job is sent again,
+    // which is another scenario); this one is about adopting the task, so it does not fetch them.
+    stack = await startStack('dashscope', { fetchInputs: false });
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action: 'hold-response',
+    });
+    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(created.status).toBe(201);
+    await held.hit;
+    await until('the provider to create the task', () => stack?.sim.stats().submits === 1);
+    await first.kill('SIGKILL');
+    const [upstreamTask] = Object.keys(stack.sim.stats().tasks);
+    const before = await query(cluster.databaseUrl, 'SELECT upstream_id, submit_started_at FROM jobs');
+    expect(before[0]).toMatchObject({ upstream_id: null });
+    expect(before[0]?.submit_started_at).not.toBeNull();
+
+    const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    const submits = stack.sim.stats().submits;
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+      duplicateSubmits: duplicates([job], submits),
+      ...relayTotals(stack.relays),
+    });
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    expect(job.upstreamId).toBe(upstreamTask);
+    expect(submits).toBe(1);
+    expect(second.logs.some((l) => l.includes('reconciled an interrupted submit'))).toBe(true);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it("a member's event stream sees the other instance's writes, and resumed on the other instance after a SIGKILL misses no event", async () => {
+    const rec = recordScenario(
+      'instances',
+      'sse-resume-other-instance',
+      "Two instances; the member's stream on one hears jobs the other writes, then resumes on the other after a SIGKILL (Last-Event-ID)",
+    );
+    stack = await startStack('dashscope', { jobMs: 600 });
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice', { maxConcurrentJobs: 4 });
+    const before = openStream(first, token);
+    await until('the stream on the first instance to be ready', before.isReady);
+
+    // Jobs created on both instances: each writes its own jobs' events.
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const relay = i % 2 === 0 ? first : second;
+      const res = await relay.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+      expect(res.status).toBe(201);
+      ids.push(res.json.id as string);
+    }
+    const fromSecond = new Set([ids[1], ids[3]]);
+    await until("the first instance's stream to carry an event of a job the second wrote", () =>
+      before.events.some((e) => fromSecond.has(e.jobId)),
+    );
+    await first.kill('SIGKILL');
+    await until('the stream to end with its instance', before.hasEnded);
+    const last = before.events.at(-1)?.seq as number;
+
+    const after = openStream(second, token, last);
+    await until('the stream on the second instance to be ready', after.isReady);
+    const jobs = await Promise.all(
+      ids.map((id) => second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 90_000)),
+    );
+    const stored = async () =>
+      (
+        await query(cluster.databaseUrl, 'SELECT seq FROM events WHERE job_id = ANY($1) ORDER BY seq', [ids])
+      ).map((r) => Number(r.seq));
+    let all = await stored();
+    // The last writes may still be on their way to the stream: wait until it has the newest one.
+    await until('the resumed stream to reach the newest stored event', () =>
+      after.events.some((e) => e.seq === all.at(-1)),
+    );
+    all = await stored();
+    after.close();
+    await after.done;
+
+    const seen = [...before.events, ...after.events].map((e) => e.seq);
+    const missed = all.filter((seq) => !seen.includes(seq));
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: ids.length - jobs.filter((j) => TERMINAL.includes(j.status)).length,
+      duplicateSubmits: duplicates(jobs, stack.sim.stats().submits),
+      ...relayTotals(stack.relays),
+      details: { eventsStored: all.length, eventsSeen: seen.length, eventsMissed: missed.length },
+    });
+    expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    expect(missed).toEqual([]);
+    // In order and each once, across the two connections.
+    expect(seen).toEqual(all);
+    expect(stack.sim.stats().submits).toBe(4);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it("DashScope's one task per account and one submit per second hold across two instances", async () => {
+    const rec = recordScenario(
+      'instances',
+      'one-task-per-account-two-instances',
+      'Two instances submitting for one DashScope account: never two tasks at once, never over 1 submit/s',
+    );
+    stack = await startStack('dashscope', { jobMs: 300 });
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const tokens = [await first.addMember('alice'), await first.addMember('bob')];
+    const created = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map(async (i) => {
+        const relay = i % 2 === 0 ? first : second;
+        const token = tokens[i % 2] as string;
+        const res = await relay.api('POST', '/v1/jobs', { token, body: stack?.inputs() });
+        expect(res.status).toBe(201);
+        return { id: res.json.id as string, token };
+      }),
+    );
+    const jobs = await Promise.all(
+      created.map(({ id, token }) =>
+        second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 120_000),
+      ),
+    );
+    // The provider's own view of its tasks: created, started and ended times.
+    const spans: { id: string; submit: number; end: number }[] = [];
+    for (const job of jobs) {
+      const res = await fetch(`${stack.proxy.url}/api/v1/tasks/${job.upstreamId}`, {
+        headers: { authorization: `Bearer ${PROVIDER_KEY}` },
+      });
+      const output = ((await res.json()) as { output: Record<string, string> }).output;
+      spans.push({
+        id: job.upstreamId as string,
+        submit: dashscopeMs(output.submit_time as string),
+        end: dashscopeMs(output.end_time as string),
+      });
+    }
+    spans.sort((a, b) => a.submit - b.submit);
+    const overlaps = spans.slice(1).filter((s, i) => s.submit < (spans[i] as { end: number }).end).length;
+    const stats = stack.sim.stats();
+    Object.assign(rec, {
+      jobsLost: created.length - jobs.filter((j) => TERMINAL.includes(j.status)).length,
+      duplicateSubmits: duplicates(jobs, stats.submits),
+      ...relayTotals(stack.relays),
+      details: { overlaps, throttled: stats.throttled },
+    });
+    expect(jobs.every((j) => j.status === 'succeeded')).toBe(true);
+    expect(stats.submits).toBe(6);
+    expect(overlaps).toBe(0);
+    // The simulator answers 429 to a second submit within a second (and to a query storm).
+    expect(stats.throttled).toBe(0);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it("a member's rate limit is one budget across instances, not one per instance", async () => {
+    const rec = recordScenario(
+      'instances',
+      'rate-limit-shared',
+      'Two instances with a limit of 8 requests a minute: the member gets 8 in all',
+    );
+    stack = await startStack('dashscope');
+    const cluster = await startCluster(stack, 2, { RETALK_RATE_LIMIT_PER_MINUTE: '8' });
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    // Windows are aligned to the minute: an attempt that straddles a minute boundary is repeated.
+    let statuses: number[] = [];
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const token = await first.addMember(`member${attempt}`);
+      const minute = Math.floor(Date.now() / 60_000);
+      statuses = [];
+      for (let i = 0; i < 12; i++) {
+        const res = await (i % 2 === 0 ? first : second).api('GET', '/v1/me', { token });
+        statuses.push(res.status);
+      }
+      if (Math.floor(Date.now() / 60_000) === minute) break;
+      await sleep(100);
+    }
+    Object.assign(rec, { ...relayTotals(stack.relays), details: { statuses } });
+    expect(statuses.filter((s) => s === 200).length).toBe(8);
+    expect(statuses.filter((s) => s === 429).length).toBe(4);
+    expect(statuses.slice(0, 8).every((s) => s === 200)).toBe(true);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+});
