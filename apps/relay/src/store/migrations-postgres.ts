@@ -158,4 +158,9 @@ export const PG_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER events_added AFTER INSERT ON events
     FOR EACH ROW EXECUTE FUNCTION retalk_event_added();
   `,
+  // PostgreSQL only: rate windows are written on every signed-in request; unlogged, each write skips
+  // the WAL and its flush (a crash forgets at most a minute of counts, which is harmless).
+  `
+  ALTER TABLE rate_windows SET UNLOGGED;
+  `,
 ];
