@@ -93,7 +93,7 @@ export async function serveRelay(
       // A fresh single-use link each start: nothing reusable piles up in logs (findings L12).
       const link = await createConnectLink(relay.context.store, demo, { publicUrl: url, now: Date.now() });
       print(`  Connect a browser in one click: open ${link.url}`);
-      print('    (then click Retalk in the toolbar → Connect; works once, for 30 minutes)');
+      print('    (then click Retalk in the toolbar → Connect this browser; works once, for 30 minutes)');
     }
     // Started from the repository (the README's quick start): point at the extension build too.
     const extensionDir = path.resolve('apps/extension/.output/chrome-mv3');
