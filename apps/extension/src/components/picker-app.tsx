@@ -214,6 +214,16 @@ export function PickerApp(props: { request: PickRequest | null }) {
     else setFrameAccessError(t('picker.frameDenied', { host: hostOf(blockedOrigin) }));
   }
 
+  // Escape closes the picker as it does a dialog (finding 19), except while inputs are being sent:
+  // closing then would cancel the send.
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.key === 'Escape' && !event.defaultPrevented && !submitting) window.close();
+    };
+    document.addEventListener('keydown', onKey);
+    return () => document.removeEventListener('keydown', onKey);
+  }, [submitting]);
+
   // The other videos of the clicked frame, to switch to (finding 9); asked again after a switch.
   useEffect(() => {
     setPageVideos([]);
