@@ -28,7 +28,7 @@ export type SlotClaim =
   | { outcome: 'busy'; inFlight: number }
   /** The account's last submit is too recent; ask again in `retryInMs`. */
   | { outcome: 'paced'; retryInMs: number }
-  /** The job is no longer waiting to be sent (canceled, or claimed by someone else). */
+  /** The job is no longer waiting to be sent (canceled, claimed by someone else, or its lease is another instance's). */
   | { outcome: 'gone' };
 
 /** Stored and (when it needed it) prepared, not yet sent. */
@@ -50,12 +50,17 @@ export async function claimSubmitSlot(
   jobId: string,
   upstream: SlotUpstream,
   now: number,
+  lease?: { owner: string; expiresAt: number } | undefined,
 ): Promise<SlotClaim> {
   return store.transaction(async (tx) => {
     // Account first, then the job: every path that takes both takes them in this order.
     await tx.lockAccount(upstream.account);
     const job = await tx.lockJob(jobId);
     if (!job || !isWaiting(job)) return { outcome: 'gone' };
+    // Several instances: only the lease holder sends, with its lease extended for the submit, so an
+    // instance that stalled past its lease never sends a job another instance has taken over.
+    if (lease && tx.holdLease && !(await tx.holdLease(jobId, lease.owner, lease.expiresAt)))
+      return { outcome: 'gone' };
     const load = await tx.accountLoad(upstream.accountUpstreams, upstream.unplacedBesides);
     if (load.inFlight >= upstream.concurrency) return { outcome: 'busy', inFlight: load.inFlight };
     if (load.lastSubmitAt !== null) {

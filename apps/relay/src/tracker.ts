@@ -1,4 +1,5 @@
 import {
+  DEFAULT_REQUEST_TIMEOUT_MS,
   isRetalkError,
   type LipSyncRequest,
   type RetalkError,
@@ -57,6 +58,12 @@ export interface TrackerOptions {
 export function submitKeyOf(jobId: string, attempt?: number | undefined): string {
   return attempt ? `retalk-${jobId}-${attempt}` : `retalk-${jobId}`;
 }
+
+/**
+ * How long after a submit began its outcome is settled at the provider: the provider client's
+ * request timeout (the request has landed or was given up) plus a margin for a slow answer.
+ */
+const SUBMIT_SETTLE_MS = DEFAULT_REQUEST_TIMEOUT_MS + 5_000;
 
 /** Times a job is sent again after the provider failed to fetch its inputs across relay restarts. */
 const MAX_REFETCH_RESUBMITS = 3;
@@ -191,6 +198,10 @@ export function createTracker(o: TrackerOptions): Tracker {
   let held = new Set<string>();
   // When this instance took each job over from a dead one (cluster only).
   const takenOverAt = new Map<string, number>();
+  // Jobs taken over from another instance's lapsed lease (cluster only).
+  const fromAnotherInstance = new Set<string>();
+  // Interrupted submits of those jobs are reconciled no sooner than this (SUBMIT_SETTLE_MS).
+  const reconcileNotBefore = new Map<string, number>();
   let leaseTimer: NodeJS.Timeout | undefined;
   let leasing = false;
 
@@ -212,6 +223,7 @@ export function createTracker(o: TrackerOptions): Tracker {
 
   function untrack(jobId: string): void {
     takenOverAt.delete(jobId);
+    fromAnotherInstance.delete(jobId);
     const timer = timers.get(jobId);
     if (timer) clearTimeout(timer);
     timers.delete(jobId);
@@ -393,7 +405,7 @@ export function createTracker(o: TrackerOptions): Tracker {
   /** Retries a job write while the store is locked by another connection past its busy timeout. */
   async function persist(
     jobId: string,
-    decide: (job: JobRecord) => JobPatch,
+    decide: (job: JobRecord) => JobPatch | undefined,
   ): Promise<JobRecord | undefined> {
     for (let attempt = 1; !stopped; attempt++) {
       try {
@@ -545,7 +557,14 @@ export function createTracker(o: TrackerOptions): Tracker {
     for (const upstream of o.pool.placementOrder(now)) {
       let claim: Awaited<ReturnType<typeof claimSubmitSlot>>;
       try {
-        claim = await claimSubmitSlot(o.store, o.writer, jobId, upstream.slot, now);
+        claim = await claimSubmitSlot(
+          o.store,
+          o.writer,
+          jobId,
+          upstream.slot,
+          now,
+          cluster ? { owner: cluster.owner, expiresAt: now + cluster.leaseMs } : undefined,
+        );
       } catch (error) {
         if (!isStoreBusy(error)) throw error;
         // Nothing was sent: the job simply waits for its next turn.
@@ -639,14 +658,35 @@ export function createTracker(o: TrackerOptions): Tracker {
     o.pool.submitted(upstream);
     const now = o.now();
     // The upstream id exists only in memory until this write lands, so a locked store is waited out.
-    const recorded = await persist(job.id, (current) => ({
-      upstreamId: task.id,
-      status: task.status === 'running' ? 'running' : 'submitted',
-      submittedAt: now,
-      // Progress counts per phase: the provider's work starts from its own figure, not the preparing one.
-      progress: current.status === 'preparing' ? task.progress : Math.max(current.progress, task.progress),
-      ...(task.status === 'running' ? { startedAt: now } : {}),
-    }));
+    let ours = true;
+    const recorded = await persist(job.id, (current) => {
+      // The answer came after another instance took the job over (this one stalled past its lease)
+      // and settled it: the job stays as that instance left it, never rolled back to this submit.
+      if (
+        isTerminal(current) ||
+        current.submitStartedAt !== submitAt ||
+        (current.upstreamId ?? task.id) !== task.id
+      ) {
+        ours = false;
+        return undefined;
+      }
+      return {
+        upstreamId: task.id,
+        status: task.status === 'running' ? 'running' : 'submitted',
+        submittedAt: now,
+        // Progress counts per phase: the provider's work starts from its own figure, not the preparing one.
+        progress: current.status === 'preparing' ? task.progress : Math.max(current.progress, task.progress),
+        ...(task.status === 'running' ? { startedAt: now } : {}),
+      };
+    });
+    if (!ours) {
+      o.log.warn(
+        { jobId: job.id, upstreamId: task.id },
+        'a submit was answered after another instance had settled its job; the job keeps that outcome',
+      );
+      untrack(job.id);
+      return;
+    }
     // Stopping before it landed: the marker makes the next start reconcile the job.
     if (!recorded) return;
     follow(recorded, o.pollIntervalMs);
@@ -675,9 +715,17 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (reconciling || stopped) return;
     reconciling = true;
     let retryInMs: number | undefined;
+    // The soonest a job held back (a takeover's submit still settling) may be asked about.
+    let waitInMs: number | undefined;
     try {
       for (const jobId of reconcileQueue) {
         if (stopped) return;
+        const notBefore = reconcileNotBefore.get(jobId) ?? 0;
+        if (notBefore > o.now()) {
+          waitInMs = Math.min(waitInMs ?? Number.POSITIVE_INFINITY, notBefore - o.now());
+          continue;
+        }
+        reconcileNotBefore.delete(jobId);
         const failure = await reconcile(jobId);
         if (stopped) return;
         if (failure !== undefined) {
@@ -694,7 +742,8 @@ export function createTracker(o: TrackerOptions): Tracker {
       reconcileFailures = 0;
     } finally {
       reconciling = false;
-      if (retryInMs !== undefined) scheduleReconcile(retryInMs);
+      const next = Math.min(retryInMs ?? Number.POSITIVE_INFINITY, waitInMs ?? Number.POSITIVE_INFINITY);
+      if (Number.isFinite(next)) scheduleReconcile(next);
     }
   }
 
@@ -707,7 +756,12 @@ export function createTracker(o: TrackerOptions): Tracker {
    */
   async function reconcile(jobId: string): Promise<string | undefined> {
     const job = await o.store.getJob(jobId);
-    if (!job || job.upstreamId || job.submitStartedAt === null || isTerminal(job)) return undefined;
+    if (!job || job.submitStartedAt === null || isTerminal(job)) return undefined;
+    if (job.upstreamId) {
+      // The submit landed after all (the instance it was taken from recorded the task): follow it.
+      follow(job, 0);
+      return undefined;
+    }
     let request: LipSyncRequest;
     try {
       request = await o.buildRequest(job, job.submitStartedAt);
@@ -848,7 +902,12 @@ export function createTracker(o: TrackerOptions): Tracker {
     else if (job.submitStartedAt !== null) {
       // Its account slot stays taken (in the store) until the reconcile settles it.
       place(job.id, o.pool.of(job.upstreamName));
-      requestReconcile(job.id, 0);
+      // Taken over from an instance that may only have stalled: its submit may still be on its way
+      // to the provider. Asking before that request has landed or timed out could find no task,
+      // send the job again and bill twice; so the reconcile waits until it must have.
+      const settledAt = fromAnotherInstance.has(job.id) ? job.submitStartedAt + SUBMIT_SETTLE_MS : 0;
+      if (settledAt > o.now()) reconcileNotBefore.set(job.id, settledAt);
+      requestReconcile(job.id, Math.max(0, settledAt - o.now()));
     } else if (o.isPrepared?.(job) ?? true) queue.push(job.id, job.memberId);
     else o.onUnprepared?.(job);
   }
@@ -858,6 +917,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     untrack(jobId);
     queue.remove(jobId);
     reconcileQueue.delete(jobId);
+    reconcileNotBefore.delete(jobId);
   }
 
   /**
@@ -872,7 +932,11 @@ export function createTracker(o: TrackerOptions): Tracker {
       const now = o.now();
       const expiresAt = now + cluster.leaseMs;
       const renewed = await cluster.store.renewLeases(cluster.owner, expiresAt);
-      const taken = await cluster.store.claimOrphans(cluster.owner, now, expiresAt, 100);
+      const claimed = await cluster.store.claimOrphans(cluster.owner, now, expiresAt, 100);
+      const taken = claimed.map((c) => c.jobId);
+      // A job another instance held may have its submit still on the way (that instance may only
+      // have stalled); one nobody held cannot.
+      for (const c of claimed) if (c.previousOwner !== null) fromAnotherInstance.add(c.jobId);
       if (stopped) return;
       const next = new Set([...renewed, ...taken]);
       for (const id of held) {

@@ -484,6 +484,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           [jobId, owner, expiresAt],
         );
       },
+      holdLease: async (jobId, owner, expiresAt) => {
+        assertTransactionOpen(scope, 'holdLease');
+        // The UPDATE locks the row: a takeover (FOR UPDATE SKIP LOCKED) skips it until commit.
+        const { rowCount } = await client.query(
+          'UPDATE job_leases SET expires_at = GREATEST(expires_at, $3) WHERE job_id = $1 AND owner = $2',
+          [jobId, owner, expiresAt],
+        );
+        return (rowCount ?? 0) > 0;
+      },
     };
   }
   return store;
@@ -519,13 +528,17 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
             [LIVE],
           );
           const { rows } = await client.query<Row>(
-            `SELECT l.job_id FROM job_leases l JOIN jobs j ON j.id = l.job_id
+            `SELECT l.job_id, l.owner FROM job_leases l JOIN jobs j ON j.id = l.job_id
              WHERE l.expires_at < $1 AND j.status = ANY($2)
              ORDER BY l.expires_at LIMIT $3
              FOR UPDATE OF l SKIP LOCKED`,
             [now, LIVE, limit],
           );
           const ids = rows.map((r) => r.job_id as string);
+          const taken = rows.map((r) => ({
+            jobId: r.job_id as string,
+            previousOwner: (r.owner as string) === '' ? null : (r.owner as string),
+          }));
           if (ids.length > 0) {
             await client.query('UPDATE job_leases SET owner = $1, expires_at = $2 WHERE job_id = ANY($3)', [
               owner,
@@ -534,7 +547,7 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
             ]);
           }
           await client.query('COMMIT');
-          return ids;
+          return taken;
         } catch (error) {
           await client.query('ROLLBACK').catch((rollbackError: Error) => {
             broken = rollbackError;

@@ -242,6 +242,12 @@ export interface RelayTransaction extends RelayQueries {
    * transaction, so a job and the lease of the instance that created it appear together.
    */
   leaseJob?(jobId: string, owner: string, expiresAt: number): Promise<void>;
+  /**
+   * PostgreSQL only (several instances): when `owner` still holds the job's lease, extends it to at
+   * least `expiresAt` and keeps its row locked until the transaction ends (no other instance takes
+   * it over meanwhile); answers false when another instance holds it, or nobody does.
+   */
+  holdLease?(jobId: string, owner: string, expiresAt: number): Promise<boolean>;
 }
 
 /** A notification that an event was stored (by any instance): small, the event is read from the store. */
@@ -261,9 +267,15 @@ export interface ClusterStore {
   /**
    * Takes up to `limit` live jobs whose lease lapsed before `now` (their instance died or stalled)
    * or that have none, for `owner` until `expiresAt`; rows another instance is claiming are skipped
-   * (`FOR UPDATE SKIP LOCKED`). Answers the ids taken.
+   * (`FOR UPDATE SKIP LOCKED`). Answers the jobs taken, each with the instance that held it before
+   * (null for a job nobody had leased: stored before leases existed).
    */
-  claimOrphans(owner: string, now: number, expiresAt: number, limit: number): Promise<string[]>;
+  claimOrphans(
+    owner: string,
+    now: number,
+    expiresAt: number,
+    limit: number,
+  ): Promise<Array<{ jobId: string; previousOwner: string | null }>>;
   /** Gives up every lease of `owner` (a clean stop): the other instances take the jobs at their next pass. */
   releaseLeases(owner: string): Promise<void>;
   /** Counts one hit in `key`'s window (aligned to `windowMs`); answers the hits in it so far and its start. */

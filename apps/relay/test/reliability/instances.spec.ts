@@ -207,7 +207,9 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(before[0]).toMatchObject({ upstream_id: null });
     expect(before[0]?.submit_started_at).not.toBeNull();
 
-    const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    // The other instance waits until the killed one's submit must have settled (its request timeout
+    // and a margin) before asking the provider, then adopts the task.
+    const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 120_000);
     const submits = stack.sim.stats().submits;
     Object.assign(rec, {
       faultsSurvived: 1,
@@ -220,7 +222,66 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(submits).toBe(1);
     expect(second.logs.some((l) => l.includes('reconciled an interrupted submit'))).toBe(true);
     expect(rec.secretsLeaked).toBe(0);
-  });
+  }, 300_000);
+
+  it('two instances: one stalls (SIGSTOP) with its submit still on the way; the other takes the job over but does not send it again (submits === 1)', async () => {
+    const rec = recordScenario(
+      'instances',
+      'stall-mid-submit-two-instances',
+      'Two instances; SIGSTOP while the submit has not reached the provider, past the lease; then it arrives (DashScope)',
+    );
+    stack = await startStack('dashscope', { fetchInputs: false });
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    // The submit leaves the stalled instance but the provider does not hear of it yet.
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action: 'hold',
+    });
+    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(created.status).toBe(201);
+    await held.hit;
+    process.kill(first.pid, 'SIGSTOP');
+    try {
+      // The lease lapses and the other instance takes the job, whose submit began and has no task.
+      const owners = async () =>
+        (
+          await query(cluster.databaseUrl, 'SELECT owner FROM job_leases WHERE job_id = $1', [
+            created.json.id,
+          ])
+        )[0]?.owner;
+      const firstOwner = await owners();
+      const deadline = Date.now() + 60_000;
+      while ((await owners()) === firstOwner && Date.now() < deadline) await sleep(100);
+      expect(await owners()).not.toBe(firstOwner);
+      // Asked now, the provider would know no task, and the job would be sent a second time. An
+      // unfenced takeover asks at once; give it a few seconds to (a bounded wait: with the fence,
+      // nothing is asked until the stalled submit must have settled, so none comes).
+      const lists = () => stack?.sim.stats().requests['dashscope.list'] ?? 0;
+      const listsBefore = lists();
+      const askedBy = Date.now() + 5_000;
+      while (lists() === listsBefore && Date.now() < askedBy) await sleep(50);
+      // Then the stalled submit arrives, and its instance wakes.
+      held.release();
+      await until('the provider to create the task', () => stack?.sim.stats().submits === 1);
+    } finally {
+      process.kill(first.pid, 'SIGCONT');
+    }
+    const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 120_000);
+    const submits = stack.sim.stats().submits;
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+      duplicateSubmits: duplicates([job], submits),
+      ...relayTotals(stack.relays),
+    });
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    expect(submits).toBe(1);
+    expect(Object.keys(stack.sim.stats().tasks)).toEqual([job.upstreamId]);
+    expect(rec.secretsLeaked).toBe(0);
+  }, 300_000);
 
   it("a member's event stream sees the other instance's writes, and resumed on the other instance after a SIGKILL misses no event", async () => {
     const rec = recordScenario(
