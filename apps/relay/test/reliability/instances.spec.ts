@@ -144,6 +144,40 @@ describe('several relay instances on one PostgreSQL database', () => {
     balancer = undefined;
   });
 
+  /**
+   * Two instances on one DashScope account; a job created on the first, whose submit the fault
+   * proxy holds (`hold`: the provider has not heard of it; `hold-response`: it created the task
+   * and the instance has not heard back). The provider does not fetch inputs: a cut download is
+   * another scenario (as in the one-instance crash tests).
+   */
+  async function submitHeld(action: 'hold' | 'hold-response') {
+    stack = await startStack('dashscope', { fetchInputs: false });
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
+      action,
+    });
+    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(created.status).toBe(201);
+    await held.hit;
+    return { sim: stack.sim, cluster, first, second, token, created, held };
+  }
+
+  /** Records a one-fault scenario's outcome for one job; answers the provider's submits. */
+  function recordOutcome(rec: ReturnType<typeof recordScenario>, job: JobBody): number {
+    const submits = stack?.sim.stats().submits ?? 0;
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
+      duplicateSubmits: duplicates([job], submits),
+      ...relayTotals(stack?.relays ?? []),
+    });
+    return submits;
+  }
+
   it('three instances: the one polling a running job is killed, another takes the job over and finishes it with one submit', async () => {
     const rec = recordScenario(
       'instances',
@@ -185,24 +219,10 @@ describe('several relay instances on one PostgreSQL database', () => {
       'kill-mid-submit-two-instances',
       'Two instances; SIGKILL after the provider created the task, before the instance stored its id (DashScope)',
     );
-    // As in the one-instance crash test: the provider would be downloading the killed instance's
-    // copies of the inputs at the kill (a cut download fails the task, and the job is sent again,
-    // which is another scenario); this one is about adopting the task, so it does not fetch them.
-    stack = await startStack('dashscope', { fetchInputs: false });
-    const cluster = await startCluster(stack, 2);
-    balancer = cluster.balancer;
-    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
-    const token = await first.addMember('alice');
-    const held = stack.proxy.add({
-      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
-      action: 'hold-response',
-    });
-    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
-    expect(created.status).toBe(201);
-    await held.hit;
+    const { sim, cluster, first, second, token, created } = await submitHeld('hold-response');
     await until('the provider to create the task', () => stack?.sim.stats().submits === 1);
     await first.kill('SIGKILL');
-    const [upstreamTask] = Object.keys(stack.sim.stats().tasks);
+    const [upstreamTask] = Object.keys(sim.stats().tasks);
     const before = await query(cluster.databaseUrl, 'SELECT upstream_id, submit_started_at FROM jobs');
     expect(before[0]).toMatchObject({ upstream_id: null });
     expect(before[0]?.submit_started_at).not.toBeNull();
@@ -210,13 +230,7 @@ describe('several relay instances on one PostgreSQL database', () => {
     // The other instance waits until the killed one's submit must have settled (its request timeout
     // and a margin) before asking the provider, then adopts the task.
     const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 120_000);
-    const submits = stack.sim.stats().submits;
-    Object.assign(rec, {
-      faultsSurvived: 1,
-      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
-      duplicateSubmits: duplicates([job], submits),
-      ...relayTotals(stack.relays),
-    });
+    const submits = recordOutcome(rec, job);
     expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
     expect(job.upstreamId).toBe(upstreamTask);
     expect(submits).toBe(1);
@@ -230,19 +244,8 @@ describe('several relay instances on one PostgreSQL database', () => {
       'stall-mid-submit-two-instances',
       'Two instances; SIGSTOP while the submit has not reached the provider, past the lease; then it arrives (DashScope)',
     );
-    stack = await startStack('dashscope', { fetchInputs: false });
-    const cluster = await startCluster(stack, 2);
-    balancer = cluster.balancer;
-    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
-    const token = await first.addMember('alice');
     // The submit leaves the stalled instance but the provider does not hear of it yet.
-    const held = stack.proxy.add({
-      match: (r) => endpointOf(r.method, r.path) === 'dashscope.create',
-      action: 'hold',
-    });
-    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
-    expect(created.status).toBe(201);
-    await held.hit;
+    const { sim, cluster, first, second, token, created, held } = await submitHeld('hold');
     process.kill(first.pid, 'SIGSTOP');
     try {
       // The lease lapses and the other instance takes the job, whose submit began and has no task.
@@ -270,16 +273,10 @@ describe('several relay instances on one PostgreSQL database', () => {
       process.kill(first.pid, 'SIGCONT');
     }
     const job = await second.waitForJob(created.json.id, token, (j) => TERMINAL.includes(j.status), 120_000);
-    const submits = stack.sim.stats().submits;
-    Object.assign(rec, {
-      faultsSurvived: 1,
-      jobsLost: TERMINAL.includes(job.status) ? 0 : 1,
-      duplicateSubmits: duplicates([job], submits),
-      ...relayTotals(stack.relays),
-    });
+    const submits = recordOutcome(rec, job);
     expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
     expect(submits).toBe(1);
-    expect(Object.keys(stack.sim.stats().tasks)).toEqual([job.upstreamId]);
+    expect(Object.keys(sim.stats().tasks)).toEqual([job.upstreamId]);
     expect(rec.secretsLeaked).toBe(0);
   }, 300_000);
 
