@@ -15,8 +15,8 @@ const OUTAGE = new Set(['provider_unavailable', 'network', 'timeout']);
 
 export type UpstreamState = 'healthy' | 'unhealthy';
 
-/** What the admin sees of an upstream (never its key). */
-export interface UpstreamView {
+/** An upstream as configured, without its key: what every admin view starts from. */
+export interface UpstreamDescription {
   name: string;
   provider: string;
   account: string;
@@ -24,6 +24,10 @@ export interface UpstreamView {
   priority: number;
   costPerOutputSecond: number;
   concurrency: number;
+}
+
+/** What the admin sees of an upstream (never its key). */
+export interface UpstreamView extends UpstreamDescription {
   submitsPerSecond: number;
   health: UpstreamState;
   /** Why it is unhealthy, readable by the admin; null when healthy. */

@@ -1,17 +1,10 @@
 import type { RelayConfig } from './config.js';
 import type { RelayStore } from './store/types.js';
-import type { UpstreamView } from './upstream-pool.js';
+import type { UpstreamDescription, UpstreamView } from './upstream-pool.js';
 import { DEFAULT_UPSTREAM_NAME, providerDefaults } from './upstreams.js';
 
 /** One upstream as `GET /admin/upstreams` and `retalk-relay upstreams` show it (never its key). */
-export interface UpstreamStatus {
-  name: string;
-  provider: string;
-  account: string;
-  baseUrl: string | null;
-  priority: number;
-  costPerOutputSecond: number;
-  concurrency: number;
+export interface UpstreamStatus extends UpstreamDescription {
   health: 'healthy' | 'unhealthy';
   /** Why it is unhealthy; null when healthy. */
   reason: string | null;
@@ -24,18 +17,8 @@ export interface UpstreamStatus {
   inFlight: number;
 }
 
-interface Described {
-  name: string;
-  provider: string;
-  account: string;
-  baseUrl: string | null;
-  priority: number;
-  costPerOutputSecond: number;
-  concurrency: number;
-}
-
 /** The upstreams the configuration names: the file's, or the one of RETALK_PROVIDER / RETALK_API_KEY. */
-export function describeUpstreams(config: RelayConfig): Described[] {
+export function describeUpstreams(config: RelayConfig): UpstreamDescription[] {
   if (config.upstreams) {
     return config.upstreams.map((u) => ({
       name: u.name,
@@ -66,7 +49,7 @@ export function describeUpstreams(config: RelayConfig): Described[] {
  */
 export async function upstreamStatuses(
   store: RelayStore,
-  upstreams: readonly Described[],
+  upstreams: readonly UpstreamDescription[],
   live?: readonly UpstreamView[],
 ): Promise<UpstreamStatus[]> {
   const loads = await store.upstreamLoads();
