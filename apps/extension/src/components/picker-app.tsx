@@ -226,8 +226,11 @@ export function PickerApp(props: { request: PickRequest | null }) {
 
   // The other videos of the clicked frame, to switch to (finding 9); asked again after a switch.
   useEffect(() => {
-    setPageVideos([]);
-    if (!request || !target || blockedOrigin) return;
+    if (!request || !target || blockedOrigin) {
+      setPageVideos([]);
+      return;
+    }
+    // The list shown stays until the fresh one arrives (no flicker, no moment with the old choice).
     let stale = false;
     browser.tabs.sendMessage(request.tabId, { type: LIST_VIDEOS_MESSAGE }, { frameId: request.frameId }).then(
       (videos: unknown) => {
@@ -247,6 +250,7 @@ export function PickerApp(props: { request: PickRequest | null }) {
       .sendMessage(request.tabId, { type: CHOOSE_VIDEO_MESSAGE, index }, { frameId: request.frameId })
       .catch(() => null)) as VideoTarget | null;
     if (!video) return;
+    setPageVideos((list) => list.map((entry) => ({ ...entry, current: entry.index === index })));
     setFacePoint(null);
     setSendBy(null);
     setClipTouched(false);
