@@ -413,26 +413,15 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     ...guarded(queriesOf(exec), (method) => assertNotInTransaction(store, method)),
     async transaction(fn) {
       assertNotInTransaction(store, 'transaction');
-      const client = await pool.connect();
       const scope: TransactionScope = { owner: store, active: true, afterCommit: [] };
       let committed = false;
-      let broken: Error | undefined;
       try {
-        await client.query('BEGIN');
-        try {
-          const result = await runInScope(scope, () => fn(transactionHandle(client, scope)));
-          await client.query('COMMIT');
-          committed = true;
-          return result;
-        } catch (error) {
-          await client.query('ROLLBACK').catch((rollbackError: Error) => {
-            broken = rollbackError;
-          });
-          throw error;
-        }
+        const result = await inClientTransaction(pool, (client) =>
+          runInScope(scope, () => fn(transactionHandle(client, scope))),
+        );
+        committed = true;
+        return result;
       } finally {
-        // A connection whose rollback failed is in an unknown state: the pool drops it.
-        client.release(broken);
         closeScope(scope, committed);
       }
     },
@@ -513,51 +502,37 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
       ]);
       return rows.map((r) => r.job_id as string);
     },
-    claimOrphans: async (owner, now, expiresAt, limit) => {
-      const client = await pool.connect();
-      let broken: Error | undefined;
-      try {
-        await client.query('BEGIN');
-        try {
-          // Live jobs without a lease (stored before leases existed) become claimable like lapsed ones.
-          await client.query(
-            `INSERT INTO job_leases (job_id, owner, expires_at)
-             SELECT j.id, '', 0 FROM jobs j
-             WHERE j.status = ANY($1) AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.job_id = j.id)
-             ON CONFLICT (job_id) DO NOTHING`,
-            [LIVE],
-          );
-          const { rows } = await client.query<Row>(
-            `SELECT l.job_id, l.owner FROM job_leases l JOIN jobs j ON j.id = l.job_id
-             WHERE l.expires_at < $1 AND j.status = ANY($2)
-             ORDER BY l.expires_at LIMIT $3
-             FOR UPDATE OF l SKIP LOCKED`,
-            [now, LIVE, limit],
-          );
-          const ids = rows.map((r) => r.job_id as string);
-          const taken = rows.map((r) => ({
-            jobId: r.job_id as string,
-            previousOwner: (r.owner as string) === '' ? null : (r.owner as string),
-          }));
-          if (ids.length > 0) {
-            await client.query('UPDATE job_leases SET owner = $1, expires_at = $2 WHERE job_id = ANY($3)', [
-              owner,
-              expiresAt,
-              ids,
-            ]);
-          }
-          await client.query('COMMIT');
-          return taken;
-        } catch (error) {
-          await client.query('ROLLBACK').catch((rollbackError: Error) => {
-            broken = rollbackError;
-          });
-          throw error;
+    claimOrphans: (owner, now, expiresAt, limit) =>
+      inClientTransaction(pool, async (client) => {
+        // Live jobs without a lease (stored before leases existed) become claimable like lapsed ones.
+        await client.query(
+          `INSERT INTO job_leases (job_id, owner, expires_at)
+         SELECT j.id, '', 0 FROM jobs j
+         WHERE j.status = ANY($1) AND NOT EXISTS (SELECT 1 FROM job_leases l WHERE l.job_id = j.id)
+         ON CONFLICT (job_id) DO NOTHING`,
+          [LIVE],
+        );
+        const { rows } = await client.query<Row>(
+          `SELECT l.job_id, l.owner FROM job_leases l JOIN jobs j ON j.id = l.job_id
+         WHERE l.expires_at < $1 AND j.status = ANY($2)
+         ORDER BY l.expires_at LIMIT $3
+         FOR UPDATE OF l SKIP LOCKED`,
+          [now, LIVE, limit],
+        );
+        const ids = rows.map((r) => r.job_id as string);
+        const taken = rows.map((r) => ({
+          jobId: r.job_id as string,
+          previousOwner: (r.owner as string) === '' ? null : (r.owner as string),
+        }));
+        if (ids.length > 0) {
+          await client.query('UPDATE job_leases SET owner = $1, expires_at = $2 WHERE job_id = ANY($3)', [
+            owner,
+            expiresAt,
+            ids,
+          ]);
         }
-      } finally {
-        client.release(broken);
-      }
-    },
+        return taken;
+      }),
     releaseLeases: async (owner) => {
       await exec('UPDATE job_leases SET expires_at = 0 WHERE owner = $1', [owner]);
     },
@@ -623,4 +598,28 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
       };
     },
   };
+}
+
+/**
+ * Runs `fn` on one pooled connection between BEGIN and COMMIT; rolls back when it throws, and drops
+ * a connection whose rollback failed (its state is unknown) instead of returning it to the pool.
+ */
+async function inClientTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollbackError: Error) => {
+        broken = rollbackError;
+      });
+      throw error;
+    }
+  } finally {
+    client.release(broken);
+  }
 }
