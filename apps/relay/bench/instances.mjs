@@ -3,14 +3,13 @@
 // it on the one instance, then half on each of two. Everything binds 127.0.0.1; the database is a
 // throwaway one (`retalk_bench_…`, dropped at the end) on RETALK_BENCH_PG_URL
 // (default postgres://postgres@127.0.0.1:5432/postgres); every child is stopped.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { runCli } from '../dist/commands.js';
-import { fmt, freePort, start, stopChildren, waitForHttp } from './lib.mjs';
+import { fmt, freePort, runLoadGenerator, start, stopChildren, waitForHttp } from './lib.mjs';
 
 const HERE = import.meta.dirname;
 const RELAY_DIR = path.resolve(HERE, '..');
@@ -20,19 +19,7 @@ const READ_SECONDS = Number(process.env.BENCH_READ_SECONDS ?? 5);
 const CONNECTIONS = 32;
 
 function load(url, connections, headers) {
-  const options = { url, mode: 'max', connections, durationMs: READ_SECONDS * 1000, headers };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
-    );
-  });
+  return runLoadGenerator({ url, mode: 'max', connections, durationMs: READ_SECONDS * 1000, headers });
 }
 
 async function admin(sql) {

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
 
 export const children = [];
 
@@ -111,4 +112,27 @@ export function readLoad(url, { rate = 50, headers } = {}) {
       return done;
     },
   };
+}
+
+/**
+ * Runs the HTTP load generator (load.mjs) in its own process with `options` (url, mode, rate,
+ * connections, durationMs, headers) and answers what it measured.
+ */
+export function runLoadGenerator(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [path.join(import.meta.dirname, 'load.mjs'), JSON.stringify(options)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
+    );
+  });
 }

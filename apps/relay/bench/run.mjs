@@ -2,7 +2,7 @@
 // `node bench/run.mjs upload` runs only (3), the upload, with more rounds (the machine is shared, so
 // one pair of runs says little; each round prints on its own and the spread is reported).
 // Everything binds 127.0.0.1; every phase is bounded in time and size; every child is stopped.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import {
   freePort,
   mib,
   rssBytes,
+  runLoadGenerator,
   start,
   stopChildren,
   verdict,
@@ -34,20 +35,6 @@ const ONLY_UPLOAD = process.argv[2] === 'upload';
 if (process.argv[2] && !ONLY_UPLOAD)
   throw new Error(`unknown section ${process.argv[2]}; use: run.mjs [upload]`);
 const UPLOAD_ROUNDS = Number(process.env.BENCH_UPLOAD_ROUNDS ?? (ONLY_UPLOAD ? 5 : 3));
-function load(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(HERE, 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load generator exited ${code}`)),
-    );
-  });
-}
 
 function nginxConfig(dir, { port, uploadPort, stubPort, simPort }) {
   const t = (name) => path.join(dir, name);
@@ -204,10 +191,16 @@ async function readsAndUpload(results) {
     nginx: { url: `http://127.0.0.1:${nginxPort}/v1/tasks/${job.upstreamId}`, headers: {} },
   };
   for (const [name, t] of ONLY_UPLOAD ? [] : Object.entries(targets)) {
-    await load({ ...t, mode: 'max', connections: 8, durationMs: 1000 }); // warm-up
+    await runLoadGenerator({ ...t, mode: 'max', connections: 8, durationMs: 1000 }); // warm-up
     results.reads[name] = {
-      fixed: await load({ ...t, mode: 'rate', rate: 500, connections: 64, durationMs: READ_SECONDS * 1000 }),
-      max: await load({ ...t, mode: 'max', connections: 32, durationMs: READ_SECONDS * 1000 }),
+      fixed: await runLoadGenerator({
+        ...t,
+        mode: 'rate',
+        rate: 500,
+        connections: 64,
+        durationMs: READ_SECONDS * 1000,
+      }),
+      max: await runLoadGenerator({ ...t, mode: 'max', connections: 32, durationMs: READ_SECONDS * 1000 }),
     };
   }
 
