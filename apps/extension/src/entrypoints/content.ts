@@ -14,6 +14,8 @@ import {
   type PagePoint,
   sourceOf,
   streamVideoBytes,
+  VIDEO_NEAR_MESSAGE,
+  videoNear,
 } from '../lib/page-video.js';
 import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '../lib/thumbnails.js';
 
@@ -66,6 +68,10 @@ export default defineContentScript({
           () => sendResponse({ ok: false }),
         );
         return true;
+      }
+      if (type === VIDEO_NEAR_MESSAGE) {
+        sendResponse(videoNear(document, lastPoint));
+        return false;
       }
       if (type === LIST_VIDEOS_MESSAGE) {
         sendResponse(listVideos(document, described));

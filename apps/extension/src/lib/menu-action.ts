@@ -1,25 +1,114 @@
 import { type Browser, browser } from 'wxt/browser';
 import { t } from './i18n.js';
+import { VIDEO_NEAR_MESSAGE } from './page-video.js';
 import { PICKER_WINDOW, type PickRequest, savePickRequest } from './pick-request.js';
 import type { VideoTarget } from './video-source.js';
 import { classifySourceUrl } from './video-source.js';
 
-export const VIDEO_MENU_ID = 'retalk-lipsync-video';
-export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+/** The one context-menu item: on a video, and on a page or frame (a player's overlay hides the video). */
+export const MENU_ID = 'retalk-lipsync';
 export { PICKER_WINDOW };
 
+/** Pages the item shows on: not the extension's own pages, PDFs or browser pages. */
+const DOCUMENT_PATTERNS = ['http://*/*', 'https://*/*', 'file:///*'];
+
+/**
+ * Firefox's `menus` API (also reachable as `contextMenus` there): `onShown`/`refresh` and `visible`
+ * let the item hide where it cannot help. Chromium has none of these.
+ */
+export type ShowableMenus = {
+  update(id: string, props: { visible: boolean }): Promise<void> | void;
+  refresh(): Promise<void> | void;
+  onShown: { addListener(listener: (info: MenuShownInfo, tab?: Browser.tabs.Tab) => void): void };
+  onHidden: { addListener(listener: () => void): void };
+};
+
+/** What Firefox tells `menus.onShown` listeners (the fields used here). */
+export type MenuShownInfo = { contexts: string[]; frameId?: number; menuIds?: Array<string | number> };
+
+/** Firefox's `menus` when it can show and hide items as the menu opens; undefined in Chromium. */
+export function showableMenus(): ShowableMenus | undefined {
+  const api = browser as unknown as { menus?: Partial<ShowableMenus>; contextMenus?: Partial<ShowableMenus> };
+  const menus = api.menus ?? api.contextMenus;
+  return menus?.onShown && menus.onHidden && menus.refresh && menus.update
+    ? (menus as ShowableMenus)
+    : undefined;
+}
+
+/**
+ * The item's contexts (finding 16). One item, so a browser never groups two near-identical entries
+ * under "Retalk ▸" (Chrome did on a video in an iframe, where the video item and the page/frame item
+ * both matched). Chrome's `page` context also covers frames but never links, selections, images or
+ * editable fields (chrome/browser/renderer_context_menu/render_view_context_menu.cc,
+ * ExtensionContextAndPatternMatch), so `frame`, which matches everything inside a frame, is left
+ * out. Firefox adds `page` only when no other context applies, so a frame's plain area is `frame`
+ * alone there: it gets `frame`, and `onShown` hides the item on links, selections and the like.
+ */
+export function menuContexts(showable: boolean): ['video', ...Array<'page' | 'frame'>] {
+  return showable ? ['video', 'page', 'frame'] : ['video', 'page'];
+}
+
 /** Menus persist across service-worker restarts: create them on install/update only, after clearing. */
-export async function createMenus(): Promise<void> {
+export async function createMenus(options: { showable?: boolean } = {}): Promise<void> {
+  const showable = options.showable ?? !!showableMenus();
   await browser.contextMenus.removeAll();
-  browser.contextMenus.create({ id: VIDEO_MENU_ID, title: t('menu.video'), contexts: ['video'] });
-  // Custom players cover the <video> with their own layer, and then the browser offers no video menu.
   browser.contextMenus.create({
-    id: OVERLAY_MENU_ID,
-    title: t('menu.underPointer'),
-    // Not on links and images (finding 16): there the item was clutter on every page, and a
-    // player's overlay is a plain element, which is the `page` (or `frame`) context.
-    contexts: ['page', 'frame'],
-    documentUrlPatterns: ['http://*/*', 'https://*/*', 'file:///*'],
+    id: MENU_ID,
+    title: t('menu.video'),
+    contexts: menuContexts(showable),
+    documentUrlPatterns: DOCUMENT_PATTERNS,
+  });
+}
+
+/** Contexts where a lip-sync cannot help: the right-click was about something else than a player. */
+const NOT_A_PLAYER = ['link', 'selection', 'editable', 'password', 'image', 'audio'];
+
+/**
+ * Whether the item helps for this right-click: always on a video; never on a link, selection,
+ * image or editable field; elsewhere when the frame has a video, as far as the finder (present
+ * after an earlier use in that page) can tell. Without the finder it stays (nothing to ask).
+ */
+export async function itemHelps(
+  info: MenuShownInfo,
+  askFinder: () => Promise<boolean | undefined>,
+): Promise<boolean> {
+  if (info.contexts.includes('video')) return true;
+  if (info.contexts.some((context) => NOT_A_PLAYER.includes(context))) return false;
+  return (await askFinder()) ?? true;
+}
+
+/**
+ * Firefox: shows or hides the item as each menu opens (`onShown` → `update` → `refresh`), and
+ * makes it visible again once the menu closes, so the next menu starts from the item shown.
+ */
+export function followMenuShown(menus: ShowableMenus): void {
+  let instance = 0;
+  menus.onShown.addListener((info, tab) => {
+    if (!info.menuIds?.includes(MENU_ID)) return;
+    const mine = ++instance;
+    const askFinder = async () => {
+      if (tab?.id === undefined) return undefined;
+      try {
+        const answer: unknown = await browser.tabs.sendMessage(
+          tab.id,
+          { type: VIDEO_NEAR_MESSAGE },
+          { frameId: info.frameId ?? 0 },
+        );
+        return typeof answer === 'boolean' ? answer : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    void itemHelps(info, askFinder).then(async (visible) => {
+      // The menu may have closed (or another opened) while the finder answered.
+      if (visible || mine !== instance) return;
+      await menus.update(MENU_ID, { visible: false });
+      await menus.refresh();
+    });
+  });
+  menus.onHidden.addListener(() => {
+    instance++;
+    void menus.update(MENU_ID, { visible: true });
   });
 }
 
@@ -86,23 +175,25 @@ export async function handleMenuClick(
   info: Browser.contextMenus.OnClickData,
   tab: Browser.tabs.Tab | undefined,
 ): Promise<PickRequest | null> {
-  if (info.menuItemId !== VIDEO_MENU_ID && info.menuItemId !== OVERLAY_MENU_ID) return null;
+  if (info.menuItemId !== MENU_ID) return null;
   if (tab?.id === undefined) return null;
   const frameId = info.frameId ?? 0;
   const pageUrl = info.frameUrl ?? info.pageUrl ?? tab.url ?? '';
   const pageTitle = tab.title ?? '';
+  // One item for a video and for a page: the browser names the video (srcUrl) when the click was
+  // on one; else the finder looks under the pointer (an overlay, a shadow-DOM player).
+  const srcUrl = info.mediaType === 'video' ? info.srcUrl : undefined;
   const asked = await describeVideoInFrame(
     tab.id,
     frameId,
-    info.srcUrl,
+    srcUrl,
     (info as { targetElementId?: number }).targetElementId,
   );
   // Browser pages and stores refuse scripts: the picker works from the menu's srcUrl alone. A
   // frame from another site can be asked again once the member grants its origin in the picker.
   const blockedFrame = 'blocked' in asked && frameId !== 0 ? frameOrigin(info.frameUrl) : undefined;
   const video =
-    ('video' in asked ? asked.video : null) ??
-    (info.srcUrl ? fallbackTarget(info.srcUrl, pageUrl, pageTitle) : null);
+    ('video' in asked ? asked.video : null) ?? (srcUrl ? fallbackTarget(srcUrl, pageUrl, pageTitle) : null);
   let tabCapture: string | undefined;
   // The tab capture is the fallback for the face pick when the page could not hand over its frame.
   if (!video?.frame && video?.topFrame && tab.windowId !== undefined) {
@@ -117,7 +208,7 @@ export async function handleMenuClick(
     tabId: tab.id,
     frameId,
     video,
-    ...(info.srcUrl !== undefined && { srcUrl: info.srcUrl }),
+    ...(srcUrl !== undefined && { srcUrl }),
     ...(blockedFrame !== undefined && { blockedFrameOrigin: blockedFrame }),
     pageUrl: video?.pageUrl ?? pageUrl,
     pageTitle: video?.pageTitle || pageTitle,

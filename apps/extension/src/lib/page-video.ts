@@ -276,3 +276,27 @@ export function listVideos(doc: Document, current: HTMLVideoElement | null): Pag
     ];
   });
 }
+
+/** Background → finder, as a menu opens (Firefox): is a video near the right-click? Answers a boolean. */
+export const VIDEO_NEAR_MESSAGE = 'retalk:video-near';
+
+/** How far outside a video's box a right-click still counts as on it (a player's frame, its bar). */
+const NEAR_PX = 24;
+
+/**
+ * Whether the frame has a video near the right-click: one whose box, widened by a little, holds
+ * the point; with no point seen, any video showing something.
+ */
+export function videoNear(doc: Document, point: PagePoint | null): boolean {
+  return allVideos(doc).some((video) => {
+    const box = video.getBoundingClientRect();
+    if ((box.width === 0 && box.height === 0) || (!video.srcObject && sourceOf(video) === '')) return false;
+    if (!point) return true;
+    return (
+      point.x >= box.left - NEAR_PX &&
+      point.x <= box.right + NEAR_PX &&
+      point.y >= box.top - NEAR_PX &&
+      point.y <= box.bottom + NEAR_PX
+    );
+  });
+}

@@ -3,7 +3,7 @@ import { toErrorMessage } from './errors.js';
 import { t } from './i18n.js';
 import { countActive, isActive, jobsItem, type TrackedJob } from './job-store.js';
 import { followEvents, refreshActiveJobs } from './job-sync.js';
-import { createMenus, handleMenuClick } from './menu-action.js';
+import { createMenus, followMenuShown, handleMenuClick, showableMenus } from './menu-action.js';
 import { jobIdFromNotification, notifyFinishedJobs, showActiveCount } from './notifier.js';
 import { loadConnection } from './relay-connection.js';
 import { settingsItem } from './settings.js';
@@ -113,6 +113,9 @@ export function startServiceWorker(): void {
       );
     },
   );
+  // Firefox: the item hides where it cannot help (links, selections, frames without a video).
+  const menus = showableMenus();
+  if (menus) followMenuShown(menus);
   browser.alarms.onAlarm.addListener((alarm) => {
     if (alarm.name === SYNC_ALARM) void runSyncTick();
   });

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 import {
   type ConnectedSetup,
   fixture,
+  ON_VIDEO,
   openPicker,
   openPopup,
   screenshot,
   type UiLanguage,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
@@ -120,7 +120,7 @@ describe.each(['en', 'zh-CN'] as const)(
 
     it('picker with a video and an audio chosen', async () => {
       const { session } = setup;
-      const picker = await openPicker(session, `${setup.pages.url}/watch`, VIDEO_MENU_ID);
+      const picker = await openPicker(session, `${setup.pages.url}/watch`, ON_VIDEO);
       await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
       await picker
         .getByTestId('audio-status')

@@ -6,12 +6,12 @@ import {
   type ConnectedSetup,
   fixture,
   frameIdOf,
+  ON_VIDEO,
   openPicker,
   openPopup,
   screenshot,
   setSiteAccess,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 import { makeToneWav, probeVideoBytes } from './support/media.js';
 
@@ -144,7 +144,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
       const picker = await openPicker(
         setup.session,
         `${setup.pages.url}/watch?src=${LONG}&at=95.3`,
-        VIDEO_MENU_ID,
+        ON_VIDEO,
         {
           ready: PLAYER_READY,
         },
@@ -206,7 +206,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
       const picker = await openPicker(
         setup.session,
         `${setup.pages.url}/watch?src=${LONG}&at=60&title=Quarterly%20talk`,
-        VIDEO_MENU_ID,
+        ON_VIDEO,
         { ready: PLAYER_READY },
       );
       // The relay fetches the file itself and cuts the clip: nothing is uploaded from here.
@@ -271,7 +271,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
       const picker = await openPicker(
         setup.session,
         `${setup.pages.url}/watch?src=${LONG}&at=10&title=Interview`,
-        VIDEO_MENU_ID,
+        ON_VIDEO,
         { ready: PLAYER_READY },
       );
       await picker.getByLabel(/^By its address/).check();
@@ -330,7 +330,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
     const picker = await openPicker(
       setup.session,
       `${setup.pages.url}/watch?src=${WEBM}&title=WebM`,
-      VIDEO_MENU_ID,
+      ON_VIDEO,
       {
         ready: PLAYER_READY,
       },
@@ -368,11 +368,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
   });
 
   it('a video file the member chooses: frames on its timeline, the clip previewed in the picker and stopped at its end, then cut and sent', async () => {
-    const picker = await openPicker(
-      setup.session,
-      `${setup.pages.url}/watch?title=Own%20file`,
-      VIDEO_MENU_ID,
-    );
+    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Own%20file`, ON_VIDEO);
     await picker.getByText('Use a video file instead').click();
     await picker.setInputFiles('#video-file', {
       name: 'my-talk.mp4',
@@ -416,7 +412,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
 
   it('a page on a host the relay may not fetch: the address is refused, the clip is read from the page and uploaded instead, and the picker says so', async () => {
     const pageUrl = `${setup.pages.url.replace('127.0.0.1', LAN_HOST)}/watch?src=${LONG}&at=95.3&title=Intranet`;
-    const picker = await openPicker(setup.session, pageUrl, VIDEO_MENU_ID, { ready: PLAYER_READY });
+    const picker = await openPicker(setup.session, pageUrl, ON_VIDEO, { ready: PLAYER_READY });
     // The name looks public to the extension, so the address is what it sends first.
     expect(await picker.getByLabel(/^By its address/).isChecked()).toBe(true);
     await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
@@ -446,7 +442,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
   });
 
   it('a page with several videos: the one right-clicked is taken, and the member can switch to another', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/several`, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/several`, ON_VIDEO, {
       selector: '#b',
     });
     expect(await picker.getByTestId('video-meta').textContent()).toContain('640×640');
@@ -475,7 +471,7 @@ describe('the clip of a whole file, and the pages people meet, with only the acc
   it('a file in a player embedded from another site: asked for, then its clip read in that frame and cut', async () => {
     const innerUrl = `${setup.pages.url.replace('127.0.0.1', 'localhost')}/watch?src=${LONG}&at=31&title=Embedded`;
     const pageUrl = `${setup.pages.url}/frame?inner=${encodeURIComponent(innerUrl)}`;
-    const picker = await openPicker(setup.session, pageUrl, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, pageUrl, ON_VIDEO, {
       ready: PLAYER_READY,
       inFrame: true,
       frameId: async (page) => {

@@ -2,10 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { ALL_FORMATS, BufferSource, Input } from 'mediabunny';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type ClickedOn,
   type ExtensionSession,
   fixture,
   launchExtension,
-  OVERLAY_MENU_ID,
+  ON_PAGE,
+  ON_VIDEO,
   openPicker as openPickerOf,
   openPopup,
   type RelayProcess,
@@ -14,16 +16,15 @@ import {
   screenshot,
   startPageServer,
   startRelay,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 // Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
 declare const chrome: typeof import('wxt/browser').browser;
 
 const relayJobs = () => relayJobsOf(relay);
-const openPicker = (path: string, menuItemId: string) =>
-  openPickerOf(session, `${pages.url}${path}`, menuItemId);
-const runMenuAction = (pageUrl: string, menuItemId: string) => runMenuActionOf(session, pageUrl, menuItemId);
+const openPicker = (path: string, clickedOn: ClickedOn) =>
+  openPickerOf(session, `${pages.url}${path}`, clickedOn);
+const runMenuAction = (pageUrl: string, clickedOn: ClickedOn) => runMenuActionOf(session, pageUrl, clickedOn);
 
 let relay: RelayProcess;
 let pages: Awaited<ReturnType<typeof startPageServer>>;
@@ -117,7 +118,7 @@ describe('extension in headless Chromium against the relay', () => {
 
   it('lip-syncs a page video with a chosen audio file and a picked face, tracked to done in the popup, and downloads the result', async () => {
     const jobsBefore = (await relayJobs()).length;
-    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    const picker = await openPicker('/watch', ON_VIDEO);
     expect(await picker.getByTestId('video-meta').textContent()).toContain('3.0 s');
     expect(await picker.textContent('body')).toContain('uploaded through your relay');
 
@@ -245,7 +246,7 @@ describe('extension in headless Chromium against the relay', () => {
 
   it('refuses a 1 s audio file before anything is uploaded or spent', async () => {
     const jobsBefore = (await relayJobs()).length;
-    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    const picker = await openPicker('/watch', ON_VIDEO);
     await picker.setInputFiles('#audio-file', fixture('short-1s.wav'));
     await picker.getByTestId('media-problems').waitFor();
     const problems = await picker.getByTestId('media-problems').textContent();
@@ -280,7 +281,7 @@ describe('extension in headless Chromium against the relay', () => {
   });
 
   it('explains that a streamed (MSE) video with nothing loaded yet must play first', async () => {
-    const picker = await openPicker('/stream', OVERLAY_MENU_ID);
+    const picker = await openPicker('/stream', ON_PAGE);
     await picker.getByTestId('stream-explainer').waitFor();
     expect(await picker.getByTestId('stream-explainer').textContent()).toContain('has not loaded yet');
     expect(await picker.getByRole('button', { name: /^Lip-sync/ }).isDisabled()).toBe(true);
@@ -292,7 +293,7 @@ describe('extension in headless Chromium against the relay', () => {
     // The scenario marker travels on the video URL, so this job sends the video by its address.
     const picker = await openPicker(
       `/watch?src=${encodeURIComponent('talking-640x640-25fps-3s.mp4?sim=fail:InvalidFile.FPS')}`,
-      VIDEO_MENU_ID,
+      ON_VIDEO,
     );
     await picker.getByLabel('By its address (the provider downloads it)').check();
     await picker.setInputFiles('#audio-file', fixture('speech-5s.mp3'));
@@ -331,7 +332,7 @@ describe('extension in headless Chromium against the relay', () => {
     // The overlay hides the video from the browser's video menu. On the first click the finder is
     // only just injected and Chrome gives no position: the element still under the pointer (the
     // overlay) leads it to the 640×640 player, not the bigger paused 320×240 decoy.
-    const overlayPicker = await openPicker('/overlay', OVERLAY_MENU_ID);
+    const overlayPicker = await openPicker('/overlay', ON_PAGE);
     expect(await overlayPicker.getByTestId('video-meta').textContent()).toContain('640×640');
     await overlayPicker.close();
     // From then on it knows where each right-click lands: a click on the decoy picks the decoy.
@@ -342,7 +343,7 @@ describe('extension in headless Chromium against the relay', () => {
     const decoyOpened = session.context.waitForEvent('page', {
       predicate: (p) => p.url().includes('/picker.html'),
     });
-    await runMenuAction(overlayPage.url(), OVERLAY_MENU_ID);
+    await runMenuAction(overlayPage.url(), ON_PAGE);
     const decoyPicker = await decoyOpened;
     await decoyPicker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
     await decoyPicker.close();
@@ -365,7 +366,7 @@ describe('extension in headless Chromium against the relay', () => {
     const opened = session.context.waitForEvent('page', {
       predicate: (p) => p.url().includes('/picker.html'),
     });
-    await runMenuAction(page.url(), OVERLAY_MENU_ID);
+    await runMenuAction(page.url(), ON_PAGE);
     const picker = await opened;
     await picker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
     // Escape closes the picker, as it does a dialog (finding 19).
@@ -412,7 +413,7 @@ describe('extension in headless Chromium against the relay', () => {
   });
 
   it('cancels a send while the video uploads: no job, nothing spent, the form open again (finding 20)', async () => {
-    const picker = await openPicker('/watch', VIDEO_MENU_ID);
+    const picker = await openPicker('/watch', ON_VIDEO);
     await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));
     await picker.getByTestId('audio-status').filter({ hasText: '4.0 s' }).waitFor();
     // A slow uplink (DevTools network throttling on the picker), so the upload is still under way
@@ -445,7 +446,7 @@ describe('extension in headless Chromium against the relay', () => {
     // `slow` makes the simulator take 10× longer, so the job is still running while we look.
     const picker = await openPicker(
       `/watch?src=${encodeURIComponent('talking-640x640-25fps-3s.mp4?sim=slow')}`,
-      VIDEO_MENU_ID,
+      ON_VIDEO,
     );
     await picker.getByLabel('By its address (the provider downloads it)').check();
     await picker.setInputFiles('#audio-file', fixture('speech-4s.wav'));

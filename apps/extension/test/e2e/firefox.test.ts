@@ -14,7 +14,7 @@ import { startPageServer } from './support/test-pages.mjs';
 // by their location), and an extension page may open the others itself.
 
 const FIREFOX_BUILD = join(EXTENSION_ROOT, '.output/firefox-mv2-e2e');
-const VIDEO_MENU_ID = 'retalk-lipsync-video';
+const MENU_ID = 'retalk-lipsync';
 
 function firefoxPath(): string {
   const path = process.env.FIREFOX_PATH ?? '/usr/bin/firefox-esr';
@@ -112,13 +112,13 @@ describe('Firefox: the core flow in firefox-esr over WebDriver BiDi', () => {
         };
         const tab = (await api.tabs.query({})).find((t) => t.url === pageUrl);
         await background.__retalkTestHooks.handleMenuClick(
-          { menuItemId, editable: false, pageUrl, frameId: 0, srcUrl: src },
+          { menuItemId, editable: false, pageUrl, frameId: 0, mediaType: 'video', srcUrl: src },
           tab,
         );
       },
       pageUrl,
       src,
-      VIDEO_MENU_ID,
+      MENU_ID,
     );
 
     const picker = await extensionPage(browser, 'picker.html');

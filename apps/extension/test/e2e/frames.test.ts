@@ -4,13 +4,13 @@ import {
   fixture,
   frameIdOf,
   makeFragmentedTalk,
+  ON_VIDEO,
   openPicker,
   openPopup,
   relayJobs,
   screenshot,
   setSiteAccess,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 // A player embedded from another site (a cross-origin iframe) with only the access a member has
@@ -36,7 +36,7 @@ describe('an embedded player from another site, with only the access a member gr
   it('asks for the player’s site in the picker, then records the video inside that frame to a finished job', async () => {
     const innerUrl = `${setup.pages.url.replace('127.0.0.1', 'localhost')}/mse?repeat=2&title=Embedded`;
     const pageUrl = `${setup.pages.url}/frame?inner=${encodeURIComponent(innerUrl)}`;
-    const picker = await openPicker(setup.session, pageUrl, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, pageUrl, ON_VIDEO, {
       ready: PLAYER_READY,
       inFrame: true,
       // The browser names the clicked frame; the test can learn its id only while it may script it.

@@ -5,13 +5,13 @@ import {
   fixture,
   makeFragmentedTalk,
   makeHlsStream,
-  OVERLAY_MENU_ID,
+  ON_PAGE,
+  ON_VIDEO,
   openPicker,
   openPopup,
   relayJobs,
   screenshot,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 import { convertAudioFixture, makeToneWav, probeVideoBytes } from './support/media.js';
 
@@ -84,7 +84,7 @@ describe('player gallery in headless Chromium against the relay', () => {
   }
 
   it('a whole file the page plays from a blob: address is read by the page and uploaded', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/blob`, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/blob`, ON_VIDEO, {
       ready: PLAYER_READY,
     });
     expect(await picker.textContent('body')).toContain('a file inside the page');
@@ -92,7 +92,7 @@ describe('player gallery in headless Chromium against the relay', () => {
   });
 
   it('a Media Source player inside a shadow root, under its overlay, is found and recorded', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/shadow?repeat=2`, OVERLAY_MENU_ID, {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/shadow?repeat=2`, ON_PAGE, {
       ready: PLAYER_READY,
     });
     await picker.getByTestId('record-hint').waitFor();
@@ -102,7 +102,7 @@ describe('player gallery in headless Chromium against the relay', () => {
 
   it('a Media Source player in an iframe is recorded from inside that frame', async () => {
     const inner = encodeURIComponent('/mse?repeat=2&title=Embedded');
-    const picker = await openPicker(setup.session, `${setup.pages.url}/frame?inner=${inner}`, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/frame?inner=${inner}`, ON_VIDEO, {
       ready: PLAYER_READY,
       inFrame: true,
     });
@@ -114,7 +114,7 @@ describe('player gallery in headless Chromium against the relay', () => {
 
   it('an HLS stream played by hls.js: just the clip’s segments are fetched by the page and cut in the browser', async () => {
     // The player stands at 0:31.2 of the 72 s stream (between key frames); the clip is 30 s from there.
-    const picker = await openPicker(setup.session, `${setup.pages.url}/hls?at=31.2`, VIDEO_MENU_ID, {
+    const picker = await openPicker(setup.session, `${setup.pages.url}/hls?at=31.2`, ON_VIDEO, {
       ready: PLAYER_READY,
     });
     await picker.getByTestId('hls-hint').waitFor();
@@ -165,7 +165,7 @@ describe('player gallery in headless Chromium against the relay', () => {
     const picker = await openPicker(
       setup.session,
       `${setup.pages.url}/hls?src=hls-once-master.m3u8&title=Signed`,
-      VIDEO_MENU_ID,
+      ON_VIDEO,
       { ready: PLAYER_READY },
     );
     await picker.getByTestId('hls-hint').waitFor();
@@ -180,7 +180,7 @@ describe('player gallery in headless Chromium against the relay', () => {
   });
 
   it('audio in M4A, Ogg/Opus, WebM or FLAC is converted to WAV in the browser and reaches a finished job', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Formats`, VIDEO_MENU_ID);
+    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Formats`, ON_VIDEO);
     const audioOf = async (to: 'm4a' | 'ogg' | 'webm' | 'flac', mimeType: string) => ({
       name: `speech.${to}`,
       mimeType,
@@ -202,7 +202,7 @@ describe('player gallery in headless Chromium against the relay', () => {
   });
 
   it('records the voice from the microphone with a level meter, plays it back, retakes, and uses it', async () => {
-    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Voice`, VIDEO_MENU_ID);
+    const picker = await openPicker(setup.session, `${setup.pages.url}/watch?title=Voice`, ON_VIDEO);
     const recordTake = async (button: string) => {
       await picker.getByRole('button', { name: button }).click();
       // The fake microphone beeps: the meter moves, and the clock passes 2 s (the provider's minimum).

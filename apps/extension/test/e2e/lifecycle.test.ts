@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import {
   type ExtensionSession,
   fixture,
+  MENU_ID,
   openPopup,
   type RelayProcess,
   screenshot,
   type startPageServer,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 // Code passed to evaluate runs in the extension's service worker or pages, where `chrome` is the browser API.
@@ -93,9 +93,12 @@ async function submitByAddress(src: string): Promise<string> {
           __retalkTestHooks: { handleMenuClick: (...args: unknown[]) => Promise<unknown> };
         }
       ).__retalkTestHooks;
-      await hooks.handleMenuClick({ menuItemId: itemId, editable: false, pageUrl, frameId: 0, srcUrl }, tab);
+      await hooks.handleMenuClick(
+        { menuItemId: itemId, editable: false, pageUrl, frameId: 0, mediaType: 'video', srcUrl },
+        tab,
+      );
     },
-    [page.url(), VIDEO_MENU_ID, videoSrc] as const,
+    [page.url(), MENU_ID, videoSrc] as const,
   );
   const picker = await pickerOpened;
   await picker.waitForLoadState();

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
   type ExtensionSession,
   launchExtension,
+  ON_VIDEO,
   openPicker,
   type RelayProcess,
   startPageServer,
   startRelay,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 
 describe('a new member: picker before connecting, then the options page', () => {
@@ -26,7 +26,7 @@ describe('a new member: picker before connecting, then the options page', () => 
 
   it('carries on in the open picker once connected, and asks to pin the toolbar button (findings 22, 5)', async () => {
     const { t } = session;
-    const picker = await openPicker(session, `${pages.url}/watch`, VIDEO_MENU_ID);
+    const picker = await openPicker(session, `${pages.url}/watch`, ON_VIDEO);
     await picker.getByText(t('picker.notConnectedBefore')).waitFor();
 
     const options = session.firstRunOptions;

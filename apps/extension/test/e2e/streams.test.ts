@@ -5,6 +5,7 @@ import {
   type ExtensionSession,
   fixture,
   makeFragmentedTalk,
+  ON_VIDEO,
   openPicker,
   openPopup,
   type RelayProcess,
@@ -12,7 +13,6 @@ import {
   screenshot,
   type startPageServer,
   useConnectedSetup,
-  VIDEO_MENU_ID,
 } from './support/harness.js';
 import { probeVideoBytes } from './support/media.js';
 
@@ -35,7 +35,7 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
 
   it('the README walk-through: 20 s of a 60 s stream with the sample voice, recorded in real time, to a finished job', async () => {
     // Steps 3–4: the 60 s stream with play/pause, paused at 0:12, right-clicked.
-    const picker = await openPicker(session, `${pages.url}/mse?repeat=20&controls=1&at=12`, VIDEO_MENU_ID, {
+    const picker = await openPicker(session, `${pages.url}/mse?repeat=20&controls=1&at=12`, ON_VIDEO, {
       ready: PLAYER_READY,
     });
     const page = session.context.pages().find((p) => p.url().includes('/mse?repeat=20'))!;
@@ -77,7 +77,7 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
 
   it('records the chosen clip from the page’s own player, uploads it and follows the job to done', async () => {
     // A 12 s stream standing at 0:02 when the member right-clicks.
-    const picker = await openPicker(session, `${pages.url}/mse?repeat=4&at=2`, VIDEO_MENU_ID, {
+    const picker = await openPicker(session, `${pages.url}/mse?repeat=4&at=2`, ON_VIDEO, {
       ready: PLAYER_READY,
     });
     await picker.getByTestId('record-hint').waitFor();
@@ -145,7 +145,7 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
 
   it('measures audio by URL, and stops a recording on Cancel: nothing is uploaded or spent, the page’s player is paused', async () => {
     const pageUrl = `${pages.url}/mse?repeat=4&title=Cancel`;
-    const picker = await openPicker(session, pageUrl, VIDEO_MENU_ID, { ready: PLAYER_READY });
+    const picker = await openPicker(session, pageUrl, ON_VIDEO, { ready: PLAYER_READY });
     // Audio by its address: its length is known before anything is spent (it once read as "—").
     await picker.locator('#audio-url').fill(`${pages.url}/media/speech-5s.mp3`);
     await picker.getByRole('button', { name: 'Use URL' }).click();
@@ -170,7 +170,7 @@ describe('streamed (MSE) videos in headless Chromium against the relay', () => {
   });
 
   it('explains a protected (DRM) stream before anything is spent', async () => {
-    const picker = await openPicker(session, `${pages.url}/mse?protect=1&title=Protected`, VIDEO_MENU_ID, {
+    const picker = await openPicker(session, `${pages.url}/mse?protect=1&title=Protected`, ON_VIDEO, {
       ready: PLAYER_READY,
     });
     await picker.getByTestId('stream-explainer').waitFor();

@@ -292,9 +292,12 @@ export async function screenshot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 }
 
-/** The context-menu items' ids, as the background registers them. */
-export const VIDEO_MENU_ID = 'retalk-lipsync-video';
-export const OVERLAY_MENU_ID = 'retalk-lipsync-under-pointer';
+/** The context-menu item's id, as the background registers it (one item for videos and pages). */
+export const MENU_ID = 'retalk-lipsync';
+/** Where the right-click landed: on the `<video>` (the browser names it), or on the page over it (an overlay). */
+export const ON_VIDEO = 'video';
+export const ON_PAGE = 'page';
+export type ClickedOn = typeof ON_VIDEO | typeof ON_PAGE;
 
 /** A relay, the test pages and a browser whose extension is connected to the relay, for one test file. */
 export type ConnectedSetup = {
@@ -389,13 +392,13 @@ declare const chrome: typeof import('wxt/browser').browser;
 export async function runMenuAction(
   session: ExtensionSession,
   pageUrl: string,
-  menuItemId: string,
+  clickedOn: ClickedOn,
   srcUrl?: string,
   frameUrl?: string,
   knownFrameId?: number,
 ): Promise<void> {
   await session.worker.evaluate(
-    async ([pageUrl, itemId, srcUrl, videoMenuId, frameUrl, knownFrameId]) => {
+    async ([pageUrl, menuItemId, onVideo, srcUrl, frameUrl, knownFrameId]) => {
       const tabs = await chrome.tabs.query({});
       const tab = tabs.find((t) => t.url === pageUrl);
       // A click inside a frame: the browser names that frame (its id, as scripting reports it).
@@ -415,17 +418,18 @@ export async function runMenuAction(
       ).__retalkTestHooks;
       await hooks.handleMenuClick(
         {
-          menuItemId: itemId,
+          menuItemId,
           editable: false,
           pageUrl,
           frameId,
           ...(frameUrl ? { frameUrl } : {}),
-          ...(itemId === videoMenuId && srcUrl ? { srcUrl } : {}),
+          // On a video the browser names it; on the page (an overlay) it names nothing.
+          ...(onVideo && srcUrl ? { mediaType: 'video', srcUrl } : {}),
         },
         tab,
       );
     },
-    [pageUrl, menuItemId, srcUrl ?? '', VIDEO_MENU_ID, frameUrl ?? '', knownFrameId ?? -1] as const,
+    [pageUrl, MENU_ID, clickedOn === ON_VIDEO, srcUrl ?? '', frameUrl ?? '', knownFrameId ?? -1] as const,
   );
 }
 
@@ -437,7 +441,7 @@ export async function runMenuAction(
 export async function openPicker(
   session: ExtensionSession,
   pageUrl: string,
-  menuItemId: string,
+  clickedOn: ClickedOn,
   options: {
     ready?: string;
     inFrame?: boolean;
@@ -474,7 +478,7 @@ export async function openPicker(
     predicate: (p) => p.url().includes('/picker.html'),
   });
   const frameId = options.frameId ? await options.frameId(page) : undefined;
-  await runMenuAction(session, page.url(), menuItemId, src, frame?.url(), frameId);
+  await runMenuAction(session, page.url(), clickedOn, src, frame?.url(), frameId);
   const picker = await pickerOpened;
   await picker.waitForLoadState();
   await picker.setViewportSize({ width: 520, height: 760 });
