@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ProbedMedia } from '@retalk/core';
+import type { ProbedMedia, ProviderMediaLimits } from '@retalk/core';
 import type { UploadMedia } from '@retalk/core/relay';
 import type { ConformTask, ProbeTask, WorkerMessage } from './conform-worker.js';
 
@@ -70,6 +70,8 @@ export interface ConformRequest {
   outputPath: string;
   kind: 'video' | 'audio' | 'image';
   provider: 'evolink' | 'dashscope';
+  /** Limits to meet instead of the provider's (a mixed pool's strictest, pool-media.ts). */
+  limits?: ProviderMediaLimits | undefined;
   clip?: { startSec?: number | undefined; endSec?: number | undefined } | undefined;
 }
 

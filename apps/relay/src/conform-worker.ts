@@ -3,7 +3,7 @@
 // Hostile media can only hurt this process, which the pool kills at its limits.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { ClipRange, ProbedMedia } from '@retalk/core';
+import type { ClipRange, ProbedMedia, ProviderMediaLimits } from '@retalk/core';
 import { conformFile, probeFile } from '@retalk/core/media/node';
 import { decodeImage, IMAGE_FORMATS } from './image-decode.js';
 import { contentTypeOf, toUploadMedia } from './media-summary.js';
@@ -21,6 +21,7 @@ export interface ConformTask {
   outputPath: string;
   kind: 'video' | 'audio' | 'image';
   provider: 'evolink' | 'dashscope';
+  limits?: ProviderMediaLimits | undefined;
   clip?: ClipRange | undefined;
   maxSamples: number;
 }
@@ -74,6 +75,7 @@ async function runTask(task: ProbeTask | ConformTask): Promise<unknown> {
   // The relay sends only files its plan must change; conformFile plans again from its own probe.
   const result = await conformFile(task.inputPath, task.outputPath, task.kind, {
     provider: task.provider,
+    limits: task.limits,
     clip: task.clip,
     maxSamples: task.maxSamples,
     onProgress: (fraction) => {

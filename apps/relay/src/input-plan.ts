@@ -7,6 +7,7 @@ import {
 } from '@retalk/core';
 import type { JobInput } from '@retalk/core/relay';
 import type { RelayConfig } from './config.js';
+import { mediaLimitsOf } from './pool-media.js';
 
 /** A job input's name in the request, as fields are named in errors. */
 export type InputName = 'video' | 'audio' | 'refImage';
@@ -24,7 +25,12 @@ export function clipOf(input: JobInput): ClipRange | undefined {
 
 /** Core's conform plan for one probed input of a job (a pure decision, cheap on the event loop). */
 export function planInput(config: RelayConfig, probe: ProbedMedia, input: JobInput): ConformResult {
-  return planConform(probe, { provider: config.provider, clip: clipOf(input) });
+  // The limits every upstream of the pool accepts (pool-media.ts), not one provider's.
+  return planConform(probe, {
+    provider: config.provider,
+    limits: mediaLimitsOf(config),
+    clip: clipOf(input),
+  });
 }
 
 /** The request field a refusal names (`clip.endSec` of the video → `video.endSec`). */

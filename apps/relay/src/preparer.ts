@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import fsp from 'node:fs/promises';
-import { checkMedia, estimateOutputSeconds } from '@retalk/core';
+import { estimateOutputSeconds } from '@retalk/core';
 import type { JobError, JobInput, MediaKind } from '@retalk/core/relay';
 import type { FastifyBaseLogger } from 'fastify';
 import { budgetOf } from './budget.js';
@@ -9,6 +9,7 @@ import { type ConformPool, PoolTaskError } from './conform-pool.js';
 import { fetchInputToStorage, InputFetchError } from './input-fetch.js';
 import { clipOf, type InputName, planInput, refusalField } from './input-plan.js';
 import type { JobWriter } from './jobs.js';
+import { checkPoolMedia, mediaLimitsOf } from './pool-media.js';
 import type { FileStorage } from './storage/local.js';
 import type {
   JobConformRecord,
@@ -179,7 +180,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
 
     // 2. Conform off: the file goes as it is and must already fit.
     if (job.conformMode === 'off') {
-      const problem = checkMedia(source.media, o.config.provider)[0];
+      const problem = checkPoolMedia(source.media, o.config)[0];
       if (problem) throw new PrepareError('media_rejected', `The ${word}: ${problem.message}`);
       return { uploadId: source.id, changes: [], media: source.media };
     }
@@ -204,6 +205,7 @@ export function createPreparer(o: PreparerOptions): Preparer {
           outputPath,
           kind,
           provider: o.config.provider,
+          limits: mediaLimitsOf(o.config),
           clip: clipOf(input),
         },
         { signal, onProgress: (f) => onProgress(0.1 + 0.9 * f) },

@@ -1,12 +1,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { acceptsUpload, PROVIDER_CAPABILITIES } from '@retalk/core';
+import { acceptsUpload, PROVIDER_CAPABILITIES, type UploadCapability } from '@retalk/core';
 import { createSimulator, SIMULATOR_API_KEY } from '@retalk/simulator';
 import { buildRelay, type Relay } from './app.js';
 import { isLoopbackHost, type RelayConfig } from './config.js';
 import { createConnectLink } from './connect-links.js';
 import { createMember, demoTokenFile, markSimulatorMember } from './members.js';
+import { providersOf } from './pool-media.js';
 
 export interface RunningRelay {
   relay: Relay;
@@ -103,7 +104,7 @@ export async function serveRelay(
     }
     print(BANNER_LINE);
   } else {
-    log.info({ provider: config.provider, url }, 'relay started');
+    log.info({ provider: config.provider, providers: providersOf(config), url }, 'relay started');
     warnAboutRoutes(config, (msg) => log.warn(msg));
   }
 
@@ -167,15 +168,19 @@ export function metricsExposureWarning(
 
 /** The provider must fetch uploads from RETALK_PUBLIC_URL; say so when that cannot work. */
 function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): void {
-  const { displayName, upload } = PROVIDER_CAPABILITIES[config.provider];
-  const takesMedia = acceptsUpload(upload, 'video/mp4') && acceptsUpload(upload, 'audio/wav');
+  // A mixed pool: every provider's storage must take video and audio for relay links to be unneeded.
+  const capabilities = providersOf(config).map((p) => PROVIDER_CAPABILITIES[p]);
+  const takesMedia = (upload: UploadCapability) =>
+    acceptsUpload(upload, 'video/mp4') && acceptsUpload(upload, 'audio/wav');
   if (config.inputRoute === 'provider') {
-    warn(
-      takesMedia
-        ? `RETALK_INPUT_ROUTE=provider: uploads go to ${displayName}'s own storage (${Math.round(upload.ttlMs / 3_600_000)} h; DashScope's is meant for testing by Alibaba).`
-        : `RETALK_INPUT_ROUTE=provider: ${displayName}'s storage takes ${upload.mimeTypes.join(', ')} only, so only reference images go there; video and audio still need RETALK_PUBLIC_URL.`,
-    );
-    if (takesMedia) return;
+    for (const { displayName, upload } of capabilities) {
+      warn(
+        takesMedia(upload)
+          ? `RETALK_INPUT_ROUTE=provider: uploads go to ${displayName}'s own storage (${Math.round(upload.ttlMs / 3_600_000)} h; DashScope's is meant for testing by Alibaba).`
+          : `RETALK_INPUT_ROUTE=provider: ${displayName}'s storage takes ${upload.mimeTypes.join(', ')} only, so only reference images go there; video and audio still need RETALK_PUBLIC_URL${capabilities.length > 1 ? `, and without it jobs with uploaded video or audio go only to the other providers' upstreams` : ''}.`,
+      );
+    }
+    if (capabilities.every((c) => takesMedia(c.upload))) return;
   }
   if (!config.publicUrl) {
     warn(
@@ -191,7 +196,10 @@ function warnAboutRoutes(config: RelayConfig, warn: (message: string) => void): 
   }
   if (!config.publicUrl.startsWith('https://')) {
     warn(
-      `RETALK_PUBLIC_URL is not https: ${PROVIDER_CAPABILITIES[config.provider].callbacks ? `${displayName} callbacks are off and ` : ''}file links travel unencrypted. Put TLS in front of the relay.`,
+      `RETALK_PUBLIC_URL is not https: ${capabilities
+        .filter((c) => c.callbacks)
+        .map((c) => `${c.displayName} callbacks are off and `)
+        .join('')}file links travel unencrypted. Put TLS in front of the relay.`,
     );
   }
 }

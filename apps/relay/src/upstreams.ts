@@ -118,19 +118,21 @@ export function parseUpstreams(
     names.add(entry.name);
     upstreams.push(entry);
   });
-  // Jobs are checked and conformed against one provider's media limits (config.provider).
-  const providers = new Set(upstreams.map((u) => u.provider));
-  if (providers.size > 1) {
-    problems.push(
-      `${source}: every upstream must use one provider (found ${[...providers].join(' and ')}); media checks and conforming follow one provider's limits`,
-    );
-  }
+  // Providers may mix (DashScope accounts beside EvoLink keys): jobs are checked and conformed
+  // against the limits every provider of the pool accepts (pool-media.ts), and the provider each
+  // job runs on is the one of the upstream it is placed on.
   // An account's limits are the account's, not a key's: its entries must not disagree on them.
   const byAccount = new Map<string, UpstreamConfig>();
   for (const u of upstreams) {
     const first = byAccount.get(u.account);
     if (!first) {
       byAccount.set(u.account, u);
+      continue;
+    }
+    if (u.provider !== first.provider) {
+      problems.push(
+        `upstream "${u.name}": account "${u.account}" is also the account of upstream "${first.name}", which uses ${first.provider}, not ${u.provider}; an account belongs to one provider, so give this entry its own account`,
+      );
       continue;
     }
     for (const field of ['concurrency', 'submitIntervalMs', 'queriesPerSecond'] as const) {

@@ -75,7 +75,7 @@ export type {
   OutputEstimateInput,
   ProviderMediaLimits,
 } from './limits.js';
-export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS } from './limits.js';
+export { checkMedia, estimateOutputSeconds, MEDIA_LIMITS, strictestMediaLimits } from './limits.js';
 export type { MediaMeta } from './media-meta.js';
 export { MediaMetaSchema } from './media-meta.js';
 export type { PollSchedule } from './poll.js';

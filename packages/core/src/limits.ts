@@ -83,6 +83,66 @@ export const MEDIA_LIMITS: Readonly<Record<Provider, ProviderMediaLimits>> = {
   evolink: UPSTREAM,
 };
 
+const smallest = (values: readonly (number | undefined)[]): number | undefined => {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : Math.min(...known);
+};
+const largest = (values: readonly (number | undefined)[]): number | undefined => {
+  const known = values.filter((v): v is number => v !== undefined);
+  return known.length === 0 ? undefined : Math.max(...known);
+};
+
+function strictestKind(all: readonly KindLimits[]): KindLimits {
+  const [first, ...rest] = all as [KindLimits, ...KindLimits[]];
+  const out: KindLimits = {
+    formats: first.formats.filter((f) => rest.every((l) => l.formats.includes(f))),
+    maxSizeBytes: Math.min(...all.map((l) => l.maxSizeBytes)),
+  };
+  const set = <K extends keyof KindLimits>(key: K, value: KindLimits[K] | undefined) => {
+    if (value !== undefined) out[key] = value;
+  };
+  set('minDurationSec', largest(all.map((l) => l.minDurationSec)));
+  set('maxDurationSec', smallest(all.map((l) => l.maxDurationSec)));
+  set('minFps', largest(all.map((l) => l.minFps)));
+  set('maxFps', smallest(all.map((l) => l.maxFps)));
+  const codecLists = all.flatMap((l) => (l.codecs ? [l.codecs] : []));
+  const [firstCodecs, ...otherCodecs] = codecLists;
+  if (firstCodecs)
+    set(
+      'codecs',
+      firstCodecs.filter((c) => otherCodecs.every((l) => l.includes(c))),
+    );
+  set('minSidePx', largest(all.map((l) => l.minSidePx)));
+  // 'each' (both sides must reach the minimum) is the stricter rule.
+  if (all.some((l) => l.minSidePx !== undefined))
+    set('minSideRule', all.some((l) => (l.minSideRule ?? 'each') === 'each') ? 'each' : 'longer');
+  set('maxSidePx', smallest(all.map((l) => l.maxSidePx)));
+  set('maxAspectRatio', smallest(all.map((l) => l.maxAspectRatio)));
+  return out;
+}
+
+/**
+ * The limits every one of `providers` accepts: per kind the strictest of each limit (the largest
+ * minimum, the smallest maximum, the formats and codecs all of them take). A relay whose pool mixes
+ * providers checks and conforms every job against these, so the job fits wherever it is placed and
+ * can fail over from one provider to another without being conformed again.
+ *
+ * @example
+ * strictestMediaLimits(['dashscope', 'evolink']).video.maxDurationSec // → 120
+ */
+export function strictestMediaLimits(
+  providers: readonly Provider[],
+  table: Readonly<Record<Provider, ProviderMediaLimits>> = MEDIA_LIMITS,
+): ProviderMediaLimits {
+  if (providers.length === 0) throw new RangeError('strictestMediaLimits: name at least one provider');
+  const all = [...new Set(providers)].map((p) => table[p]);
+  return {
+    video: strictestKind(all.map((l) => l.video)),
+    audio: strictestKind(all.map((l) => l.audio)),
+    image: strictestKind(all.map((l) => l.image)),
+  };
+}
+
 const CODEC_ALIASES: Record<string, string> = {
   h264: 'h264',
   'h.264': 'h264',
@@ -129,6 +189,13 @@ export interface CheckMediaOptions {
    * 640×480 video is refused); `'longer'` accepts it when the longer side reaches 640 px.
    */
   minSideRule?: MinSideRule | undefined;
+  /**
+   * Limits to check against instead of `MEDIA_LIMITS[provider]` (e.g. {@link strictestMediaLimits}
+   * of a relay's mixed pool); `provider` then only names them in messages.
+   */
+  limits?: ProviderMediaLimits | undefined;
+  /** Who accepts the limits, in messages (default: the provider's name). */
+  acceptedBy?: string | undefined;
 }
 
 /**
@@ -146,7 +213,8 @@ export function checkMedia(
   provider: Provider,
   options: CheckMediaOptions = {},
 ): MediaProblem[] {
-  const kindLimits = MEDIA_LIMITS[provider][meta.kind];
+  const kindLimits = (options.limits ?? MEDIA_LIMITS[provider])[meta.kind];
+  const acceptedBy = options.acceptedBy ?? provider;
   const limits: KindLimits =
     options.minSideRule === undefined ? kindLimits : { ...kindLimits, minSideRule: options.minSideRule };
   const what = `The ${meta.kind === 'image' ? 'reference image' : meta.kind}`;
@@ -157,7 +225,7 @@ export function checkMedia(
     if (!limits.formats.includes(format)) {
       problems.push({
         field: 'format',
-        message: `${what} is ${format}; ${provider} accepts ${limits.formats.join(', ')}. Convert it (e.g. with ffmpeg) first.`,
+        message: `${what} is ${format}; ${acceptedBy} accepts ${limits.formats.join(', ')}. Convert it (e.g. with ffmpeg) first.`,
         allowed: limits.formats.join(', '),
       });
     }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../api-error.js';
 import { bearerMatches } from '../auth.js';
 import type { RelayContext } from '../context.js';
+import { providersOf } from '../pool-media.js';
 
 /** With RETALK_METRICS_TOKEN set, `/metrics` answers only to that Bearer token. */
 async function requireMetricsToken(
@@ -41,6 +42,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext): v
     return {
       ok: true,
       provider: ctx.config.provider,
+      providers: providersOf(ctx.config),
       simulator: ctx.config.simulator,
       tracker: ctx.tracker.stats(),
     };

@@ -1,11 +1,5 @@
 import { createHash } from 'node:crypto';
-import {
-  type ConformPlan,
-  checkMedia,
-  estimateOutputSeconds,
-  MEDIA_LIMITS,
-  type ProbedMedia,
-} from '@retalk/core';
+import { type ConformPlan, estimateOutputSeconds, type ProbedMedia } from '@retalk/core';
 import {
   CreateJobRequestSchema,
   type JobInput,
@@ -21,6 +15,7 @@ import { type RelayContext, signedInMember } from '../context.js';
 import { sendStoredFile } from '../file-response.js';
 import { type InputName, planInput, refusalField } from '../input-plan.js';
 import { newJobRecord, toPublicJob } from '../jobs.js';
+import { checkPoolMedia, mediaLimitsOf } from '../pool-media.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
 import { checkInputUrl } from '../url-guard.js';
 
@@ -151,7 +146,7 @@ function isAllowedHost(ctx: RelayContext, raw: string): boolean {
 
 function checkLimits(ctx: RelayContext, field: string, media: UploadMedia | undefined): void {
   if (!media) return;
-  const problem = checkMedia(media, ctx.config.provider)[0];
+  const problem = checkPoolMedia(media, ctx.config)[0];
   if (problem) {
     throw new ApiError(422, 'media_rejected', problem.message, {
       field: `${field}.${problem.field}`,
@@ -180,7 +175,7 @@ function outputSecondsRange(
   audio: ResolvedInput,
   videoExtension: boolean,
 ): { low: number; high: number } {
-  const limits = MEDIA_LIMITS[ctx.config.provider];
+  const limits = mediaLimitsOf(ctx.config);
   const bounds = (input: ResolvedInput, kind: 'video' | 'audio') => {
     const min = limits[kind].minDurationSec ?? 2;
     const max = limits[kind].maxDurationSec ?? 120;
@@ -311,8 +306,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       (r.record.uploadId !== undefined &&
         (r.plan
           ? r.plan.passthrough
-          : !hasClip(r.record) &&
-            checkMedia(r.media ?? { kind: 'video' }, ctx.config.provider).length === 0));
+          : !hasClip(r.record) && checkPoolMedia(r.media ?? { kind: 'video' }, ctx.config).length === 0));
     // URL inputs are always fetched into the relay first (what is measured is what is billed: H1);
     // uploads go through `preparing` only when conform has something to do.
     const needsPreparation =

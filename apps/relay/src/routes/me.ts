@@ -1,13 +1,14 @@
-import { MEDIA_LIMITS } from '@retalk/core';
 import type { FastifyInstance } from 'fastify';
 import { budgetOf } from '../budget.js';
 import { RELAY_VERSION, type RelayContext, signedInMember } from '../context.js';
+import { mediaLimitsOf, providersOf } from '../pool-media.js';
 import { uploadMaxBytes } from './uploads.js';
 
 export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void {
   app.get('/v1/me', async (request, _reply) => {
     const member = signedInMember(request);
-    const limits = MEDIA_LIMITS[ctx.config.provider];
+    // With a mixed pool: what every provider accepts (pool-media.ts).
+    const limits = mediaLimitsOf(ctx.config);
     const maxBytes = uploadMaxBytes(ctx.config);
     return {
       member: {
@@ -18,12 +19,13 @@ export function registerMeRoutes(app: FastifyInstance, ctx: RelayContext): void 
       },
       budget: await budgetOf(ctx.store, member, ctx.now()),
       provider: ctx.config.provider,
+      providers: providersOf(ctx.config),
       simulator: ctx.config.simulator,
       activeJobs: await ctx.store.countActiveJobs(member.id),
       limits: { video: { ...limits.video }, audio: { ...limits.audio }, image: { ...limits.image } },
       uploadMaxBytes: maxBytes,
       storage: await storageOf(ctx, member.id),
-      canCancel: ctx.client.capabilities.cancel !== 'never',
+      canCancel: ctx.upstreams.upstreams.some((u) => u.client.capabilities.cancel !== 'never'),
       relayVersion: RELAY_VERSION,
     };
   });

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { checkMedia, MEDIA_LIMITS } from '@retalk/core';
 import { MediaKindSchema, type Upload } from '@retalk/core/relay';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -8,6 +7,7 @@ import { ApiError, fromZodError } from '../api-error.js';
 import { ORIGINALS_MAX_MB, type RelayConfig } from '../config.js';
 import { PoolTaskError, type ProbeOutcome } from '../conform-pool.js';
 import { type RelayContext, signedInMember } from '../context.js';
+import { checkPoolMedia, mediaLimitsOf } from '../pool-media.js';
 import { TooLargeError } from '../storage/local.js';
 import type { UploadRecord } from '../store/types.js';
 
@@ -227,10 +227,8 @@ export function registerUploadRoutes(app: FastifyInstance, ctx: RelayContext): v
       // Conform fixes a video's or a recording's size, format, frame rate and length (with a clip)
       // and a reference image's size, aspect and format; not a source that is too short.
       const tooShort =
-        (probed.media.durationSec ?? 0) < (MEDIA_LIMITS[ctx.config.provider][kind].minDurationSec ?? 0);
-      const first = checkMedia(probed.media, ctx.config.provider).find(
-        (p) => p.field === 'duration' && tooShort,
-      );
+        (probed.media.durationSec ?? 0) < (mediaLimitsOf(ctx.config)[kind].minDurationSec ?? 0);
+      const first = checkPoolMedia(probed.media, ctx.config).find((p) => p.field === 'duration' && tooShort);
       if (first) {
         await ctx.storage.discard(storageKey);
         throw new ApiError(422, 'media_rejected', first.message, {

@@ -66,12 +66,21 @@ export type MediaKindLimits = z.infer<typeof MediaKindLimitsSchema>;
 export const MeSchema = z.object({
   member: MemberSchema,
   budget: BudgetSchema,
+  /** The provider of the relay's first upstream; a pool may mix providers (see `providers`). */
   provider: RelayProviderSchema,
+  /**
+   * Every provider of the relay's upstream pool, the first upstream's first. Jobs may run on any of
+   * them; `limits` are the ones all of them accept. Absent on relays before mixed pools.
+   */
+  providers: z.optional(z.array(RelayProviderSchema)),
   /** True when the relay runs against its built-in simulator (no real provider key configured). */
   simulator: z.boolean(),
   /** Jobs of this member that are not terminal yet. */
   activeJobs: z.number().check(z.int(), z.nonnegative()),
-  /** Media limits in force, per kind; the relay refuses input outside them before anything is spent. */
+  /**
+   * Media limits in force, per kind (with several providers, the strictest of each: what every one
+   * accepts); the relay refuses input outside them before anything is spent.
+   */
   limits: z.object({
     video: MediaKindLimitsSchema,
     audio: MediaKindLimitsSchema,
@@ -91,7 +100,10 @@ export const MeSchema = z.object({
       maxUploads: z.number().check(z.int(), z.nonnegative()),
     }),
   ),
-  /** Whether the provider can cancel a job (DashScope only while queued; EvoLink never). */
+  /**
+   * Whether a provider of the relay can cancel a job (DashScope only while queued; EvoLink never);
+   * with several providers, whether one can (each job's own `canCancel` says it for that job).
+   */
   canCancel: z.boolean(),
   relayVersion: z.string(),
 });
