@@ -17,6 +17,7 @@ import { createEventBus } from './event-bus.js';
 import { createJobWriter } from './jobs.js';
 import { revokeSimulatorMembers } from './members.js';
 import { createMetrics } from './metrics.js';
+import { relayLinksReachable, sentFilesOf, unmetNeedOn } from './placement.js';
 import { createPreparer, needsPreparation } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
 import { createRateLimiter, createSharedRateLimiter, type RateLimiter } from './rate-limit.js';
@@ -396,6 +397,12 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     isPrepared: (job) => !needsPreparation(job),
     cancelPreparing: (jobId) => preparer.cancel(jobId),
     onUnprepared: (job) => preparer.enqueue(job.id),
+    // A mixed pool: a job goes only to upstreams that can be sent its files (placement.ts).
+    needsOf: async (job) => {
+      if (relayLinksReachable(config)) return () => undefined;
+      const files = await sentFilesOf(job, store);
+      return (upstream) => unmetNeedOn(upstream.config.provider, files, config);
+    },
     cluster: cluster
       ? {
           store: cluster,

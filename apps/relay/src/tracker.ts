@@ -11,6 +11,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { ApiError } from './api-error.js';
 import { createFairQueue } from './fair-queue.js';
 import type { JobPatch, JobWriter } from './jobs.js';
+import type { UnmetNeed } from './placement.js';
 import type { ClusterStore, JobRecord, RelayStore } from './store/types.js';
 import { claimSubmitSlot } from './submit-slots.js';
 import type { PoolUpstream, UpstreamPool } from './upstream-pool.js';
@@ -40,6 +41,11 @@ export interface TrackerOptions {
   isPrepared?: ((job: JobRecord) => boolean) | undefined;
   /** Cancels a job the preparer is working on; undefined when it is not there. */
   cancelPreparing?: ((jobId: string) => Promise<JobRecord | undefined>) | undefined;
+  /**
+   * What the job needs of an upstream, as a test per upstream: why that upstream cannot take it, or
+   * undefined when it can (a mixed pool: placement.ts). Absent: every upstream takes every job.
+   */
+  needsOf?: ((job: JobRecord) => Promise<(upstream: PoolUpstream) => UnmetNeed | undefined>) | undefined;
   /** A live job picked up (at start, or taken over from another instance) whose inputs still need preparing. */
   onUnprepared?: ((job: JobRecord) => void) | undefined;
   /**
@@ -503,6 +509,8 @@ export function createTracker(o: TrackerOptions): Tracker {
   async function pump(): Promise<void> {
     if (pumping || stopped) return;
     pumping = true;
+    const heldBack: JobRecord[] = [];
+    let soonest = Number.POSITIVE_INFINITY;
     try {
       // Unhealthy upstreams whose cooldown ended are probed; one that answers takes jobs again.
       track(o.pool.probeDue(o.now()));
@@ -528,18 +536,28 @@ export function createTracker(o: TrackerOptions): Tracker {
           );
           continue;
         }
-        const placement = await placeJob(job.id);
+        const placement = await placeJob(job);
         if (placement === 'gone') continue;
         if ('retryInMs' in placement) {
-          // The queue's head waits for capacity: every job fits every upstream, so none behind it
-          // could go either, and the fair order is kept.
+          if (placement.restricted) {
+            // Only some upstreams can take this job (a mixed pool): it keeps its place in the queue
+            // while the jobs behind it try the upstreams it cannot use.
+            heldBack.push(job);
+            soonest = Math.min(soonest, placement.retryInMs);
+            continue;
+          }
+          // The queue's head waits for capacity: it fits every upstream, so none behind it could
+          // go either, and the fair order is kept.
           queue.pushFront(job.id, job.memberId);
-          schedulePump(placement.retryInMs);
-          return;
+          soonest = Math.min(soonest, placement.retryInMs);
+          break;
         }
         await submit(placement.job, placement.upstream);
       }
     } finally {
+      // Held-back jobs go back to the head in their order, ahead of everyone they let pass.
+      for (const held of heldBack.reverse()) queue.pushFront(held.id, held.memberId);
+      if (Number.isFinite(soonest)) schedulePump(soonest);
       pumping = false;
     }
   }
@@ -550,11 +568,28 @@ export function createTracker(o: TrackerOptions): Tracker {
    * across relay processes. Answers when to try again when none can take it.
    */
   async function placeJob(
-    jobId: string,
-  ): Promise<{ job: JobRecord; upstream: PoolUpstream } | { retryInMs: number } | 'gone'> {
+    job: JobRecord,
+  ): Promise<
+    { job: JobRecord; upstream: PoolUpstream } | { retryInMs: number; restricted: boolean } | 'gone'
+  > {
+    const jobId = job.id;
+    const unmetOn = await o.needsOf?.(job);
+    const capable = unmetOn ? o.pool.upstreams.filter((u) => unmetOn(u) === undefined) : o.pool.upstreams;
+    if (capable.length === 0) {
+      // No upstream of the pool could ever take it: said now, naming the field, instead of waiting.
+      const unmet = unmetOn?.(o.pool.fallback);
+      await fail(
+        jobId,
+        'no_capable_upstream',
+        `No upstream of this relay can take this job (${unmet?.field ?? 'video'}: ${unmet?.message ?? 'unknown'}).`,
+        false,
+      );
+      return 'gone';
+    }
+    const restricted = capable.length < o.pool.upstreams.length;
     const now = o.now();
     let retryInMs = Number.POSITIVE_INFINITY;
-    for (const upstream of o.pool.placementOrder(now)) {
+    for (const upstream of o.pool.placementOrder(now, restricted ? (u) => capable.includes(u) : undefined)) {
       let claim: Awaited<ReturnType<typeof claimSubmitSlot>>;
       try {
         claim = await claimSubmitSlot(
@@ -569,7 +604,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         if (!isStoreBusy(error)) throw error;
         // Nothing was sent: the job simply waits for its next turn.
         o.log.warn({ jobId, err: messageOf(error) }, 'the store is locked; the submit waits');
-        return { retryInMs: 1_000 };
+        return { retryInMs: 1_000, restricted };
       }
       if (claim.outcome === 'claimed') return { job: claim.job, upstream };
       if (claim.outcome === 'gone') return 'gone';
@@ -579,7 +614,10 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     const change = o.pool.nextChangeAt();
     if (change !== undefined) retryInMs = Math.min(retryInMs, Math.max(0, change - now));
-    return { retryInMs: Number.isFinite(retryInMs) ? Math.max(retryInMs, 10) : o.pollIntervalMs };
+    return {
+      retryInMs: Number.isFinite(retryInMs) ? Math.max(retryInMs, 10) : o.pollIntervalMs,
+      restricted,
+    };
   }
 
   /**

@@ -59,9 +59,10 @@ export interface UpstreamPool {
   /**
    * Upstreams to place a job on, in order (priority, then cost, then the least used): the healthy
    * ones not paused; when none is healthy, every one not paused, as a single upstream always was
-   * (holding every job back helps no one when there is nowhere else to go).
+   * (holding every job back helps no one when there is nowhere else to go). With `accepts`, only
+   * the upstreams that can take the job are considered (a mixed pool: placement.ts).
    */
-  placementOrder(now: number): PoolUpstream[];
+  placementOrder(now: number, accepts?: (upstream: PoolUpstream) => boolean): PoolUpstream[];
   /** True when an upstream other than `upstream` is healthy (a job it refused can go there). */
   hasHealthyBesides(upstream: PoolUpstream): boolean;
   /** When the next unhealthy or paused upstream may be tried again (epoch ms), if any. */
@@ -306,8 +307,8 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     upstreams,
     fallback,
     of: (name) => (name === null ? fallback : (byName.get(name) ?? fallback)),
-    placementOrder(now) {
-      const open = upstreams.filter((u) => h(u).pausedUntil <= now);
+    placementOrder(now, accepts) {
+      const open = upstreams.filter((u) => h(u).pausedUntil <= now && (accepts?.(u) ?? true));
       const healthy = open.filter((u) => h(u).state === 'healthy');
       return (healthy.length > 0 ? healthy : open).sort(
         (a, b) =>

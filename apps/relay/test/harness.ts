@@ -185,9 +185,12 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
   if (options.upstreams) {
     for (const u of options.upstreams) if (typeof u.key === 'string') SECRET_KEYS.add(u.key);
     const file = path.join(dataDir, 'upstreams.json');
-    // Entries without a base URL go to this simulator.
-    const simBase = options.provider === 'dashscope' ? sim.dashscopeUrl : sim.url;
-    const entries = options.upstreams.map((u) => ({ baseUrl: simBase, ...u }));
+    // Entries without a base URL go to this simulator, on the API of their own provider (a pool may
+    // mix DashScope accounts and EvoLink keys).
+    const entries = options.upstreams.map((u) => ({
+      baseUrl: (u.provider ?? options.provider) === 'dashscope' ? sim.dashscopeUrl : sim.url,
+      ...u,
+    }));
     fs.writeFileSync(file, JSON.stringify({ upstreams: entries }, null, 2));
     upstreamEnv = { RETALK_UPSTREAMS_FILE: file };
   }

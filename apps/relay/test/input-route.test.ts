@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Harness, startRelay } from './harness.js';
 
@@ -26,7 +27,14 @@ describe('RETALK_INPUT_ROUTE=provider', () => {
   });
 
   it('sends only images to the EvoLink files API (images only, audit row 3); video and audio go by relay link', async () => {
-    h = await startRelay({ provider: 'evolink', jobMs: 300, env: { RETALK_INPUT_ROUTE: 'provider' } });
+    // Relay links need the relay's public address (placement.ts); on loopback here.
+    const port = await freePort();
+    h = await startRelay({
+      provider: 'evolink',
+      jobMs: 300,
+      port,
+      env: { RETALK_INPUT_ROUTE: 'provider', RETALK_PUBLIC_URL: `http://127.0.0.1:${port}` },
+    });
     const video = await h.upload('video', 'talking-640x640-25fps-3s.mp4');
     const audio = await h.upload('audio', 'speech-4s.wav');
     const face = await h.upload('image', 'face.png');
@@ -44,3 +52,11 @@ describe('RETALK_INPUT_ROUTE=provider', () => {
     expect(metrics.text).toContain('/files/uploads/:id');
   });
 });
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

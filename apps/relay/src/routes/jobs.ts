@@ -15,7 +15,8 @@ import { type RelayContext, signedInMember } from '../context.js';
 import { sendStoredFile } from '../file-response.js';
 import { type InputName, planInput, refusalField } from '../input-plan.js';
 import { newJobRecord, toPublicJob } from '../jobs.js';
-import { checkPoolMedia, mediaLimitsOf } from '../pool-media.js';
+import { unmetEverywhere } from '../placement.js';
+import { checkPoolMedia, mediaLimitsOf, providersOf } from '../pool-media.js';
 import type { JobInputRecord, JobRecord, MemberRecord } from '../store/types.js';
 import { checkInputUrl } from '../url-guard.js';
 
@@ -301,6 +302,18 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext): void
       planUpload(ctx, 'audio', audio);
       if (refImage) planUpload(ctx, 'refImage', refImage);
     }
+    // Every input reaches the provider as a file of the relay (uploads, fetched copies, conformed
+    // outputs): refused now when no upstream of the pool could be sent it (placement.ts).
+    const unmet = unmetEverywhere(
+      providersOf(ctx.config),
+      [
+        { field: 'video', contentType: 'video/mp4' },
+        { field: 'audio', contentType: 'audio/wav' },
+        ...(refImage ? [{ field: 'refImage' as const, contentType: 'image/png' }] : []),
+      ],
+      ctx.config,
+    );
+    if (unmet) throw new ApiError(422, 'no_capable_upstream', unmet.message, { field: unmet.field });
     const fitsAsIs = (r: ResolvedInput | undefined) =>
       r === undefined ||
       (r.record.uploadId !== undefined &&

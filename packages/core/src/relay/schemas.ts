@@ -427,6 +427,11 @@ export const RelayErrorCodeSchema = z.enum([
   'storage_full',
   /** This member's kept uploads reached their quota (HTTP 413); older uploads expire and free it. */
   'storage_quota_exceeded',
+  /**
+   * No upstream of the relay's pool can be sent this job (HTTP 422; `field` names the input), e.g. an
+   * uploaded video when only EvoLink keys (images-only storage) are left and relay links are off.
+   */
+  'no_capable_upstream',
   'internal',
 ]);
 export type RelayErrorCode = z.infer<typeof RelayErrorCodeSchema>;
