@@ -20,6 +20,7 @@ export default defineConfig({
       'test/fair-queue.test.ts',
       'test/archive.test.ts',
       'test/upstream-pool.test.ts',
+      'test/mixed-pool.test.ts',
     ],
     env: { ...base.test?.env, RETALK_TEST_STORE: 'postgres' },
     outputFile: { json: 'test-results/postgres-vitest.json' },

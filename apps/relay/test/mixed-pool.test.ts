@@ -137,7 +137,8 @@ describe('a pool of DashScope accounts and EvoLink keys', () => {
   it('reports both providers and the limits every one accepts, conforms jobs to them, and shows both in the admin view and the CLI', async () => {
     h = await startRelay({
       provider: 'dashscope',
-      jobMs: 300,
+      // Held still: nothing finishes until the test moves the simulator's clock.
+      jobMs: 60_000,
       simKeys: { apiKeys: KEYS },
       env: { RETALK_ADMIN_TOKEN: ADMIN_TOKEN },
       upstreams: [
@@ -164,9 +165,19 @@ describe('a pool of DashScope accounts and EvoLink keys', () => {
 
     // A 320×240 10 fps screen recording is made to fit the pool's limits before it is placed.
     const ids = await postJobs(harness, team, 3, 'small-320x240-10fps-3s.mp4');
+    // Held still until all are sent: DashScope runs one task at a time, so two go to EvoLink.
+    for (const id of ids)
+      await harness.waitForJob(id, (j) => j.status === 'submitted' || j.status === 'running', 90_000, team);
+    const placed = await storedJobs(harness.dataDir, ids);
+    expect(placed.map((p) => `${p.upstream}:${p.provider}`).sort()).toEqual([
+      'ds:dashscope',
+      'evo:evolink',
+      'evo:evolink',
+    ]);
+    harness.sim.advanceTime(60_000);
     const done = await Promise.all(
       ids.map((id) =>
-        harness.waitForJob(id, (j) => j.status === 'succeeded' || j.status === 'failed', 90_000, team),
+        harness.waitForJob(id, (j) => j.status === 'succeeded' || j.status === 'failed', 60_000, team),
       ),
     );
     for (const job of done) {
@@ -183,12 +194,6 @@ describe('a pool of DashScope accounts and EvoLink keys', () => {
       expect(checkMedia(v.meta, 'dashscope')).toEqual([]);
       expect(checkMedia(v.meta, 'evolink')).toEqual([]);
     }
-    // DashScope takes one at a time; the rest go to EvoLink rather than wait.
-    const placed = await storedJobs(harness.dataDir, ids);
-    expect(new Set(placed.map((p) => `${p.upstream}:${p.provider}`))).toEqual(
-      new Set(['ds:dashscope', 'evo:evolink']),
-    );
-
     const view = await harness.api('GET', '/admin/upstreams', { token: ADMIN_TOKEN });
     expect(view.status, view.text).toBe(200);
     expect(
