@@ -7,6 +7,7 @@ import { cutAtKeyFrame } from '../lib/clip-cut.js';
 import { describeBudget, providerName } from '../lib/connect.js';
 import { toErrorMessage } from '../lib/errors.js';
 import { cropToPng, faceCropAround, loadImage, thumbnailOf, videoRectInCapture } from '../lib/face-crop.js';
+import { createFrameSeeker, FRAME_AT_MESSAGE, type FrameSeeker } from '../lib/frame-seeker.js';
 import { t } from '../lib/i18n.js';
 import {
   type CheckedMedia,
@@ -30,7 +31,7 @@ import {
 import type { PickRequest } from '../lib/pick-request.js';
 import { loadConnection, type RelayConnection } from '../lib/relay-connection.js';
 import { relayOriginPattern, settingsItem } from '../lib/settings.js';
-import { hlsThumbnails } from '../lib/stream-thumbnails.js';
+import { hlsFrameAt, hlsThumbnails } from '../lib/stream-thumbnails.js';
 import { type GroupPlan, type SubmitStep, submitJobs } from '../lib/submit-job.js';
 import { grabThumbnails, PREVIEW_MESSAGE, playRange, THUMBNAILS_MESSAGE } from '../lib/thumbnails.js';
 import { formatBytes, formatNumber, formatSeconds } from '../lib/time-format.js';
@@ -46,7 +47,10 @@ import { VideoSwitcher } from './video-switcher.js';
 
 const DEFAULT_FACE_THRESHOLD = 170;
 
-type Frame = { url: string; image: HTMLImageElement; width: number; height: number };
+/** The frame the face is picked on; `timeSec` is where in the video it is, when known. */
+type Frame = { url: string; image: HTMLImageElement; width: number; height: number; timeSec?: number };
+/** How other frames of the video can be had for the face pick (finding 11). */
+type FaceSeek = 'file' | 'page' | 'hls';
 type AudioState =
   | { state: 'probing'; name: string }
   | {
@@ -123,6 +127,49 @@ function AudioLine(props: {
   );
 }
 
+/**
+ * The moment of the video the face is picked on: a slider over the whole video (0.1 s a step, arrow
+ * keys), a frame asked for when it settles (a release, a key press), and what is shown now.
+ */
+function FaceTime(props: {
+  durationSec: number;
+  shownSec: number;
+  frameSec: number | undefined;
+  status: 'loading' | 'failed' | null;
+  onInput: (sec: number) => void;
+  onChange: (sec: number) => void;
+}) {
+  const shown = formatClock(props.shownSec);
+  return (
+    <div class="face-time">
+      <label for="face-time">
+        {t('picker.faceTime')} <span class="muted">{shown}</span>
+      </label>
+      <input
+        id="face-time"
+        type="range"
+        min={0}
+        max={Math.round(props.durationSec * 10) / 10}
+        step={0.1}
+        value={props.shownSec}
+        aria-valuetext={shown}
+        aria-describedby="face-time-status"
+        onInput={(e) => props.onInput(Number(e.currentTarget.value))}
+        onChange={(e) => props.onChange(Number(e.currentTarget.value))}
+      />
+      <p id="face-time-status" class="hint" aria-live="polite" data-testid="face-time-status">
+        {props.status === 'loading'
+          ? t('picker.faceTimeLoading', { time: shown })
+          : props.status === 'failed'
+            ? t('picker.faceTimeFailed', { time: shown })
+            : props.frameSec !== undefined
+              ? t('picker.faceTimeShown', { time: formatClock(props.frameSec) })
+              : ''}
+      </p>
+    </div>
+  );
+}
+
 function hostOf(url: string): string {
   try {
     return new URL(url).host || url;
@@ -145,6 +192,12 @@ export function PickerApp(props: { request: PickRequest | null }) {
   // One job per audio, all for the same clip.
   const [audios, setAudios] = useState<AudioState[]>([]);
   const [facePoint, setFacePoint] = useState<FramePoint | null>(null);
+  /** The moment the member asked to pick the face on (null: the frame at the right-click). */
+  const [faceTime, setFaceTime] = useState<number | null>(null);
+  /** Where the face slider stands while it moves, before a frame is asked for. */
+  const [faceTimeShown, setFaceTimeShown] = useState<number | null>(null);
+  const [faceTimeStatus, setFaceTimeStatus] = useState<'loading' | 'failed' | null>(null);
+  const fileSeeker = useRef<FrameSeeker | null>(null);
   const [facePreview, setFacePreview] = useState<{ blob: Blob; url: string } | null>(null);
   const [videoExtension, setVideoExtension] = useState(false);
   const [sendBy, setSendBy] = useState<'by-url' | 'upload-from-page' | null>(null);
@@ -258,12 +311,23 @@ export function PickerApp(props: { request: PickRequest | null }) {
   }
 
   // The preview frame: the element's own frame, else the tab capture cropped to where the video is.
+  // A chosen file has none yet: its first frame is asked for below, like any other moment.
   useEffect(() => {
     setFrame(null);
+    setFacePoint(null);
+    setFaceTimeShown(null);
+    setFaceTimeStatus(null);
+    if (fileUrl) {
+      setFaceTime(0);
+      return;
+    }
+    setFaceTime(null);
+    const timeSec = target?.currentTimeSec;
+    const at = timeSec !== undefined ? { timeSec } : {};
     if (target?.frame) {
       void loadImage(target.frame).then(
         (image) =>
-          setFrame({ url: image.src, image, width: image.naturalWidth, height: image.naturalHeight }),
+          setFrame({ url: image.src, image, width: image.naturalWidth, height: image.naturalHeight, ...at }),
         () => setFrame(null),
       );
       return;
@@ -280,9 +344,20 @@ export function PickerApp(props: { request: PickRequest | null }) {
       const blob = await cropToPng(shot, rect);
       const url = URL.createObjectURL(blob);
       const image = await loadImage(url);
-      setFrame({ url, image, width: rect.width, height: rect.height });
+      setFrame({ url, image, width: rect.width, height: rect.height, ...at });
     })().catch(() => setFrame(null));
-  }, [request, target]);
+  }, [request, target, fileUrl]);
+
+  // A chosen file's frames come from a hidden element here (the preview element keeps its place).
+  useEffect(() => {
+    if (!fileUrl) return;
+    const seeker = createFrameSeeker(fileUrl);
+    fileSeeker.current = seeker;
+    return () => {
+      seeker.close();
+      if (fileSeeker.current === seeker) fileSeeker.current = null;
+    };
+  }, [fileUrl]);
 
   // The face crop follows the mark.
   useEffect(() => {
@@ -428,6 +503,65 @@ export function PickerApp(props: { request: PickRequest | null }) {
       }),
     );
   }, [clipped, clipTouched, sourceSec, currentSec, audioSec]);
+
+  // Other moments of the video for the face pick, never by moving the page's player: a chosen
+  // file here, the page's file through a hidden copy in the page, an HLS stream by the segment
+  // that holds the moment. A recorded stream (MSE) or a picture the page may not read has none.
+  const faceSeek: FaceSeek | undefined =
+    sourceSec === undefined
+      ? undefined
+      : fileUrl
+        ? 'file'
+        : !request || !target || blockedOrigin || target.protection
+          ? undefined
+          : (target.kind === 'url' || target.kind === 'page-file') && target.frame
+            ? 'page'
+            : intake === 'hls-from-page' && target.hlsManifests?.length
+              ? 'hls'
+              : undefined;
+
+  useEffect(() => {
+    if (faceTime === null || !faceSeek) return;
+    let stale = false;
+    const stop = new AbortController();
+    const at = faceTime;
+    setFaceTimeStatus('loading');
+    const frameAt = async (): Promise<string | undefined> => {
+      if (faceSeek === 'file') return fileSeeker.current?.at(at);
+      if (!request) return undefined;
+      const page = { tabId: request.tabId, frameId: request.frameId };
+      if (faceSeek === 'hls')
+        return hlsFrameAt(
+          page,
+          { manifests: target?.hlsManifests ?? [], timeSec: at },
+          { signal: stop.signal },
+        );
+      const answer: unknown = await browser.tabs
+        .sendMessage(request.tabId, { type: FRAME_AT_MESSAGE, timeSec: at }, { frameId: request.frameId })
+        .catch(() => null);
+      return typeof answer === 'string' ? answer : undefined;
+    };
+    void (async () => {
+      const url = await frameAt();
+      if (stale) return;
+      if (!url) {
+        setFaceTimeStatus('failed');
+        return;
+      }
+      const image = await loadImage(url);
+      if (stale) return;
+      // The mark was on the frame before: the face is picked again on this one.
+      setFacePoint(null);
+      setFrame({ url, image, width: image.naturalWidth, height: image.naturalHeight, timeSec: at });
+      setFaceTimeStatus(null);
+    })().catch(() => {
+      if (!stale) setFaceTimeStatus('failed');
+    });
+    return () => {
+      stale = true;
+      stop.abort();
+    };
+  }, [faceTime, faceSeek, request, target]);
 
   /** Reads (and converts to WAV when needed) one audio; `report` sees each state. */
   async function readAudio(choice: AudioChoice, report: (state: AudioState) => void) {
@@ -841,23 +975,52 @@ export function PickerApp(props: { request: PickRequest | null }) {
           <p class="hint">{t('picker.extendHint')}</p>
         </section>
 
-        {frame && intake !== 'unavailable' && (
+        {(frame || faceSeek === 'file') && (videoFile || intake !== 'unavailable') && (
           <section aria-labelledby="face-heading" class="section">
             <h2 id="face-heading">{t('picker.face')}</h2>
             <p class="hint">{t('picker.faceHint')}</p>
-            <div class="row face-row">
-              <div class="grow">
-                <FacePicker frameUrl={frame.url} frameSize={frame} point={facePoint} onPick={setFacePoint} />
-              </div>
-              {facePreview && (
-                <div class="face-preview">
-                  <img src={facePreview.url} alt={t('picker.faceAlt')} />
-                  <button type="button" class="link" onClick={() => setFacePoint(null)}>
-                    {t('common.clear')}
-                  </button>
+            {faceSeek && sourceSec !== undefined ? (
+              <FaceTime
+                durationSec={sourceSec}
+                shownSec={faceTimeShown ?? faceTime ?? frame?.timeSec ?? 0}
+                frameSec={frame?.timeSec}
+                status={faceTimeStatus}
+                onInput={setFaceTimeShown}
+                onChange={(sec) => {
+                  setFaceTimeShown(sec);
+                  setFaceTime(sec);
+                }}
+              />
+            ) : (
+              <p class="hint" data-testid="face-no-seek">
+                {intake === 'record-from-page' ? t('picker.faceNoSeekRecorded') : t('picker.faceNoSeek')}
+              </p>
+            )}
+            {frame && (
+              <div class="row face-row">
+                <div class="grow">
+                  <FacePicker
+                    frameUrl={frame.url}
+                    frameSize={frame}
+                    point={facePoint}
+                    onPick={setFacePoint}
+                  />
                 </div>
-              )}
-            </div>
+                {facePreview && (
+                  <div class="face-preview">
+                    <img src={facePreview.url} alt={t('picker.faceAlt')} />
+                    {frame.timeSec !== undefined && (
+                      <span class="muted" data-testid="face-from">
+                        {t('picker.faceFrom', { time: formatClock(frame.timeSec) })}
+                      </span>
+                    )}
+                    <button type="button" class="link" onClick={() => setFacePoint(null)}>
+                      {t('common.clear')}
+                    </button>
+                  </div>
+                )}
+              </div>
+            )}
           </section>
         )}
 

@@ -1,6 +1,7 @@
 import { browser } from 'wxt/browser';
 import { defineContentScript } from 'wxt/utils/define-content-script';
 import { findClickedVideo } from '../lib/clicked-video.js';
+import { createFrameSeeker, FRAME_AT_MESSAGE, type FrameSeeker } from '../lib/frame-seeker.js';
 import { t } from '../lib/i18n.js';
 import { FETCH_HLS_PORT, type FetchHlsRequest, streamHlsRange } from '../lib/page-hls.js';
 import { RECORD_VIDEO_PORT, type RecordVideoRequest, recordVideoRange } from '../lib/page-recorder.js';
@@ -35,6 +36,8 @@ export default defineContentScript({
     let lastPoint: PagePoint | null = null;
     // The video the last menu click described: the one a recording is asked for.
     let described: HTMLVideoElement | null = null;
+    // A hidden copy of the described video's file, seeked for the face pick's frames.
+    let seeker: FrameSeeker | null = null;
 
     document.addEventListener(
       'contextmenu',
@@ -66,6 +69,24 @@ export default defineContentScript({
         playRange(described, { startSec, endSec }).then(
           () => sendResponse({ ok: true }),
           () => sendResponse({ ok: false }),
+        );
+        return true;
+      }
+      if (type === FRAME_AT_MESSAGE) {
+        // Only a file has an address a second element can load and seek; the player stays put.
+        const src = described && !described.srcObject ? sourceOf(described) : '';
+        const timeSec = Number((message as { timeSec?: unknown }).timeSec);
+        if (!src || !Number.isFinite(timeSec)) {
+          sendResponse(null);
+          return false;
+        }
+        if (seeker?.src !== src) {
+          seeker?.close();
+          seeker = createFrameSeeker(src, { crossOrigin: described?.crossOrigin ?? null });
+        }
+        seeker.at(timeSec).then(
+          (frame) => sendResponse(frame ?? null),
+          () => sendResponse(null),
         );
         return true;
       }

@@ -7,7 +7,8 @@ export const THUMBNAIL_HEIGHT = 54;
 /** The longest one seek may take before the strip is given up (a stalled network, a broken file). */
 const SEEK_LIMIT_MS = 10_000;
 
-function waitFor(video: HTMLMediaElement, type: string): Promise<boolean> {
+/** Resolves true on `type`, false on an error or after `SEEK_LIMIT_MS`. */
+export function waitFor(video: HTMLMediaElement, type: string): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (ok: boolean) => {
       clearTimeout(timer);
