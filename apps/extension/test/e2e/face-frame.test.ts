@@ -209,6 +209,35 @@ describe('the face is picked on any frame of the video (finding 11)', () => {
     await page.close();
   }, 240_000);
 
+  it('a file from another origin: with CORS its frames are sought as for a same-origin one; without, the picker says so', async () => {
+    // The page on 127.0.0.1, its file on localhost (another origin, same server).
+    const other = setup.pages.url.replace('127.0.0.1', 'localhost');
+    const withCors = `${setup.pages.url}/watch?origin=${encodeURIComponent(other)}&src=${encodeURIComponent(`${FILE}?cors=1`)}&crossorigin=1&at=2&title=CORS`;
+    const picker = await openPicker(setup.session, withCors, ON_VIDEO, { ready: PLAYER_READY });
+    const page = setup.session.context.pages().find((p) => p.url().includes('title=CORS'))!;
+    await picker.setInputFiles('#audio-file', voice);
+    await picker
+      .getByTestId('face-time-status')
+      .filter({ hasText: 'The frame at 0:02: click the face' })
+      .waitFor();
+    await seekFaceTo(picker, 10, '0:10');
+    const reference = await pickMiddleAndSend(picker, '0:10');
+    expect(reference.width).toBe(NATIVE_CROP);
+    expect(barTime(reference.bright, NATIVE_CROP, 640 / FILE_SEC)).toBeCloseTo(10, 0);
+    expect(await page.evaluate(() => document.querySelector('video')!.currentTime)).toBe(2);
+    await picker.close();
+    await page.close();
+
+    // The same file without CORS: the page may show it but not read it, so no other moment either.
+    const withoutCors = `${setup.pages.url}/watch?origin=${encodeURIComponent(other)}&src=${FILE}&at=2&title=Tainted`;
+    const tainted = await openPicker(setup.session, withoutCors, ON_VIDEO, { ready: PLAYER_READY });
+    expect(await tainted.getByTestId('face-no-seek').textContent()).toContain(
+      'Other moments of this video cannot be read here',
+    );
+    expect(await tainted.getByRole('slider', { name: /Pick the face on another frame/ }).count()).toBe(0);
+    await tainted.close();
+  }, 240_000);
+
   it('a video file chosen in the picker: its frames are sought in the picker', async () => {
     const popup = await openPopup(setup.session);
     const opened = setup.session.context.waitForEvent('page', {

@@ -188,10 +188,16 @@ export async function startPageServer(options = {}) {
       }
       const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '');
       const type = TYPES[extname(name)] ?? 'application/octet-stream';
+      // `?cors=1`: the file may be read by pages of another origin (a CDN that sends CORS headers).
+      const cors =
+        url.searchParams.get('cors') === '1' && req.headers.origin
+          ? { 'access-control-allow-origin': req.headers.origin, 'access-control-allow-credentials': 'true' }
+          : {};
       if (range) {
         const start = Number(range[1]);
         const end = range[2] ? Math.min(Number(range[2]), bytes.length - 1) : bytes.length - 1;
         res.writeHead(206, {
+          ...cors,
           'content-type': type,
           'content-range': `bytes ${start}-${end}/${bytes.length}`,
           'content-length': end - start + 1,
@@ -200,7 +206,12 @@ export async function startPageServer(options = {}) {
         res.end(bytes.subarray(start, end + 1));
         return;
       }
-      res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'accept-ranges': 'bytes' });
+      res.writeHead(200, {
+        ...cors,
+        'content-type': type,
+        'content-length': bytes.length,
+        'accept-ranges': 'bytes',
+      });
       res.end(req.method === 'HEAD' ? undefined : bytes);
       return;
     }
@@ -229,10 +240,11 @@ const STYLE =
 /** @type {Record<string, (query: URLSearchParams) => string>} */
 const PAGES = {
   // A plain <video>; `?src=` picks the file (and may carry a simulator scenario marker), `?at=` where
-  // the player stands (window.playerReady turns true once it does).
+  // the player stands (window.playerReady turns true once it does); `?origin=` serves the file from
+  // another origin (e.g. http://localhost:<port>), `?crossorigin=1` asks for it with CORS.
   '/watch': (query) => `<!doctype html><title>${query.get('title') ?? 'Team demo video'}</title>${STYLE}
 <h1>Team demo video</h1>
-<video id="v" src="/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}" muted playsinline preload="auto"></video>
+<video id="v" src="${query.get('origin') ?? ''}/media/${query.get('src') ?? 'talking-640x640-25fps-3s.mp4'}"${query.get('crossorigin') === '1' ? ' crossorigin="anonymous"' : ''} muted playsinline preload="auto"></video>
 <script type="module">
 const video = document.getElementById('v');
 if (video.readyState < 1) await new Promise((done) => video.addEventListener('loadedmetadata', done, { once: true }));
