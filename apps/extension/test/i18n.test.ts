@@ -128,21 +128,36 @@ describe('advice for errors that come from outside the extension', () => {
     const codes = [...providerJobCodes().map(({ code }) => code), ...Object.keys(RELAY_JOB_ERRORS)];
     for (const code of codes) {
       const hint = 'Some English advice from the relay.';
-      const { todo } = explainJobError({ code, message: 'Provider said no', retryable: false, hint });
-      expect(todo, code).toMatch(CJK);
-      expect(todo, code).not.toContain('English');
+      const explained = explainJobError({ code, message: 'Provider said no', retryable: false, hint });
+      expect(explained.what, code).toMatch(CJK);
+      expect(JSON.stringify(explained), code).not.toContain('English');
     }
     expect(jobAdvice('InvalidFile.FPS')).toBe('视频帧率必须在每秒 15–60 帧之间。请使用该视频的其他版本。');
   });
 
+  it('leads a failed job with the Chinese text for its code, the provider’s English only as the detail', async () => {
+    await readChinese();
+    expect(
+      explainJobError({
+        code: 'InvalidFile.FPS',
+        message: 'The fps of video must be 15 ~ 60.',
+        retryable: false,
+        hint: 'The video must be 15–60 fps.',
+      }),
+    ).toEqual({
+      what: '视频帧率必须在每秒 15–60 帧之间。请使用该视频的其他版本。',
+      detail: 'The fps of video must be 15 ~ 60.（InvalidFile.FPS）',
+    });
+  });
+
   it('falls back to the relay’s hint for a provider code newer than the extension', () => {
-    const { todo } = explainJobError({
+    const explained = explainJobError({
       code: 'SomeNewCode.Later',
       message: 'New',
       retryable: false,
       hint: 'Advice from core.',
     });
-    expect(todo).toBe('Advice from core.');
+    expect(explained).toEqual({ what: 'New (SomeNewCode.Later)', todo: 'Advice from core.' });
     expect(jobAdvice('SomeNewCode.Later')).toBeUndefined();
   });
 

@@ -35,7 +35,7 @@ describe('job presenter', () => {
     expect(jobTitle(makeJob({ sourcePageUrl: 'https://videos.example.com/x' }))).toBe('videos.example.com');
   });
 
-  it('explains a failure with the local advice for its code, else the relay’s hint, else whether a retry can help', () => {
+  it('leads a failure with the local advice for its code (the raw message as detail), else the relay’s hint, else whether a retry can help', () => {
     expect(
       explainJobError({
         code: 'InvalidFile.FPS',
@@ -44,8 +44,8 @@ describe('job presenter', () => {
         hint: 'The video must be 15–60 fps.',
       }),
     ).toEqual({
-      what: 'Frame rate too low (InvalidFile.FPS)',
-      todo: 'The video must run at 15–60 frames per second. Use another version of the video.',
+      what: 'The video must run at 15–60 frames per second. Use another version of the video.',
+      detail: 'Frame rate too low (InvalidFile.FPS)',
     });
     expect(
       explainJobError({ code: 'NewCode', message: 'New', retryable: false, hint: 'Hint from core.' }).todo,

@@ -118,8 +118,13 @@ export function JobCard(props: {
       <ConformNotes conform={job.conform} />
       {failed && (
         <div class="notice bad" role="status">
-          <strong>{failed.what}</strong>
-          <div>{failed.todo}</div>
+          <strong data-testid="job-error">{failed.what}</strong>
+          {failed.todo && <div>{failed.todo}</div>}
+          {failed.detail && (
+            <div class="error-detail" data-testid="job-error-detail">
+              {failed.detail}
+            </div>
+          )}
         </div>
       )}
       {tracked.syncError && <div class="notice warn">{tracked.syncError}</div>}

@@ -68,14 +68,23 @@ export function timingLine(job: Job, nowMs: number): string {
   return parts.join(' · ');
 }
 
-/** What happened and what to do, for a failed job. */
-export function explainJobError(error: JobError | undefined): { what: string; todo: string } {
+/**
+ * A failed job in the member's words: `what` leads (the local advice for its code, in the UI's
+ * language), `detail` is what the relay or provider said (often English), shown as a secondary
+ * line. For a code this extension has no message for, the raw message leads and `todo` is the
+ * relay's `hint` (English, from core's tables) or whether a retry can help; an older relay sends none.
+ */
+export function explainJobError(error: JobError | undefined): {
+  what: string;
+  todo?: string;
+  detail?: string;
+} {
   if (!error) return { what: t('job.failedNoReason'), todo: t('job.failedNoReasonTodo') };
-  // Local advice by code first; the relay's `hint` (English, from core's tables) only for a code
-  // this extension has no message for; an older relay sends none.
-  const todo =
-    jobAdvice(error.code) ??
-    error.hint ??
-    (error.retryable ? t('job.failedRetryable') : t('job.failedChangeInput'));
-  return { what: t('job.failedWhat', { message: error.message, code: error.code }), todo };
+  const raw = t('job.failedWhat', { message: error.message, code: error.code });
+  const advice = jobAdvice(error.code);
+  if (advice !== undefined) return { what: advice, detail: raw };
+  return {
+    what: raw,
+    todo: error.hint ?? (error.retryable ? t('job.failedRetryable') : t('job.failedChangeInput')),
+  };
 }
