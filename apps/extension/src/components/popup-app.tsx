@@ -1,3 +1,4 @@
+import type { ComponentType } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { browser } from 'wxt/browser';
 import { toErrorMessage } from '../lib/errors.js';
@@ -66,6 +67,26 @@ export function PopupApp(props: {
     };
   }, []);
 
+  // The page's videos (finding 9) load once the job cards are on screen: the first paint stays as
+  // small and fast as before, and the finder is injected only while connected.
+  const [PageVideos, setPageVideos] = useState<ComponentType | null>(null);
+  useEffect(() => {
+    if (!connected) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const frame = requestAnimationFrame(() => {
+      timer = setTimeout(() => {
+        import('./page-videos.js').then(
+          (module) => setPageVideos(() => module.PageVideos),
+          () => undefined,
+        );
+      }, 0);
+    });
+    return () => {
+      cancelAnimationFrame(frame);
+      clearTimeout(timer);
+    };
+  }, [connected]);
+
   useEffect(() => jobsItem.watch((next) => setJobs(next)), []);
 
   useEffect(() => {
@@ -131,6 +152,7 @@ export function PopupApp(props: {
           <div>{live.error}</div>
         </div>
       )}
+      {connected && PageVideos && <PageVideos />}
       {jobs.length === 0 ? (
         <EmptyState />
       ) : (

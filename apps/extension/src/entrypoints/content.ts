@@ -10,8 +10,10 @@ import {
   CHOOSE_VIDEO_MESSAGE,
   describeVideo,
   FETCH_VIDEO_PORT,
+  type FrameVideos,
   LIST_VIDEOS_MESSAGE,
   listVideos,
+  PAGE_VIDEOS_MESSAGE,
   type PagePoint,
   sourceOf,
   streamVideoBytes,
@@ -95,8 +97,21 @@ export default defineContentScript({
         return false;
       }
       if (type === LIST_VIDEOS_MESSAGE) {
-        sendResponse(listVideos(document, described));
-        return false;
+        listVideos(document, described).then(sendResponse, () => sendResponse([]));
+        return true;
+      }
+      if (type === PAGE_VIDEOS_MESSAGE) {
+        // The popup's list of the page's videos: each frame says where it is.
+        listVideos(document, described).then(
+          (videos) =>
+            sendResponse({
+              frameUrl: location.href,
+              topFrame: window.top === window,
+              videos,
+            } satisfies FrameVideos),
+          () => sendResponse(null),
+        );
+        return true;
       }
       if (type === CHOOSE_VIDEO_MESSAGE) {
         // The member switched videos in the picker: from now on recordings, previews and

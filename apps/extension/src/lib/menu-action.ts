@@ -1,7 +1,8 @@
 import { type Browser, browser } from 'wxt/browser';
 import { t } from './i18n.js';
+import { openPickerWindow } from './open-picker.js';
 import { VIDEO_NEAR_MESSAGE } from './page-video.js';
-import { PICKER_WINDOW, type PickRequest, savePickRequest } from './pick-request.js';
+import { PICKER_WINDOW, type PickRequest } from './pick-request.js';
 import type { VideoTarget } from './video-source.js';
 import { classifySourceUrl } from './video-source.js';
 
@@ -194,32 +195,14 @@ export async function handleMenuClick(
   const blockedFrame = 'blocked' in asked && frameId !== 0 ? frameOrigin(info.frameUrl) : undefined;
   const video =
     ('video' in asked ? asked.video : null) ?? (srcUrl ? fallbackTarget(srcUrl, pageUrl, pageTitle) : null);
-  let tabCapture: string | undefined;
-  // The tab capture is the fallback for the face pick when the page could not hand over its frame.
-  if (!video?.frame && video?.topFrame && tab.windowId !== undefined) {
-    try {
-      tabCapture = await browser.tabs.captureVisibleTab(tab.windowId, { format: 'png' });
-    } catch {
-      // No capture permission (e.g. a browser page): the picker works without a preview frame.
-    }
-  }
-  const request: PickRequest = {
-    id: crypto.randomUUID(),
+  return openPickerWindow({
     tabId: tab.id,
+    ...(tab.windowId !== undefined && { windowId: tab.windowId }),
     frameId,
     video,
     ...(srcUrl !== undefined && { srcUrl }),
     ...(blockedFrame !== undefined && { blockedFrameOrigin: blockedFrame }),
-    pageUrl: video?.pageUrl ?? pageUrl,
-    pageTitle: video?.pageTitle || pageTitle,
-    ...(tabCapture !== undefined && { tabCapture }),
-    createdAtMs: Date.now(),
-  };
-  await savePickRequest(request);
-  await browser.windows.create({
-    url: browser.runtime.getURL(`/picker.html?pick=${request.id}`),
-    type: 'popup',
-    ...PICKER_WINDOW,
+    pageUrl,
+    pageTitle,
   });
-  return request;
 }

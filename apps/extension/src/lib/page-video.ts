@@ -240,7 +240,10 @@ export const LIST_VIDEOS_MESSAGE = 'retalk:list-videos';
 /** Asks the finder to take another video of its frame: `{ type, index }` → its `VideoTarget`. */
 export const CHOOSE_VIDEO_MESSAGE = 'retalk:choose-video';
 
-/** One video of a frame as the picker's switcher shows it. */
+/** Asks the finder for its frame's videos and where the frame is (the popup's list of a page's videos). */
+export const PAGE_VIDEOS_MESSAGE = 'retalk:page-videos';
+
+/** One video of a frame as the picker's switcher and the popup's list show it. */
 export type PageVideoEntry = {
   /** Its position among `allVideos(document)`, to choose it by. */
   index: number;
@@ -252,14 +255,27 @@ export type PageVideoEntry = {
   durationSec?: number;
   /** A small JPEG of its current frame, when the page may read the picture. */
   thumbnail?: string;
+  /** Played as a stream (Media Source, HLS, a capture), not from a file: it is fetched by segments or recorded. */
+  streamed?: true;
 };
+
+/** A frame's answer to `PAGE_VIDEOS_MESSAGE`. */
+export type FrameVideos = { frameUrl: string; topFrame: boolean; videos: PageVideoEntry[] };
 
 /** Side of the switcher's thumbnails: small enough to list a page full of videos in one message. */
 const LIST_THUMBNAIL_SIDE = 160;
 
+/** True when the element plays a stream rather than a file, as `describeVideo` tells them apart. */
+async function isStreamed(video: HTMLVideoElement): Promise<boolean> {
+  if (video.srcObject) return true;
+  const src = sourceOf(video);
+  const kind = classifySourceUrl(src);
+  return kind === 'stream' || (kind === 'probe-blob' && (await probeBlob(src)) === 'stream');
+}
+
 /** The frame's videos that show or play something (an empty, zero-size element is nobody's choice). */
-export function listVideos(doc: Document, current: HTMLVideoElement | null): PageVideoEntry[] {
-  return allVideos(doc).flatMap((video, index) => {
+export async function listVideos(doc: Document, current: HTMLVideoElement | null): Promise<PageVideoEntry[]> {
+  const listed = allVideos(doc).map(async (video, index): Promise<PageVideoEntry[]> => {
     const box = video.getBoundingClientRect();
     const hasSource = !!video.srcObject || sourceOf(video) !== '';
     if (!hasSource || (box.width === 0 && box.height === 0)) return [];
@@ -272,9 +288,11 @@ export function listVideos(doc: Document, current: HTMLVideoElement | null): Pag
         ...(video.videoWidth > 0 && { width: video.videoWidth, height: video.videoHeight }),
         ...(Number.isFinite(video.duration) && video.duration > 0 && { durationSec: video.duration }),
         ...(thumbnail && { thumbnail }),
+        ...((await isStreamed(video)) && { streamed: true as const }),
       },
     ];
   });
+  return (await Promise.all(listed)).flat();
 }
 
 /** Background → finder, as a menu opens (Firefox): is a video near the right-click? Answers a boolean. */

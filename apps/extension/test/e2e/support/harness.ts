@@ -580,3 +580,131 @@ export async function frameIdOf(
     [pageUrl, frameUrl] as const,
   );
 }
+
+/**
+ * The real toolbar popup of the extension, opened on a tab as a click on the Retalk button opens
+ * it, driven through DevTools: Playwright does not attach to action popups, so the popup's page
+ * is reached over the browser's own DevTools session (`Target.attachToTarget`).
+ */
+export type ToolbarPopup = {
+  /** Evaluates an expression in the popup (a promise is awaited) and returns its value. */
+  evaluate<T>(expression: string): Promise<T>;
+  /** Waits until an expression is true in the popup (checked on every animation frame). */
+  waitFor(expression: string, timeoutMs?: number): Promise<void>;
+  /** A real mouse click in the middle of the `nth` element matching a selector. */
+  click(selector: string, nth?: number): Promise<void>;
+  /** Draws the popup in the light or dark scheme (`prefers-color-scheme`). */
+  colorScheme(scheme: 'light' | 'dark'): Promise<void>;
+  /** Saves a screenshot under test-results/screenshots. */
+  screenshot(name: string): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** Opens the toolbar popup on `page`'s tab (brought to the front first), as the member's click does. */
+export async function openToolbarPopup(session: ExtensionSession, page: Page): Promise<ToolbarPopup> {
+  await page.bringToFront();
+  const browser = session.context.browser();
+  if (!browser) throw new Error('No browser behind the extension session');
+  const cdp = await browser.newBrowserCDPSession();
+  const popupUrl = `chrome-extension://${session.extensionId}/popup.html`;
+  const known = new Set(
+    (
+      (await cdp.send('Target.getTargets')) as {
+        targetInfos: Array<{ targetId: string; url: string }>;
+      }
+    ).targetInfos
+      .filter((target) => target.url.startsWith(popupUrl))
+      .map((target) => target.targetId),
+  );
+  await session.worker.evaluate(() => chrome.action.openPopup());
+  const target = await waitFor(
+    'the toolbar popup',
+    async () =>
+      (
+        (await cdp.send('Target.getTargets')) as {
+          targetInfos: Array<{ targetId: string; url: string; type: string }>;
+        }
+      ).targetInfos.find(
+        (info) => info.type === 'page' && info.url.startsWith(popupUrl) && !known.has(info.targetId),
+      ),
+    15_000,
+  );
+  const { sessionId } = (await cdp.send('Target.attachToTarget', {
+    targetId: target.targetId,
+    flatten: false,
+  })) as { sessionId: string };
+  let lastId = 0;
+  const waiting = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>();
+  cdp.on('Target.receivedMessageFromTarget', (event) => {
+    const message = JSON.parse(event.message) as {
+      id?: number;
+      result?: unknown;
+      error?: { message: string };
+    };
+    if (message.id !== undefined) waiting.get(message.id)?.(message);
+  });
+  const send = (method: string, params: object = {}) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const id = ++lastId;
+      waiting.set(id, (message) => {
+        waiting.delete(id);
+        if (message.error) reject(new Error(`${method}: ${message.error.message}`));
+        else resolve(message.result as Record<string, unknown>);
+      });
+      cdp
+        .send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) })
+        .catch(reject);
+    });
+  const evaluate = async <T>(expression: string): Promise<T> => {
+    const { result, exceptionDetails } = (await send('Runtime.evaluate', {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    })) as { result: { value: T }; exceptionDetails?: { exception?: { description?: string } } };
+    if (exceptionDetails) throw new Error(exceptionDetails.exception?.description ?? 'evaluation failed');
+    return result.value;
+  };
+  const popup: ToolbarPopup = {
+    evaluate,
+    async waitFor(expression, timeoutMs = 30_000) {
+      const met = await evaluate<boolean>(`new Promise((done) => {
+        const until = performance.now() + ${timeoutMs};
+        const check = () => {
+          if (${expression}) done(true);
+          else if (performance.now() > until) done(false);
+          else requestAnimationFrame(check);
+        };
+        check();
+      })`);
+      if (!met) throw new Error(`The popup never showed: ${expression}`);
+    },
+    async click(selector, nth = 0) {
+      const box = await evaluate<{ x: number; y: number } | null>(`(() => {
+        const element = document.querySelectorAll(${JSON.stringify(selector)})[${nth}];
+        if (!element) return null;
+        element.scrollIntoView({ block: 'nearest' });
+        const r = element.getBoundingClientRect();
+        return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
+      })()`);
+      if (!box) throw new Error(`No ${selector} #${nth} in the popup`);
+      for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
+        await send('Input.dispatchMouseEvent', { type, ...box, button: 'left', clickCount: 1 });
+      }
+    },
+    async colorScheme(scheme) {
+      await send('Emulation.setEmulatedMedia', {
+        features: [{ name: 'prefers-color-scheme', value: scheme }],
+      });
+    },
+    async screenshot(name) {
+      const { data } = (await send('Page.captureScreenshot', { format: 'png' })) as { data: string };
+      await writeFile(join(SCREENSHOTS, `${name}.png`), Buffer.from(data, 'base64'));
+    },
+    async close() {
+      await evaluate('window.close()').catch(() => undefined);
+      await cdp.detach().catch(() => undefined);
+    },
+  };
+  await popup.waitFor("document.readyState === 'complete' && !!document.querySelector('main')");
+  return popup;
+}

@@ -261,6 +261,10 @@ window.playerReady = true;
 <video id="a" src="/media/talking-640x480-25fps-3s.mp4" muted playsinline preload="auto"></video>
 <video id="b" src="/media/talking-640x640-25fps-3s.mp4" muted playsinline preload="auto"></video>
 <video id="c" src="/media/small-320x240-10fps-3s.mp4" muted playsinline preload="auto"></video>`,
+  // A page with no video at all (the popup's list says so).
+  '/article': () => `<!doctype html><title>Release notes</title>${STYLE}
+<h1>Release notes</h1>
+<p>Nothing to watch here.</p>`,
   // A playing player whose transparent overlay covers its video, next to a bigger paused decoy.
   '/overlay': () => `<!doctype html><title>Custom player</title>${STYLE}
 <video id="decoy" src="/media/small-320x240-10fps-3s.mp4" muted preload="auto" style="width:560px;height:420px"></video>
