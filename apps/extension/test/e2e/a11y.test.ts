@@ -8,7 +8,9 @@ import {
   ON_VIDEO,
   openPicker,
   openPopup,
+  openToolbarPopup,
   screenshot,
+  type ToolbarPopup,
   type UiLanguage,
   useConnectedSetup,
 } from './support/harness.js';
@@ -21,15 +23,11 @@ type Violation = { id: string; impact: string; nodes: Array<{ target: string[]; 
  * axe-core's violations on a page as drawn now. The source goes in through DevTools evaluation,
  * which the extension pages' script policy does not block (it would block a script tag).
  */
-async function axeViolations(page: Page): Promise<string[]> {
+async function axeViolations(page: Pick<ToolbarPopup, 'evaluate'>): Promise<string[]> {
   await page.evaluate(AXE_SOURCE);
-  const violations = (await page.evaluate(() =>
-    (
-      globalThis as unknown as { axe: { run: (c: Document, o: object) => Promise<{ violations: unknown }> } }
-    ).axe
-      .run(document, { resultTypes: ['violations'] })
-      .then((r) => r.violations),
-  )) as Violation[];
+  const violations = await page.evaluate<Violation[]>(
+    "axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations)",
+  );
   return violations.map(
     (v) =>
       `${v.id} (${v.impact}): ${v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary}`).join('; ')}`,
@@ -41,7 +39,10 @@ async function checkBothThemes(page: Page, name: string): Promise<void> {
   for (const colorScheme of ['light', 'dark'] as const) {
     await page.emulateMedia({ colorScheme });
     await screenshot(page, `${name}-${colorScheme}`);
-    expect(await axeViolations(page), `${name} in ${colorScheme}`).toEqual([]);
+    expect(
+      await axeViolations({ evaluate: (expression) => page.evaluate(expression) }),
+      `${name} in ${colorScheme}`,
+    ).toEqual([]);
   }
 }
 
@@ -106,6 +107,38 @@ describe.each(['en', 'zh-CN'] as const)(
       await expectLanguage(popup, language, session.t('popup.pageTitle'));
       await checkBothThemes(popup, `a11y-popup-running-${language}`);
       await popup.close();
+    });
+
+    it('popup listing the videos of the page, reached and opened by keyboard', async () => {
+      const { session } = setup;
+      const page = await session.context.newPage();
+      await page.goto(`${setup.pages.url}/several`);
+      await page.waitForFunction(() =>
+        [...document.querySelectorAll('video')].every((v) => v.readyState >= 2),
+      );
+      const popup = await openToolbarPopup(session, page);
+      await popup.waitFor(`document.querySelectorAll('[data-testid="page-video"]').length === 3`);
+      expect(await popup.evaluate<string>('document.documentElement.lang')).toBe(language);
+      for (const colorScheme of ['light', 'dark'] as const) {
+        await popup.colorScheme(colorScheme);
+        await popup.screenshot(`a11y-popup-page-videos-${language}-${colorScheme}`);
+        expect(await axeViolations(popup), `popup page videos in ${colorScheme}`).toEqual([]);
+      }
+      // Tab reaches the first video (after the header's buttons); Enter opens the picker on it.
+      for (let presses = 0; presses < 12; presses++) {
+        if (await popup.evaluate<boolean>(`document.activeElement?.dataset.testid === 'page-video'`)) break;
+        await popup.press('Tab');
+      }
+      expect(await popup.evaluate<string>('document.activeElement.textContent')).toContain('640×480');
+      const pickerOpened = session.context.waitForEvent('page', {
+        predicate: (p) => p.url().includes('/picker.html'),
+      });
+      await popup.press('Enter');
+      const picker = await pickerOpened;
+      await picker.getByTestId('video-meta').filter({ hasText: '640×480' }).waitFor();
+      await picker.close();
+      await popup.close();
+      await page.close();
     });
 
     it('history page with a job in progress', async () => {

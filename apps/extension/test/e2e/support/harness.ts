@@ -593,6 +593,8 @@ export type ToolbarPopup = {
   waitFor(expression: string, timeoutMs?: number): Promise<void>;
   /** A real mouse click in the middle of the `nth` element matching a selector. */
   click(selector: string, nth?: number): Promise<void>;
+  /** Presses a key (`Tab`, `Enter`) where the focus is. */
+  press(key: 'Tab' | 'Enter'): Promise<void>;
   /** Draws the popup in the light or dark scheme (`prefers-color-scheme`). */
   colorScheme(scheme: 'light' | 'dark'): Promise<void>;
   /** Saves a screenshot under test-results/screenshots. */
@@ -690,6 +692,18 @@ export async function openToolbarPopup(session: ExtensionSession, page: Page): P
       for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
         await send('Input.dispatchMouseEvent', { type, ...box, button: 'left', clickCount: 1 });
       }
+    },
+    async press(key) {
+      const code = key === 'Tab' ? 9 : 13;
+      const text = key === 'Enter' ? { text: '\r' } : {};
+      await send('Input.dispatchKeyEvent', {
+        type: 'keyDown',
+        key,
+        code: key,
+        windowsVirtualKeyCode: code,
+        ...text,
+      });
+      await send('Input.dispatchKeyEvent', { type: 'keyUp', key, code: key, windowsVirtualKeyCode: code });
     },
     async colorScheme(scheme) {
       await send('Emulation.setEmulatedMedia', {
