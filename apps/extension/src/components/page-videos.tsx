@@ -15,8 +15,9 @@ function hostOf(url: string): string {
 /**
  * "Videos on this page" (finding 9): the active tab's videos in every frame the extension may
  * read, each opening the picker on exactly that video. Loaded after the job cards are painted.
+ * Not connected yet, the list works as the menu items do: the picker asks to connect and carries on.
  */
-export function PageVideos() {
+export function PageVideos(props: { connected: boolean }) {
   const [found, setFound] = useState<Found | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [opening, setOpening] = useState(false);
@@ -56,6 +57,11 @@ export function PageVideos() {
       {found?.state === 'blocked' && (
         <p class="muted" data-testid="page-videos-blocked">
           {t('popup.pageVideos.blocked')}
+        </p>
+      )}
+      {!props.connected && entries.length > 0 && (
+        <p class="muted" data-testid="page-videos-not-connected">
+          {t('popup.pageVideos.notConnected')}
         </p>
       )}
       {found?.state === 'found' && entries.length === 0 && (

@@ -68,10 +68,9 @@ export function PopupApp(props: {
   }, []);
 
   // The page's videos (finding 9) load once the job cards are on screen: the first paint stays as
-  // small and fast as before, and the finder is injected only while connected.
-  const [PageVideos, setPageVideos] = useState<ComponentType | null>(null);
+  // small and fast as before.
+  const [PageVideos, setPageVideos] = useState<ComponentType<{ connected: boolean }> | null>(null);
   useEffect(() => {
-    if (!connected) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const frame = requestAnimationFrame(() => {
       timer = setTimeout(() => {
@@ -85,7 +84,7 @@ export function PopupApp(props: {
       cancelAnimationFrame(frame);
       clearTimeout(timer);
     };
-  }, [connected]);
+  }, []);
 
   useEffect(() => jobsItem.watch((next) => setJobs(next)), []);
 
@@ -152,7 +151,7 @@ export function PopupApp(props: {
           <div>{live.error}</div>
         </div>
       )}
-      {connected && PageVideos && <PageVideos />}
+      {PageVideos && <PageVideos connected={connected} />}
       {jobs.length === 0 ? (
         <EmptyState />
       ) : (

@@ -9,7 +9,10 @@ import {
   useConnectedSetup,
 } from './support/harness.js';
 
-/** Opens a test page and waits until each of its videos shows a picture. */
+// Code passed to worker.evaluate runs in the extension's service worker, where `chrome` is the browser API.
+declare const chrome: typeof import('wxt/browser').browser;
+
+/** Opens a test page. */
 async function openPage(setup: ConnectedSetup, path: string): Promise<Page> {
   const page = await setup.session.context.newPage();
   await page.goto(`${setup.pages.url}${path}`);
@@ -122,5 +125,36 @@ describe('the popup’s list of the videos on the page (finding 9)', () => {
     await popup.screenshot('popup-page-videos-blocked');
     await popup.close();
     await browserPage.close();
+  });
+
+  it('lists the videos before the browser is connected; the picker then asks to connect and carries on', async () => {
+    const { session } = setup;
+    const saved = await session.worker.evaluate(() => chrome.storage.local.get('settings'));
+    await session.worker.evaluate(() => chrome.storage.local.remove('settings'));
+    try {
+      const page = await openPage(setup, '/several');
+      await page.waitForFunction(PICTURES_SHOWN);
+      const popup = await openToolbarPopup(session, page);
+      await popup.waitFor(`document.querySelectorAll('[data-testid="page-video"]').length === 3`);
+      expect(
+        await popup.evaluate<string>(
+          `document.querySelector('[data-testid="page-videos-not-connected"]').textContent`,
+        ),
+      ).toBe(session.t('popup.pageVideos.notConnected'));
+      const pickerOpened = session.context.waitForEvent('page', {
+        predicate: (p) => p.url().includes('/picker.html'),
+      });
+      await popup.click('[data-testid="page-video"]', 2);
+      const picker = await pickerOpened;
+      await picker.getByText(session.t('picker.notConnectedBefore')).waitFor();
+      await picker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
+      await session.worker.evaluate((settings) => chrome.storage.local.set(settings), saved);
+      await picker.getByText(session.t('picker.notConnectedBefore')).waitFor({ state: 'detached' });
+      await picker.close();
+      await popup.close();
+      await page.close();
+    } finally {
+      await session.worker.evaluate((settings) => chrome.storage.local.set(settings), saved);
+    }
   });
 });
