@@ -55,7 +55,13 @@ const RELAY_CODES = new Set([
   'not_ready',
 ]);
 /** Relay codes whose message carries the detail (which field, which limit): shown after a local lead. */
-const RELAY_CODES_WITH_DETAIL = new Set(['media_rejected', 'invalid_request', 'url_not_allowed', 'conflict']);
+const RELAY_CODES_WITH_DETAIL = new Set([
+  'media_rejected',
+  'invalid_request',
+  'url_not_allowed',
+  'conflict',
+  'no_capable_upstream',
+]);
 
 /**
  * What a member reads for an error, in the UI's language, by its stable code (finding 10): the
