@@ -637,6 +637,12 @@ export async function openToolbarPopup(session: ExtensionSession, page: Page): P
   })) as { sessionId: string };
   let lastId = 0;
   const waiting = new Map<number, (message: { result?: unknown; error?: { message: string } }) => void>();
+  // The popup closed: what it never answered fails as a message to a gone session does.
+  cdp.on('Target.detachedFromTarget', (event) => {
+    if (event.sessionId !== sessionId) return;
+    for (const answer of [...waiting.values()])
+      answer({ error: { message: 'No session: the popup closed' } });
+  });
   cdp.on('Target.receivedMessageFromTarget', (event) => {
     const message = JSON.parse(event.message) as {
       id?: number;
@@ -657,6 +663,11 @@ export async function openToolbarPopup(session: ExtensionSession, page: Page): P
         .send('Target.sendMessageToTarget', { sessionId, message: JSON.stringify({ id, method, params }) })
         .catch(reject);
     });
+  // A click or key that opens the picker closes the popup (window.close()), and with it this
+  // session, before the event's own answer may arrive: only that error is expected.
+  const closedByIt = (error: Error) => {
+    if (!/No session/.test(error.message)) throw error;
+  };
   const evaluate = async <T>(expression: string): Promise<T> => {
     const { result, exceptionDetails } = (await send('Runtime.evaluate', {
       expression,
@@ -689,9 +700,14 @@ export async function openToolbarPopup(session: ExtensionSession, page: Page): P
         return { x: r.left + r.width / 2, y: r.top + r.height / 2 };
       })()`);
       if (!box) throw new Error(`No ${selector} #${nth} in the popup`);
-      for (const type of ['mouseMoved', 'mousePressed', 'mouseReleased']) {
-        await send('Input.dispatchMouseEvent', { type, ...box, button: 'left', clickCount: 1 });
-      }
+      await send('Input.dispatchMouseEvent', { type: 'mouseMoved', ...box });
+      await send('Input.dispatchMouseEvent', { type: 'mousePressed', ...box, button: 'left', clickCount: 1 });
+      await send('Input.dispatchMouseEvent', {
+        type: 'mouseReleased',
+        ...box,
+        button: 'left',
+        clickCount: 1,
+      }).catch(closedByIt);
     },
     async press(key) {
       const code = key === 'Tab' ? 9 : 13;
@@ -702,8 +718,13 @@ export async function openToolbarPopup(session: ExtensionSession, page: Page): P
         code: key,
         windowsVirtualKeyCode: code,
         ...text,
-      });
-      await send('Input.dispatchKeyEvent', { type: 'keyUp', key, code: key, windowsVirtualKeyCode: code });
+      }).catch(closedByIt);
+      await send('Input.dispatchKeyEvent', {
+        type: 'keyUp',
+        key,
+        code: key,
+        windowsVirtualKeyCode: code,
+      }).catch(closedByIt);
     },
     async colorScheme(scheme) {
       await send('Emulation.setEmulatedMedia', {
