@@ -208,8 +208,37 @@ export function createTracker(o: TrackerOptions): Tracker {
   const fromAnotherInstance = new Set<string>();
   // Interrupted submits of those jobs are reconciled no sooner than this (SUBMIT_SETTLE_MS).
   const reconcileNotBefore = new Map<string, number>();
+  // Until when this instance surely holds each job's lease (cluster only): set by the claim that
+  // starts a submit and by every lease pass that renews it.
+  const leaseUntil = new Map<string, number>();
   let leaseTimer: NodeJS.Timeout | undefined;
   let leasing = false;
+
+  /**
+   * Whether this instance still holds the job's lease with a third of it to spare. An instance that
+   * stalled (paused, swapped out, its store unreachable) past its lease may have lost the job to
+   * another, which then reconciles and sends it: sending it here too would bill twice, and failing
+   * or requeueing it here would undo the other's work.
+   */
+  function holdsLease(jobId: string): boolean {
+    if (!cluster) return true;
+    return (leaseUntil.get(jobId) ?? 0) - cluster.leaseMs / 3 > o.now();
+  }
+
+  /**
+   * After a stall: leaves a job whose lease this instance may have lost to the instance holding it.
+   * The next lease pass drops it when another took it; when this one still holds it, the reconcile
+   * (which checks the lease again) finishes the submit it interrupted. Answers true when left.
+   */
+  function leftAfterStall(jobId: string, step: string): boolean {
+    if (holdsLease(jobId) || !cluster) return false;
+    o.log.warn(
+      { jobId, step },
+      'this instance may have lost the job to another (it stalled or could not renew its lease): it leaves the job to the instance that holds it',
+    );
+    requestReconcile(jobId, cluster.leaseMs);
+    return true;
+  }
 
   function track<T>(promise: Promise<T>): void {
     pending.add(promise);
@@ -229,6 +258,7 @@ export function createTracker(o: TrackerOptions): Tracker {
 
   function untrack(jobId: string): void {
     takenOverAt.delete(jobId);
+    leaseUntil.delete(jobId);
     fromAnotherInstance.delete(jobId);
     const timer = timers.get(jobId);
     if (timer) clearTimeout(timer);
@@ -606,7 +636,10 @@ export function createTracker(o: TrackerOptions): Tracker {
         o.log.warn({ jobId, err: messageOf(error) }, 'the store is locked; the submit waits');
         return { retryInMs: 1_000, restricted };
       }
-      if (claim.outcome === 'claimed') return { job: claim.job, upstream };
+      if (claim.outcome === 'claimed') {
+        if (cluster) leaseUntil.set(jobId, now + cluster.leaseMs);
+        return { job: claim.job, upstream };
+      }
       if (claim.outcome === 'gone') return 'gone';
       // A slot freed by this process wakes the pump (untrack); one freed by another relay process
       // on the same database is seen at the next poll interval.
@@ -634,6 +667,8 @@ export function createTracker(o: TrackerOptions): Tracker {
     try {
       request = await o.buildRequest(job, submitAt);
     } catch (error) {
+      // A stall here (inputs are uploaded to the provider's storage first) may outlast the lease.
+      if (leftAfterStall(job.id, 'build')) return;
       await fail(
         job.id,
         'input_unavailable',
@@ -642,6 +677,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       );
       return;
     }
+    if (leftAfterStall(job.id, 'send')) return;
     inFlight.add(job.id);
     let task: Task;
     try {
@@ -651,7 +687,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       });
     } catch (error) {
       inFlight.delete(job.id);
-      if (stopped) return;
+      if (stopped || leftAfterStall(job.id, 'answer')) return;
       const code = isRetalkError(error) ? error.code : 'internal';
       const after = (error as { retryAfterMs?: number }).retryAfterMs ?? upstream.slot.submitIntervalMs * 2;
       if (code === 'rate_limited' && client.capabilities.idempotentSubmit) {
@@ -793,6 +829,8 @@ export function createTracker(o: TrackerOptions): Tracker {
    * Answers the error when the provider could not be asked and the job should be tried again.
    */
   async function reconcile(jobId: string): Promise<string | undefined> {
+    // Tried again after the next lease pass: it drops the job (another instance holds it) or renews it.
+    if (!holdsLease(jobId)) return "this instance does not hold the job's lease right now";
     const job = await o.store.getJob(jobId);
     if (!job || job.submitStartedAt === null || isTerminal(job)) return undefined;
     if (job.upstreamId) {
@@ -804,6 +842,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     try {
       request = await o.buildRequest(job, job.submitStartedAt);
     } catch (error) {
+      if (!holdsLease(jobId)) return "this instance lost the job's lease while preparing the request";
       await fail(
         job.id,
         'input_unavailable',
@@ -812,6 +851,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       );
       return undefined;
     }
+    if (!holdsLease(jobId)) return "this instance lost the job's lease while preparing the request";
     let recovery: SubmitRecovery;
     try {
       recovery = await o.pool.of(job.upstreamName).client.recoverSubmit(request, {
@@ -828,6 +868,7 @@ export function createTracker(o: TrackerOptions): Tracker {
       }
       return messageOf(error);
     }
+    if (!holdsLease(jobId)) return "this instance lost the job's lease while asking the provider";
     if (recovery.outcome === 'found') {
       const task = recovery.task;
       o.log.info(
@@ -956,6 +997,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     queue.remove(jobId);
     reconcileQueue.delete(jobId);
     reconcileNotBefore.delete(jobId);
+    leaseUntil.delete(jobId);
   }
 
   /**
@@ -986,6 +1028,7 @@ export function createTracker(o: TrackerOptions): Tracker {
         }
       }
       held = next;
+      for (const id of next) leaseUntil.set(id, expiresAt);
       if (taken.length > 0 && !first)
         o.log.info({ jobs: taken.length }, 'took over jobs whose instance stopped');
       for (const id of taken) takenOverAt.set(id, now);

@@ -87,6 +87,7 @@ export function endpointOf(method: string, path: string): string {
   if (p === '/v1/videos/generations') return 'evolink.create';
   if (/^\/v1\/tasks\//.test(p)) return 'evolink.query';
   if (/\/tasks\//.test(p)) return 'dashscope.query';
+  if (p.endsWith('/uploads') && path.includes('action=getPolicy')) return 'dashscope.getPolicy';
   if (p.startsWith('/oss/dashscope-results/') || p.startsWith('/cdn/evolink/')) return 'result.download';
   return 'other';
 }

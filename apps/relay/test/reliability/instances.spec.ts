@@ -280,6 +280,57 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(rec.secretsLeaked).toBe(0);
   }, 300_000);
 
+  it('two instances: one stalls (SIGSTOP) before its submit leaves, while uploading the inputs, past its lease; the other sends the job, and the stalled one, woken, neither sends it again nor fails it (submits === 1)', async () => {
+    const rec = recordScenario(
+      'instances',
+      'stall-before-submit-two-instances',
+      "Two instances; SIGSTOP while uploading the job's inputs to the provider's storage, past the lease; then it wakes (DashScope)",
+    );
+    stack = await startStack('dashscope', { fetchInputs: false });
+    // The inputs go to the provider's storage before the submit (DashScope oss://).
+    const cluster = await startCluster(stack, 2, { RETALK_INPUT_ROUTE: 'provider' });
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    // The first upload policy asked for is held: its instance has claimed the job and sent nothing.
+    const held = stack.proxy.add({
+      match: (r) => endpointOf(r.method, r.path) === 'dashscope.getPolicy',
+      action: 'hold',
+    });
+    const created = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+    await held.hit;
+    const sim = stack.sim;
+    const stalled = first;
+    process.kill(stalled.pid, 'SIGSTOP');
+    try {
+      // The other instance takes the job over, waits out the submit it cannot see, finds no task
+      // at the provider and sends the job: one submit.
+      await until('the other instance to send the job', () => sim.stats().submits === 1, 120_000);
+      held.release();
+    } finally {
+      process.kill(stalled.pid, 'SIGCONT');
+    }
+    // Woken, the stalled instance finds its lease lapsed and leaves the job, or (unfenced) sends it
+    // a second time or fails it.
+    const left = () =>
+      stalled.logs.some((l) => l.includes(id) && l.includes('may have lost the job to another'));
+    const settledBy = Date.now() + 60_000;
+    let status = '';
+    while (!left() && sim.stats().submits === 1 && status !== 'failed' && Date.now() < settledBy) {
+      status = (await second.api('GET', `/v1/jobs/${id}`, { token })).json.status as string;
+      await sleep(50);
+    }
+    const job = await second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 120_000);
+    const submits = recordOutcome(rec, job);
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    expect(submits).toBe(1);
+    expect(left()).toBe(true);
+    expect(Object.keys(sim.stats().tasks)).toEqual([job.upstreamId]);
+    expect(rec.secretsLeaked).toBe(0);
+  }, 300_000);
+
   it("a member's event stream sees the other instance's writes, and resumed on the other instance after a SIGKILL misses no event", async () => {
     const rec = recordScenario(
       'instances',
