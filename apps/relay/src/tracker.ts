@@ -540,6 +540,9 @@ export function createTracker(o: TrackerOptions): Tracker {
     if (pumping || stopped) return;
     pumping = true;
     const heldBack: JobRecord[] = [];
+    // Sets of upstreams (by name) found full in this pass: a later job limited to the same set waits
+    // without asking the store again.
+    const full = new Set<string>();
     let soonest = Number.POSITIVE_INFINITY;
     try {
       // Unhealthy upstreams whose cooldown ended are probed; one that answers takes jobs again.
@@ -566,7 +569,7 @@ export function createTracker(o: TrackerOptions): Tracker {
           );
           continue;
         }
-        const placement = await placeJob(job);
+        const placement = await placeJob(job, full);
         if (placement === 'gone') continue;
         if ('retryInMs' in placement) {
           if (placement.restricted) {
@@ -599,6 +602,7 @@ export function createTracker(o: TrackerOptions): Tracker {
    */
   async function placeJob(
     job: JobRecord,
+    full: Set<string>,
   ): Promise<
     { job: JobRecord; upstream: PoolUpstream } | { retryInMs: number; restricted: boolean } | 'gone'
   > {
@@ -617,6 +621,8 @@ export function createTracker(o: TrackerOptions): Tracker {
       return 'gone';
     }
     const restricted = capable.length < o.pool.upstreams.length;
+    const capableKey = capable.map((u) => u.config.name).join('\n');
+    if (restricted && full.has(capableKey)) return { retryInMs: o.pollIntervalMs, restricted };
     const now = o.now();
     let retryInMs = Number.POSITIVE_INFINITY;
     for (const upstream of o.pool.placementOrder(now, restricted ? (u) => capable.includes(u) : undefined)) {
@@ -647,6 +653,7 @@ export function createTracker(o: TrackerOptions): Tracker {
     }
     const change = o.pool.nextChangeAt();
     if (change !== undefined) retryInMs = Math.min(retryInMs, Math.max(0, change - now));
+    full.add(capableKey);
     return {
       retryInMs: Number.isFinite(retryInMs) ? Math.max(retryInMs, 10) : o.pollIntervalMs,
       restricted,
