@@ -710,7 +710,9 @@ export function createTracker(o: TrackerOptions): Tracker {
         await unclaim(job, 0);
         return;
       }
-      if (o.pool.isKeyRefusal(error) && o.pool.hasHealthyBesides(upstream)) {
+      const unmetOn = o.pool.isKeyRefusal(error) ? await o.needsOf?.(job) : undefined;
+      const accepts = unmetOn ? (u: PoolUpstream) => unmetOn(u) === undefined : undefined;
+      if (o.pool.isKeyRefusal(error) && o.pool.hasHealthyBesides(upstream, accepts)) {
         // A refused key created nothing; the upstream is marked unhealthy and another takes the job.
         o.log.warn(
           { jobId: job.id, upstream: upstream.config.name, code },

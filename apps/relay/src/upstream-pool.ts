@@ -63,8 +63,11 @@ export interface UpstreamPool {
    * the upstreams that can take the job are considered (a mixed pool: placement.ts).
    */
   placementOrder(now: number, accepts?: (upstream: PoolUpstream) => boolean): PoolUpstream[];
-  /** True when an upstream other than `upstream` is healthy (a job it refused can go there). */
-  hasHealthyBesides(upstream: PoolUpstream): boolean;
+  /**
+   * True when an upstream other than `upstream` is healthy (a job it refused can go there); with
+   * `accepts`, one that can also take the job (placement.ts).
+   */
+  hasHealthyBesides(upstream: PoolUpstream, accepts?: (upstream: PoolUpstream) => boolean): boolean;
   /** When the next unhealthy or paused upstream may be tried again (epoch ms), if any. */
   nextChangeAt(): number | undefined;
   /** Holds submits to this upstream back until `untilMs` (a 429's Retry-After). */
@@ -317,7 +320,8 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
           h(a).lastUsedAt - h(b).lastUsedAt,
       );
     },
-    hasHealthyBesides: (upstream) => upstreams.some((u) => u !== upstream && h(u).state === 'healthy'),
+    hasHealthyBesides: (upstream, accepts) =>
+      upstreams.some((u) => u !== upstream && h(u).state === 'healthy' && (accepts?.(u) ?? true)),
     nextChangeAt() {
       let next: number | undefined;
       const now = o.now();

@@ -312,6 +312,28 @@ describe('a job that needs what only some providers have', () => {
     expect(harness.sim.stats().createRequests.every((r) => r.provider === 'dashscope')).toBe(true);
   });
 
+  it('fails instead of looping when the only upstream that can take it refuses its key', async () => {
+    h = await startRelay({
+      provider: 'evolink',
+      jobMs: 300,
+      simKeys: { apiKeys: KEYS },
+      env: { RETALK_INPUT_ROUTE: 'provider' },
+      upstreams: [
+        { name: 'ds', provider: 'dashscope', key: DS_KEY, priority: 1, cooldownSeconds: 600 },
+        // Healthy, but its storage cannot take the job's video: no place for it.
+        { name: 'evo', provider: 'evolink', key: EVO_KEY, priority: 2 },
+      ],
+    });
+    const harness = h;
+    harness.sim.setOutage(DS_KEY, { status: 400, code: 'Arrearage' });
+    const [id] = await postJobs(harness, harness.token, 1);
+    const job = await harness.waitForJob(id as string, (j) => j.status === 'failed', 60_000);
+    expect(job.error?.message).toMatch(/The provider refused the job/);
+    // One create, not a loop of them between the refusal and the requeue.
+    expect(harness.sim.stats().createRequests.filter((r) => r.provider === 'dashscope').length).toBe(1);
+    expect(harness.sim.stats().createRequests.some((r) => r.provider === 'evolink')).toBe(false);
+  });
+
   it('is refused at once, naming the field, when no upstream of the pool can take it', async () => {
     h = await startRelay({
       provider: 'evolink',
