@@ -44,6 +44,10 @@ export const RELAY_JOB_ERRORS = {
     retryable: true,
     hint: "The relay may not download the provider's result link; nothing was charged to your budget. Submit again, and tell the relay admin if it repeats.",
   },
+  no_capable_upstream: {
+    retryable: false,
+    hint: "No provider account of the relay can take this job (for instance the only one that can refused its key): tell the relay admin; submitting again will not help until they fix the relay's upstreams.",
+  },
   internal: {
     retryable: true,
     hint: 'The relay failed unexpectedly: submit again, and tell the relay admin if it repeats.',
