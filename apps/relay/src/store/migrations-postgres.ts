@@ -5,7 +5,8 @@
  * column. `schema_migrations` records each step applied; they run under an advisory lock, so two
  * relays starting together on one database migrate it once. Append new entries, never edit old ones.
  * Entries marked "PostgreSQL only" serve several relay instances on one database, which SQLite (one
- * process) never has; they have no SQLite step.
+ * process) never has; SQLite's list holds a no-op at their number, so both lists stay the same
+ * length and a schema version names the same step on both (a test holds them to it).
  */
 export const PG_MIGRATIONS: readonly string[] = [
   `

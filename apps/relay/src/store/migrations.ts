@@ -1,6 +1,12 @@
 /**
  * Schema migrations, applied in order inside one transaction each; `PRAGMA user_version` records
  * how many ran. Append new entries, never edit old ones.
+ *
+ * The history is numbered as PostgreSQL's (migrations-postgres.ts), step for step, so a schema
+ * version means the same on both stores: a step one store needs and the other does not is a no-op
+ * (an empty entry) on the other. A database migrated when this list stopped at 4 (before the
+ * PostgreSQL-only steps 5 and 6 had their no-ops here) runs those no-ops at its next start and is
+ * then at the same version as a new one.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -108,4 +114,9 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN upstream_name TEXT;
   CREATE INDEX jobs_upstream_name ON jobs(upstream_name, submit_started_at);
   `,
+  // 5 — PostgreSQL only: job leases, shared rate windows and event notices serve several relay
+  // instances on one database; SQLite is one process, so there is nothing to store.
+  '',
+  // 6 — PostgreSQL only: the rate windows of step 5 made unlogged; SQLite has no such table.
+  '',
 ];
