@@ -279,6 +279,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     readRetries: options.upstream.readRetries,
     typicalJobMs: config.simulator ? config.simulatorJobMs : undefined,
     onRecovered: () => onRecovered(),
+    instance: cluster ? instance : undefined,
   });
   const client = upstreams.fallback.client;
 
@@ -492,7 +493,16 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
           'several instances may share this database; this one is named',
         );
         await storage.sweepLeftovers();
-        stopEvents = await relayClusterEvents({ cluster, store, bus, writer, log: app.log });
+        stopEvents = await relayClusterEvents({
+          cluster,
+          store,
+          bus,
+          writer,
+          log: app.log,
+          onUpstreamHealth: (name) => void upstreams.adoptShared(name),
+        });
+        // What the other instances found before this one listened.
+        await upstreams.adoptShared(null);
       }
       await tracker.start();
       pool.warm();

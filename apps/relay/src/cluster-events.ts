@@ -10,8 +10,9 @@ const CATCH_UP_LIMIT = 1000;
  * Carries job events between relay instances on one PostgreSQL database: every stored event
  * (whoever wrote it, this instance too) arrives as a notice — sequence, member, job — in commit
  * order; the job's cached JSON is dropped, and when a stream of the member listens here, the events
- * after the last one pushed are read from the store and pushed in sequence order. Answers a function
- * that stops listening.
+ * after the last one pushed are read from the store and pushed in sequence order. Upstream health
+ * shared by any instance arrives on the same connection and goes to `onUpstreamHealth` (null: every
+ * upstream, after notices may have been missed). Answers a function that stops listening.
  */
 export async function relayClusterEvents(deps: {
   cluster: ClusterStore;
@@ -19,6 +20,7 @@ export async function relayClusterEvents(deps: {
   bus: EventBus;
   writer: JobWriter;
   log: FastifyBaseLogger;
+  onUpstreamHealth: (name: string | null) => void;
 }): Promise<() => Promise<void>> {
   const { bus, store, writer, log } = deps;
   // The last sequence pushed per member with streams here; one catch-up at a time per member.
@@ -65,8 +67,13 @@ export async function relayClusterEvents(deps: {
     log.warn('the event notice connection was lost and is back; catching streams up');
     writer.forgetAll();
     for (const [memberId, last] of pushed) catchUp(memberId, last);
+    deps.onUpstreamHealth(null);
   };
-  const stop = await deps.cluster.listenEvents(onEvent, onGap);
+  const stop = await deps.cluster.listen({
+    onEvent,
+    onUpstreamHealth: (name) => deps.onUpstreamHealth(name),
+    onGap,
+  });
   return async () => {
     await stop();
     await Promise.allSettled([...chains.values()]);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type Client, createAccountPacing, createClient, isRetalkError } from '@retalk/core';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Metrics } from './metrics.js';
@@ -14,6 +15,35 @@ const KEY_REFUSED = new Set(['auth', 'permission', 'quota']);
 const OUTAGE = new Set(['provider_unavailable', 'network', 'timeout']);
 
 export type UpstreamState = 'healthy' | 'unhealthy';
+
+/**
+ * An upstream's health as the store keeps it (meta `upstream_health:<name>`): what the CLI shows,
+ * and, with several instances on one database, what each of them adopts from the others.
+ */
+export interface StoredUpstreamHealth {
+  health: UpstreamState;
+  reason: string | null;
+  /** Since when it is in this state (epoch ms). */
+  since: number;
+  /** When it is probed next (epoch ms), when unhealthy; absent in records of older relays. */
+  probeAt?: number | null;
+  lastError: { code: string; message: string; at: number } | null;
+  /** The instance that wrote it (several instances on one database). */
+  by?: string;
+  /** The process that wrote it: an instance restarted under its name is another writer. */
+  writer?: string;
+}
+
+/** The stored record, or undefined when none was stored or it is unreadable. */
+export function parseStoredHealth(text: string | undefined): StoredUpstreamHealth | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const r = JSON.parse(text) as StoredUpstreamHealth;
+    return r.health === 'healthy' || r.health === 'unhealthy' ? r : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** An upstream as configured, without its key: what every admin view starts from. */
 export interface UpstreamDescription {
@@ -85,6 +115,11 @@ export interface UpstreamPool {
   views(now: number): UpstreamView[];
   /** Probes upstreams whose cooldown ended; resolves once they answered. */
   probeDue(now: number): Promise<void>;
+  /**
+   * Several instances on one database: takes the health another instance stored for the upstream
+   * named (null: every upstream), once it is read; records this process wrote are skipped.
+   */
+  adoptShared(name: string | null): Promise<void>;
   /** Stops the probe timers and waits for probes under way. */
   close(): Promise<void>;
 }
@@ -100,6 +135,8 @@ export interface UpstreamPoolOptions {
   typicalJobMs?: number | undefined;
   /** Called when an upstream becomes healthy again (the tracker then places waiting jobs). */
   onRecovered?: (() => void) | undefined;
+  /** This instance's name, recorded with the health it shares (several instances on one database). */
+  instance?: (() => string) | undefined;
 }
 
 interface Health {
@@ -134,6 +171,12 @@ function describe(error: unknown): string {
  * its query and submit pacing), each entry's health, and the order jobs are placed in. Whether an
  * account may take one more task is not decided here but in the store (submit-slots.ts), so it holds
  * across relay processes.
+ *
+ * Health is stored on every change. With several instances on one database (the store has a
+ * cluster) it is shared: an instance that marks an upstream unhealthy or healthy notifies the others,
+ * which adopt the record (state, reason, since, next probe, last error), so none of them sends a job
+ * to an upstream another found failing; at the end of a cooldown one instance, whichever claims the
+ * record first, probes for all.
  */
 export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
   if (o.upstreams.length === 0) throw new Error('createUpstreamPool: no upstreams');
@@ -202,6 +245,23 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
   const probes = new Set<Promise<void>>();
   let closed = false;
   const h = (u: PoolUpstream) => health.get(u) as Health;
+  const cluster = o.store.cluster;
+  // This process, in the records it shares: its own notices are skipped.
+  const writer = randomBytes(6).toString('hex');
+  // Writes and reads of one upstream's stored health, in the order they were asked for, so an older
+  // record never lands (or is adopted) after a newer one.
+  const serials = new Map<PoolUpstream, Promise<unknown>>();
+  const metaKey = (u: PoolUpstream) => `upstream_health:${u.config.name}`;
+
+  function serial<T>(u: PoolUpstream, fn: () => Promise<T>): Promise<T> {
+    const run = (serials.get(u) ?? Promise.resolve()).then(fn);
+    const settled = run.catch(() => undefined);
+    serials.set(u, settled);
+    void settled.then(() => {
+      if (serials.get(u) === settled) serials.delete(u);
+    });
+    return run;
+  }
 
   function instrument(u: PoolUpstream): Client {
     const client = u.client;
@@ -233,6 +293,24 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     };
   }
 
+  /** Probed at the end of its cooldown whether or not jobs are waiting, so the admin sees it recover. */
+  function scheduleProbe(u: PoolUpstream, delayMs: number): void {
+    clearTimeout(probeTimers.get(u));
+    probeTimers.delete(u);
+    if (closed) return;
+    const timer = setTimeout(
+      () => {
+        probeTimers.delete(u);
+        const probing = probe(u);
+        probes.add(probing);
+        void probing.finally(() => probes.delete(probing));
+      },
+      Math.max(0, delayMs),
+    );
+    timer.unref();
+    probeTimers.set(u, timer);
+  }
+
   function markUnhealthy(u: PoolUpstream, reason: string): void {
     const s = h(u);
     const now = o.now();
@@ -240,26 +318,16 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     s.state = 'unhealthy';
     s.reason = reason;
     s.probeAt = now + u.config.cooldownMs;
-    // Probed at the end of its cooldown whether or not jobs are waiting, so the admin sees it recover.
-    clearTimeout(probeTimers.get(u));
-    if (!closed) {
-      const timer = setTimeout(() => {
-        probeTimers.delete(u);
-        const probing = probe(u);
-        probes.add(probing);
-        void probing.finally(() => probes.delete(probing));
-      }, u.config.cooldownMs);
-      timer.unref();
-      probeTimers.set(u, timer);
-    }
+    scheduleProbe(u, u.config.cooldownMs);
     if (was !== 'unhealthy') {
       s.since = now;
       o.log.warn(
         { upstream: u.config.name, reason },
         'upstream marked unhealthy; jobs not yet sent go elsewhere',
       );
-      void persist(u);
     }
+    // A failed probe is shared too: the others learn when the next one is due.
+    if (was !== 'unhealthy' || s.probing) void persist(u);
   }
 
   function markHealthy(u: PoolUpstream): void {
@@ -270,25 +338,105 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     s.reason = null;
     s.since = o.now();
     s.probeAt = null;
+    clearTimeout(probeTimers.get(u));
+    probeTimers.delete(u);
     o.log.info({ upstream: u.config.name }, 'upstream healthy again');
     void persist(u);
     o.onRecovered?.();
   }
 
-  /** The health as the store keeps it, for `retalk-relay upstreams` (another process) to read. */
-  async function persist(u: PoolUpstream): Promise<void> {
+  function recordOf(u: PoolUpstream): StoredUpstreamHealth {
     const s = h(u);
-    const record = {
+    return {
       health: s.state,
       reason: s.reason,
       since: s.since,
+      probeAt: s.probeAt,
       lastError: s.lastError,
+      ...(cluster && o.instance ? { by: o.instance() } : {}),
+      writer,
     };
-    await o.store
-      .setMeta(`upstream_health:${u.config.name}`, JSON.stringify(record))
-      .catch((error) =>
-        o.log.warn({ upstream: u.config.name, err: String(error) }, 'could not store upstream health'),
-      );
+  }
+
+  /**
+   * The health as the store keeps it, for `retalk-relay upstreams` (another process) to read and,
+   * with several instances, for the others to adopt (they are notified).
+   */
+  function persist(u: PoolUpstream): Promise<void> {
+    const text = JSON.stringify(recordOf(u));
+    return serial(u, async () => {
+      if (cluster) await cluster.shareUpstreamHealth(u.config.name, text);
+      else await o.store.setMeta(metaKey(u), text);
+    }).catch((error) =>
+      o.log.warn({ upstream: u.config.name, err: String(error) }, 'could not store upstream health'),
+    );
+  }
+
+  /** Takes the health another instance stored (never one this process wrote). */
+  function adopt(u: PoolUpstream, r: StoredUpstreamHealth): void {
+    if (r.writer === writer || closed) return;
+    const s = h(u);
+    const was = s.state;
+    if (r.lastError) s.lastError = r.lastError;
+    s.since = r.since;
+    if (r.health === 'unhealthy') {
+      s.state = 'unhealthy';
+      s.reason = r.reason;
+      s.probeAt = r.probeAt ?? o.now() + u.config.cooldownMs;
+      scheduleProbe(u, s.probeAt - o.now());
+      if (was !== 'unhealthy') {
+        o.log.warn(
+          { upstream: u.config.name, reason: r.reason, by: r.by },
+          'another instance marked the upstream unhealthy; jobs not yet sent go elsewhere',
+        );
+      }
+      return;
+    }
+    s.failuresInRow = 0;
+    if (was === 'healthy') return;
+    s.state = 'healthy';
+    s.reason = null;
+    s.probeAt = null;
+    clearTimeout(probeTimers.get(u));
+    probeTimers.delete(u);
+    o.log.info({ upstream: u.config.name, by: r.by }, 'upstream healthy again (found by another instance)');
+    o.onRecovered?.();
+  }
+
+  async function readAndAdopt(u: PoolUpstream): Promise<void> {
+    const r = parseStoredHealth(await o.store.getMeta(metaKey(u)));
+    if (r) adopt(u, r);
+  }
+
+  /**
+   * Several instances: claims the probe due on the shared record (moving its next probe a cooldown
+   * on), so one instance probes and the others wait for its answer; answers false when the record
+   * says another instance recovered the upstream, probes it or will later.
+   */
+  async function claimProbe(u: PoolUpstream, shared: NonNullable<typeof cluster>): Promise<boolean> {
+    const text = await o.store.getMeta(metaKey(u));
+    const r = parseStoredHealth(text);
+    if (text === undefined || r === undefined) return true;
+    const now = o.now();
+    if (r.health === 'healthy' || (r.probeAt ?? 0) > now) {
+      if (r.writer !== writer) adopt(u, r);
+      else if (r.probeAt) scheduleProbe(u, r.probeAt - now);
+      return false;
+    }
+    const claim: StoredUpstreamHealth = {
+      ...r,
+      probeAt: now + u.config.cooldownMs,
+      ...(o.instance ? { by: o.instance() } : {}),
+      writer,
+    };
+    if (await shared.shareUpstreamHealth(u.config.name, JSON.stringify(claim), text)) {
+      // Should this probe never answer (the process dies), the others probe after the cooldown.
+      h(u).probeAt = claim.probeAt as number;
+      return true;
+    }
+    // Another instance changed the record first: what it says now holds.
+    await readAndAdopt(u);
+    return false;
   }
 
   async function probe(u: PoolUpstream): Promise<void> {
@@ -296,6 +444,18 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
     if (s.probing || closed || s.state !== 'unhealthy') return;
     s.probing = true;
     try {
+      if (cluster) {
+        let mine: boolean;
+        try {
+          mine = await serial(u, () => claimProbe(u, cluster));
+        } catch (error) {
+          o.log.warn({ upstream: u.config.name, err: String(error) }, 'could not claim the probe; retrying');
+          scheduleProbe(u, u.config.cooldownMs);
+          return;
+        }
+        if (!mine) return;
+      }
+      if (closed || s.state !== 'unhealthy') return;
       // A task id no provider knows: an answer (found or not) shows the upstream answers and takes
       // the key; an outage or a refused key shows it still cannot take jobs.
       await u.client.get('retalk-health-probe');
@@ -400,6 +560,20 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
       for (const timer of probeTimers.values()) clearTimeout(timer);
       probeTimers.clear();
       await Promise.allSettled([...probes]);
+      await Promise.allSettled([...serials.values()]);
+    },
+    async adoptShared(name) {
+      const chosen = name === null ? upstreams : upstreams.filter((u) => u.config.name === name);
+      await Promise.all(
+        chosen.map((u) =>
+          serial(u, () => readAndAdopt(u)).catch((error) =>
+            o.log.warn(
+              { upstream: u.config.name, err: String(error) },
+              'could not read the health another instance shared',
+            ),
+          ),
+        ),
+      );
     },
     async probeDue(now) {
       await Promise.all(

@@ -1,6 +1,6 @@
 import type { RelayConfig } from './config.js';
 import type { RelayStore } from './store/types.js';
-import type { UpstreamDescription, UpstreamView } from './upstream-pool.js';
+import { parseStoredHealth, type UpstreamDescription, type UpstreamView } from './upstream-pool.js';
 import { DEFAULT_UPSTREAM_NAME, providerDefaults } from './upstreams.js';
 
 /** One upstream as `GET /admin/upstreams` and `retalk-relay upstreams` show it (never its key). */
@@ -10,6 +10,8 @@ export interface UpstreamStatus extends UpstreamDescription {
   reason: string | null;
   /** Since when it is in its state (ISO); null when no change was ever recorded. */
   since: string | null;
+  /** When it is probed next (ISO), when unhealthy; null when healthy or not recorded. */
+  probeAt: string | null;
   lastError: { code: string; message: string; at: string } | null;
   /** Live jobs placed on it (all relay processes on the store). */
   liveJobs: number;
@@ -72,29 +74,27 @@ export async function upstreamStatuses(
   return Promise.all(
     upstreams.map(async (u) => {
       const view = live?.find((v) => v.name === u.name);
-      let health: Pick<UpstreamStatus, 'health' | 'reason' | 'since' | 'lastError'>;
+      let health: Pick<UpstreamStatus, 'health' | 'reason' | 'since' | 'probeAt' | 'lastError'>;
       if (view) {
-        health = { health: view.health, reason: view.reason, since: view.since, lastError: view.lastError };
+        health = {
+          health: view.health,
+          reason: view.reason,
+          since: view.since,
+          probeAt: view.probeAt,
+          lastError: view.lastError,
+        };
       } else {
-        const stored = await store.getMeta(`upstream_health:${u.name}`);
-        const parsed = stored
-          ? (JSON.parse(stored) as {
-              health: 'healthy' | 'unhealthy';
-              reason: string | null;
-              since: number;
-              lastError: { code: string; message: string; at: number } | null;
-            })
-          : undefined;
+        const parsed = parseStoredHealth(await store.getMeta(`upstream_health:${u.name}`));
+        const iso = (ms: number) => new Date(ms).toISOString();
         health = parsed
           ? {
               health: parsed.health,
               reason: parsed.reason,
-              since: new Date(parsed.since).toISOString(),
-              lastError: parsed.lastError
-                ? { ...parsed.lastError, at: new Date(parsed.lastError.at).toISOString() }
-                : null,
+              since: iso(parsed.since),
+              probeAt: parsed.health === 'unhealthy' && parsed.probeAt ? iso(parsed.probeAt) : null,
+              lastError: parsed.lastError ? { ...parsed.lastError, at: iso(parsed.lastError.at) } : null,
             }
-          : { health: 'healthy', reason: null, since: null, lastError: null };
+          : { health: 'healthy', reason: null, since: null, probeAt: null, lastError: null };
       }
       return { ...u, ...health, ...loadOf(u.name) };
     }),

@@ -152,7 +152,7 @@ describe('a pool of DashScope upstreams', () => {
     const printed = out.join('\n');
     expect(printed).toMatch(/^name\tprovider\taccount\tpriority/);
     expect(printed).toMatch(
-      /\nstormy\tdashscope\tstormy\t1\t0\tunhealthy\t\d+\t\d+\/1\t\S+\t\d+ failed calls in a row/,
+      /\nstormy\tdashscope\tstormy\t1\t0\tunhealthy\t\d+\t\d+\/1\t\S+\t\S+Z\t\d+ failed calls in a row/,
     );
     expect(printed).toMatch(/\ncalm\tdashscope\tcalm\t2\t0\thealthy\t/);
     for (const key of KEYS) expect(printed).not.toContain(key);

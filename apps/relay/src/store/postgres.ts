@@ -41,8 +41,10 @@ export class StoreUnavailableError extends Error {
 // Advisory lock keys (two int4 halves): the first names Retalk's lock space, the second the lock.
 const LOCK_SPACE = 0x52544b; // "RTK"
 const MIGRATION_LOCK = 0;
-/** Where the events trigger (migration 4) notifies. */
+/** Where the events trigger (migration 5) notifies. */
 const EVENTS_CHANNEL = 'retalk_events';
+/** Where an instance that shares an upstream's health notifies (its name is the payload). */
+const UPSTREAMS_CHANNEL = 'retalk_upstreams';
 
 // BIGINT (epoch ms, sizes, the event sequence, COUNT) and NUMERIC (SUM over BIGINT) come back as
 // numbers: every value the relay keeps is far below 2^53.
@@ -553,7 +555,23 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
     pruneRateWindows: async (before) => {
       await exec('DELETE FROM rate_windows WHERE window_start < $1', [before]);
     },
-    listenEvents: async (onEvent, onGap) => {
+    shareUpstreamHealth: async (name, record, expected) => {
+      // One statement: the notice goes out when the write commits, and only if it wrote.
+      const { rowCount } = await exec(
+        expected === undefined
+          ? `WITH written AS (
+               INSERT INTO meta (key, value) VALUES ($1, $2)
+               ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value RETURNING key)
+             SELECT pg_notify('${UPSTREAMS_CHANNEL}', $3) FROM written`
+          : `WITH written AS (UPDATE meta SET value = $2 WHERE key = $1 AND value = $4 RETURNING key)
+             SELECT pg_notify('${UPSTREAMS_CHANNEL}', $3) FROM written`,
+        expected === undefined
+          ? [`upstream_health:${name}`, record, name]
+          : [`upstream_health:${name}`, record, name, expected],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+    listen: async (listener) => {
       let client: pg.Client | undefined;
       let stopped = false;
       let retry: NodeJS.Timeout | undefined;
@@ -563,8 +581,12 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
           connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
         });
         next.on('notification', (message) => {
+          if (message.channel === UPSTREAMS_CHANNEL) {
+            if (message.payload) listener.onUpstreamHealth(message.payload);
+            return;
+          }
           const [seq, memberId, jobId] = (message.payload ?? '').split(' ');
-          if (seq && memberId && jobId) onEvent({ seq: Number(seq), memberId, jobId });
+          if (seq && memberId && jobId) listener.onEvent({ seq: Number(seq), memberId, jobId });
         });
         // A dropped connection (a database restart) is opened again; what was missed meanwhile is
         // the listener's to catch up (onGap).
@@ -578,14 +600,17 @@ function clusterOf(pool: pg.Pool, exec: Exec, options: PostgresStoreOptions): Cl
         next.on('error', lost);
         next.on('end', lost);
         await next.connect();
-        await next.query(`LISTEN ${EVENTS_CHANNEL}`);
+        await next.query(`LISTEN ${EVENTS_CHANNEL}; LISTEN ${UPSTREAMS_CHANNEL}`);
         client = next;
       };
       const reconnect = (delayMs: number) => {
         retry = setTimeout(() => {
-          connect().then(onGap, () => {
-            if (!stopped) reconnect(Math.min(delayMs * 2, 10_000));
-          });
+          connect().then(
+            () => listener.onGap(),
+            () => {
+              if (!stopped) reconnect(Math.min(delayMs * 2, 10_000));
+            },
+          );
         }, delayMs);
       };
       await connect();

@@ -283,11 +283,26 @@ export interface ClusterStore {
   /** Deletes rate windows that started before `before`. */
   pruneRateWindows(before: number): Promise<void>;
   /**
-   * Calls `onEvent` for every event any instance stores, in commit order (which is sequence order
-   * per member). After a lost connection is back, `onGap` runs first (notices may have been missed).
-   * Answers a function that stops listening.
+   * Stores an upstream's shared health record (`upstream_health:<name>` meta) and notifies every
+   * instance (`onUpstreamHealth`) once it is committed. With `expected`, writes only while the stored
+   * record is still exactly that text (one instance wins a race, e.g. to probe); answers whether it
+   * wrote.
    */
-  listenEvents(onEvent: (notice: EventNotice) => void, onGap: () => void): Promise<() => Promise<void>>;
+  shareUpstreamHealth(name: string, record: string, expected?: string): Promise<boolean>;
+  /**
+   * Hears what every instance does, on one connection: each stored event in commit order (which is
+   * sequence order per member), and each upstream health record shared. After a lost connection is
+   * back, `onGap` runs first (notices may have been missed). Answers a function that stops listening.
+   */
+  listen(listener: ClusterListener): Promise<() => Promise<void>>;
+}
+
+/** What {@link ClusterStore.listen} calls. */
+export interface ClusterListener {
+  onEvent(notice: EventNotice): void;
+  /** An instance shared a new health record of this upstream (read it from the meta). */
+  onUpstreamHealth(name: string): void;
+  onGap(): void;
 }
 
 /**

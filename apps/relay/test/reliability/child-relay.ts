@@ -137,6 +137,12 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     RETALK_LOG_LEVEL: 'info',
     ...o.env,
   };
+  if (env.RETALK_UPSTREAMS_FILE !== undefined) {
+    // The file names every upstream; the relay refuses it beside the single-upstream variables.
+    delete env.RETALK_PROVIDER;
+    delete env.RETALK_API_KEY;
+    delete env.RETALK_BASE_URL;
+  }
   const command = [process.execPath, ...(o.nodeArgs ?? []), MAIN];
   const [bin, ...args] = o.wrap ? o.wrap(command) : command;
   const child: ChildProcess = spawn(bin as string, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

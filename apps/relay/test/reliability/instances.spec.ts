@@ -1,8 +1,12 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../pg.js';
 import { type Balancer, createBalancer } from './balancer.js';
 import {
+  ADMIN_TOKEN,
   type ChildRelay,
   type JobBody,
   PROVIDER_KEY,
@@ -132,6 +136,46 @@ function openStream(relay: ChildRelay, token: string, lastEventId?: number) {
 /** DashScope times are Beijing wall-clock strings (`2026-12-03 16:55:21.123`). */
 function dashscopeMs(time: string): number {
   return Date.parse(`${time.replace(' ', 'T')}+08:00`);
+}
+
+/** A second provider account's key, for the pool scenarios (as distinctive as PROVIDER_KEY). */
+const BACKUP_KEY = 'sk-reliability-BACKUP-8c3d1e5f7a9b2c4d6e';
+
+/** An upstreams file naming `entries` on the stack's DashScope (through the fault proxy). */
+function upstreamsFile(stack: Stack, entries: Record<string, unknown>[]): string {
+  const file = path.join(tempDir('retalk-upstreams-'), 'upstreams.json');
+  const baseUrl = `${stack.proxy.url}/api/v1`;
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ upstreams: entries.map((e) => ({ provider: 'dashscope', baseUrl, ...e })) }),
+  );
+  return file;
+}
+
+interface UpstreamStatusBody {
+  name: string;
+  health: string;
+  reason: string | null;
+  since: string | null;
+  probeAt: string | null;
+  lastError: { code: string; message: string; at: string } | null;
+}
+
+async function upstreamStatus(relay: ChildRelay, name: string): Promise<UpstreamStatusBody> {
+  const res = await relay.api('GET', '/admin/upstreams', { token: ADMIN_TOKEN });
+  expect(res.status, res.text).toBe(200);
+  const found = (res.json.upstreams as UpstreamStatusBody[]).find((u) => u.name === name);
+  if (!found) throw new Error(`no upstream ${name} in ${res.text}`);
+  return found;
+}
+
+/** Resolves once `ready()` resolves true, checking every 50 ms; fails after `timeoutMs` naming what it waited for. */
+async function untilAsync(what: string, ready: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
 }
 
 describe('several relay instances on one PostgreSQL database', () => {
@@ -448,6 +492,131 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(overlaps).toBe(0);
     // The simulator answers 429 to a second submit within a second (and to a query storm).
     expect(stats.throttled).toBe(0);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it('a pool upstream one instance finds refusing its key is skipped by the other at once, with no failed call of its own; one instance probes and the recovery spreads', async () => {
+    const rec = recordScenario(
+      'instances',
+      'shared-upstream-health',
+      'Two instances, two DashScope upstreams; the preferred one answers Arrearage to the first instance, then recovers',
+    );
+    // Long enough that the views are compared before the first probe, short enough to wait out.
+    const cooldownMs = 4_000;
+    stack = await startStack('dashscope', { apiKeys: [PROVIDER_KEY, BACKUP_KEY] });
+    const file = upstreamsFile(stack, [
+      { name: 'primary', key: PROVIDER_KEY, priority: 1, cooldownSeconds: cooldownMs / 1000 },
+      { name: 'backup', key: BACKUP_KEY, priority: 2 },
+    ]);
+    const cluster = await startCluster(stack, 2, { RETALK_UPSTREAMS_FILE: file });
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice', { maxConcurrentJobs: 4 });
+    const upstreamOf = async (id: string) =>
+      (await query(cluster.databaseUrl, 'SELECT upstream_name FROM jobs WHERE id = $1', [id]))[0]
+        ?.upstream_name;
+    const creates = () =>
+      (stack?.proxy.log ?? []).filter((e) => endpointOf(e.method, e.path) === 'dashscope.create');
+    const probes = () =>
+      (stack?.proxy.log ?? []).filter((e) => e.path.includes('retalk-health-probe')).length;
+
+    // The account behind the preferred upstream is unpaid: the first instance finds out by sending.
+    stack.sim.setOutage(PROVIDER_KEY, {
+      status: 400,
+      code: 'Arrearage',
+      message: 'Access denied, please make sure your account is in good standing.',
+    });
+    const one = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(one.status).toBe(201);
+    const firstJob = await first.waitForJob(one.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    expect(await upstreamOf(firstJob.id)).toBe('backup');
+    expect(creates().map((e) => e.status)).toEqual([400, 200]);
+
+    // The second instance made no call to it, yet holds it unhealthy for the same reason.
+    await untilAsync(
+      'the second instance to hold the preferred upstream unhealthy',
+      async () => (await upstreamStatus(second, 'primary')).health === 'unhealthy',
+      10_000,
+    );
+    const seenByFirst = await upstreamStatus(first, 'primary');
+    const seenBySecond = await upstreamStatus(second, 'primary');
+    const cli = spawnSync(
+      process.execPath,
+      [path.resolve(import.meta.dirname, '../../dist/cli.js'), 'upstreams'],
+      {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          RETALK_DATA_DIR: first.dataDir,
+          RETALK_DATABASE_URL: cluster.databaseUrl,
+          RETALK_UPSTREAMS_FILE: file,
+        },
+        encoding: 'utf8',
+      },
+    );
+    const cliPrimary =
+      cli.stdout
+        .split('\n')
+        .find((l) => l.startsWith('primary\t'))
+        ?.split('\t') ?? [];
+    expect(seenByFirst.reason).toMatch(/refused the key \(quota\)/);
+    expect(seenBySecond).toEqual(seenByFirst);
+    expect(seenBySecond.probeAt).not.toBeNull();
+    // The CLI (another process on the database) reads the same: health, since, next probe, reason.
+    expect(cli.status, cli.stderr).toBe(0);
+    expect([cliPrimary[5], cliPrimary[8], cliPrimary[9], cliPrimary[10]]).toEqual([
+      'unhealthy',
+      seenByFirst.since,
+      seenByFirst.probeAt,
+      seenByFirst.reason,
+    ]);
+
+    // The second instance's next job goes to the backup without trying the preferred one first.
+    const two = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    expect(two.status).toBe(201);
+    const secondJob = await second.waitForJob(two.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    expect(await upstreamOf(secondJob.id)).toBe('backup');
+    const afterSecond = creates().map((e) => e.status);
+
+    // The account is paid: one instance probes at the end of the cooldown and both take it back.
+    stack.sim.setOutage(PROVIDER_KEY, undefined);
+    await untilAsync(
+      'both instances to hold the preferred upstream healthy again',
+      async () =>
+        (await upstreamStatus(first, 'primary')).health === 'healthy' &&
+        (await upstreamStatus(second, 'primary')).health === 'healthy',
+      30_000,
+    );
+    const probesMade = probes();
+    const recoveredHere = [first, second].map((r) => ({
+      probed: r.logs.some((l) => /"upstream healthy again"/.test(l)),
+      adopted: r.logs.some((l) => l.includes('healthy again (found by another instance)')),
+    }));
+    const three = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+    const thirdJob = await second.waitForJob(
+      three.json.id,
+      token,
+      (j) => TERMINAL.includes(j.status),
+      60_000,
+    );
+    const jobs = [firstJob, secondJob, thirdJob];
+    Object.assign(rec, {
+      faultsSurvived: 1,
+      jobsLost: jobs.filter((j) => !TERMINAL.includes(j.status)).length,
+      duplicateSubmits: duplicates(jobs, stack.sim.stats().submits),
+      ...relayTotals(stack.relays),
+      details: { createStatuses: creates().map((e) => e.status), probesMade, recoveredHere },
+    });
+    expect(afterSecond).toEqual([400, 200, 200]);
+    expect(secondJob.status).toBe('succeeded');
+    expect(probesMade).toBe(1);
+    expect(recoveredHere.filter((r) => r.probed).length).toBe(1);
+    expect(recoveredHere.filter((r) => r.adopted).length).toBe(1);
+    expect(await upstreamOf(thirdJob.id)).toBe('primary');
+    expect(thirdJob.status).toBe('succeeded');
+    expect(stack.sim.stats().submits).toBe(3);
+    for (const r of stack.relays) expect(r.logs.filter((l) => l.includes(BACKUP_KEY))).toEqual([]);
+    expect(cli.stdout).not.toContain(BACKUP_KEY);
+    expect(cli.stdout).not.toContain(PROVIDER_KEY);
     expect(rec.secretsLeaked).toBe(0);
   });
 
