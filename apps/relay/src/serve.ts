@@ -37,11 +37,12 @@ export async function serveRelay(
     // One origin serves both protocols; each adapter adds its own path (DashScope `/api/v1`).
     upstream = { apiKey: SIMULATOR_API_KEY, baseUrl: simulator.url };
   } else {
-    upstream = {
-      apiKey: config.apiKey as string,
-      baseUrl: config.baseUrl,
-      filesBaseUrl: config.filesBaseUrl,
-    };
+    // With an upstreams file RETALK_API_KEY is unset (the file names every key): its first entry
+    // stands for the single upstream (without it the relay could not start from a file alone).
+    const first = config.upstreams?.[0];
+    upstream = first
+      ? { apiKey: first.apiKey, baseUrl: first.baseUrl, filesBaseUrl: first.filesBaseUrl }
+      : { apiKey: config.apiKey as string, baseUrl: config.baseUrl, filesBaseUrl: config.filesBaseUrl };
   }
   let relay: Relay;
   try {

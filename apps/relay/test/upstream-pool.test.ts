@@ -1,7 +1,9 @@
 import fs from 'node:fs';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
+import { serveRelay } from '../src/serve.js';
 import type { Harness, JobBody } from './harness.js';
 import { startRelay, storeEnv, tempDir, withStoreOf } from './harness.js';
 
@@ -300,6 +302,44 @@ describe('the upstreams file', () => {
         queriesPerSecond: 20,
       }),
     ]);
+  });
+
+  it('is enough to start the relay: no RETALK_API_KEY beside it', async () => {
+    const dir = tempDir();
+    const file = `${dir}/upstreams.json`;
+    fs.writeFileSync(
+      file,
+      JSON.stringify([
+        { name: 'only', provider: 'dashscope', key: KEY_A, baseUrl: 'http://127.0.0.1:9/api/v1' },
+      ]),
+    );
+    const config = loadConfig(
+      {
+        RETALK_UPSTREAMS_FILE: file,
+        RETALK_DATA_DIR: dir,
+        PORT: '0',
+        RETALK_ADMIN_TOKEN: ADMIN_TOKEN,
+        RETALK_LOG_LEVEL: 'warn',
+      },
+      dir,
+    );
+    const running = await serveRelay(config, {
+      logStream: new Writable({ write: (_chunk, _enc, done) => done() }),
+      print: () => undefined,
+    });
+    try {
+      const res = await fetch(`${running.url}/admin/upstreams`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(200);
+      expect(JSON.parse(text).upstreams).toEqual([
+        expect.objectContaining({ name: 'only', health: 'healthy' }),
+      ]);
+      expect(text).not.toContain(KEY_A);
+    } finally {
+      await running.close();
+    }
   });
 });
 
