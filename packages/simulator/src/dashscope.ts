@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HOUR_MS, parseCompactBeijingTime, toDashscopeTime } from './clock.js';
 import type { SimContext } from './context.js';
-import { applyQueryFault, cutResultDownload } from './faults.js';
+import { applyQueryFault, cutResultDownload, slowResultDownload } from './faults.js';
 import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson } from './http-io.js';
 import { uuid } from './ids.js';
 import { sendOssError } from './oss.js';
@@ -489,6 +489,11 @@ export async function handleDashscopeResult(
   if (
     task.faults.cutResult > 0 &&
     cutResultDownload(task, res, await readFile(task.inputs.resultPath), 'video/mp4')
+  )
+    return;
+  if (
+    task.faults.slowResultMs > 0 &&
+    (await slowResultDownload(task, res, await readFile(task.inputs.resultPath), 'video/mp4'))
   )
     return;
   await sendFile(req, res, task.inputs.resultPath, 'video/mp4');

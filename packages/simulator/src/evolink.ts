@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HOUR_MS } from './clock.js';
 import type { SimContext } from './context.js';
-import { applyQueryFault, cutResultDownload } from './faults.js';
+import { applyQueryFault, cutResultDownload, slowResultDownload } from './faults.js';
 import { BodyTooLargeError, bearerToken, readBody, sendFile, sendJson, sendText } from './http-io.js';
 import { EVOLINK_TASK_ID_PREFIX, evolinkTaskId, uuid } from './ids.js';
 import { isPrivateHost } from './net-address.js';
@@ -443,6 +443,11 @@ export async function handleEvolinkResult(
   if (
     task.faults.cutResult > 0 &&
     cutResultDownload(task, res, await readFile(task.inputs.resultPath), 'video/mp4')
+  )
+    return;
+  if (
+    task.faults.slowResultMs > 0 &&
+    (await slowResultDownload(task, res, await readFile(task.inputs.resultPath), 'video/mp4'))
   )
     return;
   await sendFile(req, res, task.inputs.resultPath, 'video/mp4');

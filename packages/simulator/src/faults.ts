@@ -29,6 +29,43 @@ export function applyQueryFault(task: TaskRecord, res: ServerResponse): boolean 
   return false;
 }
 
+/** Pieces a `slow-result` download is sent in, evenly spaced over its time. */
+const SLOW_RESULT_PIECES = 50;
+
+/**
+ * A `slow-result:<MS>` download: full headers, then the bytes in even pieces over MS milliseconds
+ * (a slow CDN). A client that hangs up mid-way (or dies) ends it. Resolves when it is over.
+ */
+export async function slowResultDownload(
+  task: TaskRecord,
+  res: ServerResponse,
+  bytes: Buffer,
+  contentType: string,
+): Promise<boolean> {
+  const totalMs = task.faults.slowResultMs;
+  if (totalMs <= 0) return false;
+  res.writeHead(200, { 'content-type': contentType, 'content-length': bytes.length });
+  const size = Math.ceil(bytes.length / SLOW_RESULT_PIECES);
+  let wake: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const hangUp = () => {
+    clearTimeout(timer);
+    wake?.();
+  };
+  res.once('close', hangUp);
+  for (let at = 0; at < bytes.length && !res.destroyed; at += size) {
+    res.write(bytes.subarray(at, at + size));
+    if (at + size >= bytes.length) break;
+    await new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, totalMs / SLOW_RESULT_PIECES);
+    });
+  }
+  res.off('close', hangUp);
+  if (!res.destroyed) res.end();
+  return true;
+}
+
 /** A `cut-result` download: full headers, half the bytes, then the connection dies. */
 export function cutResultDownload(
   task: TaskRecord,

@@ -4,7 +4,8 @@
  * `reject:<HTTP>[:<CODE>]` · `flaky:<N>[:<HTTP>]` · `retry-after:<S>` · `slow` · `stuck` · `noface`.
  * Fault extensions for reliability tests: `hang:<N>` · `reset:<N>` · `garbage:<N>` (the next N
  * queries never answer / are cut mid-body / are malformed JSON) · `cut-result[:<N>]` (the first N
- * result downloads die half-way, default 1) · `lost-answer` (the create request makes the task, then
+ * result downloads die half-way, default 1) · `slow-result:<MS>` (every result download trickles
+ * its bytes over MS milliseconds, a slow CDN) · `lost-answer` (the create request makes the task, then
  * the connection dies before the answer: a submit whose outcome the client cannot know).
  */
 export interface Scenario {
@@ -21,11 +22,13 @@ export interface Scenario {
   reset?: number;
   garbage?: number;
   cutResult?: number;
+  /** Every result download spreads its bytes over this many milliseconds. */
+  slowResultMs?: number;
   lostAnswer?: boolean;
 }
 
 export const SCENARIO_GRAMMAR =
-  'ok | fail:<CODE> | reject:<HTTP>[:<CODE>] | flaky:<N>[:<HTTP>] | retry-after:<S> | slow | stuck | noface | hang:<N> | reset:<N> | garbage:<N> | cut-result[:<N>] | lost-answer (several joined by ",")';
+  'ok | fail:<CODE> | reject:<HTTP>[:<CODE>] | flaky:<N>[:<HTTP>] | retry-after:<S> | slow | stuck | noface | hang:<N> | reset:<N> | garbage:<N> | cut-result[:<N>] | slow-result:<MS> | lost-answer (several joined by ",")';
 
 export class ScenarioError extends Error {
   override readonly name = 'ScenarioError';
@@ -80,6 +83,9 @@ export function parseScenario(text: string, into: Scenario = emptyScenario()): S
         break;
       case 'cut-result':
         into.cutResult = args[0] === undefined ? 1 : parseIntIn(args[0], 1, 1_000_000, 'N', part);
+        break;
+      case 'slow-result':
+        into.slowResultMs = parseIntIn(args[0], 1, 600_000, 'MS (milliseconds)', part);
         break;
       case 'lost-answer':
         if (args.length > 0) throw new ScenarioError(`Scenario "${part}": lost-answer takes no argument`);

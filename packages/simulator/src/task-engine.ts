@@ -55,7 +55,7 @@ export interface TaskRecord {
   failure?: TaskFailure;
   flakyLeft: number;
   /** Remaining `hang` / `reset` / `garbage` query faults and `cut-result` downloads. */
-  faults: { hang: number; reset: number; garbage: number; cutResult: number };
+  faults: { hang: number; reset: number; garbage: number; cutResult: number; slowResultMs: number };
   lastProgress: number;
 }
 
@@ -105,6 +105,7 @@ export function newTaskRecord(t: NewTask): TaskRecord {
       reset: scenario.reset ?? 0,
       garbage: scenario.garbage ?? 0,
       cutResult: scenario.cutResult ?? 0,
+      slowResultMs: scenario.slowResultMs ?? 0,
     },
     lastProgress: 0,
   };

@@ -227,6 +227,31 @@ describe('fault scenarios for reliability tests', () => {
     const whole = await fetch(done.output.video_url);
     expect(Buffer.from(await whole.arrayBuffer()).equals(fixtureBytes(VIDEO))).toBe(true);
   });
+
+  it('slow-result:<MS> trickles every result download over MS ms, whole, and lets a client hang up mid-way', async () => {
+    const { body } = await evolinkCreate(sim, evolinkBody(sim), {
+      ...JSON_AUTH,
+      'x-sim-scenario': 'slow-result:600',
+    });
+    const done = await waitFor(
+      () => evolinkGet(sim, body.id).then((r) => r.body),
+      (b) => b.status === 'completed',
+    );
+    const url = (done.results as string[])[0] as string;
+    // A client that reads a few pieces and hangs up: the download is cut, the next one is whole.
+    const cut = await fetch(url);
+    const reader = (cut.body as ReadableStream<Uint8Array>).getReader();
+    let early = 0;
+    while (early === 0) early += (await reader.read()).value?.length ?? 0;
+    await reader.cancel();
+    expect(early).toBeLessThan(fixtureBytes(VIDEO).length);
+    const started = performance.now();
+    const whole = await fetch(url);
+    const bytes = Buffer.from(await whole.arrayBuffer());
+    expect(bytes.equals(fixtureBytes(VIDEO))).toBe(true);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(500);
+    expect(() => sim.nextScenario('slow-result')).toThrow(/MS \(milliseconds\) must be an integer/);
+  });
 });
 
 describe('request counters', () => {

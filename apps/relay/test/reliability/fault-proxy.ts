@@ -9,7 +9,10 @@ export interface ProxyLogEntry {
   /** What the proxy did: forwarded, or the fault it applied. */
   outcome: 'forwarded' | FaultAction;
   status?: number;
-  /** Body bytes the proxy handed to the socket for a streamed `respond` (what the relay let in). */
+  /**
+   * Body bytes the proxy handed to the socket for a streamed `respond` (what the relay let in), or
+   * passed on so far of a download it streams through.
+   */
   bytesSent?: number;
 }
 
@@ -159,6 +162,19 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
           headers: { ...req.headers, host: targetUrl.host },
         },
         (up) => {
+          if (!rule && !String(up.headers['content-type'] ?? '').includes('json')) {
+            // A download no rule touches streams through as it comes, so a slow one stays slow.
+            if (up.statusCode !== undefined) entry.status = up.statusCode;
+            res.writeHead(up.statusCode ?? 502, up.headers);
+            entry.bytesSent = 0;
+            up.on('data', (c: Buffer) => {
+              entry.bytesSent = (entry.bytesSent ?? 0) + c.length;
+            });
+            up.on('error', () => res.destroy());
+            up.on('aborted', () => res.destroy());
+            up.pipe(res);
+            return;
+          }
           const parts: Buffer[] = [];
           up.on('data', (c: Buffer) => parts.push(c));
           up.on('error', () => res.destroy());

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
@@ -8,6 +9,7 @@ import { type Balancer, createBalancer } from './balancer.js';
 import {
   ADMIN_TOKEN,
   type ChildRelay,
+  fixture,
   type JobBody,
   PROVIDER_KEY,
   sleep,
@@ -137,6 +139,9 @@ function openStream(relay: ChildRelay, token: string, lastEventId?: number) {
 function dashscopeMs(time: string): number {
   return Date.parse(`${time.replace(' ', 'T')}+08:00`);
 }
+
+/** What the simulator hands back as the result (the input video, in the suite's echo mode). */
+const RESULT = fixture('talking-640x640-25fps-3s.mp4');
 
 /** A second provider account's key, for the pool scenarios (as distinctive as PROVIDER_KEY). */
 const BACKUP_KEY = 'sk-reliability-BACKUP-8c3d1e5f7a9b2c4d6e';
@@ -492,6 +497,76 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(overlaps).toBe(0);
     // The simulator answers 429 to a second submit within a second (and to a query storm).
     expect(stats.throttled).toBe(0);
+    expect(rec.secretsLeaked).toBe(0);
+  });
+
+  it("two instances: the one archiving a finished job's result is killed mid-download; the other takes the job over and archives the whole result (submits === 1)", async () => {
+    const rec = recordScenario(
+      'instances',
+      'kill-mid-archive-two-instances',
+      "Two instances; SIGKILL the instance half-way through downloading a finished job's result from a slow CDN (DashScope)",
+    );
+    // The CDN trickles each download over this long: the kill lands mid-body.
+    const downloadMs = 3_000;
+    stack = await startStack('dashscope');
+    const cluster = await startCluster(stack, 2);
+    balancer = cluster.balancer;
+    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+    const token = await first.addMember('alice');
+    const created = await first.api('POST', '/v1/jobs', {
+      token,
+      body: stack.inputs(`slow-result:${downloadMs}`),
+    });
+    expect(created.status).toBe(201);
+    const id = created.json.id as string;
+
+    // The first instance holds the job's lease, so it polls and archives: once the job waits for
+    // its archive (99 %) and the result's first bytes are on their way to it, it is killed.
+    const mid = await second.waitForJob(id, token, (j) => j.progress === 99, 60_000);
+    const downloads = () =>
+      (stack?.proxy.log ?? []).filter((e) => endpointOf(e.method, e.path) === 'result.download');
+    await until(
+      'the first instance to be receiving the result',
+      () => (downloads()[0]?.bytesSent ?? 0) > 0,
+      30_000,
+    );
+    await first.kill('SIGKILL');
+    const bytesAtKill = downloads()[0]?.bytesSent ?? 0;
+    const resultFile = path.join(first.dataDir, 'files', 'results', `${id}.mp4`);
+    const visibleAtKill = fs.existsSync(resultFile);
+
+    const job = await second.waitForJob(id, token, (j) => TERMINAL.includes(j.status), 60_000);
+    const download = await second.api('GET', `/v1/jobs/${id}/result`, { token, timeoutMs: 30_000 });
+    const stats = stack.sim.stats();
+    const submits = recordOutcome(rec, job);
+    Object.assign(rec, {
+      details: {
+        resultBytes: RESULT.length,
+        bytesAtKill,
+        downloads: stats.requests['result.download'] ?? 0,
+      },
+    });
+    expect(mid).toMatchObject({ status: 'running', progress: 99 });
+    // Cut mid-body: the proxy had passed part of the file when the instance died.
+    expect(bytesAtKill).toBeGreaterThan(0);
+    expect(bytesAtKill).toBeLessThan(RESULT.length);
+    expect(visibleAtKill).toBe(false);
+    expect(second.logs.some((l) => l.includes('took over jobs'))).toBe(true);
+    expect(job.status, JSON.stringify(job.error)).toBe('succeeded');
+    expect(job.result).toMatchObject({
+      archived: true,
+      sizeBytes: RESULT.length,
+      sha256: createHash('sha256').update(RESULT).digest('hex'),
+    });
+    // What the archive checks: the whole length, and an MP4's `ftyp` box first.
+    expect(download.status).toBe(200);
+    expect(download.bytes.length).toBe(RESULT.length);
+    expect(download.bytes.toString('latin1', 4, 8)).toBe('ftyp');
+    expect(fs.statSync(resultFile).size).toBe(RESULT.length);
+    // The killed download and the whole one; one task.
+    expect(stats.requests['result.download']).toBe(2);
+    expect(submits).toBe(1);
+    expect(rec.jobsLost).toBe(0);
     expect(rec.secretsLeaked).toBe(0);
   });
 
