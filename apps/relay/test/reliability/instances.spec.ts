@@ -592,8 +592,9 @@ describe('several relay instances on one PostgreSQL database', () => {
         ?.upstream_name;
     const creates = () =>
       (stack?.proxy.log ?? []).filter((e) => endpointOf(e.method, e.path) === 'dashscope.create');
+    // When the upstream was probed (a read of a task no provider knows), by either instance.
     const probes = () =>
-      (stack?.proxy.log ?? []).filter((e) => e.path.includes('retalk-health-probe')).length;
+      (stack?.proxy.log ?? []).filter((e) => e.path.includes('retalk-health-probe')).map((e) => e.atMs);
 
     // The account behind the preferred upstream is unpaid: the first instance finds out by sending.
     stack.sim.setOutage(PROVIDER_KEY, {
@@ -613,6 +614,12 @@ describe('several relay instances on one PostgreSQL database', () => {
       async () => (await upstreamStatus(second, 'primary')).health === 'unhealthy',
       10_000,
     );
+    // How long the news took: the first instance's log line to the second's (pino's `time`, ms).
+    const loggedAt = (relay: ChildRelay, text: string) =>
+      JSON.parse(relay.logs.find((l) => l.includes(text)) ?? '{}').time as number | undefined;
+    const spreadMs =
+      (loggedAt(second, 'another instance marked the upstream unhealthy') ?? Number.NaN) -
+      (loggedAt(first, 'upstream marked unhealthy') ?? Number.NaN);
     const seenByFirst = await upstreamStatus(first, 'primary');
     const seenBySecond = await upstreamStatus(second, 'primary');
     const cli = spawnSync(
@@ -661,7 +668,8 @@ describe('several relay instances on one PostgreSQL database', () => {
         (await upstreamStatus(second, 'primary')).health === 'healthy',
       30_000,
     );
-    const probesMade = probes();
+    const probeTimes = probes();
+    const probeGapsMs = probeTimes.slice(1).map((t, i) => t - (probeTimes[i] as number));
     const recoveredHere = [first, second].map((r) => ({
       probed: r.logs.some((l) => /"upstream healthy again"/.test(l)),
       adopted: r.logs.some((l) => l.includes('healthy again (found by another instance)')),
@@ -679,11 +687,22 @@ describe('several relay instances on one PostgreSQL database', () => {
       jobsLost: jobs.filter((j) => !TERMINAL.includes(j.status)).length,
       duplicateSubmits: duplicates(jobs, stack.sim.stats().submits),
       ...relayTotals(stack.relays),
-      details: { createStatuses: creates().map((e) => e.status), probesMade, recoveredHere },
+      details: {
+        createStatuses: creates().map((e) => e.status),
+        spreadMs,
+        probes: probeTimes.length,
+        probeGapsMs,
+        recoveredHere,
+      },
     });
+    expect(spreadMs).toBeGreaterThanOrEqual(0);
     expect(afterSecond).toEqual([400, 200, 200]);
     expect(secondJob.status).toBe('succeeded');
-    expect(probesMade).toBe(1);
+    // One probe per cooldown, whichever instance claims it (a probe made while the account was
+    // still unpaid is followed by the next a cooldown later); two instances probing on their own
+    // would probe together at the end of each cooldown.
+    expect(probeTimes.length).toBeGreaterThanOrEqual(1);
+    for (const gap of probeGapsMs) expect(gap).toBeGreaterThan(cooldownMs - 1_000);
     expect(recoveredHere.filter((r) => r.probed).length).toBe(1);
     expect(recoveredHere.filter((r) => r.adopted).length).toBe(1);
     expect(await upstreamOf(thirdJob.id)).toBe('primary');
