@@ -66,12 +66,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext): vo
     };
   });
 
-  // Health, load and last error of every upstream; never a key.
+  // Health, load and last error of every upstream; never a key. Several instances on one database
+  // show the health they share (the stored record, as the CLI does), so every instance answers alike;
+  // one relay process shows its own live view.
   app.get('/admin/upstreams', async () => ({
     upstreams: await upstreamStatuses(
       ctx.store,
       describeUpstreams(ctx.config),
-      ctx.upstreams.views(ctx.now()),
+      ctx.store.cluster ? undefined : ctx.upstreams.views(ctx.now()),
     ),
   }));
 

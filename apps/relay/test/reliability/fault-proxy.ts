@@ -6,6 +6,8 @@ export interface ProxyLogEntry {
   method: string;
   path: string;
   atMs: number;
+  /** The last 8 characters of the request's bearer key: which upstream key made it (never the key). */
+  keyTail?: string;
   /** What the proxy did: forwarded, or the fault it applied. */
   outcome: 'forwarded' | FaultAction;
   status?: number;
@@ -119,6 +121,8 @@ export async function createFaultProxy(target: string): Promise<FaultProxy> {
     const method = req.method ?? 'GET';
     const path = req.url ?? '/';
     const entry: ProxyLogEntry = { method, path, atMs: Date.now() - t0, outcome: 'forwarded' };
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer) entry.keyTail = bearer.slice(-8);
     log.push(entry);
     const rule = rules.find((r) => r.left > 0 && r.match({ method, path }));
     if (rule) {

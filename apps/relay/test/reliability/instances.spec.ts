@@ -570,149 +570,196 @@ describe('several relay instances on one PostgreSQL database', () => {
     expect(rec.secretsLeaked).toBe(0);
   });
 
-  it('a pool upstream one instance finds refusing its key is skipped by the other at once, with no failed call of its own; one instance probes and the recovery spreads', async () => {
-    const rec = recordScenario(
-      'instances',
-      'shared-upstream-health',
-      'Two instances, two DashScope upstreams; the preferred one answers Arrearage to the first instance, then recovers',
-    );
-    // Long enough that the views are compared before the first probe, short enough to wait out.
-    const cooldownMs = 4_000;
-    stack = await startStack('dashscope', { apiKeys: [PROVIDER_KEY, BACKUP_KEY] });
-    const file = upstreamsFile(stack, [
-      { name: 'primary', key: PROVIDER_KEY, priority: 1, cooldownSeconds: cooldownMs / 1000 },
-      { name: 'backup', key: BACKUP_KEY, priority: 2 },
-    ]);
-    const cluster = await startCluster(stack, 2, { RETALK_UPSTREAMS_FILE: file });
-    balancer = cluster.balancer;
-    const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
-    const token = await first.addMember('alice', { maxConcurrentJobs: 4 });
-    const upstreamOf = async (id: string) =>
-      (await query(cluster.databaseUrl, 'SELECT upstream_name FROM jobs WHERE id = $1', [id]))[0]
-        ?.upstream_name;
-    const creates = () =>
-      (stack?.proxy.log ?? []).filter((e) => endpointOf(e.method, e.path) === 'dashscope.create');
-    // When the upstream was probed (a read of a task no provider knows), by either instance.
-    const probes = () =>
-      (stack?.proxy.log ?? []).filter((e) => e.path.includes('retalk-health-probe')).map((e) => e.atMs);
+  it.each([
+    {
+      kind: 'unpaid',
+      title: 'answers Arrearage (an unpaid account)',
+      outage: {
+        status: 400,
+        code: 'Arrearage',
+        message: 'Access denied, please make sure your account is in good standing.',
+      },
+      reason: /refused the key \(quota\)/,
+      // Nothing else calls the unpaid upstream: only a probe can find it paid.
+      minProbes: 1,
+    },
+    {
+      kind: 'storm',
+      title: 'is in a 503 storm',
+      outage: { status: 503, code: 'ServiceUnavailable', message: 'The service is temporarily unavailable.' },
+      reason: /3 failed calls in a row, the last provider_unavailable/,
+      // The first instance reconciles its interrupted submit there: that call may find it back first.
+      minProbes: 0,
+    },
+  ] as const)(
+    'two instances: a pool upstream that $title for the first is skipped by the second at once, with no failed call of its own; one instance probes and the recovery spreads',
+    async ({ kind, title, outage, reason, minProbes }) => {
+      const rec = recordScenario(
+        'instances',
+        `shared-upstream-health-${kind}`,
+        `Two instances, two DashScope upstreams; the preferred one ${title} for the first instance, then recovers`,
+      );
+      // Long enough that the first probe comes after the second instance's job, short enough to wait out.
+      const cooldownMs = 4_000;
+      stack = await startStack('dashscope', { apiKeys: [PROVIDER_KEY, BACKUP_KEY] });
+      const file = upstreamsFile(stack, [
+        { name: 'primary', key: PROVIDER_KEY, priority: 1, cooldownSeconds: cooldownMs / 1000 },
+        { name: 'backup', key: BACKUP_KEY, priority: 2 },
+      ]);
+      const cluster = await startCluster(stack, 2, { RETALK_UPSTREAMS_FILE: file });
+      balancer = cluster.balancer;
+      const [first, second] = cluster.relays as [ChildRelay, ChildRelay];
+      const token = await first.addMember('alice', { maxConcurrentJobs: 4 });
+      const upstreamOf = async (id: string) =>
+        (await query(cluster.databaseUrl, 'SELECT upstream_name FROM jobs WHERE id = $1', [id]))[0]
+          ?.upstream_name;
+      const creates = () =>
+        (stack?.proxy.log ?? []).filter((e) => endpointOf(e.method, e.path) === 'dashscope.create');
+      const onPrimary = (e: { keyTail?: string | undefined }) => e.keyTail === PROVIDER_KEY.slice(-8);
+      // When the upstream was probed (a read of a task no provider knows), by either instance.
+      const probes = () =>
+        (stack?.proxy.log ?? []).filter((e) => e.path.includes('retalk-health-probe')).map((e) => e.atMs);
+      // What an instance itself holds (its placement), not the shared record: its health gauge.
+      const holdsHealthy = async (relay: ChildRelay) => {
+        const text = (await relay.api('GET', '/metrics')).text;
+        const gauge = /^retalk_upstream_healthy\{[^}]*upstream="primary"[^}]*\} (\d)/m.exec(text);
+        return gauge?.[1] === '1';
+      };
 
-    // The account behind the preferred upstream is unpaid: the first instance finds out by sending.
-    stack.sim.setOutage(PROVIDER_KEY, {
-      status: 400,
-      code: 'Arrearage',
-      message: 'Access denied, please make sure your account is in good standing.',
-    });
-    const one = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
-    expect(one.status).toBe(201);
-    const firstJob = await first.waitForJob(one.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
-    expect(await upstreamOf(firstJob.id)).toBe('backup');
-    expect(creates().map((e) => e.status)).toEqual([400, 200]);
+      // The preferred upstream fails for the first instance, which finds out by sending a job.
+      stack.sim.setOutage(PROVIDER_KEY, outage);
+      const one = await first.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+      expect(one.status).toBe(201);
+      await untilAsync(
+        'the first instance to hold the preferred upstream unhealthy',
+        async () => !(await holdsHealthy(first)),
+        60_000,
+      );
 
-    // The second instance made no call to it, yet holds it unhealthy for the same reason.
-    await untilAsync(
-      'the second instance to hold the preferred upstream unhealthy',
-      async () => (await upstreamStatus(second, 'primary')).health === 'unhealthy',
-      10_000,
-    );
-    // How long the news took: the first instance's log line to the second's (pino's `time`, ms).
-    const loggedAt = (relay: ChildRelay, text: string) =>
-      JSON.parse(relay.logs.find((l) => l.includes(text)) ?? '{}').time as number | undefined;
-    const spreadMs =
-      (loggedAt(second, 'another instance marked the upstream unhealthy') ?? Number.NaN) -
-      (loggedAt(first, 'upstream marked unhealthy') ?? Number.NaN);
-    const seenByFirst = await upstreamStatus(first, 'primary');
-    const seenBySecond = await upstreamStatus(second, 'primary');
-    const cli = spawnSync(
-      process.execPath,
-      [path.resolve(import.meta.dirname, '../../dist/cli.js'), 'upstreams'],
-      {
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          RETALK_DATA_DIR: first.dataDir,
-          RETALK_DATABASE_URL: cluster.databaseUrl,
-          RETALK_UPSTREAMS_FILE: file,
+      // The second instance made no call to it, yet holds it unhealthy too.
+      await untilAsync(
+        'the second instance to hold the preferred upstream unhealthy',
+        async () => !(await holdsHealthy(second)),
+        10_000,
+      );
+      // How long the news took: the first instance's log line to the second's (pino's `time`, ms).
+      const loggedAt = (relay: ChildRelay, text: string) =>
+        JSON.parse(relay.logs.find((l) => l.includes(text)) ?? '{}').time as number | undefined;
+      const spreadMs =
+        (loggedAt(second, 'another instance marked the upstream unhealthy') ?? Number.NaN) -
+        (loggedAt(first, 'upstream marked unhealthy') ?? Number.NaN);
+      const seenByFirst = await upstreamStatus(first, 'primary');
+      const seenBySecond = await upstreamStatus(second, 'primary');
+      const cli = spawnSync(
+        process.execPath,
+        [path.resolve(import.meta.dirname, '../../dist/cli.js'), 'upstreams'],
+        {
+          env: {
+            PATH: process.env.PATH ?? '/usr/bin:/bin',
+            RETALK_DATA_DIR: first.dataDir,
+            RETALK_DATABASE_URL: cluster.databaseUrl,
+            RETALK_UPSTREAMS_FILE: file,
+          },
+          encoding: 'utf8',
         },
-        encoding: 'utf8',
-      },
-    );
-    const cliPrimary =
-      cli.stdout
-        .split('\n')
-        .find((l) => l.startsWith('primary\t'))
-        ?.split('\t') ?? [];
-    expect(seenByFirst.reason).toMatch(/refused the key \(quota\)/);
-    expect(seenBySecond).toEqual(seenByFirst);
-    expect(seenBySecond.probeAt).not.toBeNull();
-    // The CLI (another process on the database) reads the same: health, since, next probe, reason.
-    expect(cli.status, cli.stderr).toBe(0);
-    expect([cliPrimary[5], cliPrimary[8], cliPrimary[9], cliPrimary[10]]).toEqual([
-      'unhealthy',
-      seenByFirst.since,
-      seenByFirst.probeAt,
-      seenByFirst.reason,
-    ]);
+      );
+      const cliPrimary =
+        cli.stdout
+          .split('\n')
+          .find((l) => l.startsWith('primary\t'))
+          ?.split('\t') ?? [];
 
-    // The second instance's next job goes to the backup without trying the preferred one first.
-    const two = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
-    expect(two.status).toBe(201);
-    const secondJob = await second.waitForJob(two.json.id, token, (j) => TERMINAL.includes(j.status), 60_000);
-    expect(await upstreamOf(secondJob.id)).toBe('backup');
-    const afterSecond = creates().map((e) => e.status);
+      // The second instance's next job goes to the backup without trying the preferred one first:
+      // no create reaches the preferred upstream meanwhile (the first instance holds it unhealthy).
+      const createsBefore = creates().length;
+      const two = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+      expect(two.status).toBe(201);
+      const secondJob = await second.waitForJob(
+        two.json.id,
+        token,
+        (j) => TERMINAL.includes(j.status),
+        60_000,
+      );
+      const primaryCreatesMeanwhile = creates().slice(createsBefore).filter(onPrimary);
 
-    // The account is paid: one instance probes at the end of the cooldown and both take it back.
-    stack.sim.setOutage(PROVIDER_KEY, undefined);
-    await untilAsync(
-      'both instances to hold the preferred upstream healthy again',
-      async () =>
-        (await upstreamStatus(first, 'primary')).health === 'healthy' &&
-        (await upstreamStatus(second, 'primary')).health === 'healthy',
-      30_000,
-    );
-    const probeTimes = probes();
-    const probeGapsMs = probeTimes.slice(1).map((t, i) => t - (probeTimes[i] as number));
-    const recoveredHere = [first, second].map((r) => ({
-      probed: r.logs.some((l) => /"upstream healthy again"/.test(l)),
-      adopted: r.logs.some((l) => l.includes('healthy again (found by another instance)')),
-    }));
-    const three = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
-    const thirdJob = await second.waitForJob(
-      three.json.id,
-      token,
-      (j) => TERMINAL.includes(j.status),
-      60_000,
-    );
-    const jobs = [firstJob, secondJob, thirdJob];
-    Object.assign(rec, {
-      faultsSurvived: 1,
-      jobsLost: jobs.filter((j) => !TERMINAL.includes(j.status)).length,
-      duplicateSubmits: duplicates(jobs, stack.sim.stats().submits),
-      ...relayTotals(stack.relays),
-      details: {
-        createStatuses: creates().map((e) => e.status),
-        spreadMs,
-        probes: probeTimes.length,
-        probeGapsMs,
-        recoveredHere,
-      },
-    });
-    expect(spreadMs).toBeGreaterThanOrEqual(0);
-    expect(afterSecond).toEqual([400, 200, 200]);
-    expect(secondJob.status).toBe('succeeded');
-    // One probe per cooldown, whichever instance claims it (a probe made while the account was
-    // still unpaid is followed by the next a cooldown later); two instances probing on their own
-    // would probe together at the end of each cooldown.
-    expect(probeTimes.length).toBeGreaterThanOrEqual(1);
-    for (const gap of probeGapsMs) expect(gap).toBeGreaterThan(cooldownMs - 1_000);
-    expect(recoveredHere.filter((r) => r.probed).length).toBe(1);
-    expect(recoveredHere.filter((r) => r.adopted).length).toBe(1);
-    expect(await upstreamOf(thirdJob.id)).toBe('primary');
-    expect(thirdJob.status).toBe('succeeded');
-    expect(stack.sim.stats().submits).toBe(3);
-    for (const r of stack.relays) expect(r.logs.filter((l) => l.includes(BACKUP_KEY))).toEqual([]);
-    expect(cli.stdout).not.toContain(BACKUP_KEY);
-    expect(cli.stdout).not.toContain(PROVIDER_KEY);
-    expect(rec.secretsLeaked).toBe(0);
-  });
+      // The outage ends: one instance probes at the end of a cooldown and both take the upstream back.
+      stack.sim.setOutage(PROVIDER_KEY, undefined);
+      await untilAsync(
+        'both instances to hold the preferred upstream healthy again',
+        async () => (await holdsHealthy(first)) && (await holdsHealthy(second)),
+        30_000,
+      );
+      const probeTimes = probes();
+      const probeGapsMs = probeTimes.slice(1).map((t, i) => t - (probeTimes[i] as number));
+      const recoveredHere = [first, second].map((r) => ({
+        found: r.logs.some((l) => /"upstream healthy again"/.test(l)),
+        adopted: r.logs.some((l) => l.includes('healthy again (found by another instance)')),
+      }));
+      // The first job (in a storm, still with the preferred upstream) ends first: DashScope runs
+      // one task per account.
+      const firstJob = await second.waitForJob(
+        one.json.id,
+        token,
+        (j) => TERMINAL.includes(j.status),
+        90_000,
+      );
+      const three = await second.api('POST', '/v1/jobs', { token, body: stack.inputs() });
+      const thirdJob = await second.waitForJob(
+        three.json.id,
+        token,
+        (j) => TERMINAL.includes(j.status),
+        90_000,
+      );
+      const jobs = [firstJob, secondJob, thirdJob];
+      Object.assign(rec, {
+        faultsSurvived: 1,
+        jobsLost: jobs.filter((j) => !TERMINAL.includes(j.status)).length,
+        duplicateSubmits: duplicates(jobs, stack.sim.stats().submits),
+        ...relayTotals(stack.relays),
+        details: {
+          creates: creates().map((e) => `${onPrimary(e) ? 'primary' : 'backup'} ${e.status}`),
+          spreadMs,
+          probes: probeTimes.length,
+          probeGapsMs,
+          recoveredHere,
+        },
+      });
+      expect(spreadMs).toBeGreaterThanOrEqual(0);
+      // Every instance and the CLI show the one shared record: health, reason, since, next probe.
+      expect(seenByFirst.health).toBe('unhealthy');
+      expect(seenByFirst.reason).toMatch(reason);
+      expect(seenByFirst.probeAt).not.toBeNull();
+      expect(seenBySecond).toEqual(seenByFirst);
+      expect(cli.status, cli.stderr).toBe(0);
+      expect([cliPrimary[5], cliPrimary[8], cliPrimary[9], cliPrimary[10]]).toEqual([
+        'unhealthy',
+        seenByFirst.since,
+        seenByFirst.probeAt,
+        seenByFirst.reason,
+      ]);
+      expect(primaryCreatesMeanwhile).toEqual([]);
+      expect(await upstreamOf(secondJob.id)).toBe('backup');
+      expect(second.logs.some((l) => /refused its key|submit outcome unknown/.test(l))).toBe(false);
+      // At most one probe per cooldown, whichever instance claims it (one made while the outage
+      // lasted is followed by the next a cooldown later); two instances probing on their own would
+      // probe together at the end of each cooldown.
+      expect(probeTimes.length).toBeGreaterThanOrEqual(minProbes);
+      for (const gap of probeGapsMs) expect(gap).toBeGreaterThan(cooldownMs - 1_000);
+      // One instance found it back (a probe or a call that succeeded), the other adopted that.
+      expect(recoveredHere.filter((r) => r.found).length).toBe(1);
+      expect(recoveredHere.filter((r) => r.adopted).length).toBe(1);
+      expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
+      // Unpaid: the second instance, which did not find the upstream back, sends the third job there
+      // again. Storm: the first job, interrupted there, is sent there once it answers (a third job
+      // right after it finds that account's submit pace taken and goes to the backup, by design).
+      expect(await upstreamOf(kind === 'unpaid' ? thirdJob.id : firstJob.id)).toBe('primary');
+      expect(stack.sim.stats().submits).toBe(3);
+      for (const r of stack.relays) expect(r.logs.filter((l) => l.includes(BACKUP_KEY))).toEqual([]);
+      expect(cli.stdout).not.toContain(BACKUP_KEY);
+      expect(cli.stdout).not.toContain(PROVIDER_KEY);
+      expect(rec.secretsLeaked).toBe(0);
+    },
+  );
 
   it("a member's rate limit is one budget across instances, not one per instance", async () => {
     const rec = recordScenario(
