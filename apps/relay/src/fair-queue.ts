@@ -9,7 +9,9 @@ export interface FairQueue {
   push(jobId: string, memberId: string): void;
   /**
    * Puts a job back at the head of its member's line, as if it had not been taken (a submit that
-   * must wait, e.g. after a 429): its member's turn is not spent.
+   * must wait, e.g. after a 429): its member's turn is not spent. Jobs put back newest first (as
+   * the relay does) give their line its place back exactly, so a colleague who queued meanwhile and
+   * would have gone first still does; a job put back out of that order goes before everyone.
    */
   pushFront(jobId: string, memberId: string): void;
   /** Takes the next job, or undefined when none waits. */
@@ -27,11 +29,16 @@ interface Line {
   servedAt: number;
   /** When this line last went from empty to waiting, so members with equal turns go by arrival. */
   waitingSince: number;
+  /** The jobs this line gave most recently, newest last, each with the line's place before it did. */
+  taken: { jobId: string; servedAt: number; waitingSince: number }[];
 }
 
 /** True when `a` is served before `b`: served longest ago, then waiting longest. */
 const before = (a: Line, b: Line): boolean =>
   a.servedAt < b.servedAt || (a.servedAt === b.servedAt && a.waitingSince < b.waitingSince);
+
+/** How many given jobs a line remembers its place for (one pass of the relay's pump puts back fewer). */
+const TAKEN_KEPT = 16;
 
 function nextOf(lines: Iterable<Line>): Line | undefined {
   let best: Line | undefined;
@@ -51,7 +58,7 @@ export function createFairQueue(): FairQueue {
     if (memberOf.has(jobId)) return undefined;
     let line = lines.get(memberId);
     if (!line) {
-      line = { jobs: [], servedAt: -1, waitingSince: 0 };
+      line = { jobs: [], servedAt: -1, waitingSince: 0, taken: [] };
       lines.set(memberId, line);
     }
     if (line.jobs.length === 0) line.waitingSince = ++clock;
@@ -69,7 +76,15 @@ export function createFairQueue(): FairQueue {
     pushFront(jobId, memberId) {
       const line = add(jobId, memberId, true);
       if (!line) return;
-      // Its turn was not spent: it goes before anyone else.
+      const taken = line.taken.at(-1);
+      if (taken?.jobId === jobId) {
+        // Its turn was not spent: the line is where it stood before it gave this job.
+        line.taken.pop();
+        line.servedAt = taken.servedAt;
+        line.waitingSince = taken.waitingSince;
+        return;
+      }
+      // Given longer ago (its line gave others since): it goes before anyone else.
       let first = line.servedAt;
       for (const other of lines.values()) first = Math.min(first, other.servedAt);
       line.servedAt = first - 1;
@@ -78,6 +93,9 @@ export function createFairQueue(): FairQueue {
       const line = nextOf(lines.values());
       if (!line) return undefined;
       const jobId = line.jobs.shift() as string;
+      line.taken.push({ jobId, servedAt: line.servedAt, waitingSince: line.waitingSince });
+      // Only the jobs of one pump pass come back; older ones were sent.
+      if (line.taken.length > TAKEN_KEPT) line.taken.shift();
       line.servedAt = ++clock;
       memberOf.delete(jobId);
       size--;

@@ -59,6 +59,33 @@ describe('createFairQueue', () => {
     expect(q.peekOrder()).toEqual(['a1', 'b1', 'a2']);
   });
 
+  it('lets a colleague who queued while a job was out, waiting for a slot, go before it when it is put back', () => {
+    const q = createFairQueue();
+    q.push('a1', 'ann');
+    q.push('a2', 'ann');
+    q.push('a3', 'ann');
+    expect(q.shift()).toBe('a1');
+    // The relay takes a2 to place it; the slot is still full. Meanwhile bob queues his first job.
+    expect(q.shift()).toBe('a2');
+    q.push('b1', 'bob');
+    q.pushFront('a2', 'ann');
+    // Had a2 not been taken, bob (never served) would go first: he still does.
+    expect(q.peekOrder()).toEqual(['b1', 'a2', 'a3']);
+  });
+
+  it('gives back their places to several jobs put back newest first (jobs held back in one pass)', () => {
+    const q = createFairQueue();
+    q.push('a1', 'ann');
+    q.push('b1', 'bob');
+    q.push('a2', 'ann');
+    q.push('b2', 'bob');
+    const order = q.peekOrder();
+    const taken = [q.shift(), q.shift(), q.shift()] as string[];
+    expect(taken).toEqual(order.slice(0, 3));
+    for (const id of [...taken].reverse()) q.pushFront(id, id.startsWith('a') ? 'ann' : 'bob');
+    expect(q.peekOrder()).toEqual(order);
+  });
+
   it('drops a canceled job and ignores a job queued twice', () => {
     const q = createFairQueue();
     q.push('a1', 'ann');
