@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { acceptsUpload, type LipSyncRequest, PROVIDER_CAPABILITIES, type ProviderLimits } from '@retalk/core';
+import { PROVIDER_CAPABILITIES, type ProviderLimits } from '@retalk/core';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ApiError } from './api-error.js';
 import { createArchiver } from './archive.js';
@@ -20,6 +19,7 @@ import { createMetrics } from './metrics.js';
 import { relayLinksReachable, sentFilesOf, unmetNeedOn } from './placement.js';
 import { createPreparer, needsPreparation } from './preparer.js';
 import { ensurePrivateDir } from './private-files.js';
+import { createRequestBuilder } from './provider-request.js';
 import { createRateLimiter, createSharedRateLimiter, type RateLimiter } from './rate-limit.js';
 import { registerAdminRoutes, requireAdmin } from './routes/admin.js';
 import { registerCallbackRoutes } from './routes/callbacks.js';
@@ -38,7 +38,7 @@ import { createSignIn } from './sign-in.js';
 import { createUrlSigner } from './signing.js';
 import { createLocalStorage } from './storage/local.js';
 import { openStore } from './store/open.js';
-import type { JobRecord, RelayStore } from './store/types.js';
+import type { RelayStore } from './store/types.js';
 import { createTracker, type Tracker } from './tracker.js';
 import { createUpstreamPool } from './upstream-pool.js';
 import { DEFAULT_UPSTREAM_NAME, type UpstreamConfig } from './upstreams.js';
@@ -320,56 +320,7 @@ export async function buildRelay(options: RelayOptions): Promise<Relay> {
     workerPath: options.conformWorkerPath,
   });
 
-  // `submitAt` anchors the signed links, so rebuilding the request of one submit (recovery under
-  // the same idempotency key) gives byte-identical URLs.
-  async function buildRequest(job: JobRecord, submitAt: number): Promise<LipSyncRequest> {
-    // DashScope's oss:// files are bound to the account: uploaded through the job's own upstream.
-    const upstreamClient = upstreams.of(job.upstreamName).client;
-    const toUrl = async (
-      input: JobRecord['input']['video'],
-      name: 'video' | 'audio' | 'refImage',
-    ): Promise<string> => {
-      // A prepared job sends the relay's own files: fetched copies and conformed outputs.
-      const prepared = job.conform?.[name];
-      if (prepared === undefined && input.url !== undefined) return input.url;
-      const upload = await store.getUpload(prepared?.uploadId ?? (input.uploadId as string));
-      if (!upload) throw new Error(`upload ${input.uploadId} was deleted`);
-      // The provider's storage only when it takes this kind of file: EvoLink's files API documents
-      // images only (audit row 3), so its video and audio go by relay link.
-      if (
-        config.inputRoute === 'provider' &&
-        acceptsUpload(upstreamClient.capabilities.upload, upload.contentType)
-      ) {
-        // The provider's own storage (DashScope oss://, EvoLink files): a file-backed Blob keeps
-        // memory flat while core uploads it.
-        const blob = await fs.openAsBlob(storage.pathOf(upload.storageKey), { type: upload.contentType });
-        const stored = await upstreamClient.uploadFile(blob, {
-          filename: upload.filename,
-          contentType: upload.contentType,
-        });
-        return stored.url;
-      }
-      const filePath = `/files/uploads/${upload.id}`;
-      // Valid long enough for the provider to start the task after any queueing upstream.
-      const link = `${publicUrl()}${filePath}?${signer.sign(filePath, 6 * 3_600_000, submitAt).query}`;
-      // The built-in simulator reads its scenario markers (`?sim=fail:…`) from the video URL; the
-      // offline demo keeps them working on the relay's copy of a URL input.
-      const marker = config.simulator && input.url !== undefined ? simMarker(input.url) : undefined;
-      return marker ? `${link}&sim=${encodeURIComponent(marker)}` : link;
-    };
-    const request: LipSyncRequest = {
-      video: await toUrl(job.input.video, 'video'),
-      audio: await toUrl(job.input.audio, 'audio'),
-    };
-    if (job.input.refImage) request.refImage = await toUrl(job.input.refImage, 'refImage');
-    if (job.input.videoExtension) request.videoExtension = true;
-    if (job.input.faceThreshold !== undefined) request.faceThreshold = job.input.faceThreshold;
-    // Callbacks go only to public https URLs (EvoLink); the token in the path is unguessable per job.
-    if (upstreamClient.capabilities.callbacks && publicUrl().startsWith('https://')) {
-      request.callbackUrl = `${publicUrl()}/v1/callbacks/${job.callbackToken}`;
-    }
-    return request;
-  }
+  const buildRequest = createRequestBuilder({ config, store, storage, upstreams, signer, publicUrl });
 
   // The tracker and the preparer hand jobs to each other; `tracker` is assigned right below.
   let tracker: Tracker;
@@ -543,14 +494,6 @@ function defaultInstanceId(address: AddressInfo | string | null): string {
       .slice(0, 40) || 'relay';
   if (address !== null && typeof address === 'object' && address.port > 0) return `${host}-${address.port}`;
   return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`;
-}
-
-function simMarker(url: string): string | undefined {
-  try {
-    return new URL(url).searchParams.get('sim') ?? undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
