@@ -369,13 +369,6 @@ describe('extension in headless Chromium against the relay', () => {
     await runMenuAction(page.url(), ON_PAGE);
     const picker = await opened;
     await picker.getByTestId('video-meta').filter({ hasText: '320×240' }).waitFor();
-    // Enter on the audio drop zone browses for a file, as Space does (finding 19). Chrome shows a
-    // file chooser only for the window in front (other tests' pages may be over the picker).
-    await picker.bringToFront();
-    await picker.locator('#audio-file').focus();
-    const chooser = picker.waitForEvent('filechooser', { timeout: 10_000 });
-    await picker.keyboard.press('Enter');
-    expect((await chooser).isMultiple()).toBe(true);
     // Escape closes the picker, as it does a dialog (finding 19).
     const closed = picker.waitForEvent('close');
     // The window may be gone before the key press returns: only that error is expected.
