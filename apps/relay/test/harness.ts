@@ -7,6 +7,7 @@ import { createSimulator } from '@retalk/simulator';
 import pg from 'pg';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { buildRelay, type Relay } from '../src/app.js';
+import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
 import { createMember } from '../src/members.js';
 import { openStore } from '../src/store/open.js';
@@ -306,4 +307,16 @@ export async function startRelay(options: HarnessOptions): Promise<Harness> {
     },
   };
   return harness;
+}
+
+/** `retalk-relay upstreams` run as another process would, on a relay's store and upstreams file. */
+export async function upstreamsCli(dataDir: string): Promise<{ code: number; printed: string }> {
+  const out: string[] = [];
+  const code = await runCli(['upstreams'], {
+    env: { ...(await storeEnv(dataDir)), RETALK_UPSTREAMS_FILE: `${dataDir}/upstreams.json` },
+    cwd: process.cwd(),
+    out: (line: string) => out.push(line),
+    err: (line: string) => out.push(line),
+  });
+  return { code, printed: out.join('\n') };
 }

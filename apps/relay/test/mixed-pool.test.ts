@@ -3,10 +3,9 @@ import net from 'node:net';
 import { checkMedia, MEDIA_LIMITS, strictestMediaLimits } from '@retalk/core';
 import { MeSchema } from '@retalk/core/relay';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
 import type { Harness, JobBody } from './harness.js';
-import { startRelay, storeEnv, tempDir, withStoreOf } from './harness.js';
+import { startRelay, tempDir, upstreamsCli, withStoreOf } from './harness.js';
 
 // Issue 13: one pool of DashScope accounts and EvoLink keys.
 
@@ -206,18 +205,8 @@ describe('a pool of DashScope accounts and EvoLink keys', () => {
       ['ds', 'dashscope', 'healthy'],
       ['evo', 'evolink', 'healthy'],
     ]);
-    const out: string[] = [];
-    const cli = {
-      env: {
-        ...(await storeEnv(harness.dataDir)),
-        RETALK_UPSTREAMS_FILE: `${harness.dataDir}/upstreams.json`,
-      },
-      cwd: process.cwd(),
-      out: (line: string) => out.push(line),
-      err: (line: string) => out.push(line),
-    };
-    expect(await runCli(['upstreams'], cli)).toBe(0);
-    const printed = out.join('\n');
+    const { code, printed } = await upstreamsCli(harness.dataDir);
+    expect(code).toBe(0);
     expect(printed).toMatch(/\nds\tdashscope\talibaba-1\t1\t0\thealthy\t/);
     expect(printed).toMatch(/\nevo\tevolink\tevo\t2\t0\thealthy\t/);
     for (const key of KEYS) {

@@ -1,11 +1,10 @@
 import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runCli } from '../src/commands.js';
 import { loadConfig } from '../src/config.js';
 import { serveRelay } from '../src/serve.js';
 import type { Harness, JobBody } from './harness.js';
-import { startRelay, storeEnv, tempDir, withStoreOf } from './harness.js';
+import { startRelay, tempDir, upstreamsCli, withStoreOf } from './harness.js';
 
 const ADMIN_TOKEN = 'admin-token-for-the-upstream-pool-suite-0123';
 // Keys distinctive enough that finding one anywhere is a real leak (the harness scans for them).
@@ -140,18 +139,8 @@ describe('a pool of DashScope upstreams', () => {
     const placed = await upstreamOfJobs(harness.dataDir, ids);
     expect([...placed.values()].filter((name) => name === 'calm').length).toBeGreaterThanOrEqual(3);
     // The CLI, another process on the same store, reads the health the relay stored.
-    const out: string[] = [];
-    const cli = {
-      env: {
-        ...(await storeEnv(harness.dataDir)),
-        RETALK_UPSTREAMS_FILE: `${harness.dataDir}/upstreams.json`,
-      },
-      cwd: process.cwd(),
-      out: (line: string) => out.push(line),
-      err: (line: string) => out.push(line),
-    };
-    expect(await runCli(['upstreams'], cli)).toBe(0);
-    const printed = out.join('\n');
+    const { code, printed } = await upstreamsCli(harness.dataDir);
+    expect(code).toBe(0);
     expect(printed).toMatch(/^name\tprovider\taccount\tpriority/);
     expect(printed).toMatch(
       /\nstormy\tdashscope\tstormy\t1\t0\tunhealthy\t\d+\t\d+\/1\t\S+\t\S+Z\t\d+ failed calls in a row/,

@@ -1,18 +1,13 @@
 import { browser } from 'wxt/browser';
 import { PICKER_WINDOW, type PickRequest, savePickRequest } from './pick-request.js';
-import type { VideoTarget } from './video-source.js';
 
 /** The video to open the picker for, and where it is: from a menu click or the popup's list. */
-export type PickerOpening = {
-  tabId: number;
+export type PickerOpening = Pick<
+  PickRequest,
+  'tabId' | 'frameId' | 'video' | 'srcUrl' | 'blockedFrameOrigin' | 'pageUrl' | 'pageTitle'
+> & {
   /** The tab's window, for the tab capture; without it the picker has no capture to fall back on. */
   windowId?: number;
-  frameId: number;
-  video: VideoTarget | null;
-  srcUrl?: string;
-  blockedFrameOrigin?: string;
-  pageUrl: string;
-  pageTitle: string;
 };
 
 /**
