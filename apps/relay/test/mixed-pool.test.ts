@@ -1,9 +1,11 @@
 import fs from 'node:fs';
 import net from 'node:net';
+import { Writable } from 'node:stream';
 import { checkMedia, MEDIA_LIMITS, strictestMediaLimits } from '@retalk/core';
 import { MeSchema } from '@retalk/core/relay';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import { serveRelay } from '../src/serve.js';
 import type { Harness, JobBody } from './harness.js';
 import { startRelay, tempDir, upstreamsCli, withStoreOf } from './harness.js';
 
@@ -98,6 +100,43 @@ describe('the upstreams file with both providers', () => {
       ['evo-1', 'evolink', 32, 111],
       ['reseller', 'dashscope', 1, 1100],
     ]);
+  });
+
+  it('starts as `retalk-relay serve` does (the file alone names the keys), scrubbing every key of the pool', async () => {
+    const dir = tempDir();
+    const file = `${dir}/upstreams.json`;
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        upstreams: [
+          { name: 'ds', provider: 'dashscope', key: DS_KEY, baseUrl: 'http://127.0.0.1:9/api/v1' },
+          { name: 'evo', provider: 'evolink', key: EVO_KEY, baseUrl: 'http://127.0.0.1:9' },
+        ],
+      }),
+    );
+    const logged: string[] = [];
+    const running = await serveRelay(
+      loadConfig({ ...(await storeEnv(dir)), RETALK_UPSTREAMS_FILE: file, PORT: '0' }, dir),
+      {
+        print: (line) => logged.push(line),
+        logStream: new Writable({
+          write: (chunk, _e, cb) => {
+            logged.push(String(chunk));
+            cb();
+          },
+        }),
+      },
+    );
+    try {
+      const ready = await fetch(`${running.url}/readyz`);
+      expect(await ready.json()).toMatchObject({ providers: ['dashscope', 'evolink'] });
+      running.relay.app.log.warn({ echoed: `${DS_KEY} ${EVO_KEY}` }, 'a key reached a log line');
+    } finally {
+      await running.close();
+    }
+    const text = logged.join('\n');
+    expect(text).toContain('a key reached a log line');
+    for (const key of KEYS) expect(text).not.toContain(key);
   });
 
   it('refuses one account named by upstreams of both providers, naming the entries', () => {
