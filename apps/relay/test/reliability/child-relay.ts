@@ -47,6 +47,8 @@ export interface ChildRelayOptions {
   nodeArgs?: string[];
   /** Wraps the command (e.g. `sh -c 'ulimit …; exec "$@"'`). */
   wrap?: (command: string[]) => string[];
+  /** Keys besides PROVIDER_KEY to scan logs and responses for (a pool's own upstream keys). */
+  secrets?: string[];
 }
 
 export interface ApiInit {
@@ -149,11 +151,13 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
   const logs: string[] = [];
   const leaks: string[] = [];
   let served = 0;
+  const secrets = [PROVIDER_KEY, ...(o.secrets ?? [])];
+  const leaked = (text: string) => secrets.some((secret) => text.includes(secret));
   const collect = (chunk: Buffer) => {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line) continue;
       logs.push(line);
-      if (line.includes(PROVIDER_KEY)) leaks.push(`log: ${line}`);
+      if (leaked(line)) leaks.push(`log: ${line}`);
     }
   };
   child.stdout?.on('data', collect);
@@ -217,7 +221,7 @@ export async function startChildRelay(o: ChildRelayOptions): Promise<ChildRelay>
     const bytes = Buffer.from(await res.body.arrayBuffer());
     const text = bytes.toString('utf8');
     served++;
-    if (text.includes(PROVIDER_KEY) || JSON.stringify(res.headers).includes(PROVIDER_KEY)) {
+    if (leaked(text) || leaked(JSON.stringify(res.headers))) {
       leaks.push(`response ${method} ${urlPath}: ${text.slice(0, 300)}`);
     }
     let json: unknown;
