@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { serveRelay } from '../src/serve.js';
 import type { Harness, JobBody } from './harness.js';
-import { startRelay, tempDir, upstreamsCli, withStoreOf } from './harness.js';
+import { startRelay, storeEnv, tempDir, upstreamsCli, withStoreOf } from './harness.js';
 
 // Issue 13: one pool of DashScope accounts and EvoLink keys.
 
