@@ -36,11 +36,6 @@ export async function serveRelay(
     simulator = await createSimulator({ host: '127.0.0.1', port: 0, jobMs: config.simulatorJobMs });
     // One origin serves both protocols; each adapter adds its own path (DashScope `/api/v1`).
     upstream = { apiKey: SIMULATOR_API_KEY, baseUrl: simulator.url };
-  } else if (config.upstreams?.[0]) {
-    // RETALK_UPSTREAMS_FILE names every key (RETALK_API_KEY must be unset): the pool's first entry
-    // stands where the single upstream would.
-    const [first] = config.upstreams;
-    upstream = { apiKey: first.apiKey, baseUrl: first.baseUrl, filesBaseUrl: first.filesBaseUrl };
   } else {
     // With an upstreams file RETALK_API_KEY is unset (the file names every key): its first entry
     // stands for the single upstream (without it the relay could not start from a file alone).
