@@ -206,6 +206,9 @@ export function createUpstreamPool(o: UpstreamPoolOptions): UpstreamPool {
       readRetries: o.readRetries,
       typicalJobMs: o.typicalJobMs,
       pacing,
+      // Each failed attempt counts toward a storm, not only a call's last one: a read retries for
+      // seconds, so counting calls alone let a short storm pass unmarked.
+      onRetry: (error) => pool.failed(upstream, 'retry', error),
     });
     const upstream: PoolUpstream = {
       config,

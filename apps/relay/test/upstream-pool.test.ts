@@ -107,6 +107,40 @@ describe('a pool of DashScope upstreams', () => {
     expect(text).toMatch(/retalk_upstream_healthy\{upstream="c2"\} 1/);
   });
 
+  it('marks an upstream unhealthy from the failed attempts of a read that is still retrying, not only after three whole calls failed', async () => {
+    h = await startRelay({
+      provider: 'dashscope',
+      // The job runs until the test ends: its polls are the only calls to the stormy upstream.
+      jobMs: 600_000,
+      simKeys: { apiKeys: [KEY_A, KEY_B] },
+      env: { RETALK_ADMIN_TOKEN: ADMIN_TOKEN },
+      upstreams: [
+        { name: 'stormy', provider: 'dashscope', key: KEY_A, priority: 1, cooldownSeconds: 600 },
+        { name: 'calm', provider: 'dashscope', key: KEY_B, priority: 2 },
+      ],
+    });
+    const harness = h;
+    const team = await harness.addMember('team', { maxConcurrentJobs: 5 });
+    await postJobs(harness, team, 1, 'polled');
+    // Sent to the preferred upstream; from now on the relay polls it there.
+    await until(async () => harness.sim.stats().submits === 1);
+    harness.sim.setOutage(KEY_A, { status: 503 });
+    await until(
+      async () => (await upstreamsView(harness)).find((u) => u.name === 'stormy')?.health === 'unhealthy',
+    );
+    const metrics = (await harness.api('GET', '/metrics')).text.replace(/relay_instance="[^"]*",?/g, '');
+    const errors = (op: string) =>
+      Number(
+        new RegExp(
+          `retalk_upstream_errors_total\\{upstream="stormy",op="${op}",code="provider_unavailable"\\} (\\d+)`,
+        ).exec(metrics)?.[1] ?? 0,
+      );
+    // Each poll retries a 503 four times over several seconds: the mark came from those attempts,
+    // before three polls had failed whole.
+    expect(errors('retry')).toBeGreaterThanOrEqual(1);
+    expect(errors('get')).toBeLessThan(3);
+  });
+
   it('fails over during a 5xx storm: jobs not yet sent go elsewhere, the stormy upstream is marked unhealthy with its reason, and recovers after it', async () => {
     h = await startRelay({
       provider: 'dashscope',

@@ -74,6 +74,11 @@ export interface ClientOptions {
   /** Time limit of one HTTP request, in milliseconds. Default {@link DEFAULT_REQUEST_TIMEOUT_MS} (30 000 ms). */
   requestTimeoutMs?: number | undefined;
   /**
+   * Told of every failed attempt that is about to be retried (a call's last failure is thrown, not
+   * told here): a caller keeping the provider's health sees a storm while a read still retries.
+   */
+  onRetry?: ((error: RetalkError) => void) | undefined;
+  /**
    * Largest answer body read from the provider, in bytes. Default {@link DEFAULT_MAX_RESPONSE_BYTES}
    * (1 MiB). A larger answer is not read past the limit and fails as `provider_unavailable`.
    */
@@ -298,6 +303,7 @@ export function createClient(options: ClientOptions): Client {
     dispatcher: options.dispatcher,
     readError: (body) => adapter.readError(body),
     secret: apiKey,
+    onRetry: options.onRetry,
   };
   const io: AdapterIO = {
     call: (o) => send(transport, o),

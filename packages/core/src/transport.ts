@@ -46,6 +46,8 @@ export interface TransportOptions {
   readError: (body: unknown) => ErrorDetails;
   /** Removed from every message built from a low-level error (fetch may quote a bad header value). */
   secret?: string;
+  /** Told of each failed attempt that is retried. */
+  onRetry?: ((error: RetalkError) => void) | undefined;
 }
 
 /** One provider request. */
@@ -122,6 +124,7 @@ export async function send(t: TransportOptions, o: SendOptions): Promise<SendRes
     }
     if (failure.code === 'aborted' || failure.code === 'timeout' || attempt >= maxRetries) throw failure;
     if (!retryOn(failure)) throw failure;
+    t.onRetry?.(failure);
     const retryAfterMs = (failure as { retryAfterMs?: number }).retryAfterMs;
     const delay = Math.max(retryAfterMs ?? 0, retryDelayMs(attempt, t.random));
     try {

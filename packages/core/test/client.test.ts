@@ -310,6 +310,26 @@ describe('client.get', () => {
     expect(clock.sleeps).toEqual([375, 750]);
   });
 
+  it('tells onRetry of each failed attempt it retries, not of the answer or of a last failure', async () => {
+    const retried: string[] = [];
+    const onRetry = (error: { code: string }) => retried.push(error.code);
+    const answered = dashscope(
+      (_, i) =>
+        i < 2 ? json({ code: 'ModelUnavailable', message: 'busy' }, 503) : json(dashscopeTask('RUNNING')),
+      { onRetry },
+    );
+    expect((await answered.client.get(TASK_ID)).status).toBe('running');
+    expect(retried).toEqual(['provider_unavailable', 'provider_unavailable']);
+    retried.length = 0;
+    const failing = dashscope(() => json({ code: 'ModelUnavailable', message: 'busy' }, 503), {
+      onRetry,
+      readRetries: 1,
+    });
+    expect((await caught(failing.client.get(TASK_ID))).code).toBe('provider_unavailable');
+    expect(failing.calls).toHaveLength(2);
+    expect(retried).toEqual(['provider_unavailable']);
+  });
+
   it('does not retry a 404 and maps it to not_found', async () => {
     const { client, calls } = evolink(() =>
       json(
