@@ -320,3 +320,14 @@ export async function upstreamsCli(dataDir: string): Promise<{ code: number; pri
   });
   return { code, printed: out.join('\n') };
 }
+
+/**
+ * Prometheus text without the `relay_instance` label, which every series carries on PostgreSQL (the
+ * store several instances may share), so one expectation reads the same on both stores.
+ */
+export function withoutInstanceLabel(metrics: string): string {
+  return metrics
+    .replace(/relay_instance="[^"]*",?/g, '')
+    .replace(/,\}/g, '}')
+    .replace(/\{\}/g, '');
+}

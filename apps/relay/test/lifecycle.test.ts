@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { jobErrorHint } from '@retalk/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, type JobBody, PROVIDER_KEY, seen, startRelay } from './harness.js';
+import {
+  type Harness,
+  type JobBody,
+  PROVIDER_KEY,
+  seen,
+  startRelay,
+  withoutInstanceLabel,
+} from './harness.js';
 import { TEST_STORE_IS_POSTGRES } from './pg.js';
 
 /** A provider-side failure each provider reports as a task error. */
@@ -209,10 +216,7 @@ describe.each(['evolink', 'dashscope'] as const)('the relay on %s', (provider) =
       expect(metrics.text).not.toContain('relay_instance');
     }
     // The rest is read without that label.
-    const text = metrics.text
-      .replace(/relay_instance="[^"]*",?/g, '')
-      .replace(/,\}/g, '}')
-      .replace(/\{\}/g, '');
+    const text = withoutInstanceLabel(metrics.text);
     expect(text).toMatch(/retalk_jobs\{status="succeeded"\} \d+/);
     expect(text).toMatch(/retalk_upstream_requests_total\{op="submit",outcome="ok"\} \d+/);
     expect(text).toMatch(/retalk_storage_bytes \d+/);

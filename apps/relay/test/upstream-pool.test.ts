@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { serveRelay } from '../src/serve.js';
 import type { Harness, JobBody } from './harness.js';
-import { startRelay, tempDir, upstreamsCli, withStoreOf } from './harness.js';
+import { startRelay, tempDir, upstreamsCli, withoutInstanceLabel, withStoreOf } from './harness.js';
 
 const ADMIN_TOKEN = 'admin-token-for-the-upstream-pool-suite-0123';
 // Keys distinctive enough that finding one anywhere is a real leak (the harness scans for them).
@@ -97,12 +97,7 @@ describe('a pool of DashScope upstreams', () => {
       ['c1', 'healthy'],
       ['c2', 'healthy'],
     ]);
-    const metrics = await harness.api('GET', '/metrics');
-    // On PostgreSQL every series also names its relay instance; read without that label.
-    const text = metrics.text
-      .replace(/relay_instance="[^"]*",?/g, '')
-      .replace(/,\}/g, '}')
-      .replace(/\{\}/g, '');
+    const text = withoutInstanceLabel((await harness.api('GET', '/metrics')).text);
     expect(text).toMatch(/retalk_upstream_submits_total\{upstream="a"\} [1-9]/);
     expect(text).toMatch(/retalk_upstream_healthy\{upstream="c2"\} 1/);
   });
@@ -128,11 +123,7 @@ describe('a pool of DashScope upstreams', () => {
     await until(
       async () => (await upstreamsView(harness)).find((u) => u.name === 'stormy')?.health === 'unhealthy',
     );
-    // On PostgreSQL every series also names its relay instance; read without that label.
-    const metrics = (await harness.api('GET', '/metrics')).text
-      .replace(/,?relay_instance="[^"]*",?/g, ',')
-      .replace(/\{,/g, '{')
-      .replace(/,\}/g, '}');
+    const metrics = withoutInstanceLabel((await harness.api('GET', '/metrics')).text);
     const errors = (op: string) =>
       Number(
         new RegExp(
