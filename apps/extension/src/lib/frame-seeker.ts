@@ -1,6 +1,6 @@
 // Runs inside web pages (the injected content script) and in the picker: keep it free of heavy imports.
 import { grabFrame } from './page-video.js';
-import { waitFor } from './thumbnails.js';
+import { loadHiddenVideo, unloadVideo, waitFor } from './thumbnails.js';
 
 /** Picker → page: the described video's frame at `{ timeSec }`. The page answers a JPEG data URL or null. */
 export const FRAME_AT_MESSAGE = 'retalk:frame-at';
@@ -17,18 +17,9 @@ export type FrameSeeker = {
   close(): void;
 };
 
-/**
- * A second, unattached element loads the same address and seeks, so the page's own player never
- * moves (the same reason as the track's thumbnails). `crossOrigin` as the page's element has it, so
- * a CORS video stays readable and one without CORS is refused the same way.
- */
+/** Seeks a hidden copy of the video (`loadHiddenVideo`), as the track's thumbnails do. */
 export function createFrameSeeker(src: string, options: { crossOrigin?: string | null } = {}): FrameSeeker {
-  const video = document.createElement('video');
-  video.muted = true;
-  video.preload = 'auto';
-  if (options.crossOrigin) video.crossOrigin = options.crossOrigin;
-  const ready = waitFor(video, 'loadeddata');
-  video.src = src;
+  const { video, loaded: ready } = loadHiddenVideo(src, options.crossOrigin);
   let latest = 0;
   let turn: Promise<unknown> = ready;
   return {
@@ -54,8 +45,7 @@ export function createFrameSeeker(src: string, options: { crossOrigin?: string |
     },
     close() {
       latest++;
-      video.removeAttribute('src');
-      video.load();
+      unloadVideo(video);
     },
   };
 }

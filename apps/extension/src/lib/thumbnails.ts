@@ -25,6 +25,30 @@ export function waitFor(video: HTMLMediaElement, type: string): Promise<boolean>
 }
 
 /**
+ * A second, unattached, muted element loading `src`, so seeking it never moves the page's own
+ * player; `crossOrigin` as the page's element has it, so a CORS video stays readable and one without
+ * CORS is refused the same way. `loaded` resolves false when the file does not load.
+ */
+export function loadHiddenVideo(
+  src: string,
+  crossOrigin?: string | null,
+): { video: HTMLVideoElement; loaded: Promise<boolean> } {
+  const video = document.createElement('video');
+  video.muted = true;
+  video.preload = 'auto';
+  if (crossOrigin) video.crossOrigin = crossOrigin;
+  const loaded = waitFor(video, 'loadeddata');
+  video.src = src;
+  return { video, loaded };
+}
+
+/** Stops a hidden element's download and frees its decoder. */
+export function unloadVideo(video: HTMLVideoElement): void {
+  video.removeAttribute('src');
+  video.load();
+}
+
+/**
  * Frames spread evenly over a video file, as small JPEG data URLs, for the clip chooser's track.
  * A separate, unattached element loads the same address, so the page's own player never moves.
  * Empty when the picture cannot be read (another site's video without CORS taints the canvas, a
@@ -35,12 +59,7 @@ export async function grabThumbnails(
   options: { count?: number; crossOrigin?: string | null } = {},
 ): Promise<string[]> {
   const count = options.count ?? THUMBNAIL_COUNT;
-  const video = document.createElement('video');
-  video.muted = true;
-  video.preload = 'auto';
-  if (options.crossOrigin) video.crossOrigin = options.crossOrigin;
-  const loaded = waitFor(video, 'loadeddata');
-  video.src = src;
+  const { video, loaded } = loadHiddenVideo(src, options.crossOrigin);
   try {
     if (!(await loaded) || !Number.isFinite(video.duration) || video.videoWidth === 0) return [];
     const canvas = document.createElement('canvas');
@@ -61,8 +80,7 @@ export async function grabThumbnails(
     // SecurityError: a tainted canvas (another site's picture).
     return [];
   } finally {
-    video.removeAttribute('src');
-    video.load();
+    unloadVideo(video);
   }
 }
 
